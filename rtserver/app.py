@@ -1,0 +1,43 @@
+"""Build the aiohttp application: one ``cleanup_ctx`` generator owns the node's resources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from .backends import create_backends
+from .config import Settings
+from .node import Node
+from .node.http import add_routes, api_errors
+from .node.ws import NODE_KEY, websocket_handler
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[api_errors])
+    node = Node(settings, create_backends(settings.store, sqlite_synchronous=settings.sqlite_synchronous))
+    app[NODE_KEY] = node
+
+    async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await node.start()
+        log.info("node %s ready on %s:%s (store %s)", node.id, settings.host, settings.port, settings.store)
+        yield
+        await node.stop()  # after on_shutdown closed the connections: flushes the store
+
+    async def on_shutdown(app: web.Application) -> None:
+        await node.shutdown_connections()
+
+    app.cleanup_ctx.append(node_lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/ws", websocket_handler)
+    add_routes(app)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR)
+    return app

@@ -1,0 +1,151 @@
+"""The seams between chat logic and storage: ``Store``, ``Broker``, ``PresenceBackend``.
+
+Every implementation (SQLite + in-process, Redis) passes the same contract tests
+(tests/test_store_contract.py). Services receive these in their constructors and never know
+which family they talk to; ``backends.create_backends`` is the one place that chooses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ..protocol.requests import Availability, PresenceStatus
+
+__all__ = [
+    "AppendResult", "Backends", "Broker", "BrokerHandler", "MemberRole", "PresenceBackend",
+    "PresenceInfo", "Room", "RoomKind", "RoomSummary", "Store", "StoredMessage",
+]
+
+
+class RoomKind(enum.StrEnum):
+    CONVERSATION = "conversation"  # one advisor and one jobseeker
+    GROUP = "group"  # a few people, everyone posts
+    BROADCAST = "broadcast"  # information session: many members, only hosts post
+
+
+class MemberRole(enum.StrEnum):
+    MEMBER = "member"
+    HOST = "host"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    kind: RoomKind
+    epoch: str  # changes when the room's history is lost or recreated: clients cannot resume across it
+    title: str
+    created_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredMessage:
+    room: str
+    offset: int
+    ts_ms: int
+    sender: str
+    name: str
+    text: str
+    key: str | None
+
+    def to_event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "type": "message", "room": self.room, "offset": self.offset, "ts": self.ts_ms,
+            "from": self.sender, "name": self.name, "text": self.text,
+        }
+        if self.key is not None:
+            event["key"] = self.key
+        return event
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendResult:
+    message: StoredMessage
+    duplicate: bool  # True: the idempotency key was seen before; message is the original
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomSummary:
+    room: str
+    kind: RoomKind
+    title: str
+    epoch: str
+    head: int
+    read: int
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.head - self.read)
+
+
+class Store(Protocol):
+    """Durable state. Every write returns only once it is durable."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    async def create_room(self, room_id: str, kind: RoomKind, title: str, members: Mapping[str, MemberRole],
+                          *, max_members: int) -> Room: ...
+    async def get_room(self, room_id: str) -> Room | None: ...
+    async def add_members(self, room_id: str, members: Mapping[str, MemberRole], *, max_members: int) -> None: ...
+    async def remove_member(self, room_id: str, user_id: str) -> bool: ...
+    async def member_role(self, room_id: str, user_id: str) -> MemberRole | None: ...
+    async def members(self, room_id: str) -> dict[str, MemberRole]: ...
+    async def rooms_of(self, user_id: str, *, limit: int) -> list[RoomSummary]: ...
+
+    async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,
+                     ts_ms: int) -> AppendResult: ...
+    async def read_after(self, room_id: str, offset: int, limit: int) -> list[StoredMessage]: ...
+    async def read_before(self, room_id: str, offset: int | None, limit: int) -> list[StoredMessage]: ...
+    async def head(self, room_id: str) -> int: ...
+
+    async def set_read(self, room_id: str, user_id: str, offset: int) -> int: ...
+    async def read_offsets(self, room_id: str) -> dict[str, int]: ...
+
+
+class BrokerHandler(Protocol):
+    """What a broker calls back on the node; brokers never see client connections."""
+
+    def on_room_event(self, room_id: str, event: dict[str, Any]) -> None: ...
+
+
+class Broker(Protocol):
+    """Fan-out between nodes. Best effort: offsets plus resume repair anything it drops."""
+
+    async def start(self, handler: BrokerHandler) -> None: ...
+    async def close(self) -> None: ...
+    async def subscribe(self, room_id: str) -> None: ...
+    async def unsubscribe(self, room_id: str) -> None: ...
+    async def publish(self, room_id: str, event: dict[str, Any]) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PresenceInfo:
+    status: PresenceStatus
+    availability: Availability | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"status": str(self.status)}
+        if self.availability is not None:
+            out["availability"] = str(self.availability)
+        return out
+
+
+class PresenceBackend(Protocol):
+    """Per-connection presence entries; a user's presence aggregates all their connections."""
+
+    async def set(self, user_id: str, conn_id: str, status: PresenceStatus) -> None: ...
+    async def remove(self, user_id: str, conn_id: str) -> None: ...
+    async def set_availability(self, user_id: str, availability: Availability | None) -> None: ...
+    async def get(self, user_ids: list[str]) -> dict[str, PresenceInfo]: ...
+    async def close(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backends:
+    store: Store
+    broker: Broker
+    presence: PresenceBackend

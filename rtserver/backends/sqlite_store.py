@@ -1,0 +1,295 @@
+"""The embedded default store: one SQLite file, WAL mode, group commit.
+
+Writes from every connection are queued and applied by one writer thread in a single
+transaction per batch (group commit): with ``synchronous=FULL`` each batch costs one fsync
+however many messages it holds, so throughput grows with load while every acknowledged write
+is on disk. Reads run on a second thread with their own connection (WAL lets them proceed
+while the writer commits). Offsets are assigned inside the writer's transaction, so a failed
+batch leaves no gap: the in-memory heads are reloaded from the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
+from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
+
+__all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, epoch TEXT NOT NULL, title TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, head INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    room TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members (user, room);
+CREATE TABLE IF NOT EXISTS messages (
+    room TEXT NOT NULL, offset INTEGER NOT NULL, ts_ms INTEGER NOT NULL, sender TEXT NOT NULL,
+    name TEXT NOT NULL, text TEXT NOT NULL, key TEXT, PRIMARY KEY (room, offset)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_key ON messages (room, sender, key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS reads (
+    room TEXT NOT NULL, user TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+"""
+
+MAX_BATCH = 2000  # writes per transaction: bounds one commit's latency under a burst
+
+_Op = Callable[[sqlite3.Connection], Any]
+
+
+def _message(row: tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+class SqliteStore:
+    def __init__(self, path: str, *, synchronous: str = "full"):
+        if synchronous not in ("full", "normal"):
+            raise ValueError("sqlite synchronous must be 'full' or 'normal'")
+        self._path = path
+        self._synchronous = synchronous.upper()
+        self._writer_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._reader_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._heads: dict[str, int] = {}  # touched only by the writer thread
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def setup() -> sqlite3.Connection:
+            conn = self._connect()
+            conn.executescript(SCHEMA)
+            return conn
+
+        self._writer = await loop.run_in_executor(self._writer_pool, setup)
+        self._reader = await loop.run_in_executor(self._reader_pool, self._connect)
+        self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-group-commit")
+
+    async def close(self) -> None:
+        """Apply every queued write, then close the file."""
+        self._closing = True
+        self._wake.set()
+        if self._writer_task is not None:
+            await self._writer_task
+        loop = asyncio.get_running_loop()
+        if self._writer is not None:
+            await loop.run_in_executor(self._writer_pool, self._writer.close)
+        if self._reader is not None:
+            await loop.run_in_executor(self._reader_pool, self._reader.close)
+        self._writer_pool.shutdown()
+        self._reader_pool.shutdown()
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    # -- the group-commit writer ----------------------------------------------------------
+    def _write(self, op: _Op) -> asyncio.Future[Any]:
+        if self._closing:
+            raise Unavailable("store is shutting down", code=ErrorCode.UNAVAILABLE, retry_after_ms=1000)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        self._wake.set()
+        return future
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                results = await loop.run_in_executor(self._writer_pool, self._apply_batch, [op for op, _ in batch])
+                for (_, future), (ok, value) in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+            if self._closing:
+                return
+
+    def _apply_batch(self, ops: list[_Op]) -> list[tuple[bool, Any]]:
+        conn = self._writer
+        assert conn is not None
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except RtError as exc:  # a refused write (room full, unknown room): the rest proceed
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("sqlite batch of %d writes failed: %s", len(ops), exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._heads.clear()  # reload from the file: offsets stay gap-free
+            failure = Unavailable(f"store write failed: {exc}", retry_after_ms=500)
+            return [(False, failure)] * len(ops)
+        return results
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def run() -> Any:
+            assert self._reader is not None
+            return fn(self._reader)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"store read failed: {exc}", retry_after_ms=500) from exc
+
+    # -- rooms and members -----------------------------------------------------------------
+    async def create_room(self, room_id: str, kind: RoomKind, title: str, members: Mapping[str, MemberRole],
+                          *, max_members: int) -> Room:
+        now_ms = int(time.time() * 1000)
+
+        def op(conn: sqlite3.Connection) -> Room:
+            row = conn.execute("SELECT kind, epoch, title, created_ms FROM rooms WHERE id=?", (room_id,)).fetchone()
+            if row is None:
+                row = (str(kind), secrets.token_hex(8), title, now_ms)
+                conn.execute("INSERT INTO rooms (id, kind, epoch, title, created_ms) VALUES (?,?,?,?,?)",
+                             (room_id, *row))
+            elif row[0] != kind:
+                raise RtError(f"room {room_id!r} exists as a {row[0]}", code=ErrorCode.CONFLICT)
+            self._add_members(conn, room_id, members, max_members)
+            return Room(room_id, RoomKind(row[0]), row[1], row[2], row[3])
+
+        return await self._write(op)
+
+    @staticmethod
+    def _add_members(conn: sqlite3.Connection, room_id: str, members: Mapping[str, MemberRole],
+                     max_members: int) -> None:
+        conn.executemany("INSERT INTO members (room, user, role) VALUES (?,?,?) "
+                         "ON CONFLICT (room, user) DO UPDATE SET role=excluded.role",
+                         [(room_id, user, str(role)) for user, role in members.items()])
+        (count,) = conn.execute("SELECT count(*) FROM members WHERE room=?", (room_id,)).fetchone()
+        if count > max_members:
+            raise LimitExceeded(f"room would have {count} members; the limit is {max_members}",
+                                code=ErrorCode.ROOM_FULL)
+
+    async def get_room(self, room_id: str) -> Room | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT id, kind, epoch, title, created_ms FROM rooms WHERE id=?", (room_id,)).fetchone())
+        return None if row is None else Room(row[0], RoomKind(row[1]), row[2], row[3], row[4])
+
+    async def add_members(self, room_id: str, members: Mapping[str, MemberRole], *, max_members: int) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone() is None:
+                raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
+            self._add_members(conn, room_id, members, max_members)
+
+        await self._write(op)
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        return await self._write(
+            lambda c: c.execute("DELETE FROM members WHERE room=? AND user=?", (room_id, user_id)).rowcount > 0)
+
+    async def member_role(self, room_id: str, user_id: str) -> MemberRole | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT role FROM members WHERE room=? AND user=?", (room_id, user_id)).fetchone())
+        return None if row is None else MemberRole(row[0])
+
+    async def members(self, room_id: str) -> dict[str, MemberRole]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT user, role FROM members WHERE room=?", (room_id,)).fetchall())
+        return {user: MemberRole(role) for user, role in rows}
+
+    async def rooms_of(self, user_id: str, *, limit: int) -> list[RoomSummary]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT r.id, r.kind, r.title, r.epoch, r.head, coalesce(rd.offset, 0) FROM members m "
+            "JOIN rooms r ON r.id = m.room LEFT JOIN reads rd ON rd.room = m.room AND rd.user = m.user "
+            "WHERE m.user=? ORDER BY r.id LIMIT ?", (user_id, limit)).fetchall())
+        return [RoomSummary(r[0], RoomKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    # -- messages ----------------------------------------------------------------------------
+    async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,
+                     ts_ms: int) -> AppendResult:
+        def op(conn: sqlite3.Connection) -> AppendResult:
+            if key is not None:
+                row = conn.execute(
+                    "SELECT room, offset, ts_ms, sender, name, text, key FROM messages "
+                    "WHERE room=? AND sender=? AND key=?", (room_id, sender, key)).fetchone()
+                if row is not None:
+                    return AppendResult(_message(row), duplicate=True)
+            head = self._heads.get(room_id)
+            if head is None:
+                row = conn.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone()
+                if row is None:
+                    raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
+                head = row[0]
+            offset = head + 1
+            conn.execute("INSERT INTO messages (room, offset, ts_ms, sender, name, text, key) VALUES (?,?,?,?,?,?,?)",
+                         (room_id, offset, ts_ms, sender, name, text, key))
+            conn.execute("UPDATE rooms SET head=? WHERE id=?", (offset, room_id))
+            # The sender has read everything up to their own message.
+            conn.execute("INSERT INTO reads (room, user, offset) VALUES (?,?,?) ON CONFLICT (room, user) "
+                         "DO UPDATE SET offset=max(offset, excluded.offset)", (room_id, sender, offset))
+            self._heads[room_id] = offset
+            return AppendResult(StoredMessage(room_id, offset, ts_ms, sender, name, text, key), duplicate=False)
+
+        return await self._write(op)
+
+    async def read_after(self, room_id: str, offset: int, limit: int) -> list[StoredMessage]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT room, offset, ts_ms, sender, name, text, key FROM messages WHERE room=? AND offset>? "
+            "ORDER BY offset LIMIT ?", (room_id, offset, limit)).fetchall())
+        return [_message(r) for r in rows]
+
+    async def read_before(self, room_id: str, offset: int | None, limit: int) -> list[StoredMessage]:
+        before = 2**63 - 1 if offset is None else offset
+        rows = await self._read(lambda c: c.execute(
+            "SELECT room, offset, ts_ms, sender, name, text, key FROM messages WHERE room=? AND offset<? "
+            "ORDER BY offset DESC LIMIT ?", (room_id, before, limit)).fetchall())
+        return [_message(r) for r in reversed(rows)]
+
+    async def head(self, room_id: str) -> int:
+        row = await self._read(lambda c: c.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone())
+        return 0 if row is None else row[0]
+
+    async def set_read(self, room_id: str, user_id: str, offset: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone()
+            if row is None:
+                raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
+            capped = min(offset, row[0])  # cannot have read what does not exist yet
+            conn.execute("INSERT INTO reads (room, user, offset) VALUES (?,?,?) ON CONFLICT (room, user) "
+                         "DO UPDATE SET offset=max(offset, excluded.offset)", (room_id, user_id, capped))
+            return conn.execute("SELECT offset FROM reads WHERE room=? AND user=?", (room_id, user_id)).fetchone()[0]
+
+        return await self._write(op)
+
+    async def read_offsets(self, room_id: str) -> dict[str, int]:
+        rows = await self._read(lambda c: c.execute("SELECT user, offset FROM reads WHERE room=?",
+                                                    (room_id,)).fetchall())
+        return dict(rows)

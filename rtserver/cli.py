@@ -1,0 +1,69 @@
+"""``rtserver serve`` runs a node; ``rtserver token`` mints a development token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import resource
+import sys
+
+from aiohttp import web
+
+from .auth import Role, mint_token
+from .config import Settings, add_arguments, settings_from_args
+
+__all__ = ["main"]
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional (not on every platform)
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def _raise_file_limit() -> None:
+    """Each connection is a file descriptor: allow as many as the system lets this process have."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def serve(settings: Settings) -> None:
+    from .app import build_app
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _raise_file_limit()
+    app = build_app(settings)
+    print(f"rtserver listening on http://{settings.host}:{settings.port} (store {settings.store})", flush=True)
+    # run_app handles SIGINT/SIGTERM: stop accepting, on_shutdown tells clients to reconnect (1012),
+    # then cleanup flushes the store.
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                shutdown_timeout=settings.shutdown_timeout_s, loop=_new_loop())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rtserver", description="real-time chat, presence and video server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run a node")
+    add_arguments(serve_parser)
+    token_parser = commands.add_parser("token", help="mint a development token signed with the configured secret")
+    token_parser.add_argument("--user", required=True, help="user id (the token's 'sub')")
+    token_parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token_parser.add_argument("--name", help="display name (defaults to the user id)")
+    token_parser.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds (default 3600)")
+    add_arguments(token_parser, ("secret", "secret_file", "jwt_algorithm", "jwt_issuer"))
+    args = parser.parse_args(argv)
+    settings = settings_from_args(args)
+    if args.command == "serve":
+        serve(settings)
+    else:
+        print(mint_token(secret=settings.resolved_secret(), user_id=args.user, role=args.role, name=args.name,
+                         ttl_s=args.ttl, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

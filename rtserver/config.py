@@ -1,0 +1,118 @@
+"""Server settings: one dataclass, read from ``RTSERVER_*`` environment variables and CLI flags.
+
+Each field's name gives both spellings: ``max_frame_bytes`` is ``--max-frame-bytes`` and
+``RTSERVER_MAX_FRAME_BYTES``. Flags win over the environment, the environment over defaults.
+The environment is injectable (``Settings.from_env(environ)``) so configuration is testable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "add_arguments", "settings_from_args", "load_secret"]
+
+ENV_PREFIX = "RTSERVER_"
+
+
+def _opt(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    host: str = _opt("127.0.0.1", "address to listen on")
+    port: int = _opt(8080, "TCP port for HTTP and WebSocket")
+    store: str = _opt("sqlite:rtserver.db", "where state lives: sqlite:PATH (embedded default) or redis://HOST:PORT/DB")
+    secret: str = _opt("", "HS256 secret that signs tokens; when empty, read from secret_file (created if missing)")
+    secret_file: str = _opt("rtserver.secret", "file holding the development secret when no secret is given")
+    jwt_algorithm: str = _opt("HS256", "JWT signing algorithm")
+    jwt_leeway_s: float = _opt(30.0, "clock skew tolerated when checking token expiry")
+    jwt_issuer: str = _opt("", "required 'iss' claim when set")
+    api_key: str = _opt("", "key for the server-to-server HTTP API (header X-Api-Key); API disabled when empty")
+    allowed_origins: str = _opt("", "comma-separated Origins allowed to open /ws; empty: same host only; * : any")
+    max_frame_bytes: int = _opt(16_384, "largest client frame answered normally; larger gets message_too_large")
+    hard_max_frame_bytes: int = _opt(1_048_576, "frames above this close the connection (1009)")
+    max_text_chars: int = _opt(4_000, "longest chat message text, in characters")
+    max_messages_per_s: float = _opt(20.0, "sustained requests per second per connection")
+    burst_messages: int = _opt(40, "requests a connection may send at once before rate limiting")
+    max_violations: int = _opt(50, "bad or rate-limited requests per minute before the connection is closed (4102)")
+    max_connections: int = _opt(20_000, "WebSocket connections per node")
+    max_connections_per_user: int = _opt(10, "simultaneous connections of one user (tabs, devices)")
+    max_room_members: int = _opt(5_000, "members of one room")
+    max_rooms_per_connection: int = _opt(500, "rooms one connection may join")
+    max_outgoing_bytes: int = _opt(1_048_576, "unsent bytes buffered for one connection before it is cut off (4000)")
+    history_page_max: int = _opt(200, "most messages returned by one history request")
+    resume_max_messages: int = _opt(10_000, "most missed messages replayed on join; beyond, the client pages history")
+    auth_timeout_s: float = _opt(10.0, "time a connection has to authenticate")
+    heartbeat_s: float = _opt(30.0, "WebSocket ping interval; a peer silent for twice this is dropped")
+    typing_ttl_s: float = _opt(6.0, "how long a typing indicator lasts without refresh (told to clients)")
+    presence_ttl_s: float = _opt(20.0, "presence entries expire unless refreshed within this (multi-node)")
+    sqlite_synchronous: str = _opt("full", "SQLite durability: full (fsync each group commit) or normal")
+    shutdown_timeout_s: float = _opt(5.0, "time given to connections and the store to finish on shutdown")
+    log_level: str = _opt("info", "debug, info, warning or error")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _convert(field, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def origins(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    def resolved_secret(self) -> str:
+        return self.secret or load_secret(self.secret_file)
+
+
+def _convert(field: dataclasses.Field[Any], raw: str) -> Any:
+    kind = field.type if isinstance(field.type, type) else {"int": int, "float": float, "str": str}[str(field.type)]
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{ENV_PREFIX}{field.name.upper()}: expected {kind.__name__}, got {raw!r}") from exc
+
+
+def load_secret(path: str) -> str:
+    """Read the development secret, creating it (mode 0600) on first use."""
+    file = Path(path)
+    if file.exists():
+        return file.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """Add one ``--flag`` per setting (or the named ones); defaults come from the environment later."""
+    for field in dataclasses.fields(Settings):
+        if names is not None and field.name not in names:
+            continue
+        kind = field.type if isinstance(field.type, type) else {"int": int, "float": float, "str": str}[str(field.type)]
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=kind,
+            default=None,
+            help=f"{field.metadata['help']} (env {ENV_PREFIX}{field.name.upper()}, default {field.default!r})",
+        )
+
+
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    overrides = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if getattr(args, f.name, None) is not None
+    }
+    return Settings.from_env(environ, **overrides)

@@ -1,0 +1,28 @@
+"""Prometheus metrics, one registry per application (no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections = Gauge("rtserver_connections", "open WebSocket connections", registry=r)
+        self.rooms_local = Gauge("rtserver_local_rooms", "rooms with members connected to this node", registry=r)
+        self.messages_in = Counter("rtserver_messages_in", "chat messages stored and acknowledged", registry=r)
+        self.deliveries = Counter("rtserver_deliveries", "events written to client connections", registry=r)
+        self.requests = Counter("rtserver_requests", "client requests by type", ["type"], registry=r)
+        self.errors = Counter("rtserver_errors", "errors sent to clients, by code", ["code"], registry=r)
+        self.closes = Counter("rtserver_closes", "connections closed by the server, by close code", ["code"],
+                              registry=r)
+        self.fanout_latency = Histogram(
+            "rtserver_fanout_latency_seconds", "from a message's store timestamp to its fan-out on this node",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
+        self.ack_latency = Histogram(
+            "rtserver_ack_latency_seconds", "from receiving a send request to acknowledging it (store included)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
+        self.gap_repairs = Counter("rtserver_gap_repairs", "fan-out gaps filled from the store", registry=r)

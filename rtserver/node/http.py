@@ -1,0 +1,180 @@
+"""HTTP routes: health, metrics, and the server-to-server API for portals (``X-Api-Key``)."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..backends import MemberRole, RoomKind
+from ..errors import BadRequest, ErrorCode, RtError
+from .ws import NODE_KEY
+
+__all__ = ["add_routes"]
+
+ROOM_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+USER_ID = re.compile(r"^[^\s]{1,128}$")
+MAX_MEMBERS_PER_CALL = 10_000
+
+_STATUS = {
+    ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403, ErrorCode.ROOM_NOT_FOUND: 404, ErrorCode.CONFLICT: 409,
+    ErrorCode.ROOM_FULL: 409, ErrorCode.RATE_LIMITED: 429, ErrorCode.UNAVAILABLE: 503,
+}
+
+
+def _error(exc: RtError) -> web.Response:
+    return web.json_response({"error": {"code": str(exc.code), "message": exc.message}},
+                             status=_STATUS.get(exc.code, 500))
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RtError as exc:
+        return _error(exc)
+
+
+def _require_key(request: web.Request) -> None:
+    expected = request.app[NODE_KEY].settings.api_key
+    if not expected:
+        raise RtError("the API is disabled: set RTSERVER_API_KEY", code=ErrorCode.FORBIDDEN)
+    given = request.headers.get("X-Api-Key", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise RtError("missing or wrong X-Api-Key", code=ErrorCode.UNAUTHORIZED)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _members(raw: Any) -> dict[str, MemberRole]:
+    if not isinstance(raw, list) or len(raw) > MAX_MEMBERS_PER_CALL:
+        raise BadRequest(f"'members' must be a list of at most {MAX_MEMBERS_PER_CALL} {{user, role}} objects")
+    members: dict[str, MemberRole] = {}
+    for item in raw:
+        user = item.get("user") if isinstance(item, dict) else None
+        if not isinstance(user, str) or not USER_ID.match(user):
+            raise BadRequest("each member needs a 'user' id (1-128 characters, no spaces)")
+        try:
+            members[user] = MemberRole(item.get("role", "member"))
+        except ValueError:
+            raise BadRequest("member 'role' must be member or host") from None
+    return members
+
+
+def _room_id(request: web.Request, value: Any) -> str:
+    if not isinstance(value, str) or not ROOM_ID.match(value):
+        raise BadRequest("room id: 1-128 characters among letters, digits and . _ : @ -")
+    return value
+
+
+async def create_room(request: web.Request) -> web.Response:
+    _require_key(request)
+    node = request.app[NODE_KEY]
+    body = await _json_body(request)
+    room_id = _room_id(request, body.get("id"))
+    try:
+        kind = RoomKind(body.get("kind", "group"))
+    except ValueError:
+        raise BadRequest("'kind' must be conversation, group or broadcast") from None
+    members = _members(body.get("members", []))
+    if kind is RoomKind.CONVERSATION and len(members) > 2:
+        raise BadRequest("a conversation has two members: one advisor and one jobseeker")
+    title = body.get("title", "")
+    if not isinstance(title, str) or len(title) > 200:
+        raise BadRequest("'title' must be a string of at most 200 characters")
+    room = await node.backends.store.create_room(room_id, kind, title, members,
+                                                 max_members=node.settings.max_room_members)
+    return web.json_response({"id": room.id, "kind": str(room.kind), "title": room.title, "epoch": room.epoch},
+                             status=201)
+
+
+async def get_room(request: web.Request) -> web.Response:
+    _require_key(request)
+    store = request.app[NODE_KEY].backends.store
+    room_id = _room_id(request, request.match_info["room"])
+    room = await store.get_room(room_id)
+    if room is None:
+        raise RtError(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
+    members = await store.members(room_id)
+    return web.json_response({
+        "id": room.id, "kind": str(room.kind), "title": room.title, "epoch": room.epoch,
+        "head": await store.head(room_id), "members": [{"user": u, "role": str(r)} for u, r in members.items()]})
+
+
+async def add_members(request: web.Request) -> web.Response:
+    _require_key(request)
+    node = request.app[NODE_KEY]
+    room_id = _room_id(request, request.match_info["room"])
+    members = _members((await _json_body(request)).get("members"))
+    await node.backends.store.add_members(room_id, members, max_members=node.settings.max_room_members)
+    return web.json_response({"added": len(members)})
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    _require_key(request)
+    node = request.app[NODE_KEY]
+    room_id = _room_id(request, request.match_info["room"])
+    user = request.match_info["user"]
+    removed = await node.backends.store.remove_member(room_id, user)
+    await node.backends.broker.publish(room_id, {"type": "member", "room": room_id, "user": user,
+                                                 "event": "removed"})
+    for conn in list(node.hub.user_connections(user)):
+        node.hub.detach(conn, room_id)
+    return web.json_response({"removed": removed})
+
+
+async def export_messages(request: web.Request) -> web.Response:
+    _require_key(request)
+    store = request.app[NODE_KEY].backends.store
+    room_id = _room_id(request, request.match_info["room"])
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = min(1000, max(1, int(request.query.get("limit", "1000"))))
+    except ValueError:
+        raise BadRequest("'after' and 'limit' must be integers") from None
+    messages = await store.read_after(room_id, after, limit)
+    return web.json_response({"room": room_id, "messages": [m.to_event() for m in messages],
+                              "more": len(messages) == limit})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    if not node.accepting:
+        return web.json_response({"status": "shutting down"}, status=503)
+    try:
+        await node.backends.store.ping()
+    except RtError as exc:
+        return web.json_response({"status": "store unavailable", "detail": exc.message}, status=503)
+    return web.json_response({"status": "ready", "node": node.id})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[NODE_KEY].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/api/rooms", create_room)
+    app.router.add_get("/api/rooms/{room}", get_room)
+    app.router.add_post("/api/rooms/{room}/members", add_members)
+    app.router.add_delete("/api/rooms/{room}/members/{user}", remove_member)
+    app.router.add_get("/api/rooms/{room}/messages", export_messages)

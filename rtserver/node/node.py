@@ -1,0 +1,184 @@
+"""One node: its backends, hub and services, and the life of a client session.
+
+The WebSocket handler (``ws.py``) moves frames; this class decides what a frame means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..auth import Identity, TokenVerifier
+from ..backends import Backends
+from ..config import Settings
+from ..errors import CloseCode, ErrorCode, RtError
+from ..metrics import Metrics
+from ..protocol import (
+    Auth, History, Join, Leave, Limits, ListRooms, Ping, Read, Request, Send, Session, SetPresence, Typing,
+    parse_request, request_id,
+)
+from ..services import ChatService, PresenceService
+from .connection import Connection
+from .hub import Hub
+
+__all__ = ["Node"]
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    def __init__(self, settings: Settings, backends: Backends, *, metrics: Metrics | None = None):
+        self.id = uuid.uuid4().hex[:8]
+        self.settings = settings
+        self.backends = backends
+        self.metrics = metrics or Metrics()
+        self.verifier = TokenVerifier(secret=settings.resolved_secret(), algorithm=settings.jwt_algorithm,
+                                      leeway_s=settings.jwt_leeway_s, issuer=settings.jwt_issuer)
+        self.hub = Hub(store=backends.store, broker=backends.broker, metrics=self.metrics)
+        self.presence = PresenceService(store=backends.store, broker=backends.broker, presence=backends.presence)
+        self.chat = ChatService(store=backends.store, broker=backends.broker, hub=self.hub, presence=self.presence,
+                                settings=settings, metrics=self.metrics)
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self.accepting = True
+        self._limits = Limits(max_text_chars=settings.max_text_chars, history_page_max=settings.history_page_max)
+        self._routes: dict[type[Request], Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]] = {
+            Join: self.chat.join, Leave: self.chat.leave, Send: self.chat.send, Typing: self.chat.typing,
+            Read: self.chat.read, History: self.chat.history, SetPresence: self._set_presence,
+            Ping: self._ping, ListRooms: lambda conn, req: self.chat.rooms(conn, req.id),
+        }
+        self._expiry: weakref.WeakKeyDictionary[Connection, asyncio.TimerHandle] = weakref.WeakKeyDictionary()
+
+    async def start(self) -> None:
+        await self.backends.store.open()
+        await self.backends.broker.start(self.hub)
+
+    async def stop(self) -> None:
+        await self.hub.close()
+        await self.backends.broker.close()
+        await self.backends.presence.close()
+        await self.backends.store.close()
+
+    def new_session(self) -> Session:
+        s = self.settings
+        return Session(rate_per_s=s.max_messages_per_s, burst=s.burst_messages, max_violations=s.max_violations,
+                       now=time.monotonic())
+
+    # -- frames -------------------------------------------------------------------------------
+    async def handle_frame(self, conn: Connection, session: Session, data: bytes | str) -> None:
+        """Decode, validate and run one request; answer errors on the connection."""
+        rid: object = None
+        try:
+            if len(data) > self.settings.max_frame_bytes:
+                raise RtError(f"frame is larger than {self.settings.max_frame_bytes} bytes",
+                              code=ErrorCode.MESSAGE_TOO_LARGE)
+            frame = conn.codec.decode(data)
+            rid = request_id(frame)
+            request = parse_request(frame, self._limits)
+            session.admit(request, time.monotonic())
+            self.metrics.requests.labels(type(request).__name__.lower()).inc()
+            if isinstance(request, Auth):
+                await self.authenticate(conn, session, request)
+                return
+            reply = await self._routes[type(request)](conn, request)
+            if reply is not None:
+                await conn.send(reply)
+        except RtError as exc:
+            await self._refuse(conn, session, exc, rid)
+        except Exception:
+            log.exception("request failed")
+            await self._refuse(conn, session, RtError("internal error", code=ErrorCode.INTERNAL), rid)
+
+    async def _refuse(self, conn: Connection, session: Session, exc: RtError, rid: object) -> None:
+        self.metrics.errors.labels(str(exc.code)).inc()
+        await conn.send(exc.to_event(rid))
+        if exc.code is ErrorCode.UNAUTHORIZED and conn.identity is None:
+            conn.close_soon(CloseCode.UNAUTHORIZED, exc.message)
+        elif exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL) and session.violation(time.monotonic()):
+            conn.close_soon(CloseCode.POLICY_VIOLATION, "too many bad or rate-limited requests")
+
+    # -- session life -----------------------------------------------------------------------
+    async def authenticate(self, conn: Connection, session: Session, req: Auth | None,
+                           identity: Identity | None = None) -> None:
+        """First authentication opens the session; a later one (same user) extends it."""
+        if identity is None:
+            assert req is not None
+            identity = self.verifier.verify(req.token)
+        if conn.identity is not None:
+            if identity.user_id != conn.identity.user_id:
+                raise RtError("a refreshed token must name the same user", code=ErrorCode.FORBIDDEN)
+            conn.identity = identity
+            self._arm_expiry(conn)
+            await conn.send({"type": "ok", "id": None if req is None else req.id, "expires": int(identity.expires_at)})
+            return
+        if len(self.hub.user_connections(identity.user_id)) >= self.settings.max_connections_per_user:
+            self.metrics.errors.labels(str(ErrorCode.TOO_MANY_CONNECTIONS)).inc()
+            await conn.send(RtError(f"at most {self.settings.max_connections_per_user} connections per user",
+                                    code=ErrorCode.TOO_MANY_CONNECTIONS).to_event(None if req is None else req.id))
+            conn.close_soon(CloseCode.TOO_MANY_CONNECTIONS, "too many connections for this user")
+            return
+        conn.identity = identity
+        session.authenticated()
+        self.hub.add_connection(conn)
+        self._arm_expiry(conn)
+        await self.presence.connected(conn)
+        rooms = await self.chat.rooms(conn, None)
+        s = self.settings
+        await conn.send({
+            "type": "hello", "id": None if req is None else req.id, "user": identity.user_id,
+            "role": str(identity.role), "name": identity.name, "session": conn.id, "node": self.id,
+            "server_time": int(time.time() * 1000), "expires": int(identity.expires_at),
+            "rooms": rooms["rooms"],
+            "limits": {"max_frame_bytes": s.max_frame_bytes, "max_text_chars": s.max_text_chars,
+                       "max_messages_per_s": s.max_messages_per_s, "burst_messages": s.burst_messages,
+                       "history_page_max": s.history_page_max, "typing_ttl_s": s.typing_ttl_s},
+        })
+
+    def _arm_expiry(self, conn: Connection) -> None:
+        assert conn.identity is not None
+        old = self._expiry.pop(conn, None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, conn.identity.expires_at - time.time())
+        self._expiry[conn] = asyncio.get_running_loop().call_later(
+            delay, conn.close_soon, CloseCode.TOKEN_EXPIRED, "token expired: refresh it and reconnect")
+
+    async def end_session(self, conn: Connection) -> None:
+        conn.closed = True
+        timer = self._expiry.pop(conn, None)
+        if timer is not None:
+            timer.cancel()
+        if conn.identity is None:
+            return
+        left = self.hub.remove_connection(conn)
+        try:
+            for room_id, kind in left:
+                await self.chat.announce_left(conn, room_id, kind)
+            await self.presence.disconnected(conn)
+        except RtError as exc:  # the store or broker is down: presence expires by itself
+            log.warning("could not announce %s leaving: %s", conn.id, exc.message)
+
+    async def _set_presence(self, conn: Connection, req: SetPresence) -> dict[str, Any] | None:
+        await self.presence.set_status(conn, req.status, req.availability)
+        return None if req.id is None else {"type": "ok", "id": req.id}
+
+    async def _ping(self, conn: Connection, req: Ping) -> dict[str, Any]:
+        return {"type": "pong", "id": req.id, "server_time": int(time.time() * 1000)}
+
+    def on_connection_closed(self, conn: Connection, code: CloseCode) -> None:
+        """Called when the node cuts a connection (its ``closed`` flag already stops fan-out to it)."""
+        self.metrics.closes.labels(str(int(code))).inc()
+
+    async def shutdown_connections(self) -> None:
+        """Tell every client to reconnect elsewhere (1012), then wait briefly for them to go."""
+        self.accepting = False
+        conns = list(self.connections)
+        for conn in conns:
+            conn.close_soon(CloseCode.SERVICE_RESTART, "server restarting: reconnect and resume")
+        deadline = time.monotonic() + self.settings.shutdown_timeout_s
+        while any(not c.ws.closed for c in conns) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)

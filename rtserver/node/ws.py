@@ -1,0 +1,102 @@
+"""``/ws``: the transport. Checks origin and capacity, negotiates the codec, moves frames.
+
+A client authenticates either with an ``Authorization: Bearer`` header (servers, the Python
+SDK) or, as browsers cannot set headers on a WebSocket, with a first ``auth`` message. Tokens
+are never accepted in the URL, so they never reach access logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from ..errors import CloseCode, RtError
+from ..protocol import CODECS, JSON
+from .connection import Connection
+from .node import Node
+
+__all__ = ["websocket_handler", "NODE_KEY"]
+
+log = logging.getLogger(__name__)
+NODE_KEY: web.AppKey[Node] = web.AppKey("rtserver_node", Node)
+
+
+def origin_allowed(origin: str, host: str, allowed: frozenset[str]) -> bool:
+    """Same host always; others only when listed (or ``*``). Refusing the rest stops cross-site hijacking."""
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return urlsplit(origin).netloc == host
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
+    settings = node.settings
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_allowed(origin, request.host, settings.origins()):
+        raise web.HTTPForbidden(text="origin not allowed")
+    if not node.accepting:
+        raise web.HTTPServiceUnavailable(text="server restarting", headers={"Retry-After": "1"})
+    if len(node.connections) >= settings.max_connections:
+        raise web.HTTPServiceUnavailable(text="node is full", headers={"Retry-After": "5"})
+    if "token" in request.query:
+        raise web.HTTPBadRequest(text="tokens are not accepted in the URL; send an auth message")
+    identity = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token:
+                raise RtError("expected Authorization: Bearer <token>")
+            identity = node.verifier.verify(token.strip())
+        except RtError as exc:
+            raise web.HTTPUnauthorized(text=exc.message) from None
+
+    ws = web.WebSocketResponse(
+        protocols=tuple(CODECS), compress=False,  # frames are shared by a room's members: no per-connection deflate
+        max_msg_size=settings.hard_max_frame_bytes, heartbeat=settings.heartbeat_s)
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    codec = CODECS.get(ws.ws_protocol or "", JSON)
+    conn = Connection(ws, transport, codec, max_outgoing_bytes=settings.max_outgoing_bytes,  # type: ignore[arg-type]
+                      on_close=node.on_connection_closed, node_id=node.id)
+    node.connections.add(conn)
+    node.metrics.connections.inc()
+    session = node.new_session()
+    loop = asyncio.get_running_loop()
+    auth_timer = None
+    try:
+        if identity is not None:
+            await node.authenticate(conn, session, None, identity)
+        else:
+            auth_timer = loop.call_later(settings.auth_timeout_s, _auth_deadline, conn)
+        async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                await node.handle_frame(conn, session, msg.data)
+                if auth_timer is not None and conn.identity is not None:
+                    auth_timer.cancel()
+                    auth_timer = None
+            if conn.closed:
+                break
+    except RtError as exc:
+        log.info("session %s refused: %s", conn.id, exc.message)
+        await conn.send(exc.to_event())
+        conn.close_soon(CloseCode.UNAUTHORIZED, exc.message)
+    finally:
+        if auth_timer is not None:
+            auth_timer.cancel()
+        node.metrics.connections.dec()
+        node.connections.discard(conn)
+        await node.end_session(conn)
+    if ws.close_code is None and not conn.closed:
+        await ws.close()
+    return ws
+
+
+def _auth_deadline(conn: Connection) -> None:
+    if conn.identity is None:
+        conn.close_soon(CloseCode.AUTH_TIMEOUT, "no auth message in time")

@@ -1,0 +1,227 @@
+"""Client requests: validated, typed, and free of I/O.
+
+``parse_request`` turns one decoded frame into one request dataclass or raises ``BadRequest``
+with the code the client should see. Limits that depend on configuration come in ``Limits``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from ..errors import BadRequest, ErrorCode
+
+__all__ = [
+    "Auth", "Availability", "History", "Join", "Leave", "Limits", "ListRooms", "Ping", "PresenceStatus",
+    "Read", "Request", "Send", "SetPresence", "Typing", "parse_request",
+]
+
+MAX_ID_CHARS = 64
+MAX_ROOM_CHARS = 128
+MAX_KEY_CHARS = 64
+MAX_TOKEN_CHARS = 8192
+
+
+class PresenceStatus(enum.StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Availability(enum.StrEnum):
+    """What an advisor tells jobseekers about being reachable now."""
+
+    AVAILABLE = "available"
+    BUSY = "busy"  # in an interview
+    AWAY = "away"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    max_text_chars: int = 4000
+    history_page_max: int = 200
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    id: str | int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Auth(Request):
+    token: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Join(Request):
+    room: str
+    after: int | None  # last offset the client saw; None: no resume, just the live stream
+    epoch: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Leave(Request):
+    room: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Send(Request):
+    room: str
+    text: str
+    key: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Typing(Request):
+    room: str
+    active: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Read(Request):
+    room: str
+    offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class History(Request):
+    room: str
+    before: int | None
+    limit: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetPresence(Request):
+    status: PresenceStatus | None
+    availability: Availability | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ping(Request):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListRooms(Request):
+    pass
+
+
+def _invalid(message: str) -> BadRequest:
+    return BadRequest(message, code=ErrorCode.INVALID_MESSAGE)
+
+
+def _string(frame: dict[str, Any], name: str, max_chars: int, *, required: bool = True) -> str | None:
+    value = frame.get(name)
+    if value is None:
+        if required:
+            raise _invalid(f"'{name}' is required")
+        return None
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"'{name}' must be a non-empty string")
+    if len(value) > max_chars:
+        raise _invalid(f"'{name}' is longer than {max_chars} characters")
+    return value
+
+
+def _offset(frame: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = frame.get(name)
+    if value is None:
+        if required:
+            raise _invalid(f"'{name}' is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= 2**63:
+        raise _invalid(f"'{name}' must be a non-negative integer")
+    return value
+
+
+def _enum(kind: type[enum.StrEnum], frame: dict[str, Any], name: str) -> Any:
+    value = frame.get(name)
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise _invalid(f"'{name}' must be one of: {allowed}") from None
+
+
+def request_id(frame: object) -> str | int | None:
+    """The id to echo, or None when the frame carries no usable one."""
+    if not isinstance(frame, dict):
+        return None
+    value = frame.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and len(value) <= MAX_ID_CHARS):
+        return value
+    return None
+
+
+def _parse_join(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
+    room = _string(f, "room", MAX_ROOM_CHARS)
+    epoch = _string(f, "epoch", 64, required=False)
+    return Join(rid, room, _offset(f, "after", required=False), epoch)  # type: ignore[arg-type]
+
+
+def _parse_send(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
+    room = _string(f, "room", MAX_ROOM_CHARS)
+    text = f.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _invalid("'text' must be a non-empty string")
+    if len(text) > limits.max_text_chars:
+        raise BadRequest(f"'text' is longer than {limits.max_text_chars} characters", code=ErrorCode.MESSAGE_TOO_LARGE)
+    return Send(rid, room, text, _string(f, "key", MAX_KEY_CHARS, required=False))  # type: ignore[arg-type]
+
+
+def _parse_typing(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
+    active = f.get("active", True)
+    if not isinstance(active, bool):
+        raise _invalid("'active' must be true or false")
+    return Typing(rid, _string(f, "room", MAX_ROOM_CHARS), active)  # type: ignore[arg-type]
+
+
+def _parse_history(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
+    limit = f.get("limit", 50)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.history_page_max:
+        raise _invalid(f"'limit' must be an integer from 1 to {limits.history_page_max}")
+    room = _string(f, "room", MAX_ROOM_CHARS)
+    return History(rid, room, _offset(f, "before", required=False), limit)  # type: ignore[arg-type]
+
+
+def _parse_presence(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
+    status = _enum(PresenceStatus, f, "status")
+    if status is PresenceStatus.OFFLINE:
+        raise _invalid("'status' offline is set by disconnecting; send online or away")
+    availability = _enum(Availability, f, "availability")
+    if status is None and availability is None:
+        raise _invalid("give 'status' or 'availability'")
+    return SetPresence(rid, status, availability)
+
+
+_PARSERS = {
+    "auth": lambda rid, f, lim: Auth(rid, _string(f, "token", MAX_TOKEN_CHARS)),  # type: ignore[arg-type]
+    "join": _parse_join,
+    "leave": lambda rid, f, lim: Leave(rid, _string(f, "room", MAX_ROOM_CHARS)),  # type: ignore[arg-type]
+    "send": _parse_send,
+    "typing": _parse_typing,
+    "read": lambda rid, f, lim: Read(rid, _string(f, "room", MAX_ROOM_CHARS), _offset(f, "offset", required=True)),  # type: ignore[arg-type]
+    "history": _parse_history,
+    "presence": _parse_presence,
+    "ping": lambda rid, f, lim: Ping(rid),
+    "rooms": lambda rid, f, lim: ListRooms(rid),
+}
+
+REQUEST_TYPES = frozenset(_PARSERS)
+
+
+def parse_request(frame: object, limits: Limits) -> Request:
+    if not isinstance(frame, dict):
+        raise _invalid("a request must be an object with a 'type'")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise _invalid("'type' is required")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise BadRequest(f"unknown request type {kind[:40]!r}", code=ErrorCode.UNKNOWN_TYPE)
+    return parser(request_id(frame), frame, limits)

@@ -1,0 +1,89 @@
+"""Per-connection protocol state: authentication phase, rate limit and abuse accounting.
+
+Pure code driven by the transport with a clock value; it decides, the transport acts.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ..errors import ErrorCode, LimitExceeded, RtError
+from .requests import Auth, Ping, Request
+
+__all__ = ["Session", "SessionState", "TokenBucket", "ViolationWindow"]
+
+
+class SessionState(enum.Enum):
+    AWAITING_AUTH = "awaiting_auth"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TokenBucket:
+    """``rate_per_s`` sustained, ``burst`` at once. ``take`` returns 0 or the ms to wait."""
+
+    __slots__ = ("_rate", "_burst", "_tokens", "_stamp")
+
+    def __init__(self, rate_per_s: float, burst: int, now: float):
+        self._rate = rate_per_s
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = now
+
+    def take(self, now: float) -> int:
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0
+        return max(1, int((1.0 - self._tokens) / self._rate * 1000))
+
+
+class ViolationWindow:
+    """Counts violations over a sliding minute (two half-minute buckets)."""
+
+    __slots__ = ("_limit", "_bucket_start", "_current", "_previous")
+    BUCKET_S = 30.0
+
+    def __init__(self, limit: int, now: float):
+        self._limit = limit
+        self._bucket_start = now
+        self._current = 0
+        self._previous = 0
+
+    def add(self, now: float) -> bool:
+        """Record one violation; True when the limit is exceeded and the connection should close."""
+        elapsed = now - self._bucket_start
+        if elapsed >= self.BUCKET_S:
+            self._previous = self._current if elapsed < 2 * self.BUCKET_S else 0
+            self._current = 0
+            self._bucket_start = now
+        self._current += 1
+        return self._current + self._previous > self._limit
+
+
+class Session:
+    __slots__ = ("state", "_bucket", "_violations")
+
+    def __init__(self, *, rate_per_s: float, burst: int, max_violations: int, now: float):
+        self.state = SessionState.AWAITING_AUTH
+        self._bucket = TokenBucket(rate_per_s, burst, now)
+        self._violations = ViolationWindow(max_violations, now)
+
+    def admit(self, request: Request, now: float) -> None:
+        """Raise the error to answer with, or return when the request may proceed."""
+        if self.state is SessionState.AWAITING_AUTH:
+            if not isinstance(request, Auth):
+                raise RtError("authenticate first: send {type: 'auth', token}", code=ErrorCode.UNAUTHORIZED)
+            return
+        if isinstance(request, Ping | Auth):
+            return  # keepalives and token refreshes are never rate limited
+        wait_ms = self._bucket.take(now)
+        if wait_ms:
+            raise LimitExceeded("too many requests", code=ErrorCode.RATE_LIMITED, retry_after_ms=wait_ms)
+
+    def authenticated(self) -> None:
+        self.state = SessionState.OPEN
+
+    def violation(self, now: float) -> bool:
+        return self._violations.add(now)

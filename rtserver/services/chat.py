@@ -1,0 +1,180 @@
+"""Chat rooms: join with resume, send, typing, read receipts, history.
+
+Delivery guarantee: store first, then fan out. A message is acknowledged to its sender only
+once it is stored with its room offset; members that miss the live event get it again by
+resuming from their last offset (``join`` with ``after``), so nothing is lost, and offsets
+let both the node and the client drop anything seen twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..backends import Broker, MemberRole, RoomKind, Store
+from ..config import Settings
+from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded
+from ..metrics import Metrics
+from ..node.connection import Connection
+from ..node.hub import Hub
+from ..protocol import History, Join, Leave, Read, Send, Typing
+from .presence import PresenceService
+
+__all__ = ["ChatService"]
+
+REPLAY_PAGE = 500
+
+
+class ChatService:
+    def __init__(self, *, store: Store, broker: Broker, hub: Hub, presence: PresenceService,
+                 settings: Settings, metrics: Metrics):
+        self._store = store
+        self._broker = broker
+        self._hub = hub
+        self._presence = presence
+        self._settings = settings
+        self._metrics = metrics
+
+    async def join(self, conn: Connection, req: Join) -> None:
+        if req.room in conn.rooms:
+            raise BadRequest(f"already joined {req.room!r}", code=ErrorCode.CONFLICT)
+        if len(conn.rooms) >= self._settings.max_rooms_per_connection:
+            raise LimitExceeded(f"a connection may join at most {self._settings.max_rooms_per_connection} rooms",
+                                code=ErrorCode.ROOM_FULL)
+        room = await self._store.get_room(req.room)
+        role = None if room is None else await self._store.member_role(req.room, conn.user_id)
+        if room is None or role is None:
+            # One answer for both, so nobody can probe which conversations exist.
+            raise Forbidden(f"room {req.room!r} does not exist or you are not a member")
+        first_here = not self._hub.user_in_room(conn.user_id, room.id)
+        await self._hub.attach(conn, room.id, room.kind, role)
+        try:
+            head = await self._store.head(room.id)
+            reads = await self._store.read_offsets(room.id)
+            reply: dict[str, Any] = {
+                "type": "joined", "id": req.id, "room": room.id, "kind": str(room.kind), "title": room.title,
+                "role": str(role), "epoch": room.epoch, "head": head, "read": reads.get(conn.user_id, 0),
+            }
+            reply["unread"] = max(0, head - reply["read"])
+            if room.kind is not RoomKind.BROADCAST:
+                members = await self._store.members(room.id)
+                presence = await self._presence.snapshot(list(members))
+                reply["members"] = [
+                    {"user": u, "role": str(r), "read": reads.get(u, 0), **presence.get(u, {})}
+                    for u, r in members.items()]
+            start = self._resume_point(req, room.epoch, head)
+            if start is None:
+                reply["reset"] = True  # cannot resume across an epoch change: start over from history
+            replay_from = head if start is None else start
+            reply["replay"] = min(head - replay_from, self._settings.resume_max_messages)
+            reply["truncated"] = head - replay_from > self._settings.resume_max_messages
+            await conn.send(reply)
+            replayed_to = await self._replay(conn, room.id, replay_from, reply["replay"])
+            self._hub.caught_up(conn, room.id, head, replayed_to)
+        except BaseException:
+            self._hub.detach(conn, room.id)
+            raise
+        if first_here and room.kind is not RoomKind.BROADCAST:
+            await self._broker.publish(room.id, self._member_event(conn, room.id, "joined"))
+
+    @staticmethod
+    def _resume_point(req: Join, epoch: str, head: int) -> int | None:
+        if req.after is None:
+            return head  # live only; older messages come from history requests
+        if req.epoch is not None and req.epoch != epoch:
+            return None
+        if req.after > head:
+            return None  # the client saw offsets this room never had: its history was lost
+        return req.after
+
+    async def _replay(self, conn: Connection, room_id: str, after: int, count: int) -> int:
+        sent_to = after
+        remaining = count
+        while remaining > 0 and not conn.closed:
+            page = await self._store.read_after(room_id, sent_to, min(REPLAY_PAGE, remaining))
+            if not page:
+                break
+            for message in page:
+                await conn.send(message.to_event())
+            sent_to = page[-1].offset
+            remaining -= len(page)
+        return sent_to
+
+    async def leave(self, conn: Connection, req: Leave) -> dict[str, Any]:
+        room = self._hub.rooms.get(req.room)
+        if room is None or not self._hub.detach(conn, req.room):
+            raise Forbidden(f"not joined to {req.room!r}", code=ErrorCode.NOT_JOINED)
+        await self.announce_left(conn, req.room, room.kind)
+        return {"type": "ok", "id": req.id}
+
+    async def announce_left(self, conn: Connection, room_id: str, kind: RoomKind) -> None:
+        """Tell the room a user left, once their last connection on this node is gone from it."""
+        if kind is not RoomKind.BROADCAST and not self._hub.user_in_room(conn.user_id, room_id):
+            await self._broker.publish(room_id, self._member_event(conn, room_id, "left"))
+
+    def _membership(self, conn: Connection, room_id: str) -> Any:
+        membership = conn.rooms.get(room_id)
+        if membership is None:
+            raise Forbidden(f"join {room_id!r} first", code=ErrorCode.NOT_JOINED)
+        return membership
+
+    def _may_post(self, conn: Connection, room_id: str) -> None:
+        membership = self._membership(conn, room_id)
+        room = self._hub.rooms.get(room_id)
+        if room is not None and room.kind is RoomKind.BROADCAST and membership.role is not MemberRole.HOST:
+            raise Forbidden("only hosts post in a broadcast room")
+
+    async def send(self, conn: Connection, req: Send) -> dict[str, Any]:
+        started = time.perf_counter()
+        self._may_post(conn, req.room)
+        assert conn.identity is not None
+        result = await self._store.append(
+            req.room, sender=conn.user_id, name=conn.identity.name, text=req.text, key=req.key,
+            ts_ms=int(time.time() * 1000))
+        message = result.message
+        if not result.duplicate:
+            self._metrics.messages_in.inc()
+            await self._broker.publish(req.room, message.to_event())
+        self._metrics.ack_latency.observe(time.perf_counter() - started)
+        ack: dict[str, Any] = {"type": "ack", "id": req.id, "room": req.room, "offset": message.offset,
+                               "ts": message.ts_ms}
+        if result.duplicate:
+            ack["duplicate"] = True
+        return ack
+
+    async def typing(self, conn: Connection, req: Typing) -> dict[str, Any] | None:
+        self._may_post(conn, req.room)
+        assert conn.identity is not None
+        await self._broker.publish(req.room, {
+            "type": "typing", "room": req.room, "user": conn.user_id, "name": conn.identity.name,
+            "active": req.active, "ttl_ms": int(self._settings.typing_ttl_s * 1000)})
+        return None if req.id is None else {"type": "ok", "id": req.id}
+
+    async def read(self, conn: Connection, req: Read) -> dict[str, Any]:
+        self._membership(conn, req.room)
+        offset = await self._store.set_read(req.room, conn.user_id, req.offset)
+        room = self._hub.rooms.get(req.room)
+        if room is not None and room.kind is not RoomKind.BROADCAST:
+            await self._broker.publish(req.room, {"type": "read", "room": req.room, "user": conn.user_id,
+                                                  "offset": offset})
+        return {"type": "ok", "id": req.id, "offset": offset}
+
+    async def history(self, conn: Connection, req: History) -> dict[str, Any]:
+        self._membership(conn, req.room)
+        page = await self._store.read_before(req.room, req.before, req.limit + 1)
+        more = len(page) > req.limit
+        messages = page[1:] if more else page
+        return {"type": "history", "id": req.id, "room": req.room, "more": more,
+                "messages": [m.to_event() for m in messages]}
+
+    async def rooms(self, conn: Connection, request_id: object) -> dict[str, Any]:
+        summaries = await self._store.rooms_of(conn.user_id, limit=self._settings.max_rooms_per_connection)
+        return {"type": "rooms", "id": request_id, "rooms": [
+            {"room": s.room, "kind": str(s.kind), "title": s.title, "epoch": s.epoch, "head": s.head,
+             "read": s.read, "unread": s.unread} for s in summaries]}
+
+    @staticmethod
+    def _member_event(conn: Connection, room_id: str, what: str) -> dict[str, Any]:
+        assert conn.identity is not None
+        return {"type": "member", "room": room_id, "user": conn.user_id, "name": conn.identity.name,
+                "event": what}

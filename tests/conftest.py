@@ -1,0 +1,95 @@
+"""Shared fixtures: a real node on 127.0.0.1 (free port, temporary SQLite file) and real clients."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from rtserver.app import build_app
+from rtserver.auth import mint_token
+from rtserver.client import Client
+from rtserver.config import Settings
+from rtserver.node.ws import NODE_KEY
+
+API_KEY = "test-api-key-" + secrets.token_hex(4)
+
+
+class Harness:
+    """A running node plus helpers to make rooms, tokens and clients against it."""
+
+    def __init__(self, server: TestServer, settings: Settings, session: aiohttp.ClientSession):
+        self.server = server
+        self.settings = settings
+        self.session = session
+        self.clients: list[Client] = []
+
+    @property
+    def app(self) -> web.Application:
+        return self.server.app
+
+    @property
+    def node(self) -> Any:
+        return self.server.app[NODE_KEY]
+
+    @property
+    def ws_url(self) -> str:
+        return str(self.server.make_url("/ws"))
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    def token(self, user: str, role: str = "jobseeker", ttl_s: float = 600, **kw: Any) -> str:
+        return mint_token(secret=self.settings.secret, user_id=user, role=role, ttl_s=ttl_s, **kw)
+
+    async def api(self, method: str, path: str, json: Any = None, key: str | None = API_KEY) -> tuple[int, Any]:
+        headers = {"X-Api-Key": key} if key else {}
+        async with self.session.request(method, self.url(path), json=json, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    async def room(self, room_id: str, members: dict[str, str], kind: str = "group", **extra: Any) -> dict[str, Any]:
+        body = {"id": room_id, "kind": kind,
+                "members": [{"user": u, "role": r} for u, r in members.items()], **extra}
+        status, data = await self.api("POST", "/api/rooms", body)
+        assert status == 201, data
+        return data
+
+    async def client(self, user: str, role: str = "jobseeker", **kw: Any) -> Client:
+        client = Client(self.ws_url, token=self.token(user, role), **kw)
+        await client.connect()
+        self.clients.append(client)
+        return client
+
+    async def raw(self, protocols: tuple[str, ...] = ("rtserver.v1.json",), **kw: Any) -> aiohttp.ClientWebSocketResponse:
+        return await self.session.ws_connect(self.ws_url, protocols=protocols, **kw)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        store=f"sqlite:{tmp_path / 'rt.db'}", secret=secrets.token_urlsafe(24), api_key=API_KEY,
+        secret_file=str(tmp_path / "unused.secret"), heartbeat_s=30.0)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, settings_overrides: dict[str, Any],
+                  aiohttp_server: Callable[..., Awaitable[TestServer]]) -> AsyncIterator[Harness]:
+    settings = make_settings(tmp_path, **settings_overrides)
+    server = await aiohttp_server(build_app(settings), host="127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        h = Harness(server, settings, session)
+        yield h
+        for client in h.clients:
+            await client.close()
