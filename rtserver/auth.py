@@ -13,6 +13,9 @@ from .errors import ErrorCode, RtError
 __all__ = ["Identity", "Role", "TokenVerifier", "mint_token"]
 
 
+MIN_SECRET_CHARS = 32  # RFC 7518 section 3.2: an HS256 key at least as long as the hash
+
+
 class Role(enum.StrEnum):
     JOBSEEKER = "jobseeker"
     ADVISOR = "advisor"
@@ -32,8 +35,8 @@ class TokenError(RtError):
 
 class TokenVerifier:
     def __init__(self, *, secret: str, algorithm: str = "HS256", leeway_s: float = 30.0, issuer: str = ""):
-        if not secret:
-            raise ValueError("a token secret is required")
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"the token secret must have at least {MIN_SECRET_CHARS} characters")
         self._secret = secret
         self._algorithm = algorithm
         self._leeway_s = leeway_s

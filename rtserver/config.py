@@ -36,7 +36,7 @@ class Settings:
     jwt_issuer: str = _opt("", "required 'iss' claim when set")
     api_key: str = _opt("", "key for the server-to-server HTTP API (header X-Api-Key); API disabled when empty")
     allowed_origins: str = _opt("", "comma-separated Origins allowed to open /ws; empty: same host only; * : any")
-    max_frame_bytes: int = _opt(16_384, "largest client frame answered normally; larger gets message_too_large")
+    max_frame_bytes: int = _opt(32_768, "largest client frame answered normally; larger gets message_too_large")
     hard_max_frame_bytes: int = _opt(1_048_576, "frames above this close the connection (1009)")
     max_text_chars: int = _opt(4_000, "longest chat message text, in characters")
     max_messages_per_s: float = _opt(20.0, "sustained requests per second per connection")

@@ -30,7 +30,7 @@ ABORT_GRACE_S = 5.0  # a cut-off client gets this long to read its backlog and t
 
 class Connection:
     __slots__ = ("id", "identity", "codec", "ws", "rooms", "closed", "_transport", "_max_out", "_on_close",
-                 "__weakref__")
+                 "_closing", "__weakref__")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, codec: Codec, *,
                  max_outgoing_bytes: int, on_close: Callable[[Connection, CloseCode], None], node_id: str):
@@ -43,6 +43,7 @@ class Connection:
         self._transport = transport
         self._max_out = max_outgoing_bytes
         self._on_close = on_close
+        self._closing: asyncio.Future[Any] | None = None
 
     @property
     def user_id(self) -> str:
@@ -81,4 +82,10 @@ class Connection:
         transport = self._transport
         task = asyncio.ensure_future(self.ws.close(code=code, message=reason.encode()[:120]))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._closing = task
         asyncio.get_running_loop().call_later(ABORT_GRACE_S, transport.abort)
+
+    async def wait_closed(self) -> None:
+        """Wait for a close started by ``close_soon`` to finish (handshake done or socket dropped)."""
+        if self._closing is not None:
+            await asyncio.wait([self._closing])

@@ -51,6 +51,7 @@ class Node:
             Read: self.chat.read, History: self.chat.history, SetPresence: self._set_presence,
             Ping: self._ping, ListRooms: lambda conn, req: self.chat.rooms(conn, req.id),
         }
+        self._tasks: set[asyncio.Task[None]] = set()
         self._expiry: weakref.WeakKeyDictionary[Connection, asyncio.TimerHandle] = weakref.WeakKeyDictionary()
 
     async def start(self) -> None:
@@ -58,6 +59,7 @@ class Node:
         await self.backends.broker.start(self.hub)
 
     async def stop(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.hub.close()
         await self.backends.broker.close()
         await self.backends.presence.close()
@@ -147,8 +149,17 @@ class Node:
         self._expiry[conn] = asyncio.get_running_loop().call_later(
             delay, conn.close_soon, CloseCode.TOKEN_EXPIRED, "token expired: refresh it and reconnect")
 
-    async def end_session(self, conn: Connection) -> None:
+    def end_session(self, conn: Connection) -> None:
+        """Forget the connection now; announce the departure in a task of the node's own.
+
+        aiohttp cancels a handler whose peer vanished, so the announcements must not run in it.
+        """
         conn.closed = True
+        task = asyncio.ensure_future(self._end_session(conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _end_session(self, conn: Connection) -> None:
         timer = self._expiry.pop(conn, None)
         if timer is not None:
             timer.cancel()

@@ -91,7 +91,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             auth_timer.cancel()
         node.metrics.connections.dec()
         node.connections.discard(conn)
-        await node.end_session(conn)
+        node.end_session(conn)
+        await conn.wait_closed()  # let a close the node started finish with its own code
     if ws.close_code is None and not conn.closed:
         await ws.close()
     return ws
