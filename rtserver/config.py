@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "add_arguments", "settings_from_args", "load_secret"]
+__all__ = ["Settings", "add_arguments", "load_secret", "settings_from_args"]
 
 ENV_PREFIX = "RTSERVER_"
 

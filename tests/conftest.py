@@ -66,7 +66,8 @@ class Harness:
         self.clients.append(client)
         return client
 
-    async def raw(self, protocols: tuple[str, ...] = ("rtserver.v1.json",), **kw: Any) -> aiohttp.ClientWebSocketResponse:
+    async def raw(self, protocols: tuple[str, ...] = ("rtserver.v1.json",),
+                  **kw: Any) -> aiohttp.ClientWebSocketResponse:
         return await self.session.ws_connect(self.ws_url, protocols=protocols, **kw)
 
 

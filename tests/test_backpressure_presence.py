@@ -32,18 +32,22 @@ def _mask(payload: bytes) -> bytes:
     return bytes([0x81, 0x80 | len(payload)]) + key + body
 
 
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return first & 0x0F, await reader.readexactly(size)
+
+
 async def _read_frames_until_close(reader: asyncio.StreamReader) -> tuple[int, int]:
     """Read server frames; return (data frames seen, close code)."""
     frames = 0
     while True:
-        first, second = await reader.readexactly(2)
-        size = second & 0x7F
-        if size == 126:
-            size = struct.unpack("!H", await reader.readexactly(2))[0]
-        elif size == 127:
-            size = struct.unpack("!Q", await reader.readexactly(8))[0]
-        payload = await reader.readexactly(size)
-        if first & 0x0F == 0x8:
+        opcode, payload = await _read_frame(reader)
+        if opcode == 0x8:
             return frames, struct.unpack("!H", payload[:2])[0]
         frames += 1
 
@@ -55,10 +59,9 @@ async def test_slow_consumer_is_cut_off_with_bounded_buffer(harness):
     reader, writer = await _raw_non_reading_client(harness, harness.token("slow"))
     writer.write(_mask(b'{"type":"join","id":1,"room":"busy"}'))
     await writer.drain()
-    await asyncio.wait_for(_until(lambda: any(c.rooms for c in harness.node.connections
-                                              if c.identity and c.user_id == "slow")), 5)
+    await asyncio.wait_for(_read_until(reader, b'"type":"joined"'), 5)
     slow = next(c for c in harness.node.connections if c.identity and c.user_id == "slow")
-    sock = slow._transport.get_extra_info("socket")  # noqa: SLF001 - shrink kernel buffering to make it quick
+    sock = slow._transport.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     fast = await harness.client("fast")
     sender = await harness.client("sender")
@@ -70,7 +73,7 @@ async def test_slow_consumer_is_cut_off_with_bounded_buffer(harness):
     while not slow.closed and sent < 2000:
         await sender.send("busy", text)
         sent += 1
-        peak = max(peak, slow._transport.get_write_buffer_size())  # noqa: SLF001
+        peak = max(peak, slow._transport.get_write_buffer_size())
     assert slow.closed, "the stalled client was never cut off"
     assert peak <= LIMIT + 3100, f"buffer grew to {peak} bytes past the {LIMIT} limit"
     assert slow not in harness.node.hub.rooms["busy"].members or slow.closed
@@ -83,9 +86,9 @@ async def test_slow_consumer_is_cut_off_with_bounded_buffer(harness):
     assert 'rtserver_closes_total{code="4000"} 1.0' in metrics
 
 
-async def _until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
+async def _read_until(reader: asyncio.StreamReader, marker: bytes) -> None:
+    while marker not in (await _read_frame(reader))[1]:
+        pass
 
 
 async def test_presence_across_two_tabs(harness):

@@ -63,7 +63,7 @@ async def test_resume_after_abrupt_disconnect_in_order_without_duplicates(harnes
     await a.send("grp", "m1")
     assert (await b.next_event("message", timeout=5))["text"] == "m1"
     # Cut b's socket without a close handshake, send while it is away, let it come back.
-    b._ws._response.connection.transport.abort()  # noqa: SLF001 - an abrupt network loss
+    b._ws._response.connection.transport.abort()
     await b.next_event("disconnected", timeout=5)
     for i in range(2, 40):
         await a.send("grp", f"m{i}")

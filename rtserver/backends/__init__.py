@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from .base import (
-    AppendResult, Backends, Broker, BrokerHandler, MemberRole, PresenceBackend, PresenceInfo, Room,
-    RoomKind, RoomSummary, Store, StoredMessage,
+    AppendResult,
+    Backends,
+    Broker,
+    BrokerHandler,
+    MemberRole,
+    PresenceBackend,
+    PresenceInfo,
+    Room,
+    RoomKind,
+    RoomSummary,
+    Store,
+    StoredMessage,
 )
 from .local import LocalBroker, LocalPresence
 from .sqlite_store import SqliteStore

@@ -68,6 +68,7 @@ class Client:
         self._closed = False
         self._fatal: ClientClosed | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._restoring: asyncio.Task[None] | None = None
         self.positions: dict[str, _Position] = {}  # rooms joined, and the last offset seen in each
         self.hello: dict[str, Any] = {}
         self.reconnects = 0
@@ -159,14 +160,14 @@ class Client:
             self._url_index += 1
             try:
                 await self._open()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ClientClosed) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, ClientClosed) as exc:
                 log.debug("reconnect failed: %s", exc)
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(ceiling, delay * 2)
                 continue
             self.reconnects += 1
             self._push({"type": "reconnected", "url": self._urls[self._url_index % len(self._urls)]})
-            asyncio.create_task(self._restore())
+            self._restoring = asyncio.create_task(self._restore())
             return
 
     async def _restore(self) -> None:
@@ -179,7 +180,7 @@ class Client:
         for room in list(self.positions):
             try:
                 await self._join(room)
-            except (ServerError, ClientClosed, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ServerError, ClientClosed) as exc:
                 self._push({"type": "rejoin_failed", "room": room, "error": str(exc)})
         for frame, _ in resend:
             await self._write(frame)
@@ -190,7 +191,7 @@ class Client:
         if event.get("type") == "joined":
             self._on_joined(event)
         if rid is not None and rid in self._pending and event.get("type") not in ("message",):
-            frame, future = self._pending.pop(rid)
+            _, future = self._pending.pop(rid)
             if not future.done():
                 if event.get("type") == "error":
                     future.set_exception(ServerError(event))

@@ -29,8 +29,19 @@ ABORT_GRACE_S = 5.0  # a cut-off client gets this long to read its backlog and t
 
 
 class Connection:
-    __slots__ = ("id", "identity", "codec", "ws", "rooms", "closed", "_transport", "_max_out", "_on_close",
-                 "_closing", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_closing",
+        "_max_out",
+        "_on_close",
+        "_transport",
+        "closed",
+        "codec",
+        "id",
+        "identity",
+        "rooms",
+        "ws",
+    )
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, codec: Codec, *,
                  max_outgoing_bytes: int, on_close: Callable[[Connection, CloseCode], None], node_id: str):

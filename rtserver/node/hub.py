@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class Membership:
-    __slots__ = ("role", "backlog")
+    __slots__ = ("backlog", "role")
 
     def __init__(self, role: MemberRole):
         self.role = role
@@ -35,7 +35,7 @@ class Membership:
 
 
 class LocalRoom:
-    __slots__ = ("id", "kind", "members", "delivered", "repairing", "held")
+    __slots__ = ("delivered", "held", "id", "kind", "members", "repairing")
 
     def __init__(self, room_id: str, kind: RoomKind):
         self.id = room_id

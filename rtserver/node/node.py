@@ -19,8 +19,21 @@ from ..config import Settings
 from ..errors import CloseCode, ErrorCode, RtError
 from ..metrics import Metrics
 from ..protocol import (
-    Auth, History, Join, Leave, Limits, ListRooms, Ping, Read, Request, Send, Session, SetPresence, Typing,
-    parse_request, request_id,
+    Auth,
+    History,
+    Join,
+    Leave,
+    Limits,
+    ListRooms,
+    Ping,
+    Read,
+    Request,
+    Send,
+    Session,
+    SetPresence,
+    Typing,
+    parse_request,
+    request_id,
 )
 from ..services import ChatService, PresenceService
 from .connection import Connection
@@ -190,6 +203,6 @@ class Node:
         conns = list(self.connections)
         for conn in conns:
             conn.close_soon(CloseCode.SERVICE_RESTART, "server restarting: reconnect and resume")
-        deadline = time.monotonic() + self.settings.shutdown_timeout_s
-        while any(not c.ws.closed for c in conns) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if conns:
+            await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in conns],
+                               timeout=self.settings.shutdown_timeout_s)

@@ -18,7 +18,7 @@ from ..protocol import CODECS, JSON
 from .connection import Connection
 from .node import Node
 
-__all__ = ["websocket_handler", "NODE_KEY"]
+__all__ = ["NODE_KEY", "websocket_handler"]
 
 log = logging.getLogger(__name__)
 NODE_KEY: web.AppKey[Node] = web.AppKey("rtserver_node", Node)

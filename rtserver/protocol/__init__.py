@@ -3,8 +3,22 @@
 from .codec import CODECS, JSON, MSGPACK, Codec, negotiate
 from .frames import build_frame
 from .requests import (
-    Auth, Availability, History, Join, Leave, Limits, ListRooms, Ping, PresenceStatus, Read, Request, Send,
-    SetPresence, Typing, parse_request, request_id,
+    Auth,
+    Availability,
+    History,
+    Join,
+    Leave,
+    Limits,
+    ListRooms,
+    Ping,
+    PresenceStatus,
+    Read,
+    Request,
+    Send,
+    SetPresence,
+    Typing,
+    parse_request,
+    request_id,
 )
 from .session import Session, SessionState, TokenBucket, ViolationWindow
 

@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import BadRequest, ErrorCode
 
-__all__ = ["Codec", "JSON", "MSGPACK", "CODECS", "negotiate"]
+__all__ = ["CODECS", "JSON", "MSGPACK", "Codec", "negotiate"]
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2

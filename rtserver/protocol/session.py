@@ -22,7 +22,7 @@ class SessionState(enum.Enum):
 class TokenBucket:
     """``rate_per_s`` sustained, ``burst`` at once. ``take`` returns 0 or the ms to wait."""
 
-    __slots__ = ("_rate", "_burst", "_tokens", "_stamp")
+    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
 
     def __init__(self, rate_per_s: float, burst: int, now: float):
         self._rate = rate_per_s
@@ -42,7 +42,7 @@ class TokenBucket:
 class ViolationWindow:
     """Counts violations over a sliding minute (two half-minute buckets)."""
 
-    __slots__ = ("_limit", "_bucket_start", "_current", "_previous")
+    __slots__ = ("_bucket_start", "_current", "_limit", "_previous")
     BUCKET_S = 30.0
 
     def __init__(self, limit: int, now: float):
@@ -63,7 +63,7 @@ class ViolationWindow:
 
 
 class Session:
-    __slots__ = ("state", "_bucket", "_violations")
+    __slots__ = ("_bucket", "_violations", "state")
 
     def __init__(self, *, rate_per_s: float, burst: int, max_violations: int, now: float):
         self.state = SessionState.AWAITING_AUTH

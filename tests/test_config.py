@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from rtserver.config import Settings, load_secret
+
+
+def test_environment_and_overrides():
+    settings = Settings.from_env({"RTSERVER_PORT": "9000", "RTSERVER_MAX_MESSAGES_PER_S": "2.5",
+                                  "RTSERVER_STORE": "sqlite:/tmp/x.db", "OTHER": "ignored"}, host="0.0.0.0")
+    assert (settings.port, settings.max_messages_per_s, settings.store, settings.host) == \
+        (9000, 2.5, "sqlite:/tmp/x.db", "0.0.0.0")
+
+
+def test_bad_environment_value_names_the_variable():
+    with pytest.raises(SystemExit) as err:
+        Settings.from_env({"RTSERVER_PORT": "eighty"})
+    assert "RTSERVER_PORT" in str(err.value)
+
+
+def test_origins_are_normalised():
+    assert Settings(allowed_origins="https://a.example/, https://b.example").origins() == \
+        frozenset({"https://a.example", "https://b.example"})
+
+
+def test_secret_file_is_created_once(tmp_path):
+    path = tmp_path / "s.secret"
+    first = load_secret(str(path))
+    assert len(first) >= 32 and load_secret(str(path)) == first

@@ -1,0 +1,143 @@
+"""One contract for every Store implementation: each backend family must pass all of it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from rtserver.backends import MemberRole, RoomKind, SqliteStore, Store
+from rtserver.errors import ErrorCode, RtError
+
+M, H = MemberRole.MEMBER, MemberRole.HOST
+
+
+def _sqlite(tmp_path) -> Callable[[], Store]:
+    return lambda: SqliteStore(str(tmp_path / "contract.db"))
+
+
+BACKENDS = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def make_store(request, tmp_path) -> AsyncIterator[Callable[[], Store]]:
+    yield BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+async def store(make_store) -> AsyncIterator[Store]:
+    s = make_store()
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def _append(store: Store, room: str, text: str, sender: str = "a", key: str | None = None):
+    return await store.append(room, sender=sender, name=sender.upper(), text=text, key=key, ts_ms=1000)
+
+
+async def test_offsets_are_per_room_and_gap_free_under_concurrency(store):
+    await store.create_room("r1", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    await store.create_room("r2", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    results = await asyncio.gather(*(_append(store, f"r{1 + i % 2}", str(i)) for i in range(200)))
+    for room in ("r1", "r2"):
+        offsets = sorted(r.message.offset for r in results if r.message.room == room)
+        assert offsets == list(range(1, 101))
+        assert await store.head(room) == 100
+
+
+async def test_idempotency_key_stores_once_per_sender(store):
+    await store.create_room("r", RoomKind.GROUP, "", {"a": M, "b": M}, max_members=10)
+    first = await _append(store, "r", "hello", key="k1")
+    again = await _append(store, "r", "hello (retry)", key="k1")
+    other_sender = await _append(store, "r", "hello", sender="b", key="k1")
+    assert (first.duplicate, again.duplicate, other_sender.duplicate) == (False, True, False)
+    assert again.message == first.message
+    assert other_sender.message.offset == 2
+
+
+async def test_reads_after_and_before(store):
+    await store.create_room("r", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    for i in range(1, 11):
+        await _append(store, "r", f"m{i}")
+    assert [m.offset for m in await store.read_after("r", 7, 100)] == [8, 9, 10]
+    assert [m.offset for m in await store.read_after("r", 0, 3)] == [1, 2, 3]
+    assert [m.offset for m in await store.read_before("r", None, 3)] == [8, 9, 10]
+    assert [m.offset for m in await store.read_before("r", 3, 10)] == [1, 2]
+    message = (await store.read_after("r", 0, 1))[0]
+    assert (message.text, message.sender, message.name, message.ts_ms) == ("m1", "a", "A", 1000)
+
+
+async def test_read_receipts_are_monotonic_and_capped(store):
+    await store.create_room("r", RoomKind.GROUP, "", {"a": M, "b": M}, max_members=10)
+    for i in range(5):
+        await _append(store, "r", str(i))
+    assert await store.set_read("r", "b", 3) == 3
+    assert await store.set_read("r", "b", 2) == 3
+    assert await store.set_read("r", "b", 50) == 5
+    assert await store.read_offsets("r") == {"a": 5, "b": 5}  # the sender read its own messages
+
+
+async def test_rooms_of_reports_unread(store):
+    await store.create_room("r1", RoomKind.CONVERSATION, "Suivi", {"a": M, "b": M}, max_members=10)
+    await store.create_room("r2", RoomKind.BROADCAST, "Info", {"a": H, "b": M}, max_members=10)
+    for i in range(3):
+        await _append(store, "r1", str(i))
+    await store.set_read("r1", "b", 1)
+    summaries = {s.room: s for s in await store.rooms_of("b", limit=10)}
+    assert (summaries["r1"].unread, summaries["r1"].kind, summaries["r1"].title) == (2, RoomKind.CONVERSATION, "Suivi")
+    assert summaries["r2"].unread == 0 and summaries["r2"].kind is RoomKind.BROADCAST
+
+
+async def test_membership(store):
+    room = await store.create_room("r", RoomKind.BROADCAST, "t", {"h": H, "m": M}, max_members=3)
+    assert room.epoch and room.kind is RoomKind.BROADCAST
+    assert await store.member_role("r", "h") is H
+    assert await store.member_role("r", "stranger") is None
+    with pytest.raises(RtError) as err:
+        await store.add_members("r", {"x": M, "y": M}, max_members=3)
+    assert err.value.code is ErrorCode.ROOM_FULL
+    assert await store.members("r") == {"h": H, "m": M}
+    assert await store.remove_member("r", "m") is True
+    assert await store.remove_member("r", "m") is False
+    with pytest.raises(RtError) as missing:
+        await store.add_members("nope", {"x": M}, max_members=3)
+    assert missing.value.code is ErrorCode.ROOM_NOT_FOUND
+
+
+async def test_create_room_is_idempotent_but_kind_is_fixed(store):
+    first = await store.create_room("r", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    again = await store.create_room("r", RoomKind.GROUP, "", {"b": M}, max_members=10)
+    assert again.epoch == first.epoch
+    assert set(await store.members("r")) == {"a", "b"}
+    with pytest.raises(RtError) as err:
+        await store.create_room("r", RoomKind.CONVERSATION, "", {}, max_members=10)
+    assert err.value.code is ErrorCode.CONFLICT
+
+
+async def test_a_refused_write_does_not_spoil_its_batch(store):
+    await store.create_room("r", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    results = await asyncio.gather(_append(store, "r", "ok1"), _append(store, "missing", "x"),
+                                   _append(store, "r", "ok2"), return_exceptions=True)
+    assert results[0].message.offset == 1 and results[2].message.offset == 2
+    assert isinstance(results[1], RtError) and results[1].code is ErrorCode.ROOM_NOT_FOUND
+
+
+async def test_everything_survives_reopening(make_store):
+    first = make_store()
+    await first.open()
+    room = await first.create_room("r", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    for i in range(20):
+        await _append(first, "r", str(i), key=f"k{i}")
+    await first.set_read("r", "a", 7)
+    await first.close()
+    second = make_store()
+    await second.open()
+    try:
+        assert (await second.get_room("r")).epoch == room.epoch
+        assert await second.head("r") == 20
+        assert (await _append(second, "r", "again", key="k3")).duplicate is True
+        assert (await _append(second, "r", "next")).message.offset == 21
+    finally:
+        await second.close()
