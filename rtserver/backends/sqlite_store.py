@@ -91,7 +91,9 @@ class SqliteStore:
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-group-commit")
 
     async def close(self) -> None:
-        """Apply every queued write, then close the file."""
+        """Apply every queued write, then close the file. Calling it again does nothing."""
+        if self._closing:
+            return
         self._closing = True
         self._wake.set()
         if self._writer_task is not None:
@@ -164,6 +166,8 @@ class SqliteStore:
             assert self._reader is not None
             return fn(self._reader)
 
+        if self._closing:
+            raise Unavailable("store is shutting down", retry_after_ms=1000)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
         except sqlite3.Error as exc:
