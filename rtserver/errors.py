@@ -60,6 +60,7 @@ class CloseCode(enum.IntEnum):
     NORMAL = 1000
     SERVICE_RESTART = 1012  # server shutting down: reconnect (to another node) and resume
     MESSAGE_TOO_BIG = 1009  # frame above the hard cap; reconnect
+    TRY_AGAIN_LATER = 1013  # a dependency (the store) is unavailable: reconnect with backoff
     SLOW_CONSUMER = 4000  # outgoing buffer overflowed: reconnect and resume from offsets
     AUTH_TIMEOUT = 4001  # no auth message in time: reconnect
     TOKEN_EXPIRED = 4002  # get a fresh token, then reconnect

@@ -198,3 +198,14 @@ async def test_many_concurrent_senders_get_gap_free_offsets(harness):
     assert sorted(a["offset"] for a in acks) == list(range(1, 101))
     seen = [(await clients[0].next_event("message", timeout=5))["offset"] for _ in range(100)]
     assert seen == list(range(1, 101))
+
+
+async def test_store_failure_is_a_retryable_error_never_an_ack(harness):
+    await harness.room("grp", {"a": "member"})
+    a = await harness.client("a")
+    await a.join("grp")
+    await harness.node.backends.store.close()
+    with pytest.raises(ServerError) as err:
+        await a.send("grp", "lost?")
+    assert err.value.code == "unavailable" and err.value.retry_after_ms
+    assert (await a.request("ping"))["type"] == "pong"

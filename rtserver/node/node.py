@@ -137,11 +137,17 @@ class Node:
             conn.close_soon(CloseCode.TOO_MANY_CONNECTIONS, "too many connections for this user")
             return
         conn.identity = identity
+        try:
+            await self.presence.connected(conn)
+            rooms = await self.chat.rooms(conn, None)
+        except BaseException:
+            conn.identity = None  # not open: nothing to clean up but the presence entry
+            task = asyncio.ensure_future(self.backends.presence.remove(identity.user_id, conn.id))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
         session.authenticated()
         self.hub.add_connection(conn)
         self._arm_expiry(conn)
-        await self.presence.connected(conn)
-        rooms = await self.chat.rooms(conn, None)
         s = self.settings
         await conn.send({
             "type": "hello", "id": None if req is None else req.id, "user": identity.user_id,

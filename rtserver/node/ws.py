@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from ..errors import CloseCode, RtError
+from ..errors import CloseCode, ErrorCode, RtError
 from ..protocol import CODECS, JSON
 from .connection import Connection
 from .node import Node
@@ -82,10 +82,11 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                     auth_timer = None
             if conn.closed:
                 break
-    except RtError as exc:
+    except RtError as exc:  # opening the session failed (header auth path)
         log.info("session %s refused: %s", conn.id, exc.message)
         await conn.send(exc.to_event())
-        conn.close_soon(CloseCode.UNAUTHORIZED, exc.message)
+        conn.close_soon(CloseCode.UNAUTHORIZED if exc.code is ErrorCode.UNAUTHORIZED else CloseCode.TRY_AGAIN_LATER,
+                        exc.message)
     finally:
         if auth_timer is not None:
             auth_timer.cancel()

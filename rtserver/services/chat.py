@@ -47,8 +47,8 @@ class ChatService:
             # One answer for both, so nobody can probe which conversations exist.
             raise Forbidden(f"room {req.room!r} does not exist or you are not a member")
         first_here = not self._hub.user_in_room(conn.user_id, room.id)
-        await self._hub.attach(conn, room.id, room.kind, role)
         try:
+            await self._hub.attach(conn, room.id, room.kind, role)
             head = await self._store.head(room.id)
             reads = await self._store.read_offsets(room.id)
             reply: dict[str, Any] = {
