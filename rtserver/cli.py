@@ -36,7 +36,10 @@ def serve(settings: Settings) -> None:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _raise_file_limit()
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except ValueError as exc:  # a setting that cannot work: say which, without a traceback
+        raise SystemExit(f"rtserver: {exc}") from None
     print(f"rtserver listening on http://{settings.host}:{settings.port} (store {settings.store})", flush=True)
     # run_app handles SIGINT/SIGTERM: stop accepting, on_shutdown tells clients to reconnect (1012),
     # then cleanup flushes the store.

@@ -126,3 +126,10 @@ def test_token_command_mints_a_token_the_server_accepts(tmp_path):
     from rtserver.auth import TokenVerifier
     identity = TokenVerifier(secret=secret_file.read_text().strip()).verify(out)
     assert (identity.user_id, identity.name, str(identity.role)) == ("js-1", "Ada", "jobseeker")
+
+
+def test_serve_refuses_a_short_secret_with_a_clear_message(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rtserver", "serve", "--secret", "short",
+                             "--store", f"sqlite:{tmp_path / 'x.db'}"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "at least 32 characters" in result.stderr and "Traceback" not in result.stderr
