@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .backends import create_backends
 from .config import Settings
+from .metrics import Metrics
 from .node import Node
 from .node.http import add_routes, api_errors
 from .node.ws import NODE_KEY, websocket_handler
@@ -22,7 +23,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[api_errors])
-    node = Node(settings, create_backends(settings.store, sqlite_synchronous=settings.sqlite_synchronous))
+    metrics = Metrics()
+    node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
     app[NODE_KEY] = node
 
     async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -56,6 +56,11 @@ class Settings:
     sqlite_synchronous: str = _opt("full", "SQLite durability: full (fsync each group commit) or normal")
     shutdown_timeout_s: float = _opt(5.0, "time given to connections and the store to finish on shutdown")
     log_level: str = _opt("info", "debug, info, warning or error")
+    redis_retention_messages: int = _opt(100_000, "messages kept per room in Redis (oldest trimmed first); 0 keeps all")
+    redis_idempotency_ttl_s: float = _opt(86_400.0, "how long Redis remembers a send's idempotency key")
+    redis_timeout_s: float = _opt(2.0, "a Redis call slower than this fails (clients get a retryable unavailable)")
+    node_heartbeat_s: float = _opt(4.0, "multi-node presence beat; a dead node's users go offline within "
+                                   "presence_ttl_s + this")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from redis_server import RedisServer, redis_available
 
-from rtserver.backends import MemberRole, RoomKind, SqliteStore, Store
+from rtserver.backends import MemberRole, RedisStore, RoomKind, SqliteStore, Store
+from rtserver.backends.redis_link import RedisLink
 from rtserver.errors import ErrorCode, RtError
 
 M, H = MemberRole.MEMBER, MemberRole.HOST
 
 
-def _sqlite(tmp_path) -> Callable[[], Store]:
-    return lambda: SqliteStore(str(tmp_path / "contract.db"))
+@contextlib.contextmanager
+def _sqlite(tmp_path) -> Iterator[Callable[[], Store]]:
+    yield lambda: SqliteStore(str(tmp_path / "contract.db"))
 
 
-BACKENDS = {"sqlite": _sqlite}
+@contextlib.contextmanager
+def _redis(tmp_path) -> Iterator[Callable[[], Store]]:
+    if not redis_available():
+        pytest.skip("redis-server is not installed (scripts/test installs it)")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield lambda: RedisStore(RedisLink(server.url, timeout_s=5.0), retention_messages=0, idempotency_ttl_s=3600)
+    finally:
+        server.kill()
+
+
+BACKENDS = {"sqlite": _sqlite, "redis": _redis}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def make_store(request, tmp_path) -> AsyncIterator[Callable[[], Store]]:
-    yield BACKENDS[request.param](tmp_path)
+    with BACKENDS[request.param](tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture

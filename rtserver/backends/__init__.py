@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import (
     AppendResult,
     Backends,
@@ -17,20 +19,43 @@ from .base import (
     StoredMessage,
 )
 from .local import LocalBroker, LocalPresence
+from .redis_broker import RedisBroker
+from .redis_link import RedisLink, is_redis_url
+from .redis_presence import RedisPresence
+from .redis_store import RedisStore
 from .sqlite_store import SqliteStore
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..metrics import Metrics
 
 __all__ = [
     "AppendResult", "Backends", "Broker", "BrokerHandler", "LocalBroker", "LocalPresence", "MemberRole",
-    "PresenceBackend", "PresenceInfo", "Room", "RoomKind", "RoomSummary", "SqliteStore", "Store",
-    "StoredMessage", "create_backends",
+    "PresenceBackend", "PresenceInfo", "RedisBroker", "RedisPresence", "RedisStore", "Room", "RoomKind",
+    "RoomSummary", "SqliteStore", "Store", "StoredMessage", "create_backends",
 ]
 
 
-def create_backends(store_url: str, *, sqlite_synchronous: str = "full") -> Backends:
-    """``sqlite:PATH`` (the embedded default, single node) or ``redis://...`` (several nodes)."""
-    if store_url.startswith("sqlite:"):
-        path = store_url.removeprefix("sqlite:").removeprefix("//") or "rtserver.db"
-        return Backends(SqliteStore(path, synchronous=sqlite_synchronous), LocalBroker(), LocalPresence())
-    if store_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SystemExit("the Redis backend is not available in this version; use sqlite:PATH")
-    raise SystemExit(f"unknown store {store_url!r}: expected sqlite:PATH or redis://HOST:PORT/DB")
+def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Backends:
+    """``sqlite:PATH`` (the embedded default, single node) or a Redis URL (several nodes).
+
+    Redis: ``redis://host:port/db``, ``rediss://`` (TLS), ``unix:///path.sock`` for one server;
+    ``redis+cluster://host:port[,host:port...]`` for Redis Cluster. The three Redis backends share
+    one client; Redis metrics go to ``metrics.registry``. A setting that cannot work raises
+    ``ValueError``.
+    """
+    url = settings.store
+    if url.startswith("sqlite:"):
+        path = url.removeprefix("sqlite:").removeprefix("//") or "rtserver.db"
+        return Backends(SqliteStore(path, synchronous=settings.sqlite_synchronous), LocalBroker(), LocalPresence())
+    if is_redis_url(url):
+        registry = None if metrics is None else metrics.registry
+        link = RedisLink(url, timeout_s=settings.redis_timeout_s, registry=registry)
+        store = RedisStore(link, retention_messages=settings.redis_retention_messages,
+                           idempotency_ttl_s=settings.redis_idempotency_ttl_s)
+        broker = RedisBroker(link, ping_interval_s=settings.node_heartbeat_s)
+        presence = RedisPresence(link, store=store, broker=broker, ttl_s=settings.presence_ttl_s,
+                                 heartbeat_s=settings.node_heartbeat_s)
+        return Backends(store, broker, presence)
+    raise SystemExit(f"unknown store {url!r}: expected sqlite:PATH, redis://HOST:PORT/DB or "
+                     "redis+cluster://HOST:PORT[,HOST:PORT...]")

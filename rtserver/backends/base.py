@@ -111,6 +111,9 @@ class BrokerHandler(Protocol):
 
     def on_room_event(self, room_id: str, event: dict[str, Any]) -> None: ...
 
+    def on_room_reset(self, room_id: str) -> None:
+        """The room's history was lost or replaced (new epoch): its members here must rejoin."""
+
 
 class Broker(Protocol):
     """Fan-out between nodes. Best effort: offsets plus resume repair anything it drops."""

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
+from ..errors import CloseCode
 from ..metrics import Metrics
 from ..protocol import JSON, build_frame
 from .connection import Connection
@@ -149,6 +150,17 @@ class Hub:
             room.held.append(event)
             self._spawn(self._repair(room))
         # else: already delivered (a duplicate from the broker): drop it
+
+    def on_room_reset(self, room_id: str) -> None:
+        """The backend lost or replaced the room's history: offsets will be reused, so neither this
+        hub nor the members' clients may keep their positions. Closing with 1012 makes the clients
+        reconnect and rejoin, and learn the new epoch (``reset``) or that the room is gone."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        for conn in list(room.members):
+            conn.close_soon(CloseCode.SERVICE_RESTART, "room history changed: reconnect and rejoin")
+            self.detach(conn, room_id)
 
     def _deliver(self, room: LocalRoom, event: dict[str, Any]) -> None:
         json_frame = msgpack_frame = None
