@@ -36,7 +36,7 @@ class Membership:
 
 
 class LocalRoom:
-    __slots__ = ("delivered", "held", "id", "kind", "members", "repairing")
+    __slots__ = ("delivered", "held", "id", "kind", "members", "repairing", "subscribed")
 
     def __init__(self, room_id: str, kind: RoomKind):
         self.id = room_id
@@ -45,6 +45,7 @@ class LocalRoom:
         self.delivered: int | None = None  # highest message offset fanned out here
         self.repairing = False
         self.held: list[dict[str, Any]] = []  # message events waiting behind a gap repair
+        self.subscribed: asyncio.Future[None] | None = None  # done once the broker confirmed the subscription
 
 
 class Hub:
@@ -89,15 +90,26 @@ class Hub:
     async def attach(self, conn: Connection, room_id: str, kind: RoomKind, role: MemberRole) -> Membership:
         """Add the connection to the room, catching up (its live events are held in its backlog)."""
         room = self.rooms.get(room_id)
-        created = room is None
         if room is None:
             room = self.rooms[room_id] = LocalRoom(room_id, kind)
             self._metrics.rooms_local.inc()
         membership = Membership(role)
         room.members[conn] = membership
         conn.rooms[room_id] = membership
-        if created:
-            await self._broker.subscribe(room_id)
+        # Every joiner waits for the subscription, not only the first: a joiner that read the head
+        # before the node was subscribed could miss a message published in between.
+        pending = room.subscribed
+        if pending is None or (pending.done() and pending.exception() is not None):
+            pending = room.subscribed = asyncio.get_running_loop().create_future()
+            try:
+                await self._broker.subscribe(room_id)
+            except BaseException as exc:
+                pending.set_exception(exc if isinstance(exc, Exception) else RuntimeError("subscribe cancelled"))
+                pending.exception()  # retrieved: the joiners that wait re-raise it themselves
+                raise
+            pending.set_result(None)
+        elif not pending.done():
+            await asyncio.shield(pending)
         return membership
 
     def caught_up(self, conn: Connection, room_id: str, head: int, replayed_to: int) -> None:
