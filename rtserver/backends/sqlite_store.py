@@ -3,9 +3,12 @@
 Writes from every connection are queued and applied by one writer thread in a single
 transaction per batch (group commit): with ``synchronous=FULL`` each batch costs one fsync
 however many messages it holds, so throughput grows with load while every acknowledged write
-is on disk. Reads run on a second thread with their own connection (WAL lets them proceed
-while the writer commits). Offsets are assigned inside the writer's transaction, so a failed
-batch leaves no gap: the in-memory heads are reloaded from the file.
+is on disk. Within a batch, messages, read receipts and room heads are collected and written
+with one ``executemany`` each, so the per-message cost is a few dictionary operations.
+Reads run on a second thread with their own connection (WAL lets them proceed while the writer
+commits). WAL checkpoints run on a third connection, never in the writer's commit, so copying
+the log into the database file does not stall acknowledgements. Offsets are assigned inside the
+writer's transaction, so a failed batch leaves no gap: the in-memory heads are reloaded.
 """
 
 from __future__ import annotations
@@ -46,8 +49,34 @@ CREATE TABLE IF NOT EXISTS reads (
 """
 
 MAX_BATCH = 2000  # writes per transaction: bounds one commit's latency under a burst
+CHECKPOINT_INTERVAL_S = 1.0
 
-_Op = Callable[[sqlite3.Connection], Any]
+
+class _Batch:
+    """Rows collected by one transaction's operations, written together before COMMIT."""
+
+    __slots__ = ("keys", "messages", "reads", "rooms")
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Any, ...]] = []
+        self.keys: dict[tuple[str, str, str], StoredMessage] = {}
+        self.reads: dict[tuple[str, str], int] = {}
+        self.rooms: set[str] = set()
+
+    def flush(self, conn: sqlite3.Connection, heads: dict[str, int]) -> None:
+        if self.messages:
+            conn.executemany("INSERT INTO messages (room, offset, ts_ms, sender, name, text, key) "
+                             "VALUES (?,?,?,?,?,?,?)", self.messages)
+        if self.reads:
+            conn.executemany("INSERT INTO reads (room, user, offset) VALUES (?,?,?) ON CONFLICT (room, user) "
+                             "DO UPDATE SET offset=max(offset, excluded.offset)",
+                             [(room, user, offset) for (room, user), offset in self.reads.items()])
+        if self.rooms:
+            conn.executemany("UPDATE rooms SET head=? WHERE id=?", [(heads[r], r) for r in self.rooms])
+        self.__init__()  # type: ignore[misc]
+
+
+_Op = Callable[[sqlite3.Connection, _Batch], Any]
 
 
 def _message(row: tuple[Any, ...]) -> StoredMessage:
@@ -64,7 +93,10 @@ class SqliteStore:
         self._reader_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
+        self._checkpoint_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._pending: list[tuple[_Op, bool, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -84,11 +116,14 @@ class SqliteStore:
         def setup() -> sqlite3.Connection:
             conn = self._connect()
             conn.executescript(SCHEMA)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it, off the commit path
             return conn
 
         self._writer = await loop.run_in_executor(self._writer_pool, setup)
         self._reader = await loop.run_in_executor(self._reader_pool, self._connect)
+        self._checkpointer = await loop.run_in_executor(self._checkpoint_pool, self._connect)
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-group-commit")
+        self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
 
     async def close(self) -> None:
         """Apply every queued write, then close the file. Calling it again does nothing."""
@@ -98,23 +133,50 @@ class SqliteStore:
         self._wake.set()
         if self._writer_task is not None:
             await self._writer_task
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
         loop = asyncio.get_running_loop()
+        if self._checkpointer is not None:
+            await loop.run_in_executor(self._checkpoint_pool, self._checkpointer.close)
         if self._writer is not None:
-            await loop.run_in_executor(self._writer_pool, self._writer.close)
+            await loop.run_in_executor(self._writer_pool, self._final_checkpoint_and_close)
         if self._reader is not None:
             await loop.run_in_executor(self._reader_pool, self._reader.close)
-        self._writer_pool.shutdown()
-        self._reader_pool.shutdown()
+        for pool in (self._writer_pool, self._reader_pool, self._checkpoint_pool):
+            pool.shutdown()
+
+    def _final_checkpoint_and_close(self) -> None:
+        assert self._writer is not None
+        try:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("final checkpoint failed: %s", exc)
+        self._writer.close()
+
+    async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database file in the background (PASSIVE: never blocks the writer)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            assert self._checkpointer is not None
+            try:
+                await loop.run_in_executor(self._checkpoint_pool, self._checkpointer.execute,
+                                           "PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.warning("checkpoint failed: %s", exc)
 
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
 
     # -- the group-commit writer ----------------------------------------------------------
-    def _write(self, op: _Op) -> asyncio.Future[Any]:
+    def _write(self, op: _Op, *, savepoint: bool = False) -> asyncio.Future[Any]:
+        """Queue a write. ``savepoint``: the op may fail after writing, so it runs in a savepoint
+        (appends and receipts validate before they write and need none: they stay cheap)."""
         if self._closing:
             raise Unavailable("store is shutting down", code=ErrorCode.UNAVAILABLE, retry_after_ms=1000)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future))
+        self._pending.append((op, savepoint, future))
         self._wake.set()
         return future
 
@@ -125,8 +187,9 @@ class SqliteStore:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                results = await loop.run_in_executor(self._writer_pool, self._apply_batch, [op for op, _ in batch])
-                for (_, future), (ok, value) in zip(batch, results, strict=True):
+                results = await loop.run_in_executor(self._writer_pool, self._apply_batch,
+                                                     [(op, savepoint) for op, savepoint, _ in batch])
+                for (_, _, future), (ok, value) in zip(batch, results, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -136,21 +199,27 @@ class SqliteStore:
             if self._closing:
                 return
 
-    def _apply_batch(self, ops: list[_Op]) -> list[tuple[bool, Any]]:
+    def _apply_batch(self, ops: list[tuple[_Op, bool]]) -> list[tuple[bool, Any]]:
         conn = self._writer
         assert conn is not None
         results: list[tuple[bool, Any]] = []
+        batch = _Batch()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                conn.execute("SAVEPOINT op")
+            for op, savepoint in ops:
+                if savepoint:
+                    batch.flush(conn, self._heads)  # so the op sees, and a rollback keeps, what came before
+                    conn.execute("SAVEPOINT op")
                 try:
-                    results.append((True, op(conn)))
-                    conn.execute("RELEASE op")
+                    results.append((True, op(conn, batch)))
+                    if savepoint:
+                        conn.execute("RELEASE op")
                 except RtError as exc:  # a refused write (room full, unknown room): the rest proceed
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
+                    if savepoint:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
                     results.append((False, exc))
+            batch.flush(conn, self._heads)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.error("sqlite batch of %d writes failed: %s", len(ops), exc)
@@ -178,7 +247,7 @@ class SqliteStore:
                           *, max_members: int) -> Room:
         now_ms = int(time.time() * 1000)
 
-        def op(conn: sqlite3.Connection) -> Room:
+        def op(conn: sqlite3.Connection, batch: _Batch) -> Room:
             row = conn.execute("SELECT kind, epoch, title, created_ms FROM rooms WHERE id=?", (room_id,)).fetchone()
             if row is None:
                 row = (str(kind), secrets.token_hex(8), title, now_ms)
@@ -189,7 +258,7 @@ class SqliteStore:
             self._add_members(conn, room_id, members, max_members)
             return Room(room_id, RoomKind(row[0]), row[1], row[2], row[3])
 
-        return await self._write(op)
+        return await self._write(op, savepoint=True)
 
     @staticmethod
     def _add_members(conn: sqlite3.Connection, room_id: str, members: Mapping[str, MemberRole],
@@ -208,16 +277,16 @@ class SqliteStore:
         return None if row is None else Room(row[0], RoomKind(row[1]), row[2], row[3], row[4])
 
     async def add_members(self, room_id: str, members: Mapping[str, MemberRole], *, max_members: int) -> None:
-        def op(conn: sqlite3.Connection) -> None:
+        def op(conn: sqlite3.Connection, batch: _Batch) -> None:
             if conn.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone() is None:
                 raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
             self._add_members(conn, room_id, members, max_members)
 
-        await self._write(op)
+        await self._write(op, savepoint=True)
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
         return await self._write(
-            lambda c: c.execute("DELETE FROM members WHERE room=? AND user=?", (room_id, user_id)).rowcount > 0)
+            lambda c, batch: c.execute("DELETE FROM members WHERE room=? AND user=?", (room_id, user_id)).rowcount > 0)
 
     async def member_role(self, room_id: str, user_id: str) -> MemberRole | None:
         row = await self._read(lambda c: c.execute(
@@ -239,8 +308,12 @@ class SqliteStore:
     # -- messages ----------------------------------------------------------------------------
     async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,
                      ts_ms: int) -> AppendResult:
-        def op(conn: sqlite3.Connection) -> AppendResult:
+        def op(conn: sqlite3.Connection, batch: _Batch) -> AppendResult:
+            # Everything is checked before anything is collected: no savepoint needed.
             if key is not None:
+                earlier = batch.keys.get((room_id, sender, key))
+                if earlier is not None:
+                    return AppendResult(earlier, duplicate=True)
                 row = conn.execute(
                     "SELECT room, offset, ts_ms, sender, name, text, key FROM messages "
                     "WHERE room=? AND sender=? AND key=?", (room_id, sender, key)).fetchone()
@@ -253,14 +326,14 @@ class SqliteStore:
                     raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
                 head = row[0]
             offset = head + 1
-            conn.execute("INSERT INTO messages (room, offset, ts_ms, sender, name, text, key) VALUES (?,?,?,?,?,?,?)",
-                         (room_id, offset, ts_ms, sender, name, text, key))
-            conn.execute("UPDATE rooms SET head=? WHERE id=?", (offset, room_id))
-            # The sender has read everything up to their own message.
-            conn.execute("INSERT INTO reads (room, user, offset) VALUES (?,?,?) ON CONFLICT (room, user) "
-                         "DO UPDATE SET offset=max(offset, excluded.offset)", (room_id, sender, offset))
+            message = StoredMessage(room_id, offset, ts_ms, sender, name, text, key)
+            batch.messages.append((room_id, offset, ts_ms, sender, name, text, key))
+            if key is not None:
+                batch.keys[(room_id, sender, key)] = message
+            batch.reads[(room_id, sender)] = offset  # the sender has read everything up to their own message
+            batch.rooms.add(room_id)
             self._heads[room_id] = offset
-            return AppendResult(StoredMessage(room_id, offset, ts_ms, sender, name, text, key), duplicate=False)
+            return AppendResult(message, duplicate=False)
 
         return await self._write(op)
 
@@ -282,14 +355,20 @@ class SqliteStore:
         return 0 if row is None else row[0]
 
     async def set_read(self, room_id: str, user_id: str, offset: int) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone()
-            if row is None:
-                raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
-            capped = min(offset, row[0])  # cannot have read what does not exist yet
-            conn.execute("INSERT INTO reads (room, user, offset) VALUES (?,?,?) ON CONFLICT (room, user) "
-                         "DO UPDATE SET offset=max(offset, excluded.offset)", (room_id, user_id, capped))
-            return conn.execute("SELECT offset FROM reads WHERE room=? AND user=?", (room_id, user_id)).fetchone()[0]
+        def op(conn: sqlite3.Connection, batch: _Batch) -> int:
+            head = self._heads.get(room_id)
+            if head is None:
+                row = conn.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone()
+                if row is None:
+                    raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
+                head = self._heads[room_id] = row[0]
+            capped = min(offset, head)  # cannot have read what does not exist yet
+            stored = batch.reads.get((room_id, user_id))
+            if stored is None:
+                row = conn.execute("SELECT offset FROM reads WHERE room=? AND user=?", (room_id, user_id)).fetchone()
+                stored = 0 if row is None else row[0]
+            batch.reads[(room_id, user_id)] = result = max(stored, capped)
+            return result
 
         return await self._write(op)
 
