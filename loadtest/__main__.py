@@ -1,0 +1,195 @@
+"""``python -m loadtest chat {room,one2one,idle} [options]``: benchmark the chat server.
+
+By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
+secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
+``--api-key`` target a running one instead (``--server-pid`` adds its CPU and memory readings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import resource
+import secrets
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .pool import WorkerPool
+from .report import default_path, machine, summary, write
+from .scenarios import SCENARIOS, Context, parse_rates
+from .server import LocalServer, Target, wait_ready
+
+__all__ = ["main"]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("load generator")
+    g.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    g.add_argument("--codec", choices=("json", "msgpack"), default="json", help="subprotocol (default json)")
+    g.add_argument("--text-size", type=int, default=64, help="characters per message text (default 64, min 17)")
+    g.add_argument("--use-key", action="store_true", help="send an idempotency key with every message")
+    g.add_argument("--connect-concurrency", type=int, default=50, help="connections opening at once per worker")
+    g.add_argument("--connect-timeout", type=float, default=30.0, help="seconds for connect, hello and join")
+    g.add_argument("--report", type=Path, help="JSON report path (default loadtest/reports/SCENARIO-TIME.json)")
+    g.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    s = parser.add_argument_group("server (default: start one for the run)")
+    s.add_argument("--url", help="use a running server, e.g. http://127.0.0.1:8080")
+    s.add_argument("--secret", help="its token secret (with --url)")
+    s.add_argument("--api-key", help="its X-Api-Key (with --url)")
+    s.add_argument("--server-pid", type=int, help="its process id, for CPU and memory readings (with --url)")
+    s.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for the started server, e.g. RTSERVER_SQLITE_SYNCHRONOUS=normal")
+    s.add_argument("--data-dir", help="directory for the started server's temporary SQLite file")
+
+
+def _steps(parser: argparse.ArgumentParser, rate: str, duration: float) -> None:
+    g = parser.add_argument_group("rate steps")
+    g.add_argument("--rate", default=rate,
+                   help=f"messages/s in total: N, a list N1,N2,... or START:STOP:STEP (default {rate})")
+    g.add_argument("--duration", type=float, default=duration, help=f"seconds per step (default {duration:g})")
+    g.add_argument("--find-max", action="store_true",
+                   help="from the first --rate, grow by --growth until a step fails, then bisect")
+    g.add_argument("--growth", type=float, default=1.5, help="rate factor while searching (default 1.5)")
+    g.add_argument("--precision", type=float, default=0.1, help="stop bisecting within this fraction (0.1)")
+    g.add_argument("--max-steps", type=int, default=10, help="most steps in a --find-max search (default 10)")
+    g.add_argument("--keep-going", action="store_true", help="run every listed rate even after a failure")
+    g.add_argument("--pause", type=float, default=2.0, help="seconds between steps (default 2)")
+    g.add_argument("--p99-limit-ms", type=float, help="a step passes below this p99 (room 150, one2one 50)")
+    g.add_argument("--ack-timeout", type=float, default=10.0, help="seconds to wait for acks after a step")
+    g.add_argument("--drain-timeout", type=float, default=10.0, help="seconds to wait for deliveries after a step")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    chat = commands.add_parser("chat", help="chat benchmarks")
+    scenarios = chat.add_subparsers(dest="scenario", required=True)
+
+    room = scenarios.add_parser("room", help="one room: fan-out of every message to all members")
+    room.add_argument("--members", type=int, default=1000, help="members, each one connection (default 1000)")
+    room.add_argument("--senders", type=int, default=10, help="members that also send (default 10)")
+    room.add_argument("--kind", choices=("group", "broadcast"), default="group", help="room kind (default group)")
+    _steps(room, "60", 10.0)
+    _common(room)
+
+    one = scenarios.add_parser("one2one", help="many two-person conversations: store and acknowledge")
+    one.add_argument("--conversations", type=int, default=5000, help="conversations, two connections each")
+    _steps(one, "5000", 10.0)
+    _common(one)
+
+    idle = scenarios.add_parser("idle", help="idle connections: server memory per connection")
+    idle.add_argument("--connections", type=int, default=10_000, help="connections (default 10000)")
+    idle.add_argument("--settle", type=float, default=3.0, help="seconds to wait before each memory reading")
+    idle.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections afterwards")
+    _common(idle)
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.url and not (args.secret and args.api_key):
+        parser.error("--url needs --secret and --api-key")
+    if args.workers < 1 or args.workers > 64:
+        parser.error("--workers must be 1..64")
+    if args.text_size < 17:
+        parser.error("--text-size must be at least 17 (the send time takes 16)")
+    if hasattr(args, "rate"):
+        try:
+            parse_rates(args.rate)
+        except ValueError as exc:
+            parser.error(f"--rate: {exc}")
+        if args.duration <= 0 or args.duration > 3600:
+            parser.error("--duration must be in (0, 3600]")
+    for item in args.server_env:
+        if "=" not in item:
+            parser.error(f"--server-env {item!r}: expected NAME=VALUE")
+
+
+def _raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    started = datetime.datetime.now()
+    t0 = time.monotonic()
+    report_path = args.report or default_path(args.scenario, started)
+    config_view = {k: v for k, v in vars(args).items() if k not in ("secret", "api_key", "report")}
+    report: dict[str, Any] = {"scenario": args.scenario, "started": started.isoformat(timespec="seconds"),
+                              "machine": machine(), "options": config_view, "report_path": str(report_path)}
+    server: LocalServer | None = None
+    pool: WorkerPool | None = None
+    ctx: Context | None = None
+    try:
+        if args.url:
+            target = Target(args.url.rstrip("/"), args.secret, args.api_key, args.server_pid)
+            report["server"] = {"url": target.url, "pid": target.pid, "local": False}
+        else:
+            server = LocalServer(dict(item.split("=", 1) for item in args.server_env), args.data_dir)
+            server.start()
+            target = server.target
+            report["server"] = {"url": target.url, "pid": target.pid, "local": True, "settings": server.settings()}
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, target, server.proc if server else None)
+            config = {"host": target.host, "port": target.port, "secret": target.secret, "codec": args.codec,
+                      "text_size": args.text_size, "use_key": args.use_key, "token_ttl": 86_400.0,
+                      "connect_concurrency": args.connect_concurrency, "connect_timeout": args.connect_timeout}
+            pool = WorkerPool(args.workers, config)
+            pool.start()
+            ctx = Context(args, target, session, pool, secrets.token_hex(3))
+            report["scenario_result"] = await SCENARIOS[args.scenario](ctx)
+    except asyncio.CancelledError:
+        report["error"] = "interrupted"
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    finally:
+        if ctx is not None and ctx.progress is not None:
+            await ctx.progress.stop()
+        if pool is not None:
+            await pool.close()
+        if server is not None:
+            if report.get("error"):
+                report["server"]["log_tail"] = server.log_tail()
+            report["server"]["exit_code"] = server.stop()
+    report["duration_s"] = round(time.monotonic() - t0, 2)
+    write(report_path, report)
+    with contextlib.suppress(BrokenPipeError):
+        print(summary(report), flush=True)
+    return 1 if report.get("error") else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    _raise_file_limit()
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    task = loop.create_task(_run(args))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        return 130
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

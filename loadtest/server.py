@@ -1,0 +1,186 @@
+"""The server under test: a local ``rtserver serve`` subprocess, or one already running.
+
+A local server listens on 127.0.0.1 with a free port, a temporary SQLite file, a random secret
+and API key, and rate limits high enough that the benchmark, not the limiter, sets the pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import dataclasses
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+__all__ = ["LocalServer", "Target", "create_rooms", "histogram_delta", "scrape_metrics", "wait_ready"]
+
+GENEROUS_LIMITS = {
+    "RTSERVER_MAX_MESSAGES_PER_S": "100000",
+    "RTSERVER_BURST_MESSAGES": "100000",
+    "RTSERVER_MAX_VIOLATIONS": "1000000",
+    "RTSERVER_MAX_CONNECTIONS": "100000",
+    "RTSERVER_MAX_CONNECTIONS_PER_USER": "1000",
+    "RTSERVER_MAX_ROOM_MEMBERS": "100000",
+    "RTSERVER_LOG_LEVEL": "warning",
+}
+
+
+@dataclasses.dataclass
+class Target:
+    """Where the server is and what the benchmark needs to talk to it."""
+
+    url: str  # http://127.0.0.1:PORT
+    secret: str
+    api_key: str
+    pid: int | None = None  # for CPU and memory readings; None when unknown
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        netloc = self.url.split("://", 1)[1].split("/", 1)[0]
+        return int(netloc.rsplit(":", 1)[1]) if ":" in netloc else 80
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: if the benchmark process is killed, the server gets SIGTERM (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalServer:
+    def __init__(self, extra_env: dict[str, str] | None = None, data_dir: str | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="loadtest-", dir=data_dir))
+        self.port = _free_port()
+        self.env = {
+            **os.environ, **GENEROUS_LIMITS,
+            "RTSERVER_HOST": "127.0.0.1", "RTSERVER_PORT": str(self.port),
+            "RTSERVER_STORE": f"sqlite:{self.dir / 'rt.db'}", "RTSERVER_SECRET": secrets.token_urlsafe(32),
+            "RTSERVER_SECRET_FILE": str(self.dir / "unused.secret"), "RTSERVER_API_KEY": secrets.token_urlsafe(16),
+            **(extra_env or {}),
+        }
+        self.env["RTSERVER_HOST"] = "127.0.0.1"  # never listen beyond this machine
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.dir / "server.log"
+
+    @property
+    def target(self) -> Target:
+        assert self.proc is not None
+        return Target(f"http://127.0.0.1:{self.port}", self.env["RTSERVER_SECRET"], self.env["RTSERVER_API_KEY"],
+                      self.proc.pid)
+
+    def settings(self) -> dict[str, str]:
+        """The server's RTSERVER_* settings, secrets left out, for the report."""
+        hidden = {"RTSERVER_SECRET", "RTSERVER_API_KEY"}
+        return {k: v for k, v in sorted(self.env.items()) if k.startswith("RTSERVER_") and k not in hidden}
+
+    def start(self) -> None:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "rtserver", "serve"], env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = None if self.proc is None else self.proc.returncode
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return code
+
+
+async def wait_ready(session: aiohttp.ClientSession, target: Target, proc: subprocess.Popen[bytes] | None,
+                     timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited during start-up (code {proc.returncode})")
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with session.get(target.url + "/readyz") as resp:
+                if resp.status == 200:
+                    return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"server at {target.url} not ready after {timeout:.0f} s")
+
+
+async def create_rooms(session: aiohttp.ClientSession, target: Target, rooms: list[dict[str, Any]],
+                       concurrency: int = 32, chunk: int = 10_000) -> None:
+    """Create rooms (``{id, kind, members: [{user, role}]}``); members beyond ``chunk`` are added after."""
+    headers = {"X-Api-Key": target.api_key}
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def post(path: str, body: dict[str, Any], expected: int) -> None:
+        async with semaphore, session.post(target.url + path, json=body, headers=headers) as resp:
+            if resp.status != expected:
+                raise RuntimeError(f"POST {path}: HTTP {resp.status}: {(await resp.text())[:300]}")
+
+    async def create(room: dict[str, Any]) -> None:
+        members = room["members"]
+        await post("/api/rooms", {**room, "members": members[:chunk]}, 201)
+        for i in range(chunk, len(members), chunk):
+            await post(f"/api/rooms/{room['id']}/members", {"members": members[i:i + chunk]}, 200)
+
+    await asyncio.gather(*(create(room) for room in rooms))
+
+
+async def scrape_metrics(session: aiohttp.ClientSession, target: Target) -> dict[str, float]:
+    """The server's Prometheus samples (``name{labels}`` -> value); empty when /metrics is unavailable."""
+    try:
+        async with session.get(target.url + "/metrics", timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            if resp.status != 200:
+                return {}
+            text = await resp.text()
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return {}
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                samples[name] = float(value)
+    return samples
+
+
+def histogram_delta(before: dict[str, float], after: dict[str, float], name: str) -> dict[str, Any] | None:
+    """A server histogram over one step: count, and p50/p99 as the upper bound of their bucket, in ms."""
+    prefix = name + '_bucket{le="'
+    buckets = sorted((float(key[len(prefix):-2]), after[key] - before.get(key, 0.0))
+                     for key in after if key.startswith(prefix))
+    if not buckets:
+        return None
+    count = buckets[-1][1]
+    result: dict[str, Any] = {"count": int(count)}
+    for point in (50, 99):
+        bound = next((le for le, cum in buckets if cum >= count * point / 100), None) if count else None
+        result[f"p{point}_le"] = None if bound is None else (bound * 1000 if bound != float("inf") else "inf")
+    return result
