@@ -28,7 +28,7 @@ def _opt(default: Any, help: str) -> Any:
 class Settings:
     host: str = _opt("127.0.0.1", "address to listen on")
     port: int = _opt(8080, "TCP port for HTTP and WebSocket")
-    store: str = _opt("sqlite:rtserver.db", "where state lives: sqlite:PATH (embedded default) or redis://HOST:PORT/DB")
+    store: str = _opt("sqlite:rtserver.db", "where state lives: sqlite:PATH (embedded default), redis://HOST:PORT/DB or redis+cluster://HOST:PORT[,...]")
     secret: str = _opt("", "HS256 secret that signs tokens; when empty, read from secret_file (created if missing)")
     secret_file: str = _opt("rtserver.secret", "file holding the development secret when no secret is given")
     jwt_algorithm: str = _opt("HS256", "JWT signing algorithm")
