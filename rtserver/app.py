@@ -36,7 +36,12 @@ def build_app(settings: Settings) -> web.Application:
     async def on_shutdown(app: web.Application) -> None:
         await node.shutdown_connections()
 
+    async def media_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await node.media.close()  # torn down before node_lifecycle: every peer connection closed first
+
     app.cleanup_ctx.append(node_lifecycle)
+    app.cleanup_ctx.append(media_lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", websocket_handler)
     add_routes(app)

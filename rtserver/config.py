@@ -61,6 +61,16 @@ class Settings:
     redis_timeout_s: float = _opt(2.0, "a Redis call slower than this fails (clients get a retryable unavailable)")
     node_heartbeat_s: float = _opt(4.0, "multi-node presence beat; a dead node's users go offline within "
                                    "presence_ttl_s + this")
+    media_listen_address: str = _opt("", "comma-separated addresses WebRTC media binds to; empty: every interface "
+                                     "address except loopback (set 127.0.0.1 for loopback tests)")
+    media_announced_address: str = _opt("", "address written in ICE candidates instead of the bound one "
+                                        "(public IP behind 1:1 NAT, container host); empty: the bound one")
+    ice_servers: str = _opt("", "comma-separated stun:/turn: URLs handed to clients; empty: none")
+    turn_secret: str = _opt("", "coturn static-auth-secret: clients get TURN REST credentials computed from it")
+    turn_ttl_s: float = _opt(3600.0, "lifetime of the TURN credentials handed to a client")
+    media_drop_timeout_s: float = _opt(15.0, "a participant whose WebSocket dropped is removed from the "
+                                       "interview after this, unless it joins again")
+    media_max_participants: int = _opt(4, "participants in one interview (advisor, jobseeker, guests)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -29,6 +29,7 @@ class Harness:
         self.settings = settings
         self.session = session
         self.clients: list[Client] = []
+        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
 
     @property
     def app(self) -> web.Application:
@@ -68,7 +69,9 @@ class Harness:
 
     async def raw(self, protocols: tuple[str, ...] = ("rtserver.v1.json",),
                   **kw: Any) -> aiohttp.ClientWebSocketResponse:
-        return await self.session.ws_connect(self.ws_url, protocols=protocols, **kw)
+        ws = await self.session.ws_connect(self.ws_url, protocols=protocols, **kw)
+        self.sockets.append(ws)  # closed at teardown, whatever the test did
+        return ws
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -94,3 +97,5 @@ async def harness(tmp_path: Path, settings_overrides: dict[str, Any],
         yield h
         for client in h.clients:
             await client.close()
+        for ws in h.sockets:
+            await ws.close()

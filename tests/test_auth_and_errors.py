@@ -76,6 +76,7 @@ async def test_forged_token_is_refused(harness):
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await harness.raw(headers={"Authorization": f"Bearer {none_alg}"})
     assert err.value.status == 401
+    await ws.close()
 
 
 async def test_token_in_url_is_refused(harness):

@@ -16,6 +16,7 @@ from ..auth import Identity, TokenVerifier
 from ..backends import Backends
 from ..config import Settings
 from ..errors import CloseCode, ErrorCode, RtError
+from ..media import MediaService
 from ..metrics import Metrics
 from ..protocol import (
     Auth,
@@ -65,6 +66,8 @@ class Node:
             Read: self.chat.read, History: self.chat.history, SetPresence: self._set_presence,
             Ping: self._ping, ListRooms: lambda conn, req: self.chat.rooms(conn, req.id),
         }
+        self.media = MediaService(store=backends.store, settings=settings, metrics=self.metrics)
+        self._routes.update(self.media.routes())
         self._tasks: set[asyncio.Task[None]] = set()
         self._expiry_sweeper: asyncio.Task[None] | None = None
 
@@ -188,6 +191,7 @@ class Node:
         if conn.identity is None:
             return
         left = self.hub.remove_connection(conn)
+        self.media.connection_closed(conn)
         try:
             for room_id, kind in left:
                 await self.chat.announce_left(conn, room_id, kind)

@@ -199,6 +199,8 @@ def _parse_presence(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     return SetPresence(rid, status, availability)
 
 
+from .media import MEDIA_PARSERS  # noqa: E402  (media requests build on the classes above)
+
 _PARSERS = {
     "auth": lambda rid, f, lim: Auth(rid, _string(f, "token", MAX_TOKEN_CHARS)),  # type: ignore[arg-type]
     "join": _parse_join,
@@ -210,6 +212,7 @@ _PARSERS = {
     "presence": _parse_presence,
     "ping": lambda rid, f, lim: Ping(rid),
     "rooms": lambda rid, f, lim: ListRooms(rid),
+    **MEDIA_PARSERS,
 }
 
 REQUEST_TYPES = frozenset(_PARSERS)

@@ -1,0 +1,214 @@
+"""The media service: the ``media_*`` requests on the WebSocket, authorization, rooms, lifecycle.
+
+Who may join an interview: the members of the chat room with the same id (the portal set them
+through the HTTP API), and third parties an advisor in the interview invited (an interpreter).
+Broadcast rooms (information sessions) have no video. A participant whose WebSocket drops stays
+in the room, its media still flowing, for ``media_drop_timeout_s``; joining again from any
+connection within that time resumes it. A room closes when its last participant is gone.
+
+Media rooms live in this process: with several nodes, every participant of an interview must
+reach the same node (see docs/media.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..auth import Role
+from ..backends import RoomKind, Store
+from ..config import Settings
+from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError
+from ..metrics import Metrics
+from ..protocol.media import (
+    MediaAnswer,
+    MediaCandidate,
+    MediaInvite,
+    MediaJoin,
+    MediaLeave,
+    MediaOffer,
+    MediaRestart,
+    MediaStats,
+    PcRole,
+)
+from . import forwarder
+from .forwarder import HostAddresses
+from .ice import IceServerConfig
+from .participant import MediaConfig, Participant
+from .room import MediaRoom
+from .telemetry import MediaCollector
+from .track import ForwardingTotals
+
+if TYPE_CHECKING:
+    from ..node.connection import Connection
+
+__all__ = ["MediaService", "media_config"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
+
+
+def media_config(settings: Settings) -> MediaConfig:
+    """The media part of the settings, validated (raises ValueError with what is wrong)."""
+    listen = tuple(a.strip() for a in settings.media_listen_address.split(",") if a.strip())
+    announced = settings.media_announced_address.strip() or None
+    if "0.0.0.0" in listen and announced is None:
+        raise ValueError("media_listen_address 0.0.0.0 needs media_announced_address: candidates must name an address")
+    if settings.media_drop_timeout_s <= 0 or settings.media_max_participants < 2:
+        raise ValueError("media_drop_timeout_s must be positive and media_max_participants at least 2")
+    return MediaConfig(
+        addresses=HostAddresses(listen, announced),
+        ice=IceServerConfig.from_settings(settings.ice_servers, turn_secret=settings.turn_secret,
+                                          turn_ttl_s=settings.turn_ttl_s),
+        drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants)
+
+
+class MediaService:
+    def __init__(self, *, store: Store, settings: Settings, metrics: Metrics):
+        forwarder.check_aiortc()
+        self.config = media_config(settings)
+        self.rooms: dict[str, MediaRoom] = {}
+        self.totals = ForwardingTotals()
+        self._store = store
+        self._by_conn: dict[Connection, set[str]] = {}
+        metrics.registry.register(MediaCollector(self))
+
+    def routes(self) -> dict[type, Handler]:
+        return {MediaJoin: self.join, MediaLeave: self.leave, MediaOffer: self.offer, MediaAnswer: self.answer,
+                MediaCandidate: self.candidate, MediaRestart: self.restart, MediaStats: self.stats,
+                MediaInvite: self.invite}
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _participant(self, conn: Connection, room_id: str) -> tuple[MediaRoom, Participant]:
+        room = self.rooms.get(room_id)
+        participant = None if room is None else room.participants.get(conn.user_id)
+        if room is None or participant is None or participant.conn is not conn:
+            raise Forbidden(f"join the interview {room_id!r} first (media_join)", code=ErrorCode.NOT_JOINED)
+        return room, participant
+
+    def _on_empty(self, room: MediaRoom) -> None:
+        if self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+
+    def peer_connections(self) -> int:
+        return sum(p.peer_connections() for r in self.rooms.values() for p in r.participants.values())
+
+    # -- requests ----------------------------------------------------------------------------------
+    async def join(self, conn: Connection, req: MediaJoin) -> dict[str, Any]:
+        assert conn.identity is not None
+        user = conn.user_id
+        chat_room = await self._store.get_room(req.room)
+        role = None if chat_room is None else await self._store.member_role(req.room, user)
+        room = self.rooms.get(req.room)
+        invited = room is not None and user in room.invited
+        if chat_room is None or (role is None and not invited):
+            raise Forbidden(f"room {req.room!r} does not exist or you are not a member")
+        if chat_room.kind is RoomKind.BROADCAST:
+            raise Forbidden("information sessions (broadcast rooms) have no video")
+        room = self.rooms.get(req.room)  # again: the store calls above may have let others in
+        if room is None:
+            room = self.rooms[req.room] = MediaRoom(req.room, config=self.config, totals=self.totals,
+                                                    on_empty=self._on_empty)
+        if user not in room.participants and len(room.participants) >= self.config.max_participants:
+            raise LimitExceeded(f"an interview has at most {self.config.max_participants} participants",
+                                code=ErrorCode.ROOM_FULL)
+        kind = str(conn.identity.role) if role is not None else "guest"
+        participant, resumed = room.admit(user_id=user, name=conn.identity.name, role=kind, conn=conn)
+        self._by_conn.setdefault(conn, set()).add(room.id)
+        return {"type": "media_joined", "id": req.id, "room": room.id, "user": user, "role": kind,
+                "resumed": resumed, "participants": [p.describe() for p in room.participants.values()
+                                                     if p is not participant],
+                "tracks": [p.describe() for p in room.publications_of(user)],
+                "ice_servers": self.config.ice.for_user(user, time.time()),
+                "drop_timeout_ms": int(self.config.drop_timeout_s * 1000)}
+
+    async def leave(self, conn: Connection, req: MediaLeave) -> dict[str, Any]:
+        room, participant = self._participant(conn, req.room)
+        self._forget(conn, room.id)
+        task = room.remove(participant, "left")
+        if task is not None:
+            await asyncio.shield(task)
+        return {"type": "ok", "id": req.id}
+
+    async def offer(self, conn: Connection, req: MediaOffer) -> dict[str, Any]:
+        room, participant = self._participant(conn, req.room)
+        sdp = await participant.publisher.apply_offer(req.sdp, req.restart)
+        return {"type": "media_answer", "id": req.id, "room": room.id, "pc": str(PcRole.PUBLISH), "sdp": sdp,
+                "tracks": [p.describe() | {"mid": p.mid} for p in room.publications_of(participant.user_id)]}
+
+    async def answer(self, conn: Connection, req: MediaAnswer) -> dict[str, Any]:
+        _, participant = self._participant(conn, req.room)
+        await participant.subscriber.apply_answer(req.sdp)
+        return {"type": "ok", "id": req.id}
+
+    async def candidate(self, conn: Connection, req: MediaCandidate) -> dict[str, Any] | None:
+        _, participant = self._participant(conn, req.room)
+        candidate = None
+        if req.candidate is not None:
+            try:
+                candidate = forwarder.parse_candidate(req.candidate.candidate, req.candidate.sdp_mid,
+                                                      req.candidate.sdp_mline_index)
+            except ValueError as exc:
+                raise RtError(str(exc), code=ErrorCode.INVALID_MESSAGE) from None
+        session = participant.publisher if req.pc is PcRole.PUBLISH else participant.subscriber
+        await session.add_candidate(candidate)
+        return None if req.id is None else {"type": "ok", "id": req.id}
+
+    async def restart(self, conn: Connection, req: MediaRestart) -> dict[str, Any]:
+        _, participant = self._participant(conn, req.room)
+        await participant.subscriber.restart()
+        return {"type": "ok", "id": req.id}
+
+    async def stats(self, conn: Connection, req: MediaStats) -> dict[str, Any]:
+        room, participant = self._participant(conn, req.room)
+        if participant.role != str(Role.ADVISOR):
+            raise Forbidden("connection quality is shown to the interview's advisor")
+        if req.every_ms is not None:
+            if participant.stats_task is not None:
+                participant.stats_task.cancel()
+                participant.stats_task = None
+            if req.every_ms:
+                participant.stats_task = asyncio.create_task(self._stats_every(room, participant, req.every_ms / 1000),
+                                                             name=f"media-stats-{room.id}")
+        return {"type": "media_stats", "id": req.id, **await room.stats()}
+
+    async def _stats_every(self, room: MediaRoom, participant: Participant, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            participant.post({"type": "media_stats", **await room.stats()})
+
+    async def invite(self, conn: Connection, req: MediaInvite) -> dict[str, Any]:
+        room, participant = self._participant(conn, req.room)
+        if participant.role != str(Role.ADVISOR):
+            raise Forbidden("only the advisor invites to an interview")
+        room.invited.add(req.user)
+        return {"type": "ok", "id": req.id}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _forget(self, conn: Connection, room_id: str) -> None:
+        rooms = self._by_conn.get(conn)
+        if rooms is not None:
+            rooms.discard(room_id)
+            if not rooms:
+                del self._by_conn[conn]
+
+    def connection_closed(self, conn: Connection) -> None:
+        """The WebSocket is gone: its participants wait ``drop_timeout_s`` for it to come back."""
+        for room_id in self._by_conn.pop(conn, set()):
+            room = self.rooms.get(room_id)
+            participant = None if room is None else room.participants.get(conn.user_id)
+            if room is not None and participant is not None and participant.conn is conn:
+                room.dropped(participant)
+
+    async def close(self) -> None:
+        """Close every room and peer connection (server shutdown)."""
+        rooms = list(self.rooms.values())
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(room.close("shutdown") for room in rooms))
+        self.rooms.clear()
+        self._by_conn.clear()

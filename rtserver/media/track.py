@@ -1,0 +1,286 @@
+"""Published tracks and their subscribers' copies: the forwarding logic of the SFU.
+
+A ``Publication`` is one publisher's camera or microphone. Its source is an ``Inbound`` tap on
+the publisher's connection (replaced, without the subscribers noticing, when the publisher
+reconnects). Every packet goes to each ``DownTrack`` attached to it: a subscriber's sending
+section, which renumbers it into the subscriber's own continuous stream (``StreamRewriter``)
+and writes it (``Outbound``). No frame is reassembled, decoded or re-encoded.
+
+Keyframes: a video DownTrack that starts (subscriber joined, reconnected, or source changed)
+forwards nothing until a keyframe starts, and its publication asks the publisher for one (PLI)
+at most twice a second, again and again until every waiting DownTrack got its keyframe. A
+subscriber's own PLI/FIR becomes one such request. Bandwidth: the lowest of the subscribers'
+REMB estimates and the publisher's uplink estimate goes back to the publisher as its REMB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from .forwarder import CodecSpec, Inbound, Outbound, RtpPacket
+from .rewrite import KEYFRAME_DETECTORS, BitrateCap, KeyframePacer, StreamRewriter
+
+__all__ = ["DownTrack", "ForwardingTotals", "Publication"]
+
+log = logging.getLogger(__name__)
+
+KEYFRAME_REQUEST_INTERVAL_S = 0.5  # at most 2 keyframe requests per second per track
+
+
+class ForwardingTotals:
+    """Counters that outlive tracks (for /metrics): what closed tracks forwarded."""
+
+    __slots__ = ("bytes_forwarded", "keyframe_requests", "packets_forwarded", "packets_received",
+                 "subscriber_keyframe_requests")
+
+    def __init__(self) -> None:
+        self.packets_received = {"audio": 0, "video": 0}
+        self.packets_forwarded = {"audio": 0, "video": 0}
+        self.bytes_forwarded = {"audio": 0, "video": 0}
+        self.keyframe_requests = 0
+        self.subscriber_keyframe_requests = 0
+
+
+class Publication:
+    """One published track and its fan-out. Owned by its room; ``close()`` when it is unpublished."""
+
+    def __init__(self, *, track_id: str, owner: str, mid: str, codec: CodecSpec, totals: ForwardingTotals):
+        self.id = track_id
+        self.owner = owner
+        self.mid = mid
+        self.codec = codec
+        self.kind = codec.kind
+        self.inbound: Inbound | None = None
+        self.downtracks: set[DownTrack] = set()
+        self.packets = 0
+        self.frames = 0
+        self.keyframes = 0
+        self.keyframe_requests = 0
+        self.created = time.monotonic()
+        self._detect = KEYFRAME_DETECTORS.get(codec.name) if self.kind == "video" else None
+        self._pacer = KeyframePacer(KEYFRAME_REQUEST_INTERVAL_S)
+        self._bitrate = BitrateCap()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._source_ssrc: int | None = None
+        self._totals = totals
+        self._closed = False
+
+    @property
+    def gated(self) -> bool:
+        """Whether a starting subscriber must wait for a keyframe (video with a known codec)."""
+        return self._detect is not None
+
+    def describe(self) -> dict[str, Any]:
+        return {"track": self.id, "kind": self.kind, "codec": self.codec.to_wire()}
+
+    def attach_source(self, inbound: Inbound) -> None:
+        """Take packets from ``inbound`` (a new publish connection) instead of the previous source."""
+        if self.inbound is inbound:
+            return
+        if self.inbound is not None and self.inbound.handler is self:
+            self.inbound.handler = None
+        self.inbound = inbound
+        inbound.handler = self
+
+    # -- InboundHandler ---------------------------------------------------------------------
+    async def on_packet(self, packet: RtpPacket, retransmitted: bool, arrival_ntp: int) -> None:
+        if self._closed:
+            return
+        if packet.ssrc != self._source_ssrc:
+            switched = self._source_ssrc is not None
+            self._source_ssrc = packet.ssrc
+            if switched:  # the publisher reconnected: every subscriber starts over at a keyframe
+                for downtrack in self.downtracks:
+                    downtrack.restart()
+        key = False
+        if not retransmitted:
+            self.packets += 1
+            if packet.marker:
+                self.frames += 1
+            if self._detect is not None and self._detect(packet.payload):
+                key = True
+                self.keyframes += 1
+        now = time.monotonic()
+        for downtrack in list(self.downtracks):
+            await downtrack.forward(packet, key, arrival_ntp, now)
+
+    def on_uplink_estimate(self, bitrate_bps: int) -> None:
+        self.update_bitrate()
+
+    # -- keyframes ----------------------------------------------------------------------------
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe now, or as soon as the rate limit allows."""
+        if self.kind != "video" or self._closed:
+            return
+        if self._pacer.request(time.monotonic()):
+            self._send_pli()
+        else:
+            self._arm(self._pacer.due(time.monotonic()) or 0.0)
+
+    def _send_pli(self) -> None:
+        if self.inbound is not None:
+            self._spawn(self._pli(self.inbound))
+        if any(d.waiting_keyframe for d in self.downtracks):
+            self._arm(KEYFRAME_REQUEST_INTERVAL_S)  # repeat until every starting subscriber has one
+
+    async def _pli(self, inbound: Inbound) -> None:
+        if await inbound.send_pli():
+            self.keyframe_requests += 1
+
+    def _arm(self, delay_s: float) -> None:
+        if self._timer is None and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(delay_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        if self._pacer.fire(now):
+            self._send_pli()
+        elif any(d.waiting_keyframe for d in self.downtracks):
+            self.request_keyframe()
+
+    # -- bandwidth ---------------------------------------------------------------------------
+    def update_bitrate(self) -> None:
+        """Send the publisher the lowest bandwidth estimate among its subscribers and its uplink."""
+        if self.kind != "video" or self.inbound is None or self._closed:
+            return
+        estimates = [d.outbound.remb_bps for d in self.downtracks if d.outbound.remb_bps]
+        if self.inbound.uplink_estimate_bps:
+            estimates.append(self.inbound.uplink_estimate_bps)
+        value = self._bitrate.update(estimates, time.monotonic())
+        if value is not None:
+            self._spawn(self.inbound.send_remb(value))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("RTCP to publisher failed: %r", task.exception())
+
+    def stats(self) -> dict[str, Any]:
+        out = {**self.describe(), "frames": self.frames, "keyframes": self.keyframes,
+               "subscribers": len(self.downtracks)}
+        if self.inbound is not None:
+            out.update(self.inbound.stats())
+        out["keyframe_requests"] = self.keyframe_requests
+        return out
+
+    def close(self) -> None:
+        """Stop forwarding: subscribers are detached, timers and RTCP tasks cancelled."""
+        if self._closed:
+            return
+        self._closed = True
+        for downtrack in list(self.downtracks):
+            downtrack.detach()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self.inbound is not None and self.inbound.handler is self:
+            self.inbound.handler = None  # the section may be published again (camera back on)
+        self._totals.packets_received[self.kind] += self.packets
+        self._totals.keyframe_requests += self.keyframe_requests
+
+
+class DownTrack:
+    """One sending section of a subscriber's connection; carries one publication at a time."""
+
+    def __init__(self, *, subscriber: str, outbound_factory: Any, codec: CodecSpec, totals: ForwardingTotals):
+        self.subscriber = subscriber
+        self.codec = codec
+        self.kind = codec.kind
+        self.outbound: Outbound = outbound_factory(self)
+        self.rewriter = StreamRewriter(codec.clock_rate, first_seq=random.randrange(1 << 15),
+                                       first_ts=random.randrange(1 << 32))
+        self.publication: Publication | None = None
+        self.negotiated = False  # the subscriber applied an offer in which this section carries the publication
+        self.waiting_keyframe = False
+        self.waiting_since: float | None = None
+        self.last_keyframe_wait_ms: float | None = None
+        self._totals = totals
+        self._closed = False
+
+    @property
+    def mid(self) -> str | None:
+        return self.outbound.transceiver.mid
+
+    def attach(self, publication: Publication) -> None:
+        self.detach()
+        self.publication = publication
+        publication.downtracks.add(self)
+        self.restart()
+
+    def detach(self) -> None:
+        if self.publication is not None:
+            self.publication.downtracks.discard(self)
+            self.publication = None
+        self.waiting_keyframe = False
+        self.rewriter.restart()
+
+    def restart(self) -> None:
+        """Start a new stretch of the outgoing stream (at a keyframe for video)."""
+        self.rewriter.restart()
+        publication = self.publication
+        if publication is None or not self.outbound.ready or not self.negotiated:
+            return
+        if publication.gated:
+            self.waiting_keyframe = True
+            self.waiting_since = time.monotonic()
+        publication.request_keyframe()
+
+    async def forward(self, packet: RtpPacket, key: bool, ntp: int, now: float) -> None:
+        if not self.outbound.ready or not self.negotiated:
+            return
+        if self.waiting_keyframe:
+            if not key:
+                return
+            self.waiting_keyframe = False
+            if self.waiting_since is not None:
+                self.last_keyframe_wait_ms = round((now - self.waiting_since) * 1000, 1)
+            self.rewriter.restart()
+        mapped = self.rewriter.map(packet.sequence_number, packet.timestamp, now)
+        if mapped is not None:
+            await self.outbound.write(packet, mapped[0], mapped[1], ntp)
+
+    # -- OutboundHandler ----------------------------------------------------------------------
+    def on_ready(self) -> None:
+        self.restart()  # the subscriber can receive now: start it at a keyframe
+
+    def on_keyframe_request(self) -> None:
+        if self.publication is not None:
+            self.publication.request_keyframe()
+
+    def on_remb(self, bitrate_bps: int) -> None:
+        if self.publication is not None:
+            self.publication.update_bitrate()
+
+    async def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mid": self.mid, "kind": self.kind}
+        if self.publication is not None:
+            out.update(track=self.publication.id, publisher=self.publication.owner)
+        out.update(await self.outbound.stats())
+        out["waiting_keyframe"] = self.waiting_keyframe
+        if self.last_keyframe_wait_ms is not None:
+            out["keyframe_wait_ms"] = self.last_keyframe_wait_ms
+        return out
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.detach()
+        self.outbound.close()
+        self._totals.packets_forwarded[self.kind] += self.outbound.packets
+        self._totals.bytes_forwarded[self.kind] += self.outbound.bytes
+        self._totals.subscriber_keyframe_requests += self.outbound.keyframe_requests_received

@@ -1,0 +1,184 @@
+"""Media (video interview) signalling requests: validated, typed, and free of I/O.
+
+Each parser takes the request id, the decoded frame and the ``Limits`` (same signature as the
+chat parsers in ``requests.py``, which registers them in its ``_PARSERS`` table) and returns a
+frozen dataclass or raises ``BadRequest``. What the requests do is in ``docs/media.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from ..errors import BadRequest, ErrorCode
+from .requests import MAX_ROOM_CHARS, Request
+
+__all__ = [
+    "MEDIA_PARSERS", "IceCandidateInit", "MediaAnswer", "MediaCandidate", "MediaInvite", "MediaJoin",
+    "MediaLeave", "MediaOffer", "MediaRestart", "MediaStats", "PcRole",
+]
+
+MAX_SDP_CHARS = 65_536
+MAX_CANDIDATE_CHARS = 1_024
+MAX_MID_CHARS = 32
+MAX_USER_CHARS = 128
+MIN_STATS_EVERY_MS = 500
+MAX_STATS_EVERY_MS = 60_000
+
+
+class PcRole(enum.StrEnum):
+    """Which of a participant's two peer connections a request is about."""
+
+    PUBLISH = "publish"  # the client sends its camera and microphone; the client offers
+    SUBSCRIBE = "subscribe"  # the server sends the others' media; the server offers
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IceCandidateInit:
+    """A trickled ICE candidate (the browser's ``RTCIceCandidateInit``, in snake_case)."""
+
+    candidate: str  # the a=candidate value, with or without its "candidate:" prefix
+    sdp_mid: str | None
+    sdp_mline_index: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaJoin(Request):
+    room: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaLeave(Request):
+    room: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaOffer(Request):
+    """An offer for the publish connection (first one, renegotiation, or ICE restart)."""
+
+    room: str
+    sdp: str
+    restart: bool  # the client built a fresh RTCPeerConnection (or restarted ICE): replace the server's
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaAnswer(Request):
+    """The client's answer to the server's last ``media_offer`` for the subscribe connection."""
+
+    room: str
+    sdp: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaCandidate(Request):
+    room: str
+    pc: PcRole
+    candidate: IceCandidateInit | None  # None: end of candidates
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaRestart(Request):
+    """Ask for a fresh subscribe connection (ICE restart of the server-offered side)."""
+
+    room: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaStats(Request):
+    room: str
+    every_ms: int | None  # None: one snapshot; 0: stop periodic events; else: also send one every N ms
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaInvite(Request):
+    """An advisor lets a third party (an interpreter) join this interview."""
+
+    room: str
+    user: str
+
+
+def _invalid(message: str) -> BadRequest:
+    return BadRequest(message, code=ErrorCode.INVALID_MESSAGE)
+
+
+def _text(frame: dict[str, Any], name: str, max_chars: int, *, allow_empty: bool = False) -> str:
+    value = frame.get(name)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise _invalid(f"'{name}' must be a non-empty string")
+    if len(value) > max_chars:
+        raise BadRequest(f"'{name}' is longer than {max_chars} characters", code=ErrorCode.MESSAGE_TOO_LARGE
+                         if name == "sdp" else ErrorCode.INVALID_MESSAGE)
+    return value
+
+
+def _room(frame: dict[str, Any]) -> str:
+    return _text(frame, "room", MAX_ROOM_CHARS)
+
+
+def _sdp(frame: dict[str, Any]) -> str:
+    sdp = _text(frame, "sdp", MAX_SDP_CHARS)
+    if not sdp.startswith("v=0"):
+        raise _invalid("'sdp' must be a session description starting with v=0")
+    return sdp
+
+
+def _flag(frame: dict[str, Any], name: str) -> bool:
+    value = frame.get(name, False)
+    if not isinstance(value, bool):
+        raise _invalid(f"'{name}' must be true or false")
+    return value
+
+
+def _pc(frame: dict[str, Any]) -> PcRole:
+    value = frame.get("pc")
+    try:
+        return PcRole(value)
+    except ValueError:
+        raise _invalid("'pc' must be publish or subscribe") from None
+
+
+def _candidate(frame: dict[str, Any]) -> IceCandidateInit | None:
+    if "candidate" not in frame:
+        raise _invalid("'candidate' is required (null marks the end of candidates)")
+    value = frame["candidate"]
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid("'candidate' must be an object {candidate, sdp_mid, sdp_mline_index} or null")
+    text = _text(value, "candidate", MAX_CANDIDATE_CHARS, allow_empty=True)
+    if not text:
+        return None  # browsers signal the end of candidates with an empty candidate string
+    mid = value.get("sdp_mid")
+    if mid is not None and (not isinstance(mid, str) or not mid or len(mid) > MAX_MID_CHARS):
+        raise _invalid(f"'sdp_mid' must be a string of 1 to {MAX_MID_CHARS} characters or null")
+    index = value.get("sdp_mline_index")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1024):
+        raise _invalid("'sdp_mline_index' must be a small non-negative integer or null")
+    if mid is None and index is None:
+        raise _invalid("a candidate needs 'sdp_mid' or 'sdp_mline_index'")
+    if len(text.removeprefix("candidate:").split()) < 8:
+        raise _invalid("'candidate' is not an ICE candidate line")
+    return IceCandidateInit(text, mid, index)
+
+
+def _every_ms(frame: dict[str, Any]) -> int | None:
+    value = frame.get("every_ms")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (
+            value != 0 and not MIN_STATS_EVERY_MS <= value <= MAX_STATS_EVERY_MS):
+        raise _invalid(f"'every_ms' must be 0 (stop) or from {MIN_STATS_EVERY_MS} to {MAX_STATS_EVERY_MS}")
+    return value
+
+
+MEDIA_PARSERS = {
+    "media_join": lambda rid, f, lim: MediaJoin(rid, _room(f)),
+    "media_leave": lambda rid, f, lim: MediaLeave(rid, _room(f)),
+    "media_offer": lambda rid, f, lim: MediaOffer(rid, _room(f), _sdp(f), _flag(f, "restart")),
+    "media_answer": lambda rid, f, lim: MediaAnswer(rid, _room(f), _sdp(f)),
+    "media_candidate": lambda rid, f, lim: MediaCandidate(rid, _room(f), _pc(f), _candidate(f)),
+    "media_restart": lambda rid, f, lim: MediaRestart(rid, _room(f)),
+    "media_stats": lambda rid, f, lim: MediaStats(rid, _room(f), _every_ms(f)),
+    "media_invite": lambda rid, f, lim: MediaInvite(rid, _room(f), _text(f, "user", MAX_USER_CHARS)),
+}

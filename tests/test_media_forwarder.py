@@ -1,0 +1,146 @@
+"""The aiortc boundary: fails loudly when aiortc changes under it; ICE address pinning.
+
+These tests exist to break on an aiortc upgrade: every internal that rtserver.media.forwarder
+touches is exercised on real aiortc objects here (and end to end in test_media_interview.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import aiortc
+import pytest
+from aiortc import RTCSessionDescription
+
+from rtserver.media import forwarder
+from rtserver.media.forwarder import (
+    SUPPORTED_AIORTC,
+    AiortcIncompatible,
+    CodecSpec,
+    HostAddresses,
+    Inbound,
+    Outbound,
+    RtpPacket,
+)
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.packets: list[RtpPacket] = []
+
+    async def on_packet(self, packet: RtpPacket, retransmitted: bool, arrival_ntp: int) -> None:
+        self.packets.append(packet)
+
+    def on_uplink_estimate(self, bitrate_bps: int) -> None: ...
+    def on_ready(self) -> None: ...
+    def on_keyframe_request(self) -> None: ...
+    def on_remb(self, bitrate_bps: int) -> None: ...
+
+
+def test_installed_aiortc_is_the_pinned_one() -> None:
+    assert aiortc.__version__.startswith(SUPPORTED_AIORTC), (
+        f"aiortc {aiortc.__version__} installed: re-check rtserver/media/forwarder.py against its source, "
+        "then move SUPPORTED_AIORTC and the pin in pyproject.toml together")
+    pin = re.search(r'"aiortc>=([\d.]+),<([\d.]+)"', PYPROJECT.read_text())
+    assert pin is not None and SUPPORTED_AIORTC.startswith(pin.group(1)), "pyproject.toml must pin aiortc's range"
+    forwarder.check_aiortc()
+
+
+def test_check_fails_loudly_on_another_aiortc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc, "__version__", "1.17.0")
+    with pytest.raises(AiortcIncompatible, match=r"1\.17\.0"):
+        forwarder.check_aiortc()
+
+
+def test_check_fails_loudly_when_an_internal_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(aiortc.RTCRtpReceiver, "_handle_rtp_packet")
+    with pytest.raises(AiortcIncompatible, match="_handle_rtp_packet"):
+        forwarder.check_aiortc()
+
+
+async def test_taps_find_every_internal_on_real_objects() -> None:
+    pc = forwarder.new_peer_connection()
+    try:
+        receiving = pc.addTransceiver("video", direction="recvonly")
+        sending = forwarder.add_forwarding_transceiver(pc, CodecSpec("video/VP8", 90_000), stream_id="s",
+                                                       track_id="t")
+        Inbound(receiving, _Sink())
+        Outbound(sending, _Sink())
+        del sending.sender._RTCRtpSender__rtp_history
+        with pytest.raises(AiortcIncompatible, match="__rtp_history"):
+            Outbound(sending, _Sink())
+    finally:
+        await pc.close()
+
+
+async def _offer_candidates(addresses: HostAddresses) -> list[str]:
+    pc = forwarder.new_peer_connection()
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        sdp = await forwarder.offer(pc, addresses)
+    finally:
+        await pc.close()
+    return [line for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+async def test_ice_gathers_on_the_listen_address_only() -> None:
+    candidates = await _offer_candidates(HostAddresses(("127.0.0.1",)))
+    assert len(candidates) == 1 and " 127.0.0.1 " in candidates[0] and "typ host" in candidates[0]
+
+
+async def test_ice_announces_another_address() -> None:
+    candidates = await _offer_candidates(HostAddresses(("127.0.0.1",), announced="203.0.113.9"))
+    assert len(candidates) == 1 and " 203.0.113.9 " in candidates[0]
+
+
+async def test_aiortc_by_default_skips_loopback() -> None:
+    # The fact the listen address option exists for: without it no 127.0.0.1 candidate.
+    candidates = await _offer_candidates(HostAddresses())
+    assert not any(" 127.0.0.1 " in c for c in candidates)
+
+
+async def test_forwarding_sections_offer_exactly_the_publication_codec() -> None:
+    pc = forwarder.new_peer_connection()
+    try:
+        forwarder.add_forwarding_transceiver(pc, CodecSpec("video/VP8", 90_000), stream_id="alice", track_id="cam")
+        forwarder.add_forwarding_transceiver(pc, CodecSpec("audio/opus", 48_000, 2), stream_id="alice",
+                                             track_id="mic")
+        sdp = await forwarder.offer(pc, HostAddresses(("127.0.0.1",)))
+    finally:
+        await pc.close()
+    rtpmaps = [line.split(" ", 1)[1] for line in sdp.splitlines() if line.startswith("a=rtpmap:")]
+    assert rtpmaps == ["VP8/90000", "rtx/90000", "opus/48000/2"]
+    assert "a=msid:alice cam" in sdp and "a=msid:alice mic" in sdp  # audio and video of one user: one stream
+    assert sdp.count("a=sendonly") == 2
+
+
+async def test_a_publish_answer_keeps_one_codec_per_section() -> None:
+    client = forwarder.new_peer_connection()
+    server = forwarder.new_peer_connection()
+    try:
+        client.addTransceiver("video", direction="sendonly")
+        await forwarder.offer(client, HostAddresses(("127.0.0.1",)))  # offers VP8, H264 x2 (and RTX)
+        await forwarder.set_remote(server, client.localDescription.sdp, "offer")
+        for transceiver in server.getTransceivers():
+            forwarder.keep_first_codec(transceiver)
+        answer = await forwarder.answer(server, HostAddresses(("127.0.0.1",)))
+        [(transceiver, codec, sending)] = forwarder.receiving_transceivers(server)
+        assert sending and codec == CodecSpec("video/VP8", 90_000)
+        rtpmaps = [line.split(" ", 1)[1] for line in answer.splitlines() if line.startswith("a=rtpmap:")]
+        assert rtpmaps == ["VP8/90000", "rtx/90000"]
+        await client.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    finally:
+        await client.close()
+        await server.close()
+
+
+def test_candidate_and_ufrag_parsing() -> None:
+    candidate = forwarder.parse_candidate("candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", "0", None)
+    assert (candidate.ip, candidate.port, candidate.sdpMid) == ("127.0.0.1", 50000, "0")
+    with pytest.raises(ValueError):
+        forwarder.parse_candidate("candidate:1 1 udp", "0", None)
+    sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:abcd\r\n"
+    assert forwarder.ice_ufrag(sdp) == "abcd"
