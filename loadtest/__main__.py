@@ -3,6 +3,8 @@
 By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
 secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
 ``--api-key`` target a running one instead (``--server-pid`` adds its CPU and memory readings).
+``--nodes N`` starts a ``redis-server`` and N nodes sharing it; ``--url`` given several times (or
+comma-separated) targets several running nodes. Connections are spread round-robin over the nodes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import aiohttp
 from .pool import WorkerPool
 from .report import default_path, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
-from .server import LocalServer, Target, wait_ready
+from .server import LocalRedis, LocalServer, Target, wait_ready
 
 __all__ = ["main"]
 
@@ -41,10 +43,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--report", type=Path, help="JSON report path (default loadtest/reports/SCENARIO-TIME.json)")
     g.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     s = parser.add_argument_group("server (default: start one for the run)")
-    s.add_argument("--url", help="use a running server, e.g. http://127.0.0.1:8080")
+    s.add_argument("--nodes", type=int, default=1,
+                   help="nodes to start (default 1); above 1 they share a redis-server the benchmark starts")
+    s.add_argument("--redis-aof", action="store_true",
+                   help="run that redis-server with --appendonly yes --appendfsync everysec (default: no persistence)")
+    s.add_argument("--url", action="append", default=[],
+                   help="use running node(s), e.g. http://127.0.0.1:8080; repeat or comma-separate for several")
     s.add_argument("--secret", help="its token secret (with --url)")
     s.add_argument("--api-key", help="its X-Api-Key (with --url)")
-    s.add_argument("--server-pid", type=int, help="its process id, for CPU and memory readings (with --url)")
+    s.add_argument("--server-pid", type=int, action="append", default=[],
+                   help="process id of each --url node, in the same order, for CPU and memory readings")
+    s.add_argument("--redis-pid", type=int, help="process id of the running nodes' redis-server, for its CPU")
     s.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra environment for the started server, e.g. RTSERVER_SQLITE_SYNCHRONOUS=normal")
     s.add_argument("--data-dir", help="directory for the started server's temporary SQLite file")
@@ -94,8 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    args.url = [u.strip().rstrip("/") for item in args.url for u in item.split(",") if u.strip()]
     if args.url and not (args.secret and args.api_key):
         parser.error("--url needs --secret and --api-key")
+    if args.server_pid and len(args.server_pid) != len(args.url):
+        parser.error("give one --server-pid per --url node, in the same order")
+    if not 1 <= args.nodes <= 16:
+        parser.error("--nodes must be 1..16")
+    if args.url and args.nodes != 1:
+        parser.error("--nodes starts nodes; with --url, list the running nodes instead")
+    if args.scenario == "idle" and (args.nodes > 1 or len(args.url) > 1):
+        parser.error("idle measures one node's memory: use --nodes 1 and one --url")
     if args.workers < 1 or args.workers > 64:
         parser.error("--workers must be 1..64")
     if args.text_size < 17:
@@ -125,26 +143,48 @@ async def _run(args: argparse.Namespace) -> int:
     config_view = {k: v for k, v in vars(args).items() if k not in ("secret", "api_key", "report")}
     report: dict[str, Any] = {"scenario": args.scenario, "started": started.isoformat(timespec="seconds"),
                               "machine": machine(), "options": config_view, "report_path": str(report_path)}
-    server: LocalServer | None = None
+    servers: list[LocalServer] = []
+    redis: LocalRedis | None = None
+    redis_pid: int | None = args.redis_pid
     pool: WorkerPool | None = None
     ctx: Context | None = None
     try:
         if args.url:
-            target = Target(args.url.rstrip("/"), args.secret, args.api_key, args.server_pid)
-            report["server"] = {"url": target.url, "pid": target.pid, "local": False}
+            pids = args.server_pid or [None] * len(args.url)
+            targets = [Target(url, args.secret, args.api_key, pid) for url, pid in zip(args.url, pids, strict=True)]
+            report["server"] = {"url": targets[0].url, "pid": targets[0].pid, "local": False,
+                                "nodes": [{"url": t.url, "pid": t.pid} for t in targets]}
+            if redis_pid:
+                report["redis"] = {"pid": redis_pid, "local": False}
         else:
-            server = LocalServer(dict(item.split("=", 1) for item in args.server_env), args.data_dir)
-            server.start()
-            target = server.target
-            report["server"] = {"url": target.url, "pid": target.pid, "local": True, "settings": server.settings()}
+            extra_env = dict(item.split("=", 1) for item in args.server_env)
+            store = secret = api_key = None
+            if args.nodes > 1:
+                redis = LocalRedis(args.data_dir, aof=args.redis_aof)
+                report["redis"] = {"local": True}
+                redis.start()
+                redis_pid = redis.pid
+                report["redis"].update(redis.settings())
+                store, secret, api_key = redis.url, secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+            for _ in range(args.nodes):
+                server = LocalServer(extra_env, args.data_dir, store=store, secret=secret, api_key=api_key)
+                servers.append(server)
+                server.start()
+            targets = [server.target for server in servers]
+            report["server"] = {"url": targets[0].url, "pid": targets[0].pid, "local": True,
+                                "settings": servers[0].settings(),
+                                "nodes": [{"url": t.url, "pid": t.pid} for t in targets]}
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, target, server.proc if server else None)
-            config = {"host": target.host, "port": target.port, "secret": target.secret, "codec": args.codec,
-                      "text_size": args.text_size, "use_key": args.use_key, "token_ttl": 86_400.0,
-                      "connect_concurrency": args.connect_concurrency, "connect_timeout": args.connect_timeout}
+            for i, target in enumerate(targets):
+                await wait_ready(session, target, servers[i].proc if servers else None)
+            config = {"nodes": [(t.host, t.port) for t in targets], "secret": targets[0].secret,
+                      "codec": args.codec, "text_size": args.text_size, "use_key": args.use_key,
+                      "token_ttl": 86_400.0, "connect_concurrency": args.connect_concurrency,
+                      "connect_timeout": args.connect_timeout}
             pool = WorkerPool(args.workers, config)
             pool.start()
-            ctx = Context(args, target, session, pool, secrets.token_hex(3))
+            ctx = Context(args, targets[0], session, pool, secrets.token_hex(3), targets=targets,
+                          redis_pid=redis_pid)
             report["scenario_result"] = await SCENARIOS[args.scenario](ctx)
     except asyncio.CancelledError:
         report["error"] = "interrupted"
@@ -156,10 +196,26 @@ async def _run(args: argparse.Namespace) -> int:
             await ctx.progress.stop()
         if pool is not None:
             await pool.close()
-        if server is not None:
+        codes: list[int | None] = []
+        if servers:
+            report.setdefault("server", {"local": True}).setdefault("nodes", [{} for _ in servers])
+        for i, server in enumerate(servers):  # every node gets SIGTERM, even if one of them fails to stop
+            try:
+                if report.get("error"):
+                    report["server"]["nodes"][i]["log_tail"] = server.log_tail()
+                codes.append(server.stop())
+            except Exception as exc:  # pragma: no cover - best effort clean-up
+                codes.append(None)
+                report.setdefault("cleanup_errors", []).append(f"node {i}: {exc}")
+        if servers:
+            report["server"]["exit_code"] = next((c for c in codes if c != 0), 0)
+            report["server"]["exit_codes"] = codes
             if report.get("error"):
-                report["server"]["log_tail"] = server.log_tail()
-            report["server"]["exit_code"] = server.stop()
+                report["server"]["log_tail"] = servers[0].log_tail()
+        if redis is not None:
+            if report.get("error"):
+                report["redis"]["log_tail"] = redis.log_tail()
+            report["redis"]["exit_code"] = redis.stop()
     report["duration_s"] = round(time.monotonic() - t0, 2)
     write(report_path, report)
     with contextlib.suppress(BrokenPipeError):

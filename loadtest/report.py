@@ -64,14 +64,27 @@ def summary(report: dict[str, Any]) -> str:
             f"acked {step['acked_per_s']:>9,.0f}/s  delivered {step['delivered_per_s']:>10,.0f}/s  "
             f"lost {step['lost']}  delivery {_lat(step['latency_ms'])}  ack {_lat(step['ack_latency_ms'])}  "
             f"server cpu {step.get('server_cpu_pct')}% = {step['server_us_per_delivery']} us/delivery, "
-            f"{step['server_us_per_message']} us/message")
+            f"{step['server_us_per_message']} us/message"
+            + (f" (nodes {step['node_cpu_pct']} %, {step['node_us_per_delivery']} us/delivery)"
+               if step.get("node_cpu_pct") else "")
+            + (f"  redis cpu {step['redis_cpu_pct']}% = {step.get('redis_us_per_message')} us/message"
+               if step.get("redis_cpu_pct") is not None else "")
+            + f"  machine {step.get('machine_busy_pct')}%")
     result = data.get("result")
+    nodes = data.get("params", {}).get("nodes", 1)
+    if nodes > 1 and data.get("connections"):
+        lines.append(f"  {nodes} nodes: connections {data['connections'].get('per_node')} "
+                     f"(nodes count {data['connections'].get('per_node_server')}), "
+                     f"senders {data['connections'].get('senders_per_node')}")
     if scenario == "room":
         if result:
             lines.append(f"max rate with zero loss and p99 <= {data['params']['p99_limit_ms']:g} ms: "
-                         f"{result['max_rate']:g} msgs/s into {data['params']['members']} members = "
+                         f"{result['max_rate']:g} msgs/s into {data['params']['members']} members"
+                         + (f" on {nodes} nodes" if nodes > 1 else "") + " = "
                          f"{result['delivered_per_s']:,.0f} deliveries/s, {_lat(result['latency_ms'])}, "
-                         f"{result['server_us_per_delivery']} us server CPU per delivery")
+                         f"{result['server_us_per_delivery']} us server CPU per delivery (all nodes)"
+                         + (f", redis cpu {result['redis_cpu_pct']}%" if result.get("redis_cpu_pct") is not None
+                            else ""))
         else:
             lines.append("no rate passed (zero loss and p99 limit)")
     elif scenario == "one2one":

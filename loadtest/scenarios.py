@@ -1,7 +1,9 @@
 """The three chat scenarios: ``room`` (fan-out), ``one2one`` (many conversations), ``idle`` (memory).
 
 Each scenario creates its rooms over the HTTP API, hands its connections to the workers, runs
-one or more measured steps and returns the scenario part of the report.
+one or more measured steps and returns the scenario part of the report. With several nodes
+(``ctx.targets``), rooms are created through the first one (they share Redis) and each worker
+spreads its connections round-robin over the nodes; CPU is read per node and for redis-server.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import Any
 import aiohttp
 
 from .pool import Progress, WorkerPool
-from .server import Target, create_rooms, histogram_delta, scrape_metrics
+from .server import Target, create_rooms, histogram_delta, scrape_all, sum_samples
 from .stats import cpu_seconds, memory, merge, percentiles, system_cpu
 
 __all__ = ["SCENARIOS", "Context"]
 
 Spec = tuple[str, str, str, bool]  # user, role, room, sends
+NodeSpec = tuple[str, str, str, bool, int]  # ... and the index of the node to connect to
 
 
 @dataclasses.dataclass
@@ -32,6 +35,16 @@ class Context:
     pool: WorkerPool
     run_id: str
     progress: Progress | None = None
+    targets: list[Target] = dataclasses.field(default_factory=list)  # every node; [target] when empty
+    redis_pid: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            self.targets = [self.target]
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [t.pid for t in self.targets]
 
     def notes(self, text: str) -> None:
         if self.progress is not None:
@@ -39,12 +52,27 @@ class Context:
 
 
 # -- shared pieces ---------------------------------------------------------------------------
-async def _connect(ctx: Context, per_worker: list[list[Spec]], label: str) -> dict[str, Any]:
+def _assign_nodes(per_worker: list[list[Spec]], nodes: int, pairs: bool = False) -> list[list[NodeSpec]]:
+    """Round-robin over the nodes within each worker, each worker starting one node further on, so
+    that every node gets about the same number of connections and of senders. ``pairs``: both
+    sides of a two-person conversation (adjacent specs) go to different nodes when there are several,
+    so that every message crosses Redis pub/sub."""
+    result = []
+    for w, specs in enumerate(per_worker):
+        if pairs:
+            result.append([(*spec, (j // 2 + w + j % 2) % nodes) for j, spec in enumerate(specs)])
+        else:
+            result.append([(*spec, (j + w) % nodes) for j, spec in enumerate(specs)])
+    return result
+
+
+async def _connect(ctx: Context, per_worker: list[list[Spec]], label: str, pairs: bool = False) -> dict[str, Any]:
     total = sum(len(specs) for specs in per_worker)
     ctx.progress = Progress(ctx.pool, label, enabled=not ctx.args.quiet, expect_connections=total)
     ctx.progress.start()
     started = time.monotonic()
-    replies = await ctx.pool.call("connect", [{"conns": specs} for specs in per_worker],
+    assigned = _assign_nodes(per_worker, len(ctx.targets), pairs)
+    replies = await ctx.pool.call("connect", [{"conns": specs} for specs in assigned],
                                   timeout=120 + total / 50)
     errors: dict[str, int] = {}
     for reply in replies:
@@ -54,23 +82,50 @@ async def _connect(ctx: Context, per_worker: list[list[Spec]], label: str) -> di
               "failed": sum(r["failed"] for r in replies), "errors": errors,
               "seconds": round(time.monotonic() - started, 2),
               "heads": {k: v for r in replies for k, v in r["heads"].items()}}
+    per_node = [0] * len(ctx.targets)
+    senders_per_node = [0] * len(ctx.targets)
+    for reply in replies:
+        for i, count in enumerate(reply["per_node"]):
+            per_node[i] += count
+        for i, count in enumerate(reply["senders_per_node"]):
+            senders_per_node[i] += count
+    result["per_node"] = per_node
+    result["senders_per_node"] = senders_per_node
+    if len(ctx.targets) > 1:  # as the nodes count them (rtserver_connections), to check the spread
+        result["per_node_server"] = [int(m.get("rtserver_connections", -1)) for m in
+                                     await scrape_all(ctx.session, ctx.targets)]
     ctx.notes(f"connected {result['connected']}/{total} in {result['seconds']} s"
               + (f", {result['failed']} failed: {errors}" if errors else ""))
     return result
 
 
-def _cpu_snapshot(pid: int | None) -> tuple[float | None, tuple[float, float] | None, float]:
-    return (cpu_seconds(pid) if pid else None), system_cpu(), time.monotonic()
+Snapshot = tuple[list[float | None], float | None, tuple[float, float] | None, float]
 
 
-def _cpu_used(pid: int | None, before: tuple[float | None, tuple[float, float] | None, float]) -> dict[str, Any]:
-    cpu0, sys0, t0 = before
-    cpu1, sys1 = (cpu_seconds(pid) if pid else None), system_cpu()
+def _cpu_snapshot(pids: list[int | None], redis_pid: int | None = None) -> Snapshot:
+    return ([cpu_seconds(pid) if pid else None for pid in pids], cpu_seconds(redis_pid) if redis_pid else None,
+            system_cpu(), time.monotonic())
+
+
+def _cpu_used(pids: list[int | None], before: Snapshot, redis_pid: int | None = None) -> dict[str, Any]:
+    """Server CPU over the step: per node and in total (``server_cpu_s``), redis-server's, the machine's."""
+    cpus0, redis0, sys0, t0 = before
+    cpus1 = [cpu_seconds(pid) if pid else None for pid in pids]
+    redis1 = cpu_seconds(redis_pid) if redis_pid else None
+    sys1 = system_cpu()
     elapsed = time.monotonic() - t0
     used: dict[str, Any] = {"wall_s": round(elapsed, 3), "server_cpu_s": None, "machine_busy_pct": None}
-    if cpu0 is not None and cpu1 is not None:
-        used["server_cpu_s"] = round(cpu1 - cpu0, 3)
-        used["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / elapsed, 1)
+    per_node = [None if a is None or b is None else round(b - a, 3) for a, b in zip(cpus0, cpus1, strict=True)]
+    if per_node and all(x is not None for x in per_node):
+        total = sum(x for x in per_node if x is not None)
+        used["server_cpu_s"] = round(total, 3)
+        used["server_cpu_pct"] = round(100 * total / elapsed, 1)
+    if len(pids) > 1:
+        used["node_cpu_s"] = per_node
+        used["node_cpu_pct"] = [None if x is None else round(100 * x / elapsed, 1) for x in per_node]
+    if redis_pid:
+        used["redis_cpu_s"] = None if redis0 is None or redis1 is None else round(redis1 - redis0, 3)
+        used["redis_cpu_pct"] = None if used["redis_cpu_s"] is None else round(100 * used["redis_cpu_s"] / elapsed, 1)
     if sys0 and sys1 and sys1[1] > sys0[1]:
         used["machine_busy_pct"] = round(100 * (sys1[0] - sys0[0]) / (sys1[1] - sys0[1]), 1)
     return used
@@ -79,8 +134,9 @@ def _cpu_used(pid: int | None, before: tuple[float | None, tuple[float, float] |
 async def _step(ctx: Context, rate: float, shares: list[float]) -> dict[str, Any]:
     """One measured step: every worker sends its share of ``rate`` for ``--duration`` s, then drains."""
     args = ctx.args
-    metrics_before = await scrape_metrics(ctx.session, ctx.target)
-    before = _cpu_snapshot(ctx.target.pid)
+    nodes_before = await scrape_all(ctx.session, ctx.targets)
+    metrics_before = sum_samples(nodes_before)
+    before = _cpu_snapshot(ctx.pids, ctx.redis_pid)
     start_at = time.time() + 0.3
     runs = await ctx.pool.call(
         "run", [{"rate": rate * share, "duration": args.duration, "start_at": start_at,
@@ -93,8 +149,9 @@ async def _step(ctx: Context, rate: float, shares: list[float]) -> dict[str, Any
                 final[room] = offset
     drains = await ctx.pool.call("drain", {"final": final, "timeout": args.drain_timeout},
                                  timeout=args.drain_timeout + 60)
-    cpu = _cpu_used(ctx.target.pid, before)
-    metrics_after = await scrape_metrics(ctx.session, ctx.target)
+    cpu = _cpu_used(ctx.pids, before, ctx.redis_pid)
+    nodes_after = await scrape_all(ctx.session, ctx.targets)
+    metrics_after = sum_samples(nodes_after)
     keys = ("sent", "skipped", "acked", "delivered", "expected", "lost", "duplicates", "closed", "open")
     step: dict[str, Any] = {"rate": rate, "duration_s": args.duration}
     step.update({k: sum(d[k] for d in drains) for k in keys})
@@ -119,6 +176,17 @@ async def _step(ctx: Context, rate: float, shares: list[float]) -> dict[str, Any
                                       if server_cpu is not None and step["delivered"] else None)
     step["server_us_per_message"] = (round(server_cpu * 1e6 / step["acked"], 2)
                                      if server_cpu is not None and step["acked"] else None)
+    if len(ctx.targets) > 1:
+        step["node_deliveries"] = [int(a.get("rtserver_deliveries_total", 0) - b.get("rtserver_deliveries_total", 0))
+                                   for a, b in zip(nodes_after, nodes_before, strict=True)]
+        step["node_us_per_delivery"] = [None if cpu_s is None or not n else round(cpu_s * 1e6 / n, 2)
+                                        for cpu_s, n in zip(cpu["node_cpu_s"], step["node_deliveries"], strict=True)]
+    redis_cpu = cpu.get("redis_cpu_s")
+    if redis_cpu is not None:
+        step["redis_us_per_message"] = round(redis_cpu * 1e6 / step["acked"], 2) if step["acked"] else None
+        step["redis_us_per_delivery"] = round(redis_cpu * 1e6 / step["delivered"], 3) if step["delivered"] else None
+        if server_cpu is not None and step["delivered"]:
+            step["servers_and_redis_us_per_delivery"] = round((server_cpu + redis_cpu) * 1e6 / step["delivered"], 2)
     return step
 
 
@@ -151,7 +219,10 @@ def _step_line(step: dict[str, Any]) -> str:
             f"acked {step['acked_per_s']:,.0f}/s (p50 {ack['p50']} p99 {ack['p99']} ms) "
             f"delivered {step['delivered_per_s']:,.0f}/s (p50 {lat['p50']} p99 {lat['p99']} ms) "
             f"lost {step['lost']} server cpu {step.get('server_cpu_pct')}% "
-            f"{step['server_us_per_delivery']} us/delivery"
+            + (f"(nodes {step['node_cpu_pct']}) " if step.get("node_cpu_pct") else "")
+            + f"{step['server_us_per_delivery']} us/delivery"
+            + (f" redis cpu {step['redis_cpu_pct']}%" if step.get("redis_cpu_pct") is not None else "")
+            + f" machine {step.get('machine_busy_pct')}%"
             + ("" if step["pass"] else f" -- {'; '.join(step['fail_reasons'])}"))
 
 
@@ -218,6 +289,15 @@ async def _sweep(ctx: Context, run_one: Callable[[float], Awaitable[dict[str, An
     return steps
 
 
+_CPU_KEYS = ("server_us_per_delivery", "server_us_per_message", "server_cpu_pct", "node_cpu_pct",
+             "node_deliveries", "node_us_per_delivery", "redis_cpu_pct", "redis_us_per_message",
+             "redis_us_per_delivery", "servers_and_redis_us_per_delivery", "machine_busy_pct")
+
+
+def _cpu_result(step: dict[str, Any]) -> dict[str, Any]:
+    return {k: step[k] for k in _CPU_KEYS if k in step}
+
+
 def _best(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     passing = [s for s in steps if s["pass"]]
     return max(passing, key=lambda s: s["rate"]) if passing else None
@@ -261,13 +341,14 @@ async def room(ctx: Context) -> dict[str, Any]:
     best = _best(steps)
     return {
         "params": {"members": args.members, "senders": args.senders, "kind": args.kind, "rate": args.rate,
-                   "duration_s": args.duration, "find_max": args.find_max, "p99_limit_ms": limit},
+                   "duration_s": args.duration, "find_max": args.find_max, "p99_limit_ms": limit,
+                   "nodes": len(ctx.targets)},
         "connections": {k: v for k, v in connections.items() if k != "heads"},
         "steps": steps,
         "result": None if best is None else {
             "max_rate": best["rate"], "delivered_per_s": best["delivered_per_s"],
             "latency_ms": best["latency_ms"], "ack_latency_ms": best["ack_latency_ms"],
-            "server_us_per_delivery": best["server_us_per_delivery"], "server_cpu_pct": best.get("server_cpu_pct")},
+            **_cpu_result(best)},
     }
 
 
@@ -287,7 +368,7 @@ async def one2one(ctx: Context) -> dict[str, Any]:
     per_worker = [specs[2 * (w * args.conversations // args.workers):2 * ((w + 1) * args.conversations //
                                                                           args.workers)]
                   for w in range(args.workers)]
-    connections = await _connect(ctx, per_worker, "one2one")
+    connections = await _connect(ctx, per_worker, "one2one", pairs=True)
     if connections["failed"]:
         raise RuntimeError(f"{connections['failed']} connections failed: {connections['errors']}")
     shares = _shares(per_worker)
@@ -302,13 +383,14 @@ async def one2one(ctx: Context) -> dict[str, Any]:
     best = _best(steps)
     return {
         "params": {"conversations": args.conversations, "rate": args.rate, "duration_s": args.duration,
-                   "find_max": args.find_max, "p99_limit_ms": limit, "rooms_created_s": rooms_s},
+                   "find_max": args.find_max, "p99_limit_ms": limit, "rooms_created_s": rooms_s,
+                   "nodes": len(ctx.targets)},
         "connections": {k: v for k, v in connections.items() if k != "heads"},
         "steps": steps,
         "result": None if best is None else {
             "max_rate": best["rate"], "acked_per_s": best["acked_per_s"], "ack_latency_ms": best["ack_latency_ms"],
             "delivered_per_s": best["delivered_per_s"], "latency_ms": best["latency_ms"],
-            "server_us_per_message": best["server_us_per_message"], "server_cpu_pct": best.get("server_cpu_pct")},
+            **_cpu_result(best)},
     }
 
 
@@ -325,11 +407,11 @@ async def idle(ctx: Context) -> dict[str, Any]:
     pid = ctx.target.pid
     await asyncio.sleep(args.settle)
     before = memory(pid) if pid else None
-    cpu_before = _cpu_snapshot(pid)
+    cpu_before = _cpu_snapshot([pid])
     per_worker = [specs[2 * (w * len(rooms) // args.workers):2 * ((w + 1) * len(rooms) // args.workers)]
                   for w in range(args.workers)]
     connections = await _connect(ctx, per_worker, "idle")
-    connect_cpu = _cpu_used(pid, cpu_before)
+    connect_cpu = _cpu_used([pid], cpu_before)
     await asyncio.sleep(args.settle)
     after = memory(pid) if pid else None
     await asyncio.sleep(args.hold)

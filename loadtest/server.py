@@ -1,7 +1,9 @@
-"""The server under test: a local ``rtserver serve`` subprocess, or one already running.
+"""The server under test: local ``rtserver serve`` subprocesses, or nodes already running.
 
 A local server listens on 127.0.0.1 with a free port, a temporary SQLite file, a random secret
 and API key, and rate limits high enough that the benchmark, not the limiter, sets the pace.
+With several nodes, the benchmark also starts a ``redis-server`` (127.0.0.1, free port, its own
+temporary directory) and every node gets the same Redis store URL, secret and API key.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["LocalServer", "Target", "create_rooms", "histogram_delta", "scrape_metrics", "wait_ready"]
+__all__ = ["LocalRedis", "LocalServer", "Target", "create_rooms", "histogram_delta", "scrape_all", "scrape_metrics",
+           "sum_samples", "wait_ready"]
 
 GENEROUS_LIMITS = {
     "RTSERVER_MAX_MESSAGES_PER_S": "100000",
@@ -69,17 +72,21 @@ def _free_port() -> int:
 
 
 class LocalServer:
-    def __init__(self, extra_env: dict[str, str] | None = None, data_dir: str | None = None):
+    def __init__(self, extra_env: dict[str, str] | None = None, data_dir: str | None = None, *,
+                 store: str | None = None, secret: str | None = None, api_key: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="loadtest-", dir=data_dir))
         self.port = _free_port()
         self.env = {
             **os.environ, **GENEROUS_LIMITS,
             "RTSERVER_HOST": "127.0.0.1", "RTSERVER_PORT": str(self.port),
-            "RTSERVER_STORE": f"sqlite:{self.dir / 'rt.db'}", "RTSERVER_SECRET": secrets.token_urlsafe(32),
-            "RTSERVER_SECRET_FILE": str(self.dir / "unused.secret"), "RTSERVER_API_KEY": secrets.token_urlsafe(16),
+            "RTSERVER_STORE": store or f"sqlite:{self.dir / 'rt.db'}",
+            "RTSERVER_SECRET": secret or secrets.token_urlsafe(32),
+            "RTSERVER_SECRET_FILE": str(self.dir / "unused.secret"),
+            "RTSERVER_API_KEY": api_key or secrets.token_urlsafe(16),
             **(extra_env or {}),
         }
         self.env["RTSERVER_HOST"] = "127.0.0.1"  # never listen beyond this machine
+        self.env["RTSERVER_PORT"] = str(self.port)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "server.log"
 
@@ -99,6 +106,83 @@ class LocalServer:
             self.proc = subprocess.Popen([sys.executable, "-m", "rtserver", "serve"], env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                          preexec_fn=_die_with_parent)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = None if self.proc is None else self.proc.returncode
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return code
+
+
+def _ping(port: int, timeout_s: float = 0.5) -> bytes:
+    """One raw PING: what Redis answers (``+PONG``, ``-LOADING ...``), or b"" if nothing listens."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(256)
+    except OSError:
+        return b""
+
+
+class LocalRedis:
+    """A ``redis-server`` for a multi-node run: 127.0.0.1, a free port, a temporary directory.
+
+    No persistence by default (``--save '' --appendonly no``); ``aof=True`` runs it as the docs
+    recommend for production (``--appendonly yes --appendfsync everysec``), so the measurement
+    includes the append-only file's writes.
+    """
+
+    START_TIMEOUT_S = 10.0
+
+    def __init__(self, data_dir: str | None = None, *, aof: bool = False):
+        self.dir = Path(tempfile.mkdtemp(prefix="loadtest-redis-", dir=data_dir))
+        self.port = _free_port()
+        self.aof = aof
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.dir / "redis.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def settings(self) -> dict[str, Any]:
+        return {"url": self.url, "pid": self.pid, "appendonly": "yes" if self.aof else "no",
+                "appendfsync": "everysec" if self.aof else None}
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("--nodes > 1 needs redis-server on PATH")
+        args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--daemonize", "no", "--protected-mode", "yes", "--save", "", "--logfile", str(self.log_path),
+                "--maxmemory-policy", "noeviction"]
+        args += ["--appendonly", "yes", "--appendfsync", "everysec"] if self.aof else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited during start-up: {self.log_tail()}")
+            if _ping(self.port).startswith(b"+PONG"):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server on port {self.port} not ready in {self.START_TIMEOUT_S:g} s")
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -151,6 +235,20 @@ async def create_rooms(session: aiohttp.ClientSession, target: Target, rooms: li
             await post(f"/api/rooms/{room['id']}/members", {"members": members[i:i + chunk]}, 200)
 
     await asyncio.gather(*(create(room) for room in rooms))
+
+
+async def scrape_all(session: aiohttp.ClientSession, targets: list[Target]) -> list[dict[str, float]]:
+    """``scrape_metrics`` of every node, in order."""
+    return list(await asyncio.gather(*(scrape_metrics(session, t) for t in targets)))
+
+
+def sum_samples(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Several nodes' samples added up (counters and histogram buckets of the whole cluster)."""
+    total: dict[str, float] = {}
+    for node in samples:
+        for key, value in node.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
 
 
 async def scrape_metrics(session: aiohttp.ClientSession, target: Target) -> dict[str, float]:

@@ -249,11 +249,14 @@ class Worker:
                         "lost": c.lost, "lat": sparse(c.lat), "ack": sparse(c.ack)})
 
     # -- commands ------------------------------------------------------------------------------
-    async def cmd_connect(self, conns: list[tuple[str, str, str, bool]]) -> dict[str, Any]:
+    async def cmd_connect(self, conns: list[tuple[str, str, str, bool, int]]) -> dict[str, Any]:
+        """Open ``(user, role, room, sender, node)`` connections: ``node`` indexes ``config["nodes"]``."""
         semaphore = asyncio.Semaphore(self.config["connect_concurrency"])
         heads: dict[str, int] = {}
+        per_node = [0] * len(self.config["nodes"])
+        senders_per_node = [0] * len(self.config["nodes"])
 
-        async def one(spec: tuple[str, str, str, bool]) -> None:
+        async def one(spec: tuple[str, str, str, bool, int]) -> None:
             async with semaphore:
                 for attempt in range(3):
                     try:
@@ -267,6 +270,8 @@ class Worker:
                         self.clients.append(client)
                         heads[client.room] = head
                         self.c.connected += 1
+                        per_node[spec[4]] += 1
+                        senders_per_node[spec[4]] += spec[3]
                         return
 
         started = time.monotonic()
@@ -277,17 +282,19 @@ class Worker:
         gc.freeze()
         return {"connected": self.c.connected, "failed": sum(self.connect_errors.values()),
                 "connect_errors": dict(self.connect_errors), "heads": heads,
+                "per_node": per_node, "senders_per_node": senders_per_node,
                 "seconds": round(time.monotonic() - started, 3)}
 
-    async def _open(self, user: str, role: str, room: str, sender: bool) -> tuple[ChatClient, int]:
+    async def _open(self, user: str, role: str, room: str, sender: bool, node: int) -> tuple[ChatClient, int]:
         cfg = self.config
+        host, port = cfg["nodes"][node]
         timeout = cfg["connect_timeout"]
         token = mint_token(secret=cfg["secret"], user_id=user, role=role, ttl_s=cfg["token_ttl"])
         loop = asyncio.get_running_loop()
         _, client = await asyncio.wait_for(loop.create_connection(
-            lambda: ChatClient(self.c, host=f"{cfg['host']}:{cfg['port']}", token=token, room=room, sender=sender,
+            lambda: ChatClient(self.c, host=f"{host}:{port}", token=token, room=room, sender=sender,
                                codec=cfg["codec"], text_size=cfg["text_size"], use_key=cfg["use_key"]),
-            cfg["host"], cfg["port"]), timeout)
+            host, port), timeout)
         try:
             await asyncio.wait_for(client.opened, timeout)
             event = await asyncio.wait_for(client.hello, timeout)

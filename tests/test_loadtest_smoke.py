@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import struct
 import subprocess
 import sys
@@ -64,6 +65,27 @@ def test_room_smoke(tmp_path: Path) -> None:
     assert result["result"]["max_rate"] == 20
     assert result["result"]["delivered_per_s"] > 0
     assert step["server_us_per_delivery"] is not None
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_room_two_nodes_smoke(tmp_path: Path) -> None:
+    """Two nodes sharing a redis-server the benchmark starts: every member gets every message."""
+    data = run_loadtest(tmp_path, "room", "--nodes", "2", "--members", "20", "--senders", "4", "--rate", "20",
+                        "--duration", "2")
+    assert data["redis"]["local"] and data["redis"]["exit_code"] == 0 and data["redis"]["appendonly"] == "no"
+    assert len(data["server"]["nodes"]) == 2 and data["server"]["exit_codes"] == [0, 0]
+    assert data["server"]["settings"]["RTSERVER_STORE"] == data["redis"]["url"]
+    result = data["scenario_result"]
+    connections = result["connections"]
+    assert connections["connected"] == 20 and connections["failed"] == 0
+    assert connections["per_node"] == [10, 10] and connections["per_node_server"] == [10, 10]
+    assert connections["senders_per_node"] == [2, 2]
+    [step] = result["steps"]
+    check_step(step, rate=20, duration=2, copies=20)
+    assert step["node_deliveries"] == [step["delivered"] // 2] * 2  # each node writes to its own 10 members
+    assert all(x is not None and x >= 0 for x in step["node_cpu_s"])
+    assert step["redis_cpu_s"] is not None and step["redis_cpu_s"] >= 0
+    assert result["result"]["max_rate"] == 20
 
 
 def test_one2one_smoke(tmp_path: Path) -> None:
