@@ -71,7 +71,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class LocalServer:
+class _ManagedProcess:
+    """A child process with its own temporary folder and log: stopped with SIGTERM, then killed."""
+
+    dir: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = None if self.proc is None else self.proc.returncode
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return code
+
+
+class LocalServer(_ManagedProcess):
     def __init__(self, extra_env: dict[str, str] | None = None, data_dir: str | None = None, *,
                  store: str | None = None, secret: str | None = None, api_key: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="loadtest-", dir=data_dir))
@@ -107,25 +133,6 @@ class LocalServer:
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                          preexec_fn=_die_with_parent)
 
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = None if self.proc is None else self.proc.returncode
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return code
-
-
 def _ping(port: int, timeout_s: float = 0.5) -> bytes:
     """One raw PING: what Redis answers (``+PONG``, ``-LOADING ...``), or b"" if nothing listens."""
     try:
@@ -136,7 +143,7 @@ def _ping(port: int, timeout_s: float = 0.5) -> bytes:
         return b""
 
 
-class LocalRedis:
+class LocalRedis(_ManagedProcess):
     """A ``redis-server`` for a multi-node run: 127.0.0.1, a free port, a temporary directory.
 
     No persistence by default (``--save '' --appendonly no``); ``aof=True`` runs it as the docs
@@ -184,23 +191,6 @@ class LocalRedis:
             time.sleep(0.02)
         raise RuntimeError(f"redis-server on port {self.port} not ready in {self.START_TIMEOUT_S:g} s")
 
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = None if self.proc is None else self.proc.returncode
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return code
 
 
 async def wait_ready(session: aiohttp.ClientSession, target: Target, proc: subprocess.Popen[bytes] | None,
