@@ -12,7 +12,7 @@ import enum
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode
-from .requests import MAX_ROOM_CHARS, Request
+from .requests import MAX_ROOM_CHARS, Request, _invalid, _string
 
 __all__ = [
     "MEDIA_PARSERS", "IceCandidateInit", "MediaAnswer", "MediaCandidate", "MediaInvite", "MediaJoin",
@@ -98,10 +98,6 @@ class MediaInvite(Request):
     user: str
 
 
-def _invalid(message: str) -> BadRequest:
-    return BadRequest(message, code=ErrorCode.INVALID_MESSAGE)
-
-
 def _text(frame: dict[str, Any], name: str, max_chars: int, *, allow_empty: bool = False) -> str:
     value = frame.get(name)
     if not isinstance(value, str) or (not value and not allow_empty):
@@ -113,7 +109,7 @@ def _text(frame: dict[str, Any], name: str, max_chars: int, *, allow_empty: bool
 
 
 def _room(frame: dict[str, Any]) -> str:
-    return _text(frame, "room", MAX_ROOM_CHARS)
+    return _string(frame, "room", MAX_ROOM_CHARS)  # type: ignore[return-value]  # required: never None
 
 
 def _sdp(frame: dict[str, Any]) -> str:
