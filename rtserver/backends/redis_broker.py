@@ -32,6 +32,7 @@ from typing import Any
 import msgpack
 
 from ..errors import RtError
+from ..tasks import BackgroundTasks
 from . import redis_keys as k
 from .base import BrokerHandler
 from .redis_link import RedisLink
@@ -66,15 +67,13 @@ class RedisBroker:
         self._shards: dict[tuple[str, int], ShardSubscriber] = {}
         self._subscribing: dict[str, asyncio.Event] = {}  # rooms whose first subscribe is in progress
         self._relocating: set[str] = set()  # shards whose channels are being moved after a failover
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("moving a room's subscription", logger=log)
 
     async def start(self, handler: BrokerHandler) -> None:
         self._handler = handler
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await asyncio.gather(*(shard.close() for shard in self._shards.values()), return_exceptions=True)
         self._shards.clear()
         self._handler = None
@@ -213,13 +212,13 @@ class RedisBroker:
         """Redis Cluster moved the channel's slot: subscribe where it lives now, then check the gap."""
         room_id = self._rooms.get(channel)
         if room_id is not None:
-            self._spawn(self._resubscribe_elsewhere(room_id, channel))
+            self._tasks.spawn(self._resubscribe_elsewhere(room_id, channel))
 
     def shard_unreachable(self, shard: ShardSubscriber) -> None:
         """A server stays unreachable: on Redis Cluster a replica may have taken over its slots."""
         if self._link.cluster and shard.name not in self._relocating:
             self._relocating.add(shard.name)
-            self._spawn(self._relocate(shard))
+            self._tasks.spawn(self._relocate(shard))
 
     async def _relocate(self, shard: ShardSubscriber) -> None:
         try:
@@ -232,7 +231,7 @@ class RedisBroker:
                 if f"{host}:{port}" != shard.name:
                     log.warning("room %s: its slot is now served by %s:%s", room_id, host, port)
                     shard.forget(channel)
-                    self._spawn(self._resubscribe_elsewhere(room_id, channel))
+                    self._tasks.spawn(self._resubscribe_elsewhere(room_id, channel))
         except RtError as exc:
             log.info("cannot read the cluster's slot map yet: %s", exc.message)
         finally:
@@ -250,13 +249,3 @@ class RedisBroker:
             except RtError as exc:
                 log.warning("room %s: cannot subscribe on its new master yet: %s", room_id, exc.message)
                 await asyncio.sleep(self._ping_interval_s)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("moving a room's subscription failed", exc_info=task.exception())

@@ -24,6 +24,7 @@ from redis import exceptions as rexc
 from redis.asyncio.connection import AbstractConnection
 
 from ..errors import Unavailable
+from ..tasks import BackgroundTasks
 
 __all__ = ["ShardOwner", "ShardSubscriber"]
 
@@ -59,7 +60,7 @@ class ShardSubscriber:
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks(f"after resubscribing to {name}", logger=log)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"redis-subscriber-{self.name}")
@@ -68,9 +69,7 @@ class ShardSubscriber:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await self._drop()
 
     # -- what the broker asks -----------------------------------------------------------------
@@ -160,7 +159,7 @@ class ShardSubscriber:
                 await self._send("SSUBSCRIBE", channel)
         self._ready.set()
         if resubscribing:
-            self._spawn(self._after_resubscribe(resubscribing))
+            self._tasks.spawn(self._after_resubscribe(resubscribing))
 
     async def _after_resubscribe(self, channels: list[bytes]) -> None:
         """Once Redis confirmed the subscriptions, anything published later arrives: check the gap."""
@@ -231,13 +230,3 @@ class ShardSubscriber:
                 await conn.disconnect()
             except Exception:  # already broken: nothing more to release
                 pass
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("after resubscribing to %s", self.name, exc_info=task.exception())

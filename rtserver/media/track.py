@@ -19,9 +19,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Coroutine
 from typing import Any
 
+from ..tasks import BackgroundTasks
 from .forwarder import CodecSpec, Inbound, Outbound, RtpPacket
 from .rewrite import KEYFRAME_DETECTORS, BitrateCap, KeyframePacer, StreamRewriter
 
@@ -66,7 +66,7 @@ class Publication:
         self._pacer = KeyframePacer(KEYFRAME_REQUEST_INTERVAL_S)
         self._bitrate = BitrateCap()
         self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("RTCP to publisher", logger=log, level=logging.WARNING)
         self._source_ssrc: int | None = None
         self._totals = totals
         self._closed = False
@@ -125,7 +125,7 @@ class Publication:
 
     def _send_pli(self) -> None:
         if self.inbound is not None:
-            self._spawn(self._pli(self.inbound))
+            self._tasks.spawn(self._pli(self.inbound))
         if any(d.waiting_keyframe for d in self.downtracks):
             self._arm(KEYFRAME_REQUEST_INTERVAL_S)  # repeat until every starting subscriber has one
 
@@ -155,17 +155,7 @@ class Publication:
             estimates.append(self.inbound.uplink_estimate_bps)
         value = self._bitrate.update(estimates, time.monotonic())
         if value is not None:
-            self._spawn(self.inbound.send_remb(value))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("RTCP to publisher failed: %r", task.exception())
+            self._tasks.spawn(self.inbound.send_remb(value))
 
     def stats(self) -> dict[str, Any]:
         out = {**self.describe(), "frames": self.frames, "keyframes": self.keyframes,
@@ -185,8 +175,7 @@ class Publication:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if self.inbound is not None and self.inbound.handler is self:
             self.inbound.handler = None  # the section may be published again (camera back on)
         self._totals.packets_received[self.kind] += self.packets

@@ -20,6 +20,7 @@ from ..backends import Broker, MemberRole, RoomKind, Store
 from ..errors import CloseCode
 from ..metrics import Metrics
 from ..protocol import JSON, build_frame
+from ..tasks import BackgroundTasks
 from .connection import Connection
 
 __all__ = ["Hub", "LocalRoom", "Membership"]
@@ -55,7 +56,7 @@ class Hub:
         self._metrics = metrics
         self.rooms: dict[str, LocalRoom] = {}
         self.users: dict[str, set[Connection]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("room unsubscription or gap repair", logger=log, level=logging.WARNING)
 
     # -- connections ----------------------------------------------------------------------
     def add_connection(self, conn: Connection) -> int:
@@ -139,7 +140,7 @@ class Hub:
         if not room.members:
             del self.rooms[room_id]
             self._metrics.rooms_local.dec()
-            self._spawn(self._broker.unsubscribe(room_id))
+            self._tasks.spawn(self._broker.unsubscribe(room_id))
         return True
 
     # -- fan-out ----------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Hub:
         elif offset > room.delivered + 1:
             room.repairing = True
             room.held.append(event)
-            self._spawn(self._repair(room))
+            self._tasks.spawn(self._repair(room))
         # else: already delivered (a duplicate from the broker): drop it
 
     def on_room_reset(self, room_id: str) -> None:
@@ -224,12 +225,5 @@ class Hub:
         finally:
             room.repairing = False
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()

@@ -36,6 +36,7 @@ from ..protocol import (
     request_id,
 )
 from ..services import ChatService, PresenceService
+from ..tasks import BackgroundTasks
 from .connection import Connection
 from .hub import Hub
 
@@ -68,7 +69,7 @@ class Node:
         }
         self.media = MediaService(store=backends.store, settings=settings, metrics=self.metrics)
         self._routes.update(self.media.routes())
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._expiry_sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -80,7 +81,7 @@ class Node:
         if self._expiry_sweeper is not None:
             self._expiry_sweeper.cancel()
             await asyncio.gather(self._expiry_sweeper, return_exceptions=True)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.wait()
         await self.hub.close()
         await self.backends.broker.close()
         await self.backends.presence.close()
@@ -183,9 +184,7 @@ class Node:
         aiohttp cancels a handler whose peer vanished, so the announcements must not run in it.
         """
         conn.closed = True
-        task = asyncio.ensure_future(self._end_session(conn))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._end_session(conn))
 
     async def _end_session(self, conn: Connection) -> None:
         if conn.identity is None:
