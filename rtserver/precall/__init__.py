@@ -1,0 +1,1 @@
+"""The pre-call check: verdict, echo endpoint, stored results."""
