@@ -38,7 +38,9 @@ def build_app(settings: Settings) -> web.Application:
 
     async def media_lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
-        await node.media.close()  # torn down before node_lifecycle: every peer connection closed first
+        # Torn down before node_lifecycle: every peer connection closed first, then the
+        # interviews this node held are let go for other nodes.
+        await node.media_routing.close()
 
     app.cleanup_ctx.append(node_lifecycle)
     app.cleanup_ctx.append(media_lifecycle)

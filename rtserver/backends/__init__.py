@@ -9,6 +9,7 @@ from .base import (
     Backends,
     Broker,
     BrokerHandler,
+    MediaDirectory,
     MemberRole,
     PresenceBackend,
     PresenceInfo,
@@ -18,8 +19,9 @@ from .base import (
     Store,
     StoredMessage,
 )
-from .local import LocalBroker, LocalPresence
+from .local import LocalBroker, LocalMediaDirectory, LocalPresence
 from .redis_broker import RedisBroker
+from .redis_directory import RedisMediaDirectory
 from .redis_link import RedisLink, is_redis_url
 from .redis_presence import RedisPresence
 from .redis_store import RedisStore
@@ -30,8 +32,9 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = [
-    "AppendResult", "Backends", "Broker", "BrokerHandler", "LocalBroker", "LocalPresence", "MemberRole",
-    "PresenceBackend", "PresenceInfo", "RedisBroker", "RedisPresence", "RedisStore", "Room", "RoomKind",
+    "AppendResult", "Backends", "Broker", "BrokerHandler", "LocalBroker", "LocalMediaDirectory", "LocalPresence",
+    "MediaDirectory", "MemberRole", "PresenceBackend", "PresenceInfo", "RedisBroker", "RedisMediaDirectory",
+    "RedisPresence", "RedisStore", "Room", "RoomKind",
     "RoomSummary", "SqliteStore", "Store", "StoredMessage", "create_backends",
 ]
 
@@ -47,7 +50,8 @@ def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Ba
     url = settings.store
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:").removeprefix("//") or "rtserver.db"
-        return Backends(SqliteStore(path, synchronous=settings.sqlite_synchronous), LocalBroker(), LocalPresence())
+        return Backends(SqliteStore(path, synchronous=settings.sqlite_synchronous), LocalBroker(), LocalPresence(),
+                        LocalMediaDirectory())
     if is_redis_url(url):
         registry = None if metrics is None else metrics.registry
         link = RedisLink(url, timeout_s=settings.redis_timeout_s, registry=registry)
@@ -56,6 +60,7 @@ def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Ba
         broker = RedisBroker(link, ping_interval_s=settings.node_heartbeat_s)
         presence = RedisPresence(link, store=store, broker=broker, ttl_s=settings.presence_ttl_s,
                                  heartbeat_s=settings.node_heartbeat_s)
-        return Backends(store, broker, presence)
+        directory = RedisMediaDirectory(link, lease_s=settings.media_owner_lease_s)
+        return Backends(store, broker, presence, directory)
     raise SystemExit(f"unknown store {url!r}: expected sqlite:PATH, redis://HOST:PORT/DB or "
                      "redis+cluster://HOST:PORT[,HOST:PORT...]")

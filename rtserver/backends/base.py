@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..protocol.requests import Availability, PresenceStatus
 
 __all__ = [
-    "AppendResult", "Backends", "Broker", "BrokerHandler", "MemberRole", "PresenceBackend",
-    "PresenceInfo", "Room", "RoomKind", "RoomSummary", "Store", "StoredMessage",
+    "AppendResult", "Backends", "Broker", "BrokerHandler", "MediaDirectory", "MemberRole", "NodeMessageHandler",
+    "PresenceBackend", "PresenceInfo", "Room", "RoomKind", "RoomSummary", "Store", "StoredMessage",
 ]
 
 
@@ -124,6 +124,33 @@ class Broker(Protocol):
     async def unsubscribe(self, room_id: str) -> None: ...
     async def publish(self, room_id: str, event: dict[str, Any]) -> None: ...
 
+    async def listen_node(self, node_id: str, handler: NodeMessageHandler) -> None:
+        """Receive the messages other nodes send to ``node_id`` (returns once subscribed)."""
+
+    async def send_to_node(self, node_id: str, message: dict[str, Any]) -> None:
+        """Best effort, in order per sender; raises ``Unavailable`` when it cannot be sent."""
+
+
+NodeMessageHandler = Callable[[dict[str, Any]], None]
+
+
+class MediaDirectory(Protocol):
+    """Which node holds each media room: an interview's peer connections live in one process.
+
+    A holder keeps its rooms by renewing their leases; the rooms of a node that stops renewing
+    (it died) become free when their lease runs out.
+    """
+
+    async def claim(self, room_id: str, node_id: str) -> str:
+        """Take the room if it is free (or renew it if it is ours); returns the node holding it."""
+
+    async def owner(self, room_id: str) -> str | None: ...
+
+    async def renew(self, node_id: str, room_ids: list[str]) -> list[str]:
+        """Extend the leases of this node's rooms; returns those it no longer holds."""
+
+    async def release(self, node_id: str, room_ids: list[str]) -> None: ...
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PresenceInfo:
@@ -152,3 +179,4 @@ class Backends:
     store: Store
     broker: Broker
     presence: PresenceBackend
+    directory: MediaDirectory

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ..errors import Unavailable
 from ..protocol.requests import Availability, PresenceStatus
-from .base import BrokerHandler, PresenceInfo
+from .base import BrokerHandler, NodeMessageHandler, PresenceInfo
 
-__all__ = ["LocalBroker", "LocalPresence"]
+__all__ = ["LocalBroker", "LocalMediaDirectory", "LocalPresence"]
 
 
 class LocalBroker:
@@ -16,6 +17,7 @@ class LocalBroker:
 
     def __init__(self) -> None:
         self._handler: BrokerHandler | None = None
+        self._inboxes: dict[str, NodeMessageHandler] = {}
 
     async def start(self, handler: BrokerHandler) -> None:
         self._handler = handler
@@ -32,6 +34,36 @@ class LocalBroker:
     async def publish(self, room_id: str, event: dict[str, Any]) -> None:
         if self._handler is not None:
             self._handler.on_room_event(room_id, event)
+
+    async def listen_node(self, node_id: str, handler: NodeMessageHandler) -> None:
+        self._inboxes[node_id] = handler
+
+    async def send_to_node(self, node_id: str, message: dict[str, Any]) -> None:
+        handler = self._inboxes.get(node_id)
+        if handler is None:
+            raise Unavailable(f"node {node_id} is not reachable")
+        handler(message)
+
+
+class LocalMediaDirectory:
+    """One node holds every media room (there is no other)."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+
+    async def claim(self, room_id: str, node_id: str) -> str:
+        return self._owners.setdefault(room_id, node_id)
+
+    async def owner(self, room_id: str) -> str | None:
+        return self._owners.get(room_id)
+
+    async def renew(self, node_id: str, room_ids: list[str]) -> list[str]:
+        return [room for room in room_ids if self._owners.get(room) != node_id]
+
+    async def release(self, node_id: str, room_ids: list[str]) -> None:
+        for room in room_ids:
+            if self._owners.get(room) == node_id:
+                del self._owners[room]
 
 
 class LocalPresence:

@@ -34,7 +34,7 @@ import msgpack
 from ..errors import RtError
 from ..tasks import BackgroundTasks
 from . import redis_keys as k
-from .base import BrokerHandler
+from .base import BrokerHandler, NodeMessageHandler
 from .redis_link import RedisLink
 from .redis_subscriber import ShardSubscriber
 
@@ -65,6 +65,7 @@ class RedisBroker:
         self._rooms: dict[bytes, str] = {}  # channel -> room
         self._room_shard: dict[str, ShardSubscriber] = {}
         self._shards: dict[tuple[str, int], ShardSubscriber] = {}
+        self._inboxes: dict[bytes, NodeMessageHandler] = {}  # channel -> handler of messages to a node here
         self._subscribing: dict[str, asyncio.Event] = {}  # rooms whose first subscribe is in progress
         self._relocating: set[str] = set()  # shards whose channels are being moved after a failover
         self._tasks = BackgroundTasks("moving a room's subscription", logger=log)
@@ -130,6 +131,24 @@ class RedisBroker:
             shard.start()
         return shard
 
+    # -- messages between nodes --------------------------------------------------------------------
+    async def listen_node(self, node_id: str, handler: NodeMessageHandler) -> None:
+        channel = k.node_inbox(node_id).encode()
+        self._inboxes[channel] = handler
+        shard = await self._shard_for(channel)
+        await shard.add(channel, timeout_s=self._link.timeout_s)
+
+    async def send_to_node(self, node_id: str, message: dict[str, Any]) -> None:
+        channel, data = k.node_inbox(node_id), msgpack.packb(message)
+        await self._link.call("send_to_node",
+                              lambda: self._link.client.execute_command("SPUBLISH", channel, data))
+
+    def _inbox_message(self, handler: NodeMessageHandler, data: bytes) -> None:
+        try:
+            handler(msgpack.unpackb(data, raw=False))
+        except Exception:  # one bad message must not stop the subscriber
+            log.exception("could not handle a message from another node")
+
     # -- events -----------------------------------------------------------------------------------
     async def publish(self, room_id: str, event: dict[str, Any]) -> None:
         if event.get("type") == "message":
@@ -139,6 +158,10 @@ class RedisBroker:
         await self._link.call("publish", lambda: self._link.client.execute_command("SPUBLISH", channel, data))
 
     def shard_message(self, channel: bytes, data: bytes) -> None:
+        inbox = self._inboxes.get(channel)
+        if inbox is not None:
+            self._inbox_message(inbox, data)
+            return
         room_id = self._rooms.get(channel)
         handler = self._handler
         if room_id is None or handler is None:
@@ -210,6 +233,9 @@ class RedisBroker:
 
     def shard_moved(self, channel: bytes) -> None:
         """Redis Cluster moved the channel's slot: subscribe where it lives now, then check the gap."""
+        if channel in self._inboxes:
+            self._tasks.spawn(self._inbox_elsewhere(channel))
+            return
         room_id = self._rooms.get(channel)
         if room_id is not None:
             self._tasks.spawn(self._resubscribe_elsewhere(room_id, channel))
@@ -225,13 +251,14 @@ class RedisBroker:
             await self._link.refresh_slots()
             for channel in list(shard.channels):
                 room_id = self._rooms.get(channel)
-                if room_id is None:
+                if room_id is None and channel not in self._inboxes:
                     continue
                 host, port = await self._link.shard_address(channel.decode())
                 if f"{host}:{port}" != shard.name:
-                    log.warning("room %s: its slot is now served by %s:%s", room_id, host, port)
+                    log.warning("%s: its slot is now served by %s:%s", room_id or "node inbox", host, port)
                     shard.forget(channel)
-                    self._tasks.spawn(self._resubscribe_elsewhere(room_id, channel))
+                    self._tasks.spawn(self._resubscribe_elsewhere(room_id, channel) if room_id is not None
+                                      else self._inbox_elsewhere(channel))
         except RtError as exc:
             log.info("cannot read the cluster's slot map yet: %s", exc.message)
         finally:
@@ -248,4 +275,15 @@ class RedisBroker:
                 return
             except RtError as exc:
                 log.warning("room %s: cannot subscribe on its new master yet: %s", room_id, exc.message)
+                await asyncio.sleep(self._ping_interval_s)
+
+    async def _inbox_elsewhere(self, channel: bytes) -> None:
+        while channel in self._inboxes:
+            try:
+                await self._link.refresh_slots()
+                shard = await self._shard_for(channel)
+                await shard.add(channel, timeout_s=self._link.timeout_s)
+                return
+            except RtError as exc:
+                log.warning("cannot subscribe this node's inbox on its new master yet: %s", exc.message)
                 await asyncio.sleep(self._ping_interval_s)

@@ -13,6 +13,8 @@ hashes to one slot, so the Lua scripts that touch several of a room's keys run o
     rt:{user:ID}:conns                hash    connection id -> "STATUS NODE" (presence entries)
     rt:{user:ID}:availability         string  an advisor's availability
     rt:{node:ID}:conns                hash    connection id -> user (what a node holds, to sweep it when it dies)
+    rt:{node:ID}:inbox                sharded pub/sub channel of messages to one node (media signalling)
+    rt:{media:ID}:owner               string  the node holding the media room (interview) ID, with a lease
     rt:nodes                          zset    node id -> last heartbeat (Redis server time, ms)
     rt:sweep:ID                       string  lock held by the live node sweeping a dead node's entries
 
@@ -23,8 +25,8 @@ identifier, and no two (identifier, suffix) pairs can spell the same key.
 from __future__ import annotations
 
 __all__ = [
-    "NODES", "availability", "idempotency", "node_conns", "room_channel", "room_log", "room_members", "room_meta",
-    "room_reads", "sweep_lock", "user_conns", "user_rooms",
+    "NODES", "availability", "idempotency", "media_owner", "node_conns", "node_inbox", "room_channel", "room_log",
+    "room_members", "room_meta", "room_reads", "sweep_lock", "user_conns", "user_rooms",
 ]
 
 PREFIX = "rt"
@@ -83,3 +85,11 @@ def node_conns(node_id: str) -> str:
 def sweep_lock(node_id: str) -> str:
     return f"{PREFIX}:sweep:{_escape(node_id)}"
 
+
+
+def node_inbox(node_id: str) -> str:
+    return f"{PREFIX}:{{node:{_escape(node_id)}}}:inbox"
+
+
+def media_owner(room_id: str) -> str:
+    return f"{PREFIX}:{{media:{_escape(room_id)}}}:owner"

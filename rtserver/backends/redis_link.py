@@ -39,7 +39,8 @@ T = TypeVar("T")
 
 SINGLE_SCHEMES = ("redis://", "rediss://", "unix://")
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
-SCRIPTS = ("append", "create_room", "add_members", "set_read", "check_stream", "heartbeat")
+SCRIPTS = ("append", "create_room", "add_members", "set_read", "check_stream", "heartbeat", "media_claim",
+           "media_renew")
 RETRY_AFTER_MS = 1000
 # Calls in flight per node, hence pooled connections per Redis server. Beyond, calls wait their
 # turn (within timeout_s) instead of opening ever more connections under a burst.

@@ -17,6 +17,7 @@ from ..backends import Backends
 from ..config import Settings
 from ..errors import CloseCode, ErrorCode, RtError
 from ..media import MediaService
+from ..media.routing import MediaRouting
 from ..metrics import Metrics
 from ..protocol import (
     Auth,
@@ -68,13 +69,18 @@ class Node:
             Ping: self._ping, ListRooms: lambda conn, req: self.chat.rooms(conn, req.id),
         }
         self.media = MediaService(store=backends.store, settings=settings, metrics=self.metrics)
-        self._routes.update(self.media.routes())
+        self.media_routing = MediaRouting(
+            node_id=self.id, media=self.media, broker=backends.broker, directory=backends.directory,
+            timeout_s=settings.media_forward_timeout_s, heartbeat_s=settings.node_heartbeat_s,
+            lease_s=settings.media_owner_lease_s)
+        self._routes.update(self.media_routing.routes())
         self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._expiry_sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.backends.store.open()
         await self.backends.broker.start(self.hub)
+        await self.media_routing.start()
         self._expiry_sweeper = asyncio.create_task(self._sweep_expired_tokens(), name="token-expiry")
 
     async def stop(self) -> None:
@@ -190,7 +196,7 @@ class Node:
         if conn.identity is None:
             return
         left = self.hub.remove_connection(conn)
-        self.media.connection_closed(conn)
+        self.media_routing.connection_closed(conn)
         try:
             for room_id, kind in left:
                 await self.chat.announce_left(conn, room_id, kind)
