@@ -65,6 +65,8 @@ class Settings:
                                      "address except loopback (set 127.0.0.1 for loopback tests)")
     media_announced_address: str = _opt("", "address written in ICE candidates instead of the bound one "
                                         "(public IP behind 1:1 NAT, container host); empty: the bound one")
+    media_port_range: str = _opt("", "UDP ports media binds to, as FIRST-LAST (e.g. 40000-40999: two per "
+                                 "participant); empty: any ephemeral port")
     ice_servers: str = _opt("", "comma-separated stun:/turn: URLs handed to clients; empty: none")
     turn_secret: str = _opt("", "coturn static-auth-secret: clients get TURN REST credentials computed from it")
     turn_ttl_s: float = _opt(3600.0, "lifetime of the TURN credentials handed to a client")

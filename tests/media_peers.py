@@ -15,6 +15,7 @@ import contextlib
 import fractions
 import math
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,24 @@ LOOPBACK = HostAddresses(("127.0.0.1",))
 
 # (Y, U, V) of each test user's camera: distinct enough to tell who a decoded frame came from.
 COLOURS = {"red": (81, 90, 240), "blue": (41, 240, 110), "green": (145, 54, 34), "grey": (128, 128, 128)}
+
+
+def free_udp_port_block(size: int) -> int:
+    """The first of ``size`` consecutive UDP ports free on 127.0.0.1 right now."""
+    for first in range(42_000, 60_000, size):
+        socks = []
+        try:
+            for port in range(first, first + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no block of free UDP ports")
 
 
 def close_to(a: tuple[int, int, int], b: tuple[int, int, int], tolerance: int = 12) -> bool:

@@ -27,3 +27,15 @@ def test_secret_file_is_created_once(tmp_path):
     path = tmp_path / "s.secret"
     first = load_secret(str(path))
     assert len(first) >= 32 and load_secret(str(path)) == first
+
+
+@pytest.mark.parametrize("value", ["40000", "40000-", "a-b", "80-90", "40010-40000", "65000-70000"])
+def test_a_bad_media_port_range_is_refused_with_the_expected_form(value):
+    from rtserver.media.signalling import media_config
+    with pytest.raises(ValueError, match="media_port_range"):
+        media_config(Settings(media_port_range=value))
+
+
+def test_a_media_port_range_is_inclusive():
+    from rtserver.media.signalling import media_config
+    assert media_config(Settings(media_port_range="40000-40999")).addresses.ports == range(40000, 41000)

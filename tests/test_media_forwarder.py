@@ -12,6 +12,7 @@ from pathlib import Path
 import aiortc
 import pytest
 from aiortc import RTCSessionDescription
+from media_peers import free_udp_port_block
 
 from rtserver.media import forwarder
 from rtserver.media.forwarder import (
@@ -100,6 +101,27 @@ async def test_aiortc_by_default_skips_loopback() -> None:
     # The fact the listen address option exists for: without it no 127.0.0.1 candidate.
     candidates = await _offer_candidates(HostAddresses())
     assert not any(" 127.0.0.1 " in c for c in candidates)
+
+
+async def test_ice_binds_ports_of_the_configured_range_until_none_is_left() -> None:
+    first = free_udp_port_block(3)
+    ports = range(first, first + 3)
+    addresses = HostAddresses(("127.0.0.1",), ports=ports)
+    pcs = [forwarder.new_peer_connection() for _ in range(4)]
+    try:
+        used = []
+        for pc in pcs[:3]:
+            pc.addTransceiver("audio", direction="sendonly")
+            sdp = await forwarder.offer(pc, addresses)
+            [candidate] = [line for line in sdp.splitlines() if line.startswith("a=candidate:")]
+            used.append(int(candidate.split()[5]))
+        assert sorted(used) == list(ports)  # each connection got its own port of the range
+        pcs[3].addTransceiver("audio", direction="sendonly")
+        with pytest.raises(forwarder.NoMediaPort, match=f"{first}-{first + 2}"):
+            await forwarder.offer(pcs[3], addresses)
+    finally:
+        for pc in pcs:
+            await pc.close()
 
 
 async def test_forwarding_sections_offer_exactly_the_publication_codec() -> None:

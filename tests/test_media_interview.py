@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import Harness
-from media_peers import COLOURS, MediaPeer, close_to
+from media_peers import COLOURS, MediaPeer, close_to, free_udp_port_block
 
 from rtserver.client import ServerError
 
@@ -371,3 +371,25 @@ class TestIceServers:
         expiry, user = turn["username"].split(":")
         assert user == "js" and 590 <= int(expiry) - time.time() <= 600
         assert turn_rest_credentials("coturn-secret", "js", ttl_s=0, now=int(expiry))[1] == turn["credential"]
+
+
+class TestMediaPortRange:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        port = free_udp_port_block(1)
+        return {"media_listen_address": "127.0.0.1", "media_port_range": f"{port}-{port}"}
+
+    async def test_a_publish_beyond_the_port_range_is_refused_as_unavailable(self, harness: Harness,
+                                                                             peer: MakePeer) -> None:
+        await harness.room("iv", {"adv": "member", "js": "member"}, kind="conversation")
+        adv = await peer("adv", "advisor", "iv", "red")
+        js = await peer("js", "jobseeker", "iv", "blue")
+        await adv.join()
+        answer = await adv.publish()
+        port = int(harness.settings.media_port_range.split("-")[0])
+        assert f" 127.0.0.1 {port} typ host" in answer["sdp"]
+        await js.join()
+        with pytest.raises(ServerError) as refused:
+            await js.publish()
+        assert refused.value.code == "unavailable" and refused.value.retry_after_ms == 5000
+        assert "no free media port" in str(refused.value)

@@ -14,9 +14,10 @@ wants neither, so this module taps aiortc at the RTP level:
   retransmission history (so aiortc's own NACK handling answers from it, over RTX), and keeps
   the sender's report counters so its Sender Reports stay true. The sender's RTCP handler is
   wrapped: PLI/FIR and REMB from the subscriber come to the room instead of an encoder.
-- ``pin_host_addresses`` makes ICE gather on configured addresses (aioice skips 127.0.0.1)
-  and can announce another address in the candidates (1:1 NAT, containers); it also stops the
-  consent task aioice can leave running behind a connection closed while ICE completed.
+- ``pin_host_addresses`` makes ICE gather on configured addresses (aioice skips 127.0.0.1),
+  optionally on UDP ports from a configured range (firewalls), and can announce another address
+  in the candidates (1:1 NAT, containers); it also stops the consent task aioice can leave
+  running behind a connection closed while ICE completed.
 
 Everything here is checked by ``check_aiortc()`` (run when the media service starts) and by
 tests/test_media_forwarder.py, so an aiortc upgrade that moves any of it fails loudly instead
@@ -26,15 +27,19 @@ names appear only here.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aioice
+import aioice.candidate
 import aioice.ice
+import aioice.turn
 import aiortc
 from aiortc import (
     MediaStreamError,
@@ -91,7 +96,7 @@ _SENDER_ATTRS = ("_ssrc", "_stream_id", "_RTCRtpSender__rtp_history", "_RTCRtpSe
 _TRANSCEIVER_ATTRS = ("_codecs",)
 _ICE_CONNECTION_ATTRS = ("_local_candidates", "_local_candidates_start", "_local_candidates_end", "_components",
                          "_use_ipv4", "_use_ipv6", "get_component_candidates", "connect", "_closing",
-                         "_query_consent_task")
+                         "_query_consent_task", "_protocols")
 
 
 class AiortcIncompatible(RuntimeError):
@@ -114,7 +119,9 @@ def check_aiortc() -> None:
     _require(RTCRtpReceiver, _RECEIVER_METHODS, "RTCRtpReceiver")
     _require(RTCRtpSender, _SENDER_METHODS, "RTCRtpSender")
     _require(aioice.Connection, ("get_component_candidates", "gather_candidates"), "aioice.Connection")
-    _require(aioice.ice, ("get_host_addresses",), "aioice.ice")
+    _require(aioice.ice, ("get_host_addresses", "StunProtocol"), "aioice.ice")
+    _require(aioice.candidate, ("candidate_foundation", "candidate_priority"), "aioice.candidate")
+    _require(aioice.turn, ("UDP_SOCKET_BUFFER_SIZE",), "aioice.turn")
     _require(StreamStatistics, ("add", "packets_lost", "packets_expected", "jitter"), "StreamStatistics")
     _require(StreamStatistics(90_000), ("max_seq", "packets_received"), "StreamStatistics")
     _require(NackGenerator(), ("add", "missing"), "NackGenerator")
@@ -133,6 +140,7 @@ class HostAddresses:
 
     listen: tuple[str, ...] = ()
     announced: str | None = None
+    ports: range | None = None  # UDP ports to bind (firewalls open only these); None: any ephemeral port
 
 
 def new_peer_connection() -> RTCPeerConnection:
@@ -152,7 +160,7 @@ def pin_host_addresses(pc: RTCPeerConnection, addresses: HostAddresses) -> None:
             continue
         _require(connection, _ICE_CONNECTION_ATTRS, "aioice.Connection")
         connection.connect = functools.partial(_connect_then_check_closed, connection, connection.connect)
-        if addresses.listen or addresses.announced is not None:
+        if addresses.listen or addresses.announced is not None or addresses.ports is not None:
             connection.gather_candidates = functools.partial(_gather_candidates, connection, addresses)
 
 
@@ -175,7 +183,10 @@ async def _gather_candidates(connection: aioice.Connection, addresses: HostAddre
         use_ipv4=connection._use_ipv4, use_ipv6=connection._use_ipv6)
     found: list[aioice.Candidate] = []
     for component in sorted(connection._components):
-        found += await connection.get_component_candidates(component=component, addresses=listen)
+        if addresses.ports is None:
+            found += await connection.get_component_candidates(component=component, addresses=listen)
+        else:
+            found += await _host_candidates_in_range(connection, component, listen, addresses.ports)
     if addresses.announced is not None:
         # Advertise the announced address; the sockets' own candidates keep the bound one for pairing.
         found = [aioice.Candidate(foundation=c.foundation, component=c.component, transport=c.transport,
@@ -184,6 +195,45 @@ async def _gather_candidates(connection: aioice.Connection, addresses: HostAddre
                                   tcptype=c.tcptype) if c.type == "host" else c for c in found]
     connection._local_candidates += found
     connection._local_candidates_end = True
+
+
+class NoMediaPort(Exception):
+    """Every UDP port of the configured range is in use on an address."""
+
+
+_next_port: dict[range, int] = {}  # where the next search in each range starts: ports are spread, not reused at once
+
+
+async def _host_candidates_in_range(connection: aioice.Connection, component: int, listen: list[str],
+                                    ports: range) -> list[aioice.Candidate]:
+    # The host-candidate part of aioice.Connection.get_component_candidates, binding a port of
+    # ``ports`` instead of an ephemeral one. The node uses no STUN or TURN server itself.
+    loop = asyncio.get_running_loop()
+    candidates = []
+    for address in listen:
+        start = _next_port.get(ports, 0)
+        for step in range(len(ports)):
+            port = ports[(start + step) % len(ports)]
+            try:
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: aioice.ice.StunProtocol(connection), local_addr=(address, port))
+            except OSError:
+                continue  # in use
+            _next_port[ports] = (start + step + 1) % len(ports)
+            break
+        else:
+            raise NoMediaPort(f"no free UDP port in {ports.start}-{ports.stop - 1} on {address}")
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+        host, bound_port = transport.get_extra_info("sockname")[:2]
+        protocol.local_candidate = aioice.Candidate(
+            foundation=aioice.candidate.candidate_foundation("host", "udp", host), component=component,
+            transport="udp", priority=aioice.candidate.candidate_priority(component, "host"), host=host,
+            port=bound_port, type="host")
+        connection._protocols.append(protocol)
+        candidates.append(protocol.local_candidate)
+    return candidates
 
 
 def parse_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: int | None) -> RTCIceCandidate:

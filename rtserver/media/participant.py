@@ -266,6 +266,12 @@ class SubscribeSession:
                 pc = self.pc
                 try:
                     sdp = await forwarder.offer(pc, self.participant.config.addresses)
+                except forwarder.NoMediaPort as exc:
+                    # The client restarts a failed connection (media_restart) and tries again.
+                    log.warning("no subscribe connection for %s: %s", self.participant.user_id, exc)
+                    self.participant.post({"type": "media_connection", "room": self.participant.room.id,
+                                           "pc": "subscribe", "state": "failed"})
+                    return
                 except Exception:
                     if self._closed or pc is not self.pc or pc.signalingState == "closed":
                         return  # closed or replaced meanwhile: nothing to offer on it

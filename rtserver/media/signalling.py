@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth import Role
 from ..backends import RoomKind, Store
 from ..config import Settings
-from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError
+from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
 from ..metrics import Metrics
 from ..protocol.media import (
     MediaAnswer,
@@ -59,10 +59,19 @@ def media_config(settings: Settings) -> MediaConfig:
     announced = settings.media_announced_address.strip() or None
     if "0.0.0.0" in listen and announced is None:
         raise ValueError("media_listen_address 0.0.0.0 needs media_announced_address: candidates must name an address")
+    ports = None
+    if settings.media_port_range.strip():
+        first, _, last = settings.media_port_range.partition("-")
+        try:
+            ports = range(int(first), int(last) + 1)
+        except ValueError:
+            raise ValueError("media_port_range must be FIRST-LAST, e.g. 40000-40999") from None
+        if not 1024 <= ports.start <= ports.stop - 1 <= 65535:
+            raise ValueError("media_port_range must lie within 1024-65535, first port not above the last")
     if settings.media_drop_timeout_s <= 0 or settings.media_max_participants < 2:
         raise ValueError("media_drop_timeout_s must be positive and media_max_participants at least 2")
     return MediaConfig(
-        addresses=HostAddresses(listen, announced),
+        addresses=HostAddresses(listen, announced, ports),
         ice=IceServerConfig.from_settings(settings.ice_servers, turn_secret=settings.turn_secret,
                                           turn_ttl_s=settings.turn_ttl_s),
         drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants)
@@ -137,7 +146,11 @@ class MediaService:
 
     async def offer(self, conn: Connection, req: MediaOffer) -> dict[str, Any]:
         room, participant = self._participant(conn, req.room)
-        sdp = await participant.publisher.apply_offer(req.sdp, req.restart)
+        try:
+            sdp = await participant.publisher.apply_offer(req.sdp, req.restart)
+        except forwarder.NoMediaPort as exc:
+            raise Unavailable(f"this node has no free media port ({exc}); try again later",
+                              retry_after_ms=5000) from None
         return {"type": "media_answer", "id": req.id, "room": room.id, "pc": str(PcRole.PUBLISH), "sdp": sdp,
                 "tracks": [p.describe() | {"mid": p.mid} for p in room.publications_of(participant.user_id)]}
 
