@@ -1,4 +1,5 @@
-"""``rtserver serve`` runs a node; ``rtserver token`` mints a development token."""
+"""``rtserver serve`` runs a node; ``rtserver token`` mints a development token; ``rtserver settings``
+prints the configuration table."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from aiohttp import web
 
 from .auth import Role, mint_token
-from .config import Settings, add_arguments, settings_from_args
+from .config import Settings, add_arguments, settings_from_args, settings_table
 
 __all__ = ["main"]
 
@@ -71,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--name", help="display name (defaults to the user id)")
     token_parser.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds (default 3600)")
     add_arguments(token_parser, ("secret", "secret_file", "jwt_algorithm", "jwt_issuer"))
+    commands.add_parser("settings", help="print every setting as a Markdown table (README's configuration)")
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        print(settings_table())
+        return 0
     settings = settings_from_args(args)
     if args.command == "serve":
         serve(settings)

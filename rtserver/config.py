@@ -137,3 +137,13 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | No
         f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if getattr(args, f.name, None) is not None
     }
     return Settings.from_env(environ, **overrides)
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, as README.md shows it (``rtserver settings``)."""
+    lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for field in dataclasses.fields(Settings):
+        flag, env = "--" + field.name.replace("_", "-"), ENV_PREFIX + field.name.upper()
+        lines.append(f"| `{flag}` | `{env}` | `{field.default!r}` | {field.metadata['help']} |")
+    return "\n".join(lines)
+

@@ -39,3 +39,11 @@ def test_a_bad_media_port_range_is_refused_with_the_expected_form(value):
 def test_a_media_port_range_is_inclusive():
     from rtserver.media.signalling import media_config
     assert media_config(Settings(media_port_range="40000-40999")).addresses.ports == range(40000, 41000)
+
+
+def test_readme_lists_every_setting_as_rtserver_settings_prints_it():
+    from pathlib import Path
+
+    from rtserver.config import settings_table
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert settings_table() in readme, "README's configuration table is stale: paste `rtserver settings` into it"
