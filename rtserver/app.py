@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .backends import create_backends
 from .config import Settings
+from .demo import add_demo_routes, check_demo_allowed, seed
 from .metrics import Metrics
 from .node import Node
 from .node.http import add_routes, api_errors
@@ -22,6 +23,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def build_app(settings: Settings) -> web.Application:
+    """The node's application; raises ValueError for settings that cannot work together."""
+    check_demo_allowed(settings)
     app = web.Application(middlewares=[api_errors])
     metrics = Metrics()
     node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
@@ -43,6 +46,13 @@ def build_app(settings: Settings) -> web.Application:
         await node.media_routing.close()
 
     app.cleanup_ctx.append(node_lifecycle)
+    if settings.demo:
+        async def demo_seed(app: web.Application) -> AsyncIterator[None]:
+            await seed(app)
+            yield
+
+        app.cleanup_ctx.append(demo_seed)
+        add_demo_routes(app)
     app.cleanup_ctx.append(media_lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", websocket_handler)

@@ -65,6 +65,8 @@ class Settings:
                                      "address except loopback (set 127.0.0.1 for loopback tests)")
     media_announced_address: str = _opt("", "address written in ICE candidates instead of the bound one "
                                         "(public IP behind 1:1 NAT, container host); empty: the bound one")
+    demo: bool = _opt(False, "seed a demo advisor and jobseekers and serve a sign-in page at /demo that hands out "
+                      "their tokens (refused when a production secret is set)")
     media_port_range: str = _opt("", "UDP ports media binds to, as FIRST-LAST (e.g. 40000-40999: two per "
                                  "participant); empty: any ephemeral port")
     ice_servers: str = _opt("", "comma-separated stun:/turn: URLs handed to clients; empty: none")
@@ -96,12 +98,23 @@ class Settings:
         return self.secret or load_secret(self.secret_file)
 
 
+_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _kind(field: dataclasses.Field[Any]) -> type:
+    return field.type if isinstance(field.type, type) else _KINDS[str(field.type)]
+
+
 def _convert(field: dataclasses.Field[Any], raw: str) -> Any:
-    kind = field.type if isinstance(field.type, type) else {"int": int, "float": float, "str": str}[str(field.type)]
+    kind = _kind(field)
     try:
+        if kind is bool:
+            return _BOOLS[raw.strip().lower()]
         return kind(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{ENV_PREFIX}{field.name.upper()}: expected {kind.__name__}, got {raw!r}") from exc
+    except (KeyError, ValueError) as exc:
+        expected = "true or false" if kind is bool else kind.__name__
+        raise SystemExit(f"{ENV_PREFIX}{field.name.upper()}: expected {expected}, got {raw!r}") from exc
 
 
 def load_secret(path: str) -> str:
@@ -122,14 +135,14 @@ def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None
     for field in dataclasses.fields(Settings):
         if names is not None and field.name not in names:
             continue
-        kind = field.type if isinstance(field.type, type) else {"int": int, "float": float, "str": str}[str(field.type)]
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            dest=field.name,
-            type=kind,
-            default=None,
-            help=f"{field.metadata['help']} (env {ENV_PREFIX}{field.name.upper()}, default {field.default!r})",
-        )
+        kind = _kind(field)
+        help_text = f"{field.metadata['help']} (env {ENV_PREFIX}{field.name.upper()}, default {field.default!r})"
+        flag = "--" + field.name.replace("_", "-")
+        if kind is bool:  # --demo / --no-demo
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, dest=field.name, type=kind, default=None, help=help_text)
 
 
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
