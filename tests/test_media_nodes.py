@@ -106,6 +106,9 @@ async def test_an_interview_spans_two_nodes_and_is_hosted_by_one(nodes: TwoNodes
     host, forwarder = nodes.node(0), nodes.node(1)
     assert set(host.media.rooms["iv"].participants) == {"adv", "js"}
     assert forwarder.media.rooms == {}  # the jobseeker's node holds no peer connection
+    registry = forwarder.metrics.registry
+    assert registry.get_sample_value("rtserver_media_forwarded_requests_total", {"outcome": "ok"}) >= 2
+    assert host.metrics.registry.get_sample_value("rtserver_media_remote_connections") == 1
     assert close_to(adv.colour_from("js"), COLOURS["blue"]) and close_to(js.colour_from("adv"), COLOURS["red"])
     await js.wait_frames("adv", "audio", 10)
     assert js.level_from("adv") > 0.01

@@ -33,6 +33,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from ..auth import Identity, Role
 from ..backends import Broker, MediaDirectory
 from ..errors import ErrorCode, RtError, Unavailable
@@ -72,7 +74,7 @@ class RemoteConnection:
 
 class MediaRouting:
     def __init__(self, *, node_id: str, media: MediaService, broker: Broker, directory: MediaDirectory,
-                 timeout_s: float, heartbeat_s: float, lease_s: float):
+                 timeout_s: float, heartbeat_s: float, lease_s: float, registry: CollectorRegistry):
         self.node_id = node_id
         self.media = media
         self._broker = broker
@@ -93,6 +95,14 @@ class MediaRouting:
         self._tasks = BackgroundTasks("serving a forwarded media request", logger=log)
         self._ticker: asyncio.Task[None] | None = None
         self._closing = False
+        self._forwarded = Counter("rtserver_media_forwarded_requests", "media requests forwarded to the node "
+                                  "hosting the interview, by outcome (ok, error, timeout)", ["outcome"],
+                                  registry=registry)
+        self._forward_time = Histogram("rtserver_media_forward_seconds", "round trip of a forwarded media request",
+                                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+                                       registry=registry)
+        Gauge("rtserver_media_remote_connections", "connections of other nodes taking part in interviews hosted "
+              "here", registry=registry).set_function(lambda: len(self._proxies))
 
     def routes(self) -> dict[type, Handler]:
         return dict.fromkeys(self._local, self.handle)
@@ -167,16 +177,21 @@ class MediaRouting:
         message = {"op": "request", "from": self.node_id, "rid": rid, "conn": conn.id,
                    "user": identity.user_id, "name": identity.name, "role": str(identity.role),
                    "expires_at": identity.expires_at, "request": media_frame(req)}
+        started = time.perf_counter()
         try:
             await self._broker.send_to_node(host, message)
             async with asyncio.timeout(self._timeout_s):
                 reply = await future
         except TimeoutError:
+            self._forwarded.labels("timeout").inc()
             raise Unavailable("the node hosting this interview did not answer; try again",
                               retry_after_ms=1000) from None
         finally:
             self._pending.pop(rid, None)
-        if reply is not None and reply.get("type") == "error":
+        self._forward_time.observe(time.perf_counter() - started)
+        failed = reply is not None and reply.get("type") == "error"
+        self._forwarded.labels("error" if failed else "ok").inc()
+        if reply is not None and failed:
             raise RtError(str(reply.get("message", "")), code=ErrorCode(reply["code"]),
                           retry_after_ms=reply.get("retry_after_ms"))
         return reply

@@ -72,7 +72,7 @@ class Node:
         self.media_routing = MediaRouting(
             node_id=self.id, media=self.media, broker=backends.broker, directory=backends.directory,
             timeout_s=settings.media_forward_timeout_s, heartbeat_s=settings.node_heartbeat_s,
-            lease_s=settings.media_owner_lease_s)
+            lease_s=settings.media_owner_lease_s, registry=self.metrics.registry)
         self._routes.update(self.media_routing.routes())
         self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._expiry_sweeper: asyncio.Task[None] | None = None
