@@ -13,6 +13,7 @@ from .config import Settings
 from .demo import add_demo_routes, check_demo_allowed, seed
 from .metrics import Metrics
 from .node import Node
+from .node.cors import cors
 from .node.http import add_routes, api_errors
 from .node.ws import NODE_KEY, websocket_handler
 
@@ -25,7 +26,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def build_app(settings: Settings) -> web.Application:
     """The node's application; raises ValueError for settings that cannot work together."""
     check_demo_allowed(settings)
-    app = web.Application(middlewares=[api_errors])
+    app = web.Application(middlewares=[cors, api_errors])
     metrics = Metrics()
     node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
     app[NODE_KEY] = node

@@ -35,7 +35,8 @@ class Settings:
     jwt_leeway_s: float = _opt(30.0, "clock skew tolerated when checking token expiry")
     jwt_issuer: str = _opt("", "required 'iss' claim when set")
     api_key: str = _opt("", "key for the server-to-server HTTP API (header X-Api-Key); API disabled when empty")
-    allowed_origins: str = _opt("", "comma-separated Origins allowed to open /ws; empty: same host only; * : any")
+    allowed_origins: str = _opt("", "comma-separated Origins allowed to open /ws and to call the browser endpoints "
+                                "(CORS, for portals embedding the pages); empty: same host only; * : any")
     max_frame_bytes: int = _opt(32_768, "largest client frame answered normally; larger gets message_too_large")
     hard_max_frame_bytes: int = _opt(1_048_576, "frames above this close the connection (1009)")
     max_text_chars: int = _opt(4_000, "longest chat message text, in characters")
