@@ -1,0 +1,563 @@
+// A video interview through the rtserver SFU (docs/media.md), on an RtClient's WebSocket.
+//
+// Two RTCPeerConnections per participant: `publish` (this page offers its camera and microphone,
+// the node answers) and `subscribe` (the node offers the other participants' tracks, this page
+// answers). One offerer per connection: no glare. The node cannot restart ICE in place, so an
+// ICE restart replaces a connection: `restart: true` offers on the publish side, a new
+// RTCPeerConnection for a `media_offer` with `restart: true` on the subscribe side.
+//
+// Extension points for the pages built on it: `on(type, listener)` events, `localStream`,
+// `remoteStreams`, `participants`, `getStats()` / `receivedStats()` (pre-call check, quality
+// display), and `join({stream})` to publish a stream the page prepared itself.
+
+/** @typedef {import("./rtclient.js").RtClient} RtClient */
+/** @typedef {Record<string, any>} Event */
+/** @typedef {(event: Event) => void} Listener */
+
+/**
+ * @typedef {object} JoinOptions
+ * @property {boolean | MediaTrackConstraints} [audio]  capture the microphone (true)
+ * @property {boolean | MediaTrackConstraints} [video]  capture the camera (true)
+ * @property {MediaStream} [stream]  publish this stream instead of capturing (the caller owns its tracks)
+ */
+
+/**
+ * @typedef {object} RemoteSection  What one media section of the subscribe connection carries.
+ * @property {string} mid
+ * @property {"audio" | "video"} kind
+ * @property {string} track  the publication id
+ * @property {string} user  who publishes it
+ * @property {string} stream  that participant's msid stream
+ */
+
+const MEDIA_EVENTS = ["media_offer", "media_participant", "media_tracks", "media_connection", "media_closed"];
+/** media_closed reasons after which joining again reaches the interview (docs/media.md). */
+const REJOIN_REASONS = new Set(["shutdown", "moved", "host_lost"]);
+
+/**
+ * The session's ICE username fragment: it changes exactly when the node made a new connection.
+ * @param {string} sdp
+ */
+function iceUfrag(sdp) {
+  return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1] ?? null;
+}
+
+export class Interview {
+  /**
+   * Made by `RtClient.interview(room)`; not constructed directly.
+   * @param {RtClient} client
+   * @param {string} room
+   * @param {() => void} onDispose
+   */
+  constructor(client, room, onDispose) {
+    this.client = client;
+    this.room = room;
+    this._onDispose = onDispose;
+    /** @type {"idle" | "joining" | "joined" | "left"} */ this.state = "idle";
+    /** The `media_joined` reply: user, role, participants, ice_servers, drop_timeout_ms. */
+    /** @type {Event | null} */ this.joined = null;
+    /** Other participants by user id (`user`, `name`, `role`, `connected`, `tracks`). */
+    /** @type {Map<string, Event>} */ this.participants = new Map();
+    /** One MediaStream per other participant, kept for the whole interview (tracks come and go). */
+    /** @type {Map<string, MediaStream>} */ this.remoteStreams = new Map();
+    /** @type {MediaStream | null} */ this.localStream = null;
+    /** @type {RTCPeerConnection | null} */ this.publishPc = null;
+    /** @type {RTCPeerConnection | null} */ this.subscribePc = null;
+    this.camera = false;
+    this.microphone = false;
+    this._ownsLocalStream = false;
+    /** @type {boolean | MediaTrackConstraints} */ this._videoConstraints = true;
+    /** What the node receives from this page (the last `media_answer`'s `tracks`). */
+    /** @type {Event[]} */ this.published = [];
+    /** @type {RemoteSection[]} */ this._sections = [];
+    /** @type {Map<string, Set<Listener>>} */ this._listeners = new Map();
+    /** @type {Array<() => void>} */ this._unsubscribe = [];
+    /** Publish negotiations and subscribe offers each run one at a time, in order. */
+    this._publishQueue = Promise.resolve();
+    this._subscribeQueue = Promise.resolve();
+    /** @type {(joined: Event) => void} */ this._markReady = () => {};
+    /** @type {Promise<Event>} */ this._ready = new Promise((resolve) => { this._markReady = resolve; });
+  }
+
+  // -- events ------------------------------------------------------------------------------------
+
+  /**
+   * Interview events: `remote_stream` ({user, stream}: a participant's stream gained or lost a
+   * track), `participant` (the server's media_participant, others only), `tracks` (media_tracks;
+   * `self: true` for this page's own),
+   * `connection` ({pc, state}: a peer connection's state, as this browser sees it), `closed`
+   * ({reason}: out of the interview), `error` ({error}: a background step failed).
+   * @param {string} type
+   * @param {Listener} listener
+   * @returns {() => void} unsubscribe
+   */
+  on(type, listener) {
+    let set = this._listeners.get(type);
+    if (!set) this._listeners.set(type, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** @param {Event} event */
+  _emit(event) {
+    for (const listener of this._listeners.get(event.type) ?? []) {
+      try {
+        listener(event);
+      } catch (error) {
+        console.error("interview listener failed", error);
+      }
+    }
+  }
+
+  /** @param {unknown} error */
+  _fail(error) {
+    if (this.state === "left") return; // a step cut short by leaving
+    console.warn("interview step failed", error);
+    this._emit({ type: "error", error });
+  }
+
+  // -- joining -----------------------------------------------------------------------------------
+
+  /**
+   * Join the interview and publish the camera and microphone (or `stream`).
+   * @param {JoinOptions} [options]
+   * @returns {Promise<Event>} the `media_joined` reply
+   */
+  async join({ audio = true, video = true, stream } = {}) {
+    if (this.state !== "idle") throw new Error(`interview already ${this.state}`);
+    this.state = "joining";
+    for (const type of MEDIA_EVENTS) {
+      this._unsubscribe.push(this.client.on(type, (event) => {
+        if (event.room === this.room) this._onEvent(event);
+      }));
+    }
+    try {
+      if (stream) {
+        this.localStream = stream;
+      } else {
+        this._videoConstraints = video;
+        this.localStream = audio || video
+          ? await navigator.mediaDevices.getUserMedia({ audio, video })
+          : new MediaStream();
+        this._ownsLocalStream = true;
+      }
+      this.camera = this.localStream.getVideoTracks().length > 0;
+      this.microphone = this.localStream.getAudioTracks().length > 0;
+      const joined = await this._mediaJoin();
+      await this._publish(false);
+      return joined;
+    } catch (error) {
+      await this._teardown("join_failed");
+      throw error;
+    }
+  }
+
+  async _mediaJoin() {
+    const joined = await this.client.request("media_join", { room: this.room });
+    this.joined = joined;
+    for (const participant of joined.participants) this.participants.set(participant.user, participant);
+    this.state = "joined";
+    this._markReady(joined);
+    return joined;
+  }
+
+  /** The WebSocket came back: resume (within the drop timeout) or start over. Called by RtClient. */
+  _reconnected() {
+    if (this.state !== "joined") return;
+    this.client.request("media_join", { room: this.room }).then((joined) => {
+      this.joined = joined;
+      // Removed meanwhile (past the drop timeout): the node knows nothing of our connections.
+      if (!joined.resumed) return this._restartAll(joined);
+      return undefined;
+    }).catch((error) => this._fail(error));
+  }
+
+  /**
+   * Start over with new peer connections: the node hosting the interview changed, or it removed
+   * us. `joined` is the `media_joined` already received, if any.
+   * @param {Event | null} [joined]
+   */
+  async _restartAll(joined = null) {
+    // The subscribe connection is replaced when the node's next offer comes (new ICE credentials).
+    this.participants.clear();
+    this._ready = new Promise((resolve) => { this._markReady = resolve; });
+    if (joined) {
+      for (const participant of joined.participants) this.participants.set(participant.user, participant);
+      this._markReady(joined);
+    } else {
+      await this._mediaJoin();
+    }
+    await this._enqueuePublish(() => this._renewPublish());
+  }
+
+  // -- publish connection ------------------------------------------------------------------------
+
+  /** @param {() => Promise<void>} step */
+  _enqueuePublish(step) {
+    const run = this._publishQueue.then(step);
+    this._publishQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** @param {boolean} restart */
+  _publish(restart) {
+    return this._enqueuePublish(async () => {
+      if (!this.publishPc) this.publishPc = this._newPublishPc();
+      await this._offerPublish(this.publishPc, restart);
+    });
+  }
+
+  _newPublishPc() {
+    const pc = new RTCPeerConnection({ iceServers: this.joined?.ice_servers ?? [] });
+    const stream = /** @type {MediaStream} */ (this.localStream);
+    for (const kind of ["audio", "video"]) {
+      const track = kind === "audio" ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+      const on = kind === "audio" ? this.microphone : this.camera;
+      if (track || kind === "audio" || this._videoConstraints) {
+        // A section per kind even without a device, so turning it on later is a renegotiation
+        // of the same section.
+        pc.addTransceiver(track ?? kind, { direction: track && on ? "sendonly" : "inactive", streams: [stream] });
+      }
+    }
+    this._watch(pc, "publish");
+    return pc;
+  }
+
+  /**
+   * Offer the publish connection's current state and apply the node's answer.
+   * @param {RTCPeerConnection} pc
+   * @param {boolean} restart
+   */
+  async _offerPublish(pc, restart) {
+    await pc.setLocalDescription(await pc.createOffer());
+    const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+    const reply = this.client.request("media_offer", { room: this.room, sdp, restart });
+    this._trickle(pc, "publish"); // written after the offer: the node applies them in order
+    const answer = await reply;
+    if (pc.signalingState === "closed") return;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    this.published = answer.tracks;
+  }
+
+  /**
+   * Send this connection's candidates once its description went out (buffered until then).
+   * @param {RTCPeerConnection} pc
+   * @param {"publish" | "subscribe"} role
+   */
+  _trickle(pc, role) {
+    const state = /** @type {any} */ (pc)._rtTrickle;
+    if (!state) return;
+    state.open = true;
+    for (const candidate of state.buffer.splice(0)) this._sendCandidate(role, candidate);
+  }
+
+  /**
+   * @param {"publish" | "subscribe"} role
+   * @param {RTCIceCandidate | null} candidate
+   */
+  _sendCandidate(role, candidate) {
+    const wire = candidate && candidate.candidate
+      ? { candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_mline_index: candidate.sdpMLineIndex }
+      : null;
+    this.client.request("media_candidate", { room: this.room, pc: role, candidate: wire })
+      .catch((error) => this._fail(error));
+  }
+
+  /**
+   * @param {RTCPeerConnection} pc
+   * @param {"publish" | "subscribe"} role
+   */
+  _watch(pc, role) {
+    const trickle = { open: false, buffer: /** @type {Array<RTCIceCandidate | null>} */ ([]) };
+    /** @type {any} */ (pc)._rtTrickle = trickle;
+    pc.onicecandidate = (e) => {
+      if (trickle.open) this._sendCandidate(role, e.candidate);
+      else trickle.buffer.push(e.candidate);
+    };
+    pc.onconnectionstatechange = () => {
+      const current = role === "publish" ? this.publishPc : this.subscribePc;
+      if (pc !== current) return;
+      this._emit({ type: "connection", pc: role, state: pc.connectionState });
+      if (pc.connectionState === "failed" && this.state === "joined") {
+        this.restartIce({ publish: role === "publish", subscribe: role === "subscribe" })
+          .catch((error) => this._fail(error));
+      }
+    };
+  }
+
+  /** A fresh publish connection offered with `restart: true` (the node replaces its own). */
+  async _renewPublish() {
+    const old = this.publishPc;
+    this.publishPc = this._newPublishPc();
+    old?.close();
+    await this._offerPublish(this.publishPc, true);
+  }
+
+  /**
+   * @param {"audio" | "video"} kind
+   * @returns {RTCRtpTransceiver | undefined}
+   */
+  _transceiver(kind) {
+    return this.publishPc?.getTransceivers().find((t) => t.receiver.track.kind === kind);
+  }
+
+  /**
+   * Camera off: the device is released (its light goes off) and the video section goes inactive,
+   * so the others get `media_tracks` without video. On: a new camera track on the same section.
+   * @param {boolean} on
+   */
+  setCamera(on) {
+    return this._enqueuePublish(async () => {
+      const stream = /** @type {MediaStream} */ (this.localStream);
+      const transceiver = this._transceiver("video");
+      if (on === this.camera) return;
+      if (!on) {
+        for (const track of stream.getVideoTracks()) {
+          stream.removeTrack(track);
+          if (this._ownsLocalStream) track.stop();
+        }
+        await transceiver?.sender.replaceTrack(null);
+        if (transceiver) transceiver.direction = "inactive";
+      } else {
+        const captured = await navigator.mediaDevices.getUserMedia({ video: this._videoConstraints || true });
+        const track = captured.getVideoTracks()[0];
+        stream.addTrack(track);
+        if (!transceiver) throw new Error("this interview was joined without a video section");
+        await transceiver.sender.replaceTrack(track);
+        transceiver.direction = "sendonly";
+      }
+      this.camera = on;
+      if (this.publishPc) await this._offerPublish(this.publishPc, false);
+    });
+  }
+
+  /**
+   * Microphone off: the track is disabled (silence, no re-capture on unmute) and the audio
+   * section goes inactive, so the others see the microphone off in `media_tracks`.
+   * @param {boolean} on
+   */
+  setMicrophone(on) {
+    return this._enqueuePublish(async () => {
+      const transceiver = this._transceiver("audio");
+      if (on === this.microphone || !transceiver) return;
+      for (const track of /** @type {MediaStream} */ (this.localStream).getAudioTracks()) track.enabled = on;
+      transceiver.direction = on && transceiver.sender.track ? "sendonly" : "inactive";
+      this.microphone = on;
+      if (this.publishPc) await this._offerPublish(this.publishPc, false);
+    });
+  }
+
+  /**
+   * Fall back to audio for a weak connection: the camera goes off. The node has no per-subscriber
+   * track selection yet, so the others' video still arrives; hide it in the page if needed.
+   */
+  audioOnly() {
+    return this.setCamera(false);
+  }
+
+  /**
+   * Restart ICE. Publish side: by default a fresh RTCPeerConnection offered with `restart: true`;
+   * with `sameConnection`, the browser's own `restartIce()` on the current one (its new ICE
+   * credentials make the node replace its connection, and the browser accepts the answer's new
+   * DTLS fingerprint as a new DTLS session: checked with Chromium). Either way the node starts a
+   * new connection and the others see the stream continue from the next keyframe. Subscribe side:
+   * `media_restart`; the node's `media_offer` with `restart: true` is answered on a new
+   * RTCPeerConnection.
+   * @param {{publish?: boolean, subscribe?: boolean, sameConnection?: boolean}} [which]
+   */
+  async restartIce({ publish = true, subscribe = false, sameConnection = false } = {}) {
+    const steps = [];
+    if (publish) {
+      steps.push(this._enqueuePublish(async () => {
+        const pc = this.publishPc;
+        if (!sameConnection || !pc) return this._renewPublish();
+        pc.restartIce();
+        return this._offerPublish(pc, true);
+      }));
+    }
+    if (subscribe) steps.push(this.client.request("media_restart", { room: this.room }));
+    await Promise.all(steps);
+  }
+
+  // -- subscribe connection ----------------------------------------------------------------------
+
+  /** @param {Event} event */
+  _onEvent(event) {
+    switch (event.type) {
+      case "media_offer":
+        this._subscribeQueue = this._subscribeQueue.then(() => this._answer(event))
+          .catch((error) => this._fail(error));
+        break;
+      case "media_participant":
+        if (event.user === this.client.hello?.user) break; // our own arrival, told to everyone
+        if (event.event === "left") {
+          this.participants.delete(event.user);
+          this.remoteStreams.delete(event.user);
+        } else {
+          const known = this.participants.get(event.user) ?? { tracks: [] };
+          this.participants.set(event.user, { ...known, user: event.user, name: event.name, role: event.role,
+            connected: event.event !== "dropped" });
+        }
+        this._emit({ ...event, type: "participant" });
+        break;
+      case "media_tracks": {
+        const self = event.user === this.client.hello?.user;
+        const known = this.participants.get(event.user);
+        if (known) known.tracks = event.tracks;
+        this._emit({ ...event, type: "tracks", self }); // `self`: what the node receives from this page
+        break;
+      }
+      case "media_connection":
+        break; // the node's view; this page watches its own connections (`connection` events)
+      case "media_closed":
+        if (REJOIN_REASONS.has(event.reason) && this.state === "joined") {
+          this._restartAll().catch((error) => this._fail(error));
+        } else {
+          this._teardown(event.reason).catch((error) => this._fail(error));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * Answer the node's subscribe offer (on a new RTCPeerConnection for a restart).
+   * @param {Event} offer
+   */
+  async _answer(offer) {
+    const joined = await this._ready;
+    if (this.state === "left") return;
+    const current = this.subscribePc?.remoteDescription?.sdp;
+    // A restart, or an offer from a connection the node made anew (after it removed us, or on
+    // another node): its ICE credentials differ from the current one's.
+    if (offer.restart || !this.subscribePc || (current && iceUfrag(current) !== iceUfrag(offer.sdp))) {
+      this._closeSubscribe();
+      this.subscribePc = new RTCPeerConnection({ iceServers: joined.ice_servers ?? [] });
+      this._watch(this.subscribePc, "subscribe");
+    }
+    const pc = this.subscribePc;
+    await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+    const reply = this.client.request("media_answer", { room: this.room, sdp });
+    this._trickle(pc, "subscribe");
+    this._sections = offer.tracks;
+    this._syncRemoteStreams();
+    await reply;
+  }
+
+  /** Put each receiving section's track into its participant's stream; take out the rest. */
+  _syncRemoteStreams() {
+    /** @type {Map<string, Set<MediaStreamTrack>>} */
+    const wanted = new Map();
+    const transceivers = this.subscribePc?.getTransceivers() ?? [];
+    for (const section of this._sections) {
+      const transceiver = transceivers.find((t) => t.mid === section.mid);
+      if (!transceiver) continue;
+      if (!wanted.has(section.user)) wanted.set(section.user, new Set());
+      wanted.get(section.user)?.add(transceiver.receiver.track);
+    }
+    for (const user of new Set([...wanted.keys(), ...this.remoteStreams.keys()])) {
+      let stream = this.remoteStreams.get(user);
+      if (!stream) this.remoteStreams.set(user, (stream = new MediaStream()));
+      const tracks = wanted.get(user) ?? new Set();
+      let changed = false;
+      for (const track of stream.getTracks()) {
+        if (!tracks.has(track)) {
+          stream.removeTrack(track);
+          changed = true;
+        }
+      }
+      for (const track of tracks) {
+        if (!stream.getTracks().includes(track)) {
+          stream.addTrack(track);
+          changed = true;
+        }
+      }
+      if (changed) this._emit({ type: "remote_stream", user, stream });
+    }
+  }
+
+  _closeSubscribe() {
+    const pc = this.subscribePc;
+    this.subscribePc = null;
+    pc?.close();
+  }
+
+  // -- statistics --------------------------------------------------------------------------------
+
+  /**
+   * The browser's own statistics of both connections (null where there is no connection).
+   * @returns {Promise<{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null}>}
+   */
+  async getStats() {
+    const [publish, subscribe] = await Promise.all([
+      this.publishPc ? this.publishPc.getStats() : null,
+      this.subscribePc ? this.subscribePc.getStats() : null,
+    ]);
+    return { publish, subscribe };
+  }
+
+  /**
+   * What arrives from each participant, from the subscribe connection's `inbound-rtp` stats:
+   * `{user: {video: {framesDecoded, packetsReceived, ...}, audio: {totalSamplesReceived, ...}}}`.
+   * @returns {Promise<Record<string, Record<string, Record<string, number>>>>}
+   */
+  async receivedStats() {
+    /** @type {Record<string, Record<string, Record<string, number>>>} */
+    const out = {};
+    const report = this.subscribePc ? await this.subscribePc.getStats() : null;
+    report?.forEach((stat) => {
+      if (stat.type !== "inbound-rtp") return;
+      const section = this._sections.find((s) => s.mid === stat.mid);
+      if (!section) return;
+      out[section.user] ??= {};
+      out[section.user][section.kind] = {
+        packetsReceived: stat.packetsReceived ?? 0, packetsLost: stat.packetsLost ?? 0,
+        bytesReceived: stat.bytesReceived ?? 0, jitter: stat.jitter ?? 0,
+        framesDecoded: stat.framesDecoded ?? 0, frameWidth: stat.frameWidth ?? 0,
+        frameHeight: stat.frameHeight ?? 0, totalSamplesReceived: stat.totalSamplesReceived ?? 0,
+        audioLevel: stat.audioLevel ?? 0,
+      };
+    });
+    return out;
+  }
+
+  // -- leaving -----------------------------------------------------------------------------------
+
+  /** Leave the interview: the node closes this participant's connections; local devices are released. */
+  async leave() {
+    if (this.state === "left") return;
+    const wasJoined = this.state === "joined";
+    await this._teardown("left");
+    if (wasJoined && this.client.state === "open") {
+      await this.client.request("media_leave", { room: this.room }).catch(() => {}); // gone already is fine
+    }
+  }
+
+  /**
+   * Close everything on this side (no message to the node).
+   * @param {string} reason
+   */
+  async _teardown(reason) {
+    if (this.state === "left") return;
+    this.state = "left";
+    this._closeLocal(reason);
+  }
+
+  /**
+   * Release connections, devices and listeners; emit `closed`. Also used by RtClient.close().
+   * @param {string} reason
+   */
+  _closeLocal(reason) {
+    this.state = "left";
+    for (const off of this._unsubscribe.splice(0)) off();
+    this.publishPc?.close();
+    this.publishPc = null;
+    this._closeSubscribe();
+    if (this._ownsLocalStream) for (const track of this.localStream?.getTracks() ?? []) track.stop();
+    this._onDispose();
+    this._emit({ type: "closed", reason });
+  }
+}

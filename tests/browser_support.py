@@ -1,0 +1,131 @@
+"""Shared fixtures for browser tests: the system Chromium driven by Playwright, against a real node.
+
+A browser test module does::
+
+    pytest_plugins = ["browser_support"]  # the fixtures below
+    pytestmark = pytest.mark.asyncio(loop_scope="module")  # the browser's loop
+
+- ``browser``: one Chromium per module (starting it costs about a second), with fake camera and
+  microphone and loopback WebRTC allowed. Chromium must be the Debian one at ``/usr/bin/chromium``
+  (scripts/test installs it); no browser is ever downloaded.
+- ``node``: a fresh node per test on 127.0.0.1 (a ``conftest.Harness``), media on loopback.
+  It runs in the module's event loop, like the browser, so both live in one loop.
+- ``browser_session``: a new browser context per test (camera and microphone allowed) that opens
+  pages with a freshly minted token, and at teardown, pass or fail, saves each page's screenshot
+  and console log to ``test-artifacts/<test>-<page>.png|.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestServer
+from conftest import Harness, make_settings
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+
+from rtserver.app import build_app
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "BrowserSession", "browser", "browser_session", "node"]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Playwright starts each browser with a fresh temporary profile (a new user-data-dir), and
+# refuses --user-data-dir in the arguments; headless=True is Chromium's new headless mode.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",  # remote audio plays without a click, as after one
+]
+NODE_SETTINGS: dict[str, Any] = {"media_listen_address": "127.0.0.1", "media_drop_timeout_s": 5.0}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"browser tests need Chromium at {CHROMIUM} (Debian package 'chromium', listed in "
+                    "scripts/test SYSTEM_PACKAGES); it is not installed", pytrace=False)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def node(tmp_path: Path) -> AsyncIterator[Harness]:
+    """A running node for one test (the ``harness`` of conftest.py, in the module's loop)."""
+    settings = make_settings(tmp_path, **NODE_SETTINGS)
+    server = TestServer(build_app(settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            harness = Harness(server, settings, session)
+            yield harness
+            for client in harness.clients:
+                await client.close()
+            for ws in harness.sockets:
+                await ws.close()
+    finally:
+        await server.close()
+
+
+class BrowserSession:
+    """One test's browser context: opens pages as users, keeps their console output."""
+
+    def __init__(self, context: BrowserContext, harness: Harness, test_name: str):
+        self.context = context
+        self.harness = harness
+        self.test_name = re.sub(r"[^A-Za-z0-9_.-]", "_", test_name)
+        self.pages: dict[str, Page] = {}
+        self.logs: dict[str, list[str]] = {}
+
+    async def open(self, label: str, path: str, *, user: str, role: str = "jobseeker", **query: str) -> Page:
+        """Open ``path`` on the node as ``user`` (token in the fragment), under ``label`` for the artifacts."""
+        token = self.harness.token(user, role, name=user.capitalize())
+        page = await self.context.new_page()
+        self.pages[label] = page
+        log = self.logs[label] = []
+        page.on("console", lambda message, log=log: log.append(_console_line(message)))
+        page.on("pageerror", lambda error, log=log: log.append(f"[pageerror] {error}"))
+        search = "&".join(f"{k}={quote(v)}" for k, v in query.items())
+        await page.goto(f"{self.harness.url(path)}?{search}#token={quote(token)}")
+        return page
+
+    def console(self, label: str) -> str:
+        """A page's console output so far (to put in assertion messages)."""
+        return "\n".join(self.logs.get(label, []))
+
+    async def save_artifacts(self) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for label, page in self.pages.items():
+            stem = ARTIFACTS / f"{self.test_name}-{label}"
+            stem.with_suffix(".log").write_text(self.console(label) + "\n")
+            if not page.is_closed():
+                try:
+                    await page.screenshot(path=str(stem.with_suffix(".png")), timeout=5_000)
+                except Exception as exc:  # a crashed page must not hide the test's own failure
+                    stem.with_suffix(".log").write_text(self.console(label) + f"\n[screenshot failed] {exc}\n")
+
+
+def _console_line(message: ConsoleMessage) -> str:
+    return f"[{message.type}] {message.text}"
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser_session(browser: Browser, node: Harness, request: pytest.FixtureRequest
+                          ) -> AsyncIterator[BrowserSession]:
+    context = await browser.new_context(permissions=["camera", "microphone"], base_url=node.url("/"))
+    session = BrowserSession(context, node, request.node.name)
+    try:
+        yield session
+    finally:
+        await session.save_artifacts()
+        await context.close()
