@@ -28,6 +28,8 @@ export const SUBPROTOCOL = "rtserver.v1.json";
  * @property {number} [backoffInitialMs]  first reconnect delay (100), doubled up to...
  * @property {number} [backoffMaxMs]  ...this ceiling (5000); each delay is jittered by ±50%
  * @property {boolean} [reconnect]  reopen lost connections (true)
+ * @property {number} [refreshBeforeMs]  send a fresh token (`auth`) this long before the current
+ *   one expires (60000), so a long interview is not cut by the expiry close (4002)
  * @property {typeof WebSocket} [WebSocket]  a WebSocket implementation (tests, other runtimes)
  */
 
@@ -36,6 +38,10 @@ const FATAL_CLOSE_MIN = 4100;
 const FATAL_CLOSE_MAX = 4199;
 /** A close the client starts itself to simulate a network loss; in the "reconnect" range. */
 const DROP_CLOSE_CODE = 4000;
+/** Error codes worth another connection attempt (docs/protocol.md, Errors). */
+const RETRYABLE = new Set(["unavailable", "internal", "rate_limited"]);
+/** Never refresh a token sooner than this after the last (a token about to expire anyway). */
+const MIN_REFRESH_DELAY_MS = 5000;
 
 /** The server answered a request with an `error` event. */
 export class ServerError extends Error {
@@ -92,7 +98,7 @@ export class RtClient {
     if (typeof options?.token !== "function") throw new TypeError("RtClient needs a token callback");
     this.options = {
       url: defaultUrl(), requestTimeoutMs: 15000, authTimeoutMs: 10000, backoffInitialMs: 100,
-      backoffMaxMs: 5000, reconnect: true, WebSocket: globalThis.WebSocket, ...options,
+      backoffMaxMs: 5000, reconnect: true, refreshBeforeMs: 60000, WebSocket: globalThis.WebSocket, ...options,
     };
     /** @type {WebSocket | null} */ this.ws = null;
     /** The `hello` of the current connection: user, role, name, session, rooms, limits. */
@@ -110,6 +116,7 @@ export class RtClient {
     /** @type {Promise<Event> | null} */ this._connecting = null;
     /** @type {Map<string, Interview>} */ this._interviews = new Map();
     /** @type {Promise<unknown> | null} */ this._holdReconnect = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this._refreshTimer = null;
   }
 
   // -- events ------------------------------------------------------------------------------------
@@ -120,7 +127,8 @@ export class RtClient {
    * Server events: `message` (each at most once, in offset order per room), `typing`, `read`,
    * `member`, `presence`, `joined` (every join, resumes included: `reset: true` means reload the
    * room's history), `media_*`. Client events: `connected` (the hello), `disconnected` ({code}),
-   * `reconnected` (the hello), `closed` ({code}: will not reconnect), `rejoin_failed` ({room, error}).
+   * `reconnected` (the hello), `closed` ({code}: will not reconnect), `rejoin_failed` ({room, error}),
+   * `token_refreshed` ({expires}: the session now lasts until then, unix seconds).
    * @param {string} type
    * @param {Listener} listener
    * @returns {() => void}
@@ -175,7 +183,13 @@ export class RtClient {
   connect() {
     if (this.state === "closed") return Promise.reject(new ClientError("client closed", "closed"));
     if (this.state === "open" && this.hello) return Promise.resolve(this.hello);
-    this._connecting ??= this._open().finally(() => { this._connecting = null; });
+    this._connecting ??= this._open().catch((error) => {
+      // A refused token or too many connections: trying again unchanged would be refused again.
+      if (error instanceof ServerError && !RETRYABLE.has(error.code) && this.state !== "closed") {
+        this._shutdown(null);
+      }
+      throw error;
+    }).finally(() => { this._connecting = null; });
     return this._connecting;
   }
 
@@ -213,6 +227,7 @@ export class RtClient {
     this.hello = hello;
     this.state = "open";
     this._backoffMs = this.options.backoffInitialMs;
+    this._scheduleRefresh(hello.expires);
     if (first) {
       this._emit({ type: "connected", ...hello });
       this._flush();
@@ -222,6 +237,26 @@ export class RtClient {
       this._restore();
     }
     return hello;
+  }
+
+  /**
+   * Send a fresh token before `expires` (unix seconds) comes; a failed refresh is harmless: the
+   * server closes with 4002 at expiry and the reconnection fetches a token again.
+   * @param {number} expires
+   */
+  _scheduleRefresh(expires) {
+    if (this._refreshTimer !== null) clearTimeout(this._refreshTimer);
+    const delay = Math.max(MIN_REFRESH_DELAY_MS, expires * 1000 - Date.now() - this.options.refreshBeforeMs);
+    this._refreshTimer = setTimeout(async () => {
+      this._refreshTimer = null;
+      try {
+        const reply = await this.request("auth", { token: await this.options.token() });
+        this._scheduleRefresh(reply.expires);
+        this._emit({ type: "token_refreshed", expires: reply.expires });
+      } catch (error) {
+        if (this.state === "open") console.warn("token refresh failed", error);
+      }
+    }, delay);
   }
 
   /**
@@ -266,8 +301,7 @@ export class RtClient {
       this._retryTimer = null;
       this.connect().catch((error) => {
         if (this.state === "closed") return;
-        if (error instanceof ServerError && error.code !== "unavailable" && error.code !== "internal") {
-          this._shutdown(null); // refused token: retrying the same would only be refused again
+        if (error instanceof ServerError && !RETRYABLE.has(error.code)) {
           this._emit({ type: "closed", code: null, error });
           return;
         }
@@ -325,6 +359,7 @@ export class RtClient {
   _shutdown(code) {
     this.state = "closed";
     if (this._retryTimer !== null) clearTimeout(this._retryTimer);
+    if (this._refreshTimer !== null) clearTimeout(this._refreshTimer);
     const ws = this.ws;
     this.ws = null;
     ws?.close(1000);

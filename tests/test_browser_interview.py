@@ -184,3 +184,40 @@ async def test_chat_resumes_after_a_lost_connection_with_every_message_once(
     before = await received_from(adv, "js")
     await received_from(adv, "js", frames_above=before["video"]["framesDecoded"] + 10)
     assert len(await js.evaluate("() => window.chatLog")) == 5  # nothing came twice meanwhile
+
+
+SDK_CLIENT = """async ([tokens, options]) => {
+  const { RtClient } = await import('/static/rtclient.js');
+  window.tokensGiven = 0;
+  window.sdk = new RtClient({ token: () => tokens[Math.min(window.tokensGiven++, tokens.length - 1)], ...options });
+  try {
+    return { hello: await window.sdk.connect() };
+  } catch (error) {
+    return { error: error.name, code: error.code, state: window.sdk.state };
+  }
+}"""
+
+
+async def test_a_refused_token_stops_the_client_and_the_page_says_so(
+        browser_session: BrowserSession, node: Harness) -> None:
+    page = await browser_session.open("forged", "/static/interview.html", user="js", lang="en")  # no room
+    assert await page.text_content("#status") == "Incomplete link: no interview given."
+    forged = node.token("js")[:-4] + "AAAA"
+    result = await page.evaluate(SDK_CLIENT, [[forged], {}])
+    assert result == {"error": "ServerError", "code": "unauthorized", "state": "closed"}
+    assert await page.evaluate("() => window.tokensGiven") == 1  # not retried with the same token
+
+
+async def test_the_token_is_refreshed_before_it_expires(browser_session: BrowserSession, node: Harness) -> None:
+    page = await browser_session.open("refresh", "/static/interview.html", user="js", lang="en")
+    # `expires` in hello includes the server's clock-skew leeway (30 s): a token that expired
+    # 23 s ago ends the session in about 7 s, so the client refreshes it in about 5 s.
+    tokens = [node.token("js", ttl_s=-23), node.token("js", ttl_s=600)]
+    result = await page.evaluate(SDK_CLIENT, [tokens, {"refreshBeforeMs": 2000}])
+    first_expiry = result["hello"]["expires"]
+    await page.evaluate("() => { window.sdk.on('token_refreshed', (e) => { window.refreshedUntil = e.expires; }); }")
+    refreshed = await page.wait_for_function("() => window.refreshedUntil", timeout=WAIT_MS)
+    assert await page.evaluate("() => window.tokensGiven") == 2
+    (conn,) = node.node.connections
+    assert conn.identity.expires_at == await refreshed.json_value() > first_expiry + 500
+    assert await page.evaluate("() => [window.sdk.reconnects, window.sdk.state]") == [0, "open"]
