@@ -18,6 +18,7 @@ const STRINGS = {
     joinedBy: (/** @type {string} */ name) => `${name} a rejoint l'entretien`,
     leftBy: (/** @type {string} */ name) => `${name} a quitté l'entretien`,
     droppedBy: (/** @type {string} */ name) => `${name} a perdu la connexion`,
+    resumedBy: (/** @type {string} */ name) => `${name} est de retour`,
     videoOf: (/** @type {string} */ name) => `Vidéo de ${name}`, yourVideo: "Votre vidéo",
   },
   en: {
@@ -31,6 +32,7 @@ const STRINGS = {
     joinedBy: (/** @type {string} */ name) => `${name} joined the interview`,
     leftBy: (/** @type {string} */ name) => `${name} left the interview`,
     droppedBy: (/** @type {string} */ name) => `${name} lost their connection`,
+    resumedBy: (/** @type {string} */ name) => `${name} is back`,
     videoOf: (/** @type {string} */ name) => `Video of ${name}`, yourVideo: "Your video",
   },
 };
@@ -138,7 +140,8 @@ async function main() {
       status(t.leftBy(label));
     } else {
       nameTile(user, label);
-      status(event === "dropped" ? t.droppedBy(label) : t.joinedBy(label));
+      const says = { dropped: t.droppedBy, resumed: t.resumedBy }[/** @type {string} */ (event)] ?? t.joinedBy;
+      status(says(label));
     }
   });
   interview.on("tracks", ({ user, tracks, self }) => {
