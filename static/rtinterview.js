@@ -53,6 +53,8 @@ export class Interview {
     this.client = client;
     this.room = room;
     this._onDispose = onDispose;
+    /** Whether the others' video is wanted (false after `audioOnly()`). */
+    this.receiveVideo = true;
     /** @type {"idle" | "joining" | "joined" | "left"} */ this.state = "idle";
     /** The `media_joined` reply: user, role, participants, ice_servers, drop_timeout_ms. */
     /** @type {Event | null} */ this.joined = null;
@@ -158,6 +160,10 @@ export class Interview {
     for (const participant of joined.participants) this.participants.set(participant.user, participant);
     this.state = "joined";
     this._markReady(joined);
+    // A new host (or a removed participant joining again) starts with video on: repeat the choice.
+    if (this.receiveVideo === false) {
+      await this.client.request("media_receive", { room: this.room, video: false });
+    }
     return joined;
   }
 
@@ -348,11 +354,17 @@ export class Interview {
   }
 
   /**
-   * Fall back to audio for a weak connection: the camera goes off. The node has no per-subscriber
-   * track selection yet, so the others' video still arrives; hide it in the page if needed.
+   * Fall back to audio for a weak connection: the camera goes off and the node stops sending the
+   * others' video (`media_receive`), so the link carries sound only. `audioOnly(false)` receives
+   * video again (from the next keyframe); the camera stays as it is.
+   * @param {boolean} [on]
    */
-  audioOnly() {
-    return this.setCamera(false);
+  async audioOnly(on = true) {
+    this.receiveVideo = !on;
+    if (on) await this.setCamera(false);
+    if (this.state === "joined") {
+      await this.client.request("media_receive", { room: this.room, video: this.receiveVideo });
+    }
   }
 
   /**

@@ -230,6 +230,26 @@ async def test_a_weak_subscriber_link_lowers_the_publishers_bitrate(harness: Har
     assert video["remb_sent_kbps"] == 120
 
 
+async def test_a_subscriber_can_receive_audio_only_and_video_again(harness: Harness, peer: MakePeer) -> None:
+    adv, js = await interview(harness, peer)
+    await eventually(lambda: len(adv.remb_bps) > 0, timeout=5)
+    await js.send_remb("adv", 120_000)  # js's weak downlink holds the advisor's bitrate down...
+    await eventually(lambda: adv.remb_bps[-1] == 120_000, timeout=2)
+    await js.client.request("media_receive", room="iv", video=False)
+    before = js.frames_from("adv", "video")
+    await js.wait_frames("adv", "audio", 50)  # a second of sound keeps coming...
+    assert js.frames_from("adv", "video") <= before + 3  # ...while video stopped (frames in flight aside)
+    await eventually(lambda: adv.remb_bps[-1] > 120_000, timeout=3)  # ...and no longer limits the sender
+    stats = await adv.client.request("media_stats", room="iv")
+    subscribed = next(p for p in stats["participants"] if p["user"] == "js")["subscribed"]
+    assert [t["paused"] for t in subscribed if t["kind"] == "video"] == [True]
+    await js.client.request("media_receive", room="iv", video=True)
+    await js.wait_frames("adv", "video", 5, timeout=3)  # from the next keyframe
+    with pytest.raises(ServerError) as bad:
+        await js.client.request("media_receive", room="iv")
+    assert bad.value.code == "invalid_message"
+
+
 async def test_leave_and_rejoin(harness: Harness, peer: MakePeer) -> None:
     adv, js = await interview(harness, peer)
     generation, offers = adv._generation, adv.offers

@@ -196,6 +196,7 @@ class SubscribeSession:
         self._lock = asyncio.Lock()
         self._pending_candidates: list[Any] = []
         self._closed = False
+        self.receive_video = True
 
     # -- what to carry -------------------------------------------------------------------------
     def sync(self) -> None:
@@ -234,10 +235,18 @@ class SubscribeSession:
                 forwarder.relabel(downtrack.outbound.transceiver, stream_id=stream_id, track_id=publication.id,
                                   active=True)
             downtrack.negotiated = False  # forwards once the subscriber applied an offer carrying it
+            downtrack.paused = downtrack.kind == "video" and not self.receive_video
             downtrack.attach(publication)
             changed = True
         if changed:
             self.request_negotiation()
+
+    def set_receive_video(self, wanted: bool) -> None:
+        """Audio-only reception (a weak link) or video again; the sections stay negotiated."""
+        self.receive_video = wanted
+        for downtrack in self.downtracks:
+            if downtrack.kind == "video":
+                downtrack.set_paused(not wanted)
 
     def track_map(self) -> list[dict[str, Any]]:
         """Which publication each media section carries (sections with no entry are inactive)."""

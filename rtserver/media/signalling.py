@@ -31,6 +31,7 @@ from ..protocol.media import (
     MediaJoin,
     MediaLeave,
     MediaOffer,
+    MediaReceive,
     MediaRestart,
     MediaStats,
     PcRole,
@@ -90,7 +91,7 @@ class MediaService:
     def routes(self) -> dict[type, Handler]:
         return {MediaJoin: self.join, MediaLeave: self.leave, MediaOffer: self.offer, MediaAnswer: self.answer,
                 MediaCandidate: self.candidate, MediaRestart: self.restart, MediaStats: self.stats,
-                MediaInvite: self.invite}
+                MediaInvite: self.invite, MediaReceive: self.receive}
 
     # -- helpers -----------------------------------------------------------------------------------
     def _participant(self, conn: Connection, room_id: str) -> tuple[MediaRoom, Participant]:
@@ -194,6 +195,11 @@ class MediaService:
         while True:
             await asyncio.sleep(every_s)
             participant.post({"type": "media_stats", **await room.stats()})
+
+    async def receive(self, conn: Connection, req: MediaReceive) -> dict[str, Any]:
+        _, participant = self._participant(conn, req.room)
+        participant.subscriber.set_receive_video(req.video)
+        return {"type": "ok", "id": req.id}
 
     async def invite(self, conn: Connection, req: MediaInvite) -> dict[str, Any]:
         room, participant = self._participant(conn, req.room)

@@ -150,7 +150,7 @@ class Publication:
         """Send the publisher the lowest bandwidth estimate among its subscribers and its uplink."""
         if self.kind != "video" or self.inbound is None or self._closed:
             return
-        estimates = [d.outbound.remb_bps for d in self.downtracks if d.outbound.remb_bps]
+        estimates = [d.outbound.remb_bps for d in self.downtracks if d.outbound.remb_bps and not d.paused]
         if self.inbound.uplink_estimate_bps:
             estimates.append(self.inbound.uplink_estimate_bps)
         value = self._bitrate.update(estimates, time.monotonic())
@@ -197,6 +197,7 @@ class DownTrack:
         self.waiting_keyframe = False
         self.waiting_since: float | None = None
         self.last_keyframe_wait_ms: float | None = None
+        self.paused = False  # the subscriber asked not to receive this kind (audio-only on a weak link)
         self._totals = totals
         self._closed = False
 
@@ -228,8 +229,19 @@ class DownTrack:
             self.waiting_since = time.monotonic()
         publication.request_keyframe()
 
+    def set_paused(self, paused: bool) -> None:
+        """Stop or resume forwarding; resuming starts at a keyframe, and a paused subscriber's
+        bandwidth estimate no longer holds the publisher's bitrate down."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused:
+            self.restart()
+        if self.publication is not None:
+            self.publication.update_bitrate()
+
     async def forward(self, packet: RtpPacket, key: bool, ntp: int, now: float) -> None:
-        if not self.outbound.ready or not self.negotiated:
+        if self.paused or not self.outbound.ready or not self.negotiated:
             return
         if self.waiting_keyframe:
             if not key:
@@ -260,6 +272,7 @@ class DownTrack:
             out.update(track=self.publication.id, publisher=self.publication.owner)
         out.update(await self.outbound.stats())
         out["waiting_keyframe"] = self.waiting_keyframe
+        out["paused"] = self.paused
         if self.last_keyframe_wait_ms is not None:
             out["keyframe_wait_ms"] = self.last_keyframe_wait_ms
         return out

@@ -16,7 +16,7 @@ from .requests import MAX_ROOM_CHARS, Request, _invalid, _string
 
 __all__ = [
     "MEDIA_PARSERS", "IceCandidateInit", "MediaAnswer", "MediaCandidate", "MediaInvite", "MediaJoin", "MediaLeave",
-    "MediaOffer", "MediaRequest", "MediaRestart", "MediaStats", "PcRole", "media_frame",
+    "MediaOffer", "MediaReceive", "MediaRequest", "MediaRestart", "MediaStats", "PcRole", "media_frame",
 ]
 
 MAX_SDP_CHARS = 65_536
@@ -91,6 +91,14 @@ class MediaStats(Request):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class MediaReceive(Request):
+    """What the participant wants to receive from the others (audio-only on a weak link)."""
+
+    room: str
+    video: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class MediaInvite(Request):
     """An advisor lets a third party (an interpreter) join this interview."""
 
@@ -124,6 +132,12 @@ def _flag(frame: dict[str, Any], name: str) -> bool:
     if not isinstance(value, bool):
         raise _invalid(f"'{name}' must be true or false")
     return value
+
+
+def _required_flag(frame: dict[str, Any], name: str) -> bool:
+    if name not in frame:
+        raise _invalid(f"'{name}' is required (true or false)")
+    return _flag(frame, name)
 
 
 def _pc(frame: dict[str, Any]) -> PcRole:
@@ -177,16 +191,17 @@ MEDIA_PARSERS = {
     "media_restart": lambda rid, f, lim: MediaRestart(rid, _room(f)),
     "media_stats": lambda rid, f, lim: MediaStats(rid, _room(f), _every_ms(f)),
     "media_invite": lambda rid, f, lim: MediaInvite(rid, _room(f), _text(f, "user", MAX_USER_CHARS)),
+    "media_receive": lambda rid, f, lim: MediaReceive(rid, _room(f), _required_flag(f, "video")),
 }
 
 
 MediaRequest = (MediaJoin | MediaLeave | MediaOffer | MediaAnswer | MediaCandidate | MediaRestart | MediaStats
-                | MediaInvite)
+                | MediaInvite | MediaReceive)
 
 _TYPES: dict[type, str] = {
     MediaJoin: "media_join", MediaLeave: "media_leave", MediaOffer: "media_offer", MediaAnswer: "media_answer",
     MediaCandidate: "media_candidate", MediaRestart: "media_restart", MediaStats: "media_stats",
-    MediaInvite: "media_invite",
+    MediaInvite: "media_invite", MediaReceive: "media_receive",
 }
 
 
