@@ -80,6 +80,42 @@ class Settings:
                                       "every node_heartbeat_s; a dead node's interviews move after this")
     media_forward_timeout_s: float = _opt(10.0, "multi-node: a media request forwarded to the node hosting the "
                                           "interview fails (unavailable) when not answered within this")
+    # Follow-up workflow (rtserver/workflow, docs/workflow.md). The SMTP password and the webhook
+    # secret are never settings: RTSERVER_SMTP_PASSWORD / RTSERVER_WEBHOOK_SECRET or the files below.
+    portfolio_cap: int = _opt(150, "jobseekers one advisor follows at most; assigning past it is refused "
+                              "(portfolio_full)")
+    portfolio_near_cap_ratio: float = _opt(0.9, "advisors at or above this share of the cap are listed as near it")
+    callback_sla_s: float = _opt(86_400.0, "a callback request still open this long after it was made (or after "
+                                 "its first window ends, if later) is late")
+    callback_max_open: int = _opt(3, "open callback requests one jobseeker may have at once")
+    reply_sla_s: float = _opt(86_400.0, "a jobseeker's message unanswered this long fires the "
+                              "message.unanswered webhook")
+    digest_delay_s: float = _opt(900.0, "a user offline when messages reach them gets one mail listing the "
+                                 "unread ones after this (nothing if read meanwhile)")
+    digest_max_messages: int = _opt(50, "most messages listed in one digest mail")
+    appointment_reminders_s: str = _opt("86400,900", "comma-separated lead times (s) of appointment reminders, "
+                                        "in-app and by mail")
+    appointment_missed_after_s: float = _opt(900.0, "an appointment nobody (or only one side) joined this long "
+                                             "after its start is recorded as missed")
+    appointment_max_duration_min: int = _opt(240, "longest appointment, in minutes")
+    workflow_tick_s: float = _opt(1.0, "how often a node looks for due reminders, digests and deadlines")
+    figures_window_s: float = _opt(30 * 86_400.0, "reply times older than this leave the response-time figures")
+    figures_refresh_s: float = _opt(15.0, "how often /metrics' per-advisor figures are recomputed")
+    smtp_host: str = _opt("", "SMTP server for mails (digests, reminders); empty: no mail is sent")
+    smtp_port: int = _opt(587, "SMTP port")
+    smtp_tls: str = _opt("starttls", "starttls, tls (implicit, usually port 465) or none")
+    smtp_user: str = _opt("", "SMTP login; the password comes from RTSERVER_SMTP_PASSWORD or smtp_password_file")
+    smtp_password_file: str = _opt("", "file holding the SMTP password")
+    smtp_sender: str = _opt("", "From address of the mails")
+    smtp_timeout_s: float = _opt(10.0, "an SMTP exchange slower than this fails (retried at the next digest)")
+    webhook_urls: str = _opt("", "comma-separated URLs that receive signed workflow events (POST); empty: none")
+    webhook_secret_file: str = _opt("", "file holding the webhook HMAC secret (or RTSERVER_WEBHOOK_SECRET)")
+    webhook_max_attempts: int = _opt(8, "deliveries of one event tried at most before it is dropped")
+    webhook_retry_base_s: float = _opt(1.0, "first retry delay; doubled at each failure")
+    webhook_retry_max_s: float = _opt(300.0, "longest delay between two attempts")
+    webhook_timeout_s: float = _opt(5.0, "a webhook endpoint slower than this counts as failed")
+    webhook_queue_max: int = _opt(1000, "events waiting for delivery (retries included) per node; beyond, "
+                                  "new ones are dropped and counted")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

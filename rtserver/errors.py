@@ -45,6 +45,9 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    NOT_FOUND = "not_found"  # follow-up workflow: no such user, follow-up, callback or appointment
+    PORTFOLIO_FULL = "portfolio_full"  # the advisor's portfolio is at its cap
+    ALREADY_CLAIMED = "already_claimed"  # another advisor or tab claimed the callback request first
 
     @property
     def retryable(self) -> bool:

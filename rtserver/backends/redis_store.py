@@ -63,6 +63,11 @@ class RedisStore:
         self._retention = max(0, retention_messages)
         self._idempotency_ttl_ms = max(1000, int(idempotency_ttl_s * 1000))
 
+    @property
+    def link(self) -> RedisLink:
+        """The shared client, for other Redis-backed stores of the node (the follow-up workflow)."""
+        return self._link
+
     async def open(self) -> None:
         """Nothing to prepare: the client connects on first use, and a Redis that is down at start
         makes ``/readyz`` fail instead of the node."""

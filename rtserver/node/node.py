@@ -77,6 +77,10 @@ class Node:
         self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._expiry_sweeper: asyncio.Task[None] | None = None
 
+    def add_routes(self, routes: dict[type[Request], Any]) -> None:
+        """Handle more request types (the follow-up workflow's); replaces a handler of the same type."""
+        self._routes.update(routes)
+
     async def start(self) -> None:
         await self.backends.store.open()
         await self.backends.broker.start(self.hub)

@@ -200,6 +200,7 @@ def _parse_presence(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
 
 
 from .media import MEDIA_PARSERS  # noqa: E402  (media requests build on the classes above)
+from .workflow import WORKFLOW_PARSERS  # noqa: E402  (so do the follow-up workflow's)
 
 _PARSERS = {
     "auth": lambda rid, f, lim: Auth(rid, _string(f, "token", MAX_TOKEN_CHARS)),  # type: ignore[arg-type]
@@ -213,6 +214,7 @@ _PARSERS = {
     "ping": lambda rid, f, lim: Ping(rid),
     "rooms": lambda rid, f, lim: ListRooms(rid),
     **MEDIA_PARSERS,
+    **WORKFLOW_PARSERS,
 }
 
 REQUEST_TYPES = frozenset(_PARSERS)

@@ -1,0 +1,170 @@
+"""Follow-up workflow requests (callbacks, appointments, opt-out): validated, typed, free of I/O.
+
+Same parser signature as ``requests.py``, which merges ``WORKFLOW_PARSERS`` into its table.
+Checks that need the clock or the store (a window in the past, a jobseeker not in the
+portfolio) are the service's; here only shapes and bounds. See ``docs/workflow.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from .requests import Request, _enum, _invalid, _string
+
+__all__ = [
+    "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin", "CallbackCancel",
+    "CallbackChannel", "CallbackClaim", "CallbackOutcome", "CallbackOutcomeRequest", "CallbackRequest",
+    "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks", "parse_windows",
+]
+
+MAX_RECORD_ID_CHARS = 32
+MAX_USER_CHARS = 128
+MAX_REASON_CHARS = 500
+MAX_NOTE_CHARS = 1000
+MAX_WINDOWS = 5
+MAX_WINDOW_MS = 7 * 86_400_000  # one window spans at most a week
+MAX_MS = 2**53  # JSON-safe integers
+
+
+class CallbackChannel(enum.StrEnum):
+    VIDEO = "video"
+    PHONE = "phone"
+
+
+class CallbackOutcome(enum.StrEnum):
+    DONE = "done"
+    NO_ANSWER = "no_answer"
+    RESCHEDULED = "rescheduled"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallbackRequest(Request):
+    reason: str
+    channel: CallbackChannel
+    windows: tuple[tuple[int, int], ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallbackCancel(Request):
+    callback: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallbackClaim(Request):
+    callback: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallbackOutcomeRequest(Request):
+    callback: str
+    outcome: CallbackOutcome
+    note: str | None
+    windows: tuple[tuple[int, int], ...] | None  # required when rescheduled
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListCallbacks(Request):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppointmentCreate(Request):
+    jobseeker: str
+    start: int
+    duration_min: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppointmentCancel(Request):
+    appointment: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppointmentJoin(Request):
+    appointment: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListAppointments(Request):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetFollowUp(Request):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FollowUpOptOut(Request):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FollowUpOptIn(Request):
+    pass
+
+
+def _int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _invalid(f"'{name}' must be an integer from {low} to {high}")
+    return value
+
+
+def parse_windows(raw: Any) -> tuple[tuple[int, int], ...]:
+    """``[{start, end}, ...]`` (ms since the epoch) as sorted pairs; shared with the HTTP API."""
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_WINDOWS:
+        raise _invalid(f"'windows' must be a list of 1 to {MAX_WINDOWS} {{start, end}} objects")
+    windows = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise _invalid("each window is an object {start, end} in ms since the epoch")
+        start, end = _int(item.get("start"), "start", 0, MAX_MS), _int(item.get("end"), "end", 0, MAX_MS)
+        if not start < end <= start + MAX_WINDOW_MS:
+            raise _invalid("a window's 'end' must follow its 'start', by at most 7 days")
+        windows.append((start, end))
+    return tuple(sorted(windows))
+
+
+def _record(f: dict[str, Any], name: str) -> str:
+    return _string(f, name, MAX_RECORD_ID_CHARS)  # type: ignore[return-value]
+
+
+def _parse_callback_request(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+    reason = _string(f, "reason", MAX_REASON_CHARS)
+    channel = _enum(CallbackChannel, f, "channel")
+    if channel is None:
+        raise _invalid("'channel' is required: video or phone")
+    return CallbackRequest(rid, reason, channel, parse_windows(f.get("windows")))  # type: ignore[arg-type]
+
+
+def _parse_outcome(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+    outcome = _enum(CallbackOutcome, f, "outcome")
+    if outcome is None:
+        raise _invalid("'outcome' is required: done, no_answer or rescheduled")
+    windows = parse_windows(f.get("windows")) if outcome is CallbackOutcome.RESCHEDULED else None
+    return CallbackOutcomeRequest(rid, _record(f, "callback"), outcome, _string(f, "note", MAX_NOTE_CHARS,
+                                                                               required=False), windows)
+
+
+def _parse_appointment(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+    jobseeker = _string(f, "jobseeker", MAX_USER_CHARS)
+    return AppointmentCreate(rid, jobseeker, _int(f.get("start"), "start", 0, MAX_MS),  # type: ignore[arg-type]
+                             _int(f.get("duration_min"), "duration_min", 1, 24 * 60))
+
+
+WORKFLOW_PARSERS = {
+    "callback_request": _parse_callback_request,
+    "callback_cancel": lambda rid, f, lim: CallbackCancel(rid, _record(f, "callback")),
+    "callback_claim": lambda rid, f, lim: CallbackClaim(rid, _record(f, "callback")),
+    "callback_outcome": _parse_outcome,
+    "callbacks": lambda rid, f, lim: ListCallbacks(rid),
+    "appointment_create": _parse_appointment,
+    "appointment_cancel": lambda rid, f, lim: AppointmentCancel(rid, _record(f, "appointment")),
+    "appointment_join": lambda rid, f, lim: AppointmentJoin(rid, _record(f, "appointment")),
+    "appointments": lambda rid, f, lim: ListAppointments(rid),
+    "followup": lambda rid, f, lim: GetFollowUp(rid),
+    "followup_opt_out": lambda rid, f, lim: FollowUpOptOut(rid),
+    "followup_opt_in": lambda rid, f, lim: FollowUpOptIn(rid),
+}

@@ -1,0 +1,295 @@
+"""HTTP API of the follow-up workflow for portals (``X-Api-Key``), and its OpenAPI description.
+
+Errors are ``{"error": {"code", "message"}}`` with the wire codes of ``rtserver.errors``; the
+HTTP status follows the code (``not_found`` 404, ``portfolio_full`` and ``conflict`` 409...).
+The description of the whole HTTP API is ``openapi.json`` next to this module, served at
+``/api/openapi.json`` (a test checks that every ``/api`` route is in it).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..auth import Role
+from ..errors import BadRequest, ErrorCode, RtError
+from ..node.ws import NODE_KEY
+from ..precall.results import CHECK_RESULTS_KEY
+from ..protocol.requests import _invalid
+from ..protocol.workflow import MAX_REASON_CHARS, CallbackChannel, parse_windows
+from .notify import now_ms
+from .runtime import WORKFLOW_KEY, Workflow
+from .store import FollowUpStatus, followup_room
+
+__all__ = ["OPENAPI_PATH", "add_workflow_routes"]
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+# Ids end up in room ids (followup-ID) and Redis keys: the room id alphabet, a little shorter.
+USER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+MAX_NAME_CHARS = 200
+EXPORT_PAGE_MAX = 1000
+
+STATUS = {
+    ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_JOINED: 403, ErrorCode.ROOM_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409, ErrorCode.ALREADY_CLAIMED: 409, ErrorCode.PORTFOLIO_FULL: 409, ErrorCode.ROOM_FULL: 409,
+    ErrorCode.RATE_LIMITED: 429, ErrorCode.UNAVAILABLE: 503,
+}
+
+Handler = Callable[[web.Request, Workflow], Awaitable[Any]]
+
+
+def endpoint(status: int = 200) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """Key check, errors as JSON with their status, and the handler's value as the JSON body."""
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.Response:
+            try:
+                _require_key(request)
+                body = await handler(request, request.app[WORKFLOW_KEY])
+            except RtError as exc:
+                return web.json_response({"error": {"code": str(exc.code), "message": exc.message}},
+                                         status=STATUS.get(exc.code, 500))
+            return web.json_response(body, status=status)
+
+        return run
+
+    return wrap
+
+
+def _require_key(request: web.Request) -> None:
+    expected = request.app[NODE_KEY].settings.api_key
+    if not expected:
+        raise RtError("the API is disabled: set RTSERVER_API_KEY", code=ErrorCode.FORBIDDEN)
+    if not hmac.compare_digest(request.headers.get("X-Api-Key", "").encode(), expected.encode()):
+        raise RtError("missing or wrong X-Api-Key", code=ErrorCode.UNAUTHORIZED)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _id(value: Any, what: str = "user id") -> str:
+    if not isinstance(value, str) or not USER_ID.match(value):
+        raise BadRequest(f"{what}: 1-100 characters among letters, digits and . _ : @ -")
+    return value
+
+
+def _text(body: dict[str, Any], name: str, max_chars: int, *, required: bool = True) -> str:
+    value = body.get(name, None if required else "")
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_chars:
+        raise BadRequest(f"'{name}' must be a {'non-empty ' if required else ''}string of at most {max_chars} "
+                         "characters")
+    return value
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.query.get(name, str(default)))
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer") from None
+    return min(high, max(low, value))
+
+
+# -- users ---------------------------------------------------------------------------------------
+@endpoint()
+async def put_user(request: web.Request, wf: Workflow) -> Any:
+    user_id = _id(request.match_info["user"])
+    body = await _body(request)
+    try:
+        role = Role(body.get("role"))
+    except ValueError:
+        raise BadRequest("'role' must be advisor or jobseeker") from None
+    email = _text(body, "email", 254, required=False)
+    if email and not EMAIL.match(email):
+        raise BadRequest("'email' is not an e-mail address")
+    volunteer = body.get("volunteer", False)
+    if not isinstance(volunteer, bool):
+        raise BadRequest("'volunteer' must be true or false")
+    user = await wf.portfolios.put_user(user_id, name=_text(body, "name", MAX_NAME_CHARS), role=role, email=email,
+                                        volunteer=volunteer)
+    return user.to_dict()
+
+
+@endpoint()
+async def get_user(request: web.Request, wf: Workflow) -> Any:
+    return (await wf.portfolios.user(_id(request.match_info["user"]))).to_dict()
+
+
+# -- follow-ups ----------------------------------------------------------------------------------
+@endpoint(201)
+async def assign(request: web.Request, wf: Workflow) -> Any:
+    body = await _body(request)
+    followup = await wf.portfolios.assign(_id(body.get("jobseeker"), "'jobseeker'"), _id(body.get("advisor"),
+                                                                                         "'advisor'"))
+    return followup.to_dict()
+
+
+@endpoint()
+async def get_followup(request: web.Request, wf: Workflow) -> Any:
+    return (await wf.portfolios.followup(_id(request.match_info["jobseeker"]))).to_dict()
+
+
+@endpoint()
+async def transfer(request: web.Request, wf: Workflow) -> Any:
+    body = await _body(request)
+    previous, followup = await wf.portfolios.transfer(_id(request.match_info["jobseeker"]),
+                                                      _id(body.get("advisor"), "'advisor'"))
+    return {**followup.to_dict(), "previous_advisor": previous}
+
+
+@endpoint()
+async def opt_out(request: web.Request, wf: Workflow) -> Any:
+    return (await wf.portfolios.set_status(_id(request.match_info["jobseeker"]), FollowUpStatus.OPTED_OUT,
+                                           by=None)).to_dict()
+
+
+@endpoint()
+async def opt_in(request: web.Request, wf: Workflow) -> Any:
+    return (await wf.portfolios.set_status(_id(request.match_info["jobseeker"]), FollowUpStatus.ACTIVE,
+                                           by=None)).to_dict()
+
+
+@endpoint()
+async def export(request: web.Request, wf: Workflow) -> Any:
+    """The conversation (a page of messages, oldest first) with the callbacks and appointments."""
+    jobseeker = _id(request.match_info["jobseeker"])
+    followup = await wf.portfolios.followup(jobseeker)
+    after = _int_query(request, "after", 0, 0, 2**62)
+    limit = _int_query(request, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX)
+    messages = await request.app[NODE_KEY].backends.store.read_after(followup_room(jobseeker), after, limit)
+    now = now_ms()
+    return {"followup": followup.to_dict(), "room": followup.room, "messages": [m.to_event() for m in messages],
+            "more": len(messages) == limit,
+            "callbacks": [cb.to_dict(now) for cb in await wf.callbacks.of(jobseeker)],
+            "appointments": [a.to_dict() for a in await wf.appointments.of(jobseeker)]}
+
+
+# -- advisors ------------------------------------------------------------------------------------
+@endpoint()
+async def advisors(request: web.Request, wf: Workflow) -> Any:
+    near = request.query.get("near_cap", "false").lower() in ("1", "true", "yes")
+    return {"cap": wf.config.portfolio_cap, "advisors": await wf.portfolios.advisors(near_cap_only=near)}
+
+
+@endpoint()
+async def portfolio(request: web.Request, wf: Workflow) -> Any:
+    advisor = _id(request.match_info["advisor"])
+    rows = await wf.portfolios.portfolio(advisor)
+    checks = request.app.get(CHECK_RESULTS_KEY)
+    latest = await checks.latest([r["jobseeker"] for r in rows]) if checks is not None and rows else {}
+    for row in rows:
+        row["precall"] = latest.get(row["jobseeker"])
+    return {"advisor": advisor, "cap": wf.config.portfolio_cap, "size": len(rows), "portfolio": rows}
+
+
+@endpoint()
+async def queue(request: web.Request, wf: Workflow) -> Any:
+    now = now_ms()
+    return {"callbacks": [cb.to_dict(now) for cb in await wf.callbacks.queue(_id(request.match_info["advisor"]))]}
+
+
+@endpoint()
+async def advisor_figures(request: web.Request, wf: Workflow) -> Any:
+    return await wf.figures.advisor(_id(request.match_info["advisor"]))
+
+
+@endpoint()
+async def all_figures(request: web.Request, wf: Workflow) -> Any:
+    return {"advisors": await wf.figures.all()}
+
+
+# -- callbacks -----------------------------------------------------------------------------------
+@endpoint()
+async def jobseeker_callbacks(request: web.Request, wf: Workflow) -> Any:
+    now = now_ms()
+    return {"callbacks": [cb.to_dict(now) for cb in await wf.callbacks.of(_id(request.match_info["jobseeker"]))]}
+
+
+@endpoint(201)
+async def create_callback(request: web.Request, wf: Workflow) -> Any:
+    """A portal asks for a callback on the jobseeker's behalf (e.g. from its own form)."""
+    jobseeker = _id(request.match_info["jobseeker"])
+    body = await _body(request)
+    try:
+        channel = CallbackChannel(body.get("channel"))
+    except ValueError:
+        raise _invalid("'channel' must be video or phone") from None
+    windows = parse_windows(body.get("windows"))
+    if windows[-1][1] <= now_ms():
+        raise BadRequest("every window is in the past")
+    cb = await wf.callbacks.request(jobseeker, reason=_text(body, "reason", MAX_REASON_CHARS), channel=channel,
+                                    windows=windows)
+    return cb.to_dict(now_ms())
+
+
+@endpoint()
+async def get_callback(request: web.Request, wf: Workflow) -> Any:
+    return (await wf.callbacks.get(_id(request.match_info["callback"], "callback id"))).to_dict(now_ms())
+
+
+# -- appointments --------------------------------------------------------------------------------
+@endpoint(201)
+async def create_appointment(request: web.Request, wf: Workflow) -> Any:
+    body = await _body(request)
+    start, duration = body.get("start"), body.get("duration_min")
+    if isinstance(start, bool) or not isinstance(start, int) or isinstance(duration, bool) or not isinstance(
+            duration, int):
+        raise BadRequest("'start' (ms since the epoch) and 'duration_min' must be integers")
+    appointment = await wf.appointments.schedule(_id(body.get("advisor"), "'advisor'"),
+                                                 _id(body.get("jobseeker"), "'jobseeker'"), start_ms=start,
+                                                 duration_min=duration)
+    return appointment.to_dict()
+
+
+@endpoint()
+async def get_appointment(request: web.Request, wf: Workflow) -> Any:
+    return (await wf.appointments.get(_id(request.match_info["appointment"], "appointment id"))).to_dict()
+
+
+@endpoint()
+async def user_appointments(request: web.Request, wf: Workflow) -> Any:
+    return {"appointments": [a.to_dict() for a in await wf.appointments.of(_id(request.match_info["user"]))]}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(json.loads(OPENAPI_PATH.read_text()))
+
+
+def add_workflow_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/openapi.json", openapi)
+    r.add_put("/api/users/{user}", put_user)
+    r.add_get("/api/users/{user}", get_user)
+    r.add_get("/api/users/{user}/appointments", user_appointments)
+    r.add_post("/api/followups", assign)
+    r.add_get("/api/followups/{jobseeker}", get_followup)
+    r.add_post("/api/followups/{jobseeker}/transfer", transfer)
+    r.add_post("/api/followups/{jobseeker}/opt-out", opt_out)
+    r.add_post("/api/followups/{jobseeker}/opt-in", opt_in)
+    r.add_get("/api/followups/{jobseeker}/export", export)
+    r.add_get("/api/followups/{jobseeker}/callbacks", jobseeker_callbacks)
+    r.add_post("/api/followups/{jobseeker}/callbacks", create_callback)
+    r.add_get("/api/advisors", advisors)
+    r.add_get("/api/advisors/{advisor}/portfolio", portfolio)
+    r.add_get("/api/advisors/{advisor}/callbacks", queue)
+    r.add_get("/api/advisors/{advisor}/figures", advisor_figures)
+    r.add_get("/api/figures", all_figures)
+    r.add_get("/api/callbacks/{callback}", get_callback)
+    r.add_post("/api/appointments", create_appointment)
+    r.add_get("/api/appointments/{appointment}", get_appointment)

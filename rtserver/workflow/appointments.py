@@ -1,0 +1,154 @@
+"""Video interviews on a date: scheduled by the advisor, reminded, joined, held or missed.
+
+An appointment's interview happens in the follow-up room's media room (same id), so joining one
+(``appointment_join``) records the join and answers the room to ``media_join``. Timers drive the
+rest, claimed by exactly one node: a reminder per configured lead time (a live
+``appointment_reminder`` event and a mail to each side with an address), and, at
+``appointment_missed_after_s`` after the start, the verdict: held when both sides joined,
+otherwise missed (``missed_by`` names who did not come; webhook ``appointment.missed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+
+from ..errors import BadRequest, ErrorCode, Forbidden, RtError
+from .mail import Mailer
+from .notify import Notifier, now_ms
+from .service import PortfolioService, not_found
+from .settings import WorkflowConfig
+from .store import Appointment, AppointmentStatus, FollowUpStatus, TimerKind, WorkflowStore
+from .webhooks import WebhookDispatcher
+
+__all__ = ["AppointmentService"]
+
+JOIN_EARLY_MS = 15 * 60_000  # the interview room opens this long before the start
+MAX_LISTED = 200
+
+
+def when(ms: int) -> str:
+    return time.strftime("%d/%m/%Y à %H:%M UTC", time.gmtime(ms / 1000))
+
+
+class AppointmentService:
+    def __init__(self, *, store: WorkflowStore, portfolios: PortfolioService, notifier: Notifier, mailer: Mailer,
+                 webhooks: WebhookDispatcher, config: WorkflowConfig):
+        self._store = store
+        self._portfolios = portfolios
+        self._notify = notifier
+        self._mailer = mailer
+        self._webhooks = webhooks
+        self._config = config
+
+    async def schedule(self, advisor: str, jobseeker: str, *, start_ms: int, duration_min: int) -> Appointment:
+        followup = await self._portfolios.followup(jobseeker)
+        if followup.advisor != advisor:
+            raise Forbidden(f"{jobseeker!r} is not in your portfolio")
+        if followup.status is not FollowUpStatus.ACTIVE:
+            raise Forbidden("web follow-up is paused for this jobseeker")
+        now = now_ms()
+        if start_ms <= now:
+            raise BadRequest("'start' must be in the future")
+        if not 1 <= duration_min <= self._config.max_duration_min:
+            raise BadRequest(f"'duration_min' must be from 1 to {self._config.max_duration_min}")
+        appointment = Appointment(secrets.token_hex(8), advisor, jobseeker, followup.room, start_ms, duration_min,
+                                  AppointmentStatus.SCHEDULED, now, now)
+        await self._store.save_appointment(appointment, expected_version=None)
+        appointment = dataclasses.replace(appointment, version=1)
+        for lead_s in self._config.reminder_leads_s:
+            due = start_ms - lead_s * 1000
+            if due > now:
+                await self._store.schedule(TimerKind.REMINDER, f"{appointment.id}:{lead_s}", due)
+        await self._store.schedule(TimerKind.APPOINTMENT_END, appointment.id, start_ms + self._config.missed_after_ms)
+        await self._announce(appointment, "scheduled", actor=advisor,
+                             text=f"Entretien vidéo prévu le {when(start_ms)} ({duration_min} min).")
+        return appointment
+
+    async def get(self, appointment_id: str, user_id: str | None = None) -> Appointment:
+        found = await self._store.get_appointment(appointment_id)
+        if found is None or (user_id is not None and user_id not in (found.advisor, found.jobseeker)):
+            raise not_found(f"no appointment {appointment_id!r}")
+        return found
+
+    async def cancel(self, appointment_id: str, user_id: str) -> Appointment:
+        def change(a: Appointment) -> Appointment:
+            if a.status is not AppointmentStatus.SCHEDULED:
+                raise RtError(f"the appointment is {a.status}", code=ErrorCode.CONFLICT)
+            return dataclasses.replace(a, status=AppointmentStatus.CANCELLED, updated_ms=now_ms())
+
+        appointment = await self._portfolios.update_appointment(await self.get(appointment_id, user_id), change)
+        assert appointment is not None
+        await self._store.unschedule(TimerKind.APPOINTMENT_END, appointment.id)
+        await self._announce(appointment, "cancelled", actor=user_id,
+                             text=f"Entretien du {when(appointment.start_ms)} annulé.")
+        return appointment
+
+    async def join(self, appointment_id: str, user_id: str) -> Appointment:
+        """Record the join; the caller then joins the interview with ``media_join`` on ``room``."""
+        now = now_ms()
+
+        def change(a: Appointment) -> Appointment | None:
+            if a.status not in (AppointmentStatus.SCHEDULED, AppointmentStatus.HELD):
+                raise RtError(f"the appointment is {a.status}", code=ErrorCode.CONFLICT)
+            if not a.start_ms - JOIN_EARLY_MS <= now <= a.end_ms:
+                raise Forbidden("the interview room opens 15 minutes before the start and closes at the end")
+            if user_id in a.joined:
+                return None
+            joined = {**a.joined, user_id: now}
+            both = a.advisor in joined and a.jobseeker in joined
+            return dataclasses.replace(a, joined=joined, updated_ms=now,
+                                       status=AppointmentStatus.HELD if both else a.status)
+
+        before = await self.get(appointment_id, user_id)
+        appointment = await self._portfolios.update_appointment(before, change)
+        assert appointment is not None
+        if user_id not in before.joined:
+            await self._notify.live(appointment.room, {"type": "appointment", "event": "joined", "user": user_id,
+                                                       "appointment": appointment.to_dict()})
+        return appointment
+
+    async def of(self, user_id: str) -> list[Appointment]:
+        return await self._store.appointments_of(user_id, limit=MAX_LISTED)
+
+    # -- timers ----------------------------------------------------------------------------------
+    async def remind(self, ref: str) -> None:
+        appointment_id, _, lead = ref.rpartition(":")
+        appointment = await self._store.get_appointment(appointment_id)
+        if appointment is None or appointment.status is not AppointmentStatus.SCHEDULED:
+            return
+        starts_in_s = max(0, (appointment.start_ms - now_ms()) // 1000)
+        await self._notify.live(appointment.room, {"type": "appointment_reminder", "starts_in_s": starts_in_s,
+                                                   "lead_s": int(lead), "appointment": appointment.to_dict()})
+        users = await self._store.get_users([appointment.advisor, appointment.jobseeker])
+        for user in users.values():
+            if user.email:
+                await self._mailer.send(
+                    user.email, f"Rappel : entretien vidéo le {when(appointment.start_ms)}",
+                    f"Bonjour {user.name},\n\nVotre entretien vidéo a lieu le {when(appointment.start_ms)} "
+                    f"({appointment.duration_min} min). Rejoignez-le depuis votre espace de suivi en ligne.\n")
+
+    async def conclude(self, appointment_id: str) -> None:
+        """After the start plus the grace period: missed unless both sides joined."""
+        appointment = await self._store.get_appointment(appointment_id)
+        if appointment is None or appointment.status is not AppointmentStatus.SCHEDULED:
+            return
+
+        def change(a: Appointment) -> Appointment | None:
+            if a.status is not AppointmentStatus.SCHEDULED:
+                return None
+            absent = tuple(u for u in (a.advisor, a.jobseeker) if u not in a.joined)
+            return dataclasses.replace(a, status=AppointmentStatus.MISSED, missed_by=absent, updated_ms=now_ms())
+
+        concluded = await self._portfolios.update_appointment(appointment, change)
+        if concluded is None or concluded.status is not AppointmentStatus.MISSED:
+            return
+        await self._announce(concluded, "missed", actor=None,
+                             text=f"Entretien du {when(concluded.start_ms)} manqué.")
+        self._webhooks.emit("appointment.missed", concluded.to_dict())
+
+    async def _announce(self, appointment: Appointment, event: str, *, actor: str | None, text: str) -> None:
+        await self._notify.notice(appointment.room, text, actor=actor)
+        await self._notify.live(appointment.room, {"type": "appointment", "event": event,
+                                                   "appointment": appointment.to_dict()})

@@ -1,0 +1,155 @@
+"""Callback requests: a jobseeker asks to be called back; advisors claim them and record outcomes.
+
+A request is ``open`` until an advisor claims it (``claimed``), then ends ``done``, ``no_answer``
+or ``cancelled`` (by the jobseeker); ``rescheduled`` puts it back ``open`` with new windows. Every
+change is a compare-and-set on the request's version, so of two advisors (or two tabs, or two
+nodes) claiming at once exactly one wins and the other gets ``already_claimed``.
+
+The queue of an advisor is the open and claimed requests of the jobseekers they follow, by due
+time (the start of the earliest window): a transfer moves them with the jobseeker. A request is
+``late`` when still pending after ``callback_sla_s`` from its creation, or after the end of its
+first window if that comes later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Any
+
+from ..errors import ErrorCode, Forbidden, RtError
+from ..protocol.workflow import CallbackOutcome as Outcome
+from .notify import Notifier, now_ms
+from .service import MAX_CAS_RETRIES, PortfolioService, not_found
+from .settings import WorkflowConfig
+from .store import Callback, CallbackStatus, Channel, FollowUpStatus, WorkflowStore
+from .webhooks import WebhookDispatcher
+
+__all__ = ["CallbackService", "Outcome"]
+
+MAX_LISTED = 200
+CHANNEL_FR = {Channel.VIDEO: "en visio", Channel.PHONE: "par téléphone"}
+STATUS_FR = {
+    CallbackStatus.OPEN: "en attente", CallbackStatus.CLAIMED: "prise en charge", CallbackStatus.DONE: "traitée",
+    CallbackStatus.NO_ANSWER: "sans réponse", CallbackStatus.CANCELLED: "annulée",
+}
+
+
+def _timing(windows: tuple[tuple[int, int], ...], created_ms: int, sla_ms: int) -> tuple[int, int]:
+    first_start, first_end = windows[0]
+    return first_start, max(created_ms + sla_ms, first_end)
+
+
+class CallbackService:
+    def __init__(self, *, store: WorkflowStore, portfolios: PortfolioService, notifier: Notifier,
+                 webhooks: WebhookDispatcher, config: WorkflowConfig):
+        self._store = store
+        self._portfolios = portfolios
+        self._notify = notifier
+        self._webhooks = webhooks
+        self._config = config
+
+    async def request(self, jobseeker: str, *, reason: str, channel: Channel,
+                      windows: tuple[tuple[int, int], ...]) -> Callback:
+        followup = await self._portfolios.followup(jobseeker)
+        if followup.status is not FollowUpStatus.ACTIVE:
+            raise Forbidden("web follow-up is paused: opt in again to ask for a callback")
+        pending = await self._store.pending_callbacks([jobseeker])
+        if len(pending) >= self._config.callback_max_open:
+            raise RtError(f"already {len(pending)} open callback requests (at most {self._config.callback_max_open})",
+                          code=ErrorCode.CONFLICT)
+        now = now_ms()
+        ordered = tuple(sorted(windows))
+        due, late = _timing(ordered, now, self._config.callback_sla_ms)
+        callback = Callback(secrets.token_hex(8), jobseeker, reason, channel, ordered, CallbackStatus.OPEN, now, due,
+                            late, now)
+        await self._store.save_callback(callback, expected_version=None)
+        callback = dataclasses.replace(callback, version=1)
+        await self._announce(followup.room, callback, "requested", actor=jobseeker,
+                             text=f"Demande de rappel {CHANNEL_FR[channel]} : {reason}")
+        self._webhooks.emit("callback.requested", {**callback.to_dict(now), "advisor": followup.advisor,
+                                                   "room": followup.room})
+        return callback
+
+    async def get(self, callback_id: str) -> Callback:
+        found = await self._store.get_callback(callback_id)
+        if found is None:
+            raise not_found(f"no callback request {callback_id!r}")
+        return found
+
+    async def _change(self, callback_id: str, change: Any) -> Callback:
+        """Apply ``change(current) -> new`` as a compare-and-set; ``change`` raises to refuse."""
+        for _ in range(MAX_CAS_RETRIES):
+            current = await self.get(callback_id)
+            updated = change(current)
+            if await self._store.save_callback(updated, expected_version=current.version):
+                return dataclasses.replace(updated, version=current.version + 1)
+        raise RtError("the callback request kept changing: try again", code=ErrorCode.CONFLICT)
+
+    async def claim(self, callback_id: str, advisor: str) -> Callback:
+        def change(cb: Callback) -> Callback:
+            if cb.status is CallbackStatus.CLAIMED:
+                raise RtError(f"already claimed by {cb.claimed_by}", code=ErrorCode.ALREADY_CLAIMED)
+            if cb.status is not CallbackStatus.OPEN:
+                raise RtError(f"the request is {cb.status}", code=ErrorCode.CONFLICT)
+            now = now_ms()
+            return dataclasses.replace(cb, status=CallbackStatus.CLAIMED, claimed_by=advisor, claimed_ms=now,
+                                       updated_ms=now)
+
+        callback = await self._change(callback_id, change)
+        await self._announce_change(callback, actor=advisor)
+        return callback
+
+    async def outcome(self, callback_id: str, advisor: str, outcome: Outcome, *, note: str | None,
+                      windows: tuple[tuple[int, int], ...] | None) -> Callback:
+        def change(cb: Callback) -> Callback:
+            if cb.status is not CallbackStatus.CLAIMED or cb.claimed_by != advisor:
+                raise Forbidden("claim the request before recording its outcome")
+            now = now_ms()
+            record = {"outcome": str(outcome), "by": advisor, "at": now, **({"note": note} if note else {})}
+            outcomes = (*cb.outcomes, record)
+            if outcome is Outcome.RESCHEDULED:
+                assert windows
+                ordered = tuple(sorted(windows))
+                due, late = _timing(ordered, now, self._config.callback_sla_ms)
+                return dataclasses.replace(cb, status=CallbackStatus.OPEN, windows=ordered, due_ms=due, late_ms=late,
+                                           claimed_by=None, claimed_ms=None, outcomes=outcomes, updated_ms=now)
+            status = CallbackStatus.DONE if outcome is Outcome.DONE else CallbackStatus.NO_ANSWER
+            return dataclasses.replace(cb, status=status, outcomes=outcomes, updated_ms=now)
+
+        callback = await self._change(callback_id, change)
+        await self._announce_change(callback, actor=advisor, rescheduled=outcome is Outcome.RESCHEDULED)
+        return callback
+
+    async def cancel(self, callback_id: str, jobseeker: str) -> Callback:
+        def change(cb: Callback) -> Callback:
+            if cb.jobseeker != jobseeker:
+                raise not_found(f"no callback request {callback_id!r}")
+            if not cb.status.pending:
+                raise RtError(f"the request is already {cb.status}", code=ErrorCode.CONFLICT)
+            now = now_ms()
+            return dataclasses.replace(cb, status=CallbackStatus.CANCELLED, updated_ms=now, outcomes=(
+                *cb.outcomes, {"outcome": "cancelled", "by": jobseeker, "at": now}))
+
+        callback = await self._change(callback_id, change)
+        await self._announce_change(callback, actor=jobseeker)
+        return callback
+
+    async def _announce_change(self, callback: Callback, *, actor: str, rescheduled: bool = False) -> None:
+        followup = await self._portfolios.followup(callback.jobseeker)
+        text = f"Demande de rappel « {callback.reason} » : {STATUS_FR[callback.status]}"
+        if rescheduled:
+            text += " (reportée)"
+        await self._announce(followup.room, callback, "rescheduled" if rescheduled else str(callback.status),
+                             actor=actor, text=text)
+
+    async def _announce(self, room: str, callback: Callback, event: str, *, actor: str, text: str) -> None:
+        await self._notify.notice(room, text, actor=actor)
+        await self._notify.live(room, {"type": "callback", "event": event, "callback": callback.to_dict(now_ms())})
+
+    async def queue(self, advisor: str) -> list[Callback]:
+        jobseekers = [f.jobseeker for f in await self._store.portfolio(advisor)]
+        return (await self._store.pending_callbacks(jobseekers))[:MAX_LISTED] if jobseekers else []
+
+    async def of(self, jobseeker: str) -> list[Callback]:
+        return await self._store.callbacks_of(jobseeker, limit=MAX_LISTED)

@@ -1,0 +1,141 @@
+"""The workflow's WebSocket requests, and the check it adds to ``send`` in follow-up rooms.
+
+Handlers take the connection and the parsed request and return the reply, like the chat's.
+Who may do what is decided here from the token's role: jobseekers ask for and cancel callbacks
+and opt out or in; advisors claim, record outcomes and schedule appointments; both list theirs
+and join appointments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..auth import Role
+from ..errors import Forbidden
+from ..node.connection import Connection
+from ..protocol import Send
+from ..protocol.workflow import (
+    AppointmentCancel,
+    AppointmentCreate,
+    AppointmentJoin,
+    CallbackCancel,
+    CallbackClaim,
+    CallbackOutcomeRequest,
+    CallbackRequest,
+    FollowUpOptIn,
+    FollowUpOptOut,
+    GetFollowUp,
+    ListAppointments,
+    ListCallbacks,
+)
+from .notify import now_ms
+from .store import FollowUpStatus, jobseeker_of_room
+
+if TYPE_CHECKING:
+    from .runtime import Workflow
+
+__all__ = ["LiveRequests"]
+
+Handler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
+
+
+def _role(conn: Connection, role: Role) -> str:
+    assert conn.identity is not None
+    if conn.identity.role is not role:
+        raise Forbidden(f"only a {role} may do this")
+    return conn.identity.user_id
+
+
+class LiveRequests:
+    def __init__(self, workflow: Workflow, chat_send: Handler):
+        self._wf = workflow
+        self._chat_send = chat_send
+
+    def routes(self) -> dict[type, Handler]:
+        return {
+            Send: self.send, CallbackRequest: self.callback_request, CallbackCancel: self.callback_cancel,
+            CallbackClaim: self.callback_claim, CallbackOutcomeRequest: self.callback_outcome,
+            ListCallbacks: self.callbacks, AppointmentCreate: self.appointment_create,
+            AppointmentCancel: self.appointment_cancel, AppointmentJoin: self.appointment_join,
+            ListAppointments: self.appointments, GetFollowUp: self.followup, FollowUpOptOut: self.opt_out,
+            FollowUpOptIn: self.opt_in,
+        }
+
+    # -- chat send in follow-up rooms ------------------------------------------------------------
+    async def send(self, conn: Connection, req: Send) -> dict[str, Any] | None:
+        jobseeker = jobseeker_of_room(req.room)
+        if jobseeker is None:
+            return await self._chat_send(conn, req)
+        await self._wf.check_may_post(conn, req.room, jobseeker)
+        ack = await self._chat_send(conn, req)
+        if ack is not None and not ack.get("duplicate"):
+            # After the acknowledgement is built: digests and reply times never slow a send down.
+            self._wf.after_message(req.room, jobseeker, conn.user_id, ack["ts"])
+        return ack
+
+    # -- callbacks -------------------------------------------------------------------------------
+    async def callback_request(self, conn: Connection, req: CallbackRequest) -> dict[str, Any]:
+        user = _role(conn, Role.JOBSEEKER)
+        if req.windows[-1][1] <= now_ms():
+            raise Forbidden("every window is in the past")
+        cb = await self._wf.callbacks.request(user, reason=req.reason, channel=req.channel, windows=req.windows)
+        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+
+    async def callback_cancel(self, conn: Connection, req: CallbackCancel) -> dict[str, Any]:
+        cb = await self._wf.callbacks.cancel(req.callback, _role(conn, Role.JOBSEEKER))
+        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+
+    async def callback_claim(self, conn: Connection, req: CallbackClaim) -> dict[str, Any]:
+        cb = await self._wf.callbacks.claim(req.callback, _role(conn, Role.ADVISOR))
+        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+
+    async def callback_outcome(self, conn: Connection, req: CallbackOutcomeRequest) -> dict[str, Any]:
+        cb = await self._wf.callbacks.outcome(req.callback, _role(conn, Role.ADVISOR), req.outcome, note=req.note,
+                                              windows=req.windows)
+        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+
+    async def callbacks(self, conn: Connection, req: ListCallbacks) -> dict[str, Any]:
+        assert conn.identity is not None
+        if conn.identity.role is Role.ADVISOR:
+            found = await self._wf.callbacks.queue(conn.user_id)
+        else:
+            found = await self._wf.callbacks.of(conn.user_id)
+        now = now_ms()
+        return {"type": "callbacks", "id": req.id, "callbacks": [cb.to_dict(now) for cb in found]}
+
+    # -- appointments ----------------------------------------------------------------------------
+    async def appointment_create(self, conn: Connection, req: AppointmentCreate) -> dict[str, Any]:
+        appointment = await self._wf.appointments.schedule(_role(conn, Role.ADVISOR), req.jobseeker,
+                                                           start_ms=req.start, duration_min=req.duration_min)
+        return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict()}
+
+    async def appointment_cancel(self, conn: Connection, req: AppointmentCancel) -> dict[str, Any]:
+        appointment = await self._wf.appointments.cancel(req.appointment, conn.user_id)
+        return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict()}
+
+    async def appointment_join(self, conn: Connection, req: AppointmentJoin) -> dict[str, Any]:
+        appointment = await self._wf.appointments.join(req.appointment, conn.user_id)
+        return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict(), "room": appointment.room}
+
+    async def appointments(self, conn: Connection, req: ListAppointments) -> dict[str, Any]:
+        found = await self._wf.appointments.of(conn.user_id)
+        return {"type": "appointments", "id": req.id, "appointments": [a.to_dict() for a in found]}
+
+    # -- follow-up -------------------------------------------------------------------------------
+    async def followup(self, conn: Connection, req: GetFollowUp) -> dict[str, Any]:
+        assert conn.identity is not None
+        if conn.identity.role is Role.ADVISOR:
+            return {"type": "portfolio", "id": req.id, "portfolio": await self._wf.portfolios.portfolio(conn.user_id)}
+        found = await self._wf.store.get_followup(conn.user_id)
+        return {"type": "followup", "id": req.id, "followup": None if found is None else found.to_dict()}
+
+    async def opt_out(self, conn: Connection, req: FollowUpOptOut) -> dict[str, Any]:
+        user = _role(conn, Role.JOBSEEKER)
+        found = await self._wf.portfolios.set_status(user, FollowUpStatus.OPTED_OUT, by=user)
+        return {"type": "followup", "id": req.id, "followup": found.to_dict()}
+
+    async def opt_in(self, conn: Connection, req: FollowUpOptIn) -> dict[str, Any]:
+        user = _role(conn, Role.JOBSEEKER)
+        found = await self._wf.portfolios.set_status(user, FollowUpStatus.ACTIVE, by=user)
+        return {"type": "followup", "id": req.id, "followup": found.to_dict()}

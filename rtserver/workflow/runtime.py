@@ -1,0 +1,158 @@
+"""The follow-up workflow of one node: its store, services, timers and background loops.
+
+``create_workflow_store`` picks the family matching the chat store (``sqlite:PATH``: the same
+file, its own connection; Redis: the same client). ``Workflow.start`` opens the store and starts
+the webhook workers, the timer loop (every ``workflow_tick_s``, due timers are claimed one by
+one: on several nodes each timer fires once) and the figures refresher; ``close`` stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ..backends import Backends, RedisStore
+from ..config import Settings
+from ..errors import ErrorCode, Forbidden, RtError
+from ..node.connection import Connection
+from ..node.node import Node
+from ..tasks import BackgroundTasks
+from .appointments import AppointmentService
+from .callbacks import CallbackService
+from .digest import DigestService
+from .figures import FigureCollector, Figures
+from .live import LiveRequests
+from .mail import Mailer
+from .notify import Notifier, now_ms
+from .redis_store import RedisWorkflowStore
+from .service import PortfolioService
+from .settings import WorkflowConfig
+from .sqlite_store import SqliteWorkflowStore
+from .store import FollowUpStatus, Timer, TimerKind, WorkflowStore
+from .webhooks import WebhookDispatcher
+
+__all__ = ["WORKFLOW_KEY", "Workflow", "create_workflow_store"]
+
+log = logging.getLogger(__name__)
+TIMERS_PER_TICK = 200
+
+
+def create_workflow_store(settings: Settings, backends: Backends) -> WorkflowStore:
+    if settings.store.startswith("sqlite:"):
+        return SqliteWorkflowStore(settings.store.removeprefix("sqlite:").removeprefix("//") or "rtserver.db")
+    if isinstance(backends.store, RedisStore):
+        return RedisWorkflowStore(backends.store.link)
+    raise ValueError(f"no workflow store for {settings.store!r}")
+
+
+class Workflow:
+    def __init__(self, node: Node, config: WorkflowConfig, store: WorkflowStore):
+        self.config = config
+        self.store = store
+        b = node.backends
+        registry = node.metrics.registry
+        self.mailer = Mailer(config.smtp, registry=registry)
+        self.webhooks = WebhookDispatcher(config.webhooks, registry=registry)
+        self.notifier = Notifier(store=store, chat_store=b.store, broker=b.broker, presence=b.presence, config=config)
+        self.portfolios = PortfolioService(store=store, chat_store=b.store, broker=b.broker, presence=b.presence,
+                                           hub=node.hub, notifier=self.notifier, webhooks=self.webhooks,
+                                           config=config, max_room_members=node.settings.max_room_members)
+        self.callbacks = CallbackService(store=store, portfolios=self.portfolios, notifier=self.notifier,
+                                         webhooks=self.webhooks, config=config)
+        self.appointments = AppointmentService(store=store, portfolios=self.portfolios, notifier=self.notifier,
+                                               mailer=self.mailer, webhooks=self.webhooks, config=config)
+        self.digests = DigestService(store=store, chat_store=b.store, presence=b.presence, mailer=self.mailer,
+                                     config=config)
+        self.figures = Figures(store=store, webhooks=self.webhooks, reply_sla_ms=config.reply_sla_ms,
+                               window_ms=config.figures_window_ms)
+        registry.register(FigureCollector(self.figures))
+        self._chat_store = b.store
+        self._hub = node.hub
+        self.live = LiveRequests(self, node.chat.send)
+        self._after = BackgroundTasks("workflow bookkeeping after a message", logger=log, level=logging.WARNING)
+        self._loops: list[asyncio.Task[None]] = []
+        self.ticked = asyncio.Event()  # set after each timer pass (tests await it instead of sleeping)
+
+    def routes(self) -> dict[type, Any]:
+        return self.live.routes()
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.webhooks.start()
+        self._loops = [asyncio.create_task(self._every(self.config.tick_s, self.run_timers), name="workflow-timers"),
+                       asyncio.create_task(self._every(self.config.figures_refresh_s, self.figures.refresh),
+                                           name="workflow-figures")]
+
+    async def close(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._after.close()
+        await self.webhooks.close()
+        await self.store.close()
+
+    async def _every(self, interval_s: float, job: Any) -> None:
+        while True:
+            try:
+                await job()
+            except RtError as exc:  # the store is unreachable: try again next time
+                log.warning("workflow %s: %s", getattr(job, "__name__", "job"), exc.message)
+            except Exception:
+                log.exception("workflow %s failed", getattr(job, "__name__", "job"))
+            await asyncio.sleep(interval_s)
+
+    # -- timers ----------------------------------------------------------------------------------
+    async def run_timers(self) -> int:
+        """Fire every due timer this node wins; returns how many it fired."""
+        fired = 0
+        try:
+            for timer in await self.store.due_timers(now_ms(), limit=TIMERS_PER_TICK):
+                if not await self.store.claim_timer(timer):
+                    continue  # another node took it
+                fired += 1
+                try:
+                    await self._fire(timer)
+                except RtError as exc:
+                    log.warning("timer %s %s failed: %s", timer.kind, timer.ref, exc.message)
+                except Exception:
+                    log.exception("timer %s %s failed", timer.kind, timer.ref)
+        finally:
+            self.ticked.set()
+            self.ticked = asyncio.Event()
+        return fired
+
+    async def _fire(self, timer: Timer) -> None:
+        if timer.kind is TimerKind.REMINDER:
+            await self.appointments.remind(timer.ref)
+        elif timer.kind is TimerKind.APPOINTMENT_END:
+            await self.appointments.conclude(timer.ref)
+        elif timer.kind is TimerKind.DIGEST:
+            await self.digests.send(timer.ref)
+        elif timer.kind is TimerKind.UNANSWERED:
+            await self.figures.unanswered(timer.ref, await self.store.get_followup(timer.ref))
+
+    # -- messages in follow-up rooms ---------------------------------------------------------------
+    async def check_may_post(self, conn: Connection, room: str, jobseeker: str) -> None:
+        """Membership read from the store, not from this node's cache: an advisor transferred away
+        on another node cannot post from a connection that joined before."""
+        if await self._chat_store.member_role(room, conn.user_id) is None:
+            self._hub.detach(conn, room)
+            raise Forbidden("you are no longer a member of this conversation", code=ErrorCode.NOT_JOINED)
+        followup = await self.store.get_followup(jobseeker)
+        if followup is not None and followup.status is FollowUpStatus.OPTED_OUT:
+            raise Forbidden("web follow-up is paused: the jobseeker went back to the agency")
+
+    def after_message(self, room: str, jobseeker: str, sender: str, ts_ms: int) -> None:
+        self._after.spawn(self._after_message(room, jobseeker, sender, ts_ms))
+
+    async def _after_message(self, room: str, jobseeker: str, sender: str, ts_ms: int) -> None:
+        followup = await self.store.get_followup(jobseeker)
+        if followup is not None:
+            await self.figures.on_message(followup, sender, ts_ms)
+        await self.notifier.reached(room, sender=sender)
+
+
+WORKFLOW_KEY: web.AppKey[Workflow] = web.AppKey("rtserver_workflow", Workflow)

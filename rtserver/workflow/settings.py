@@ -1,0 +1,115 @@
+"""The workflow's view of the configuration, validated once, with its two secrets.
+
+The SMTP password and the webhook secret are not ``Settings`` fields (every field is also a
+command-line flag, and flags show in ``ps``): they come from ``RTSERVER_SMTP_PASSWORD`` and
+``RTSERVER_WEBHOOK_SECRET``, or from the files named by ``smtp_password_file`` and
+``webhook_secret_file``. There is no default for either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import Settings
+
+__all__ = ["SmtpConfig", "WebhookConfig", "WorkflowConfig"]
+
+TLS_MODES = ("starttls", "tls", "none")
+MIN_WEBHOOK_SECRET_CHARS = 16
+
+
+def _secret(environ: Mapping[str, str], name: str, path: str) -> str:
+    value = environ.get(name, "")
+    if not value and path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {path!r}: {exc.strerror}") from None
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int
+    tls: str
+    user: str
+    password: str
+    sender: str
+    timeout_s: float
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    urls: tuple[str, ...]
+    secret: str
+    max_attempts: int
+    retry_base_s: float
+    retry_max_s: float
+    timeout_s: float
+    queue_max: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkflowConfig:
+    portfolio_cap: int
+    near_cap_ratio: float
+    callback_sla_ms: int
+    callback_max_open: int
+    reply_sla_ms: int
+    digest_delay_ms: int
+    digest_max_messages: int
+    reminder_leads_s: tuple[int, ...]  # largest first
+    missed_after_ms: int
+    max_duration_min: int
+    tick_s: float
+    figures_window_ms: int
+    figures_refresh_s: float
+    smtp: SmtpConfig
+    webhooks: WebhookConfig
+
+    @classmethod
+    def from_settings(cls, s: Settings, environ: Mapping[str, str] | None = None) -> WorkflowConfig:
+        """Raises ValueError for settings that cannot work."""
+        environ = os.environ if environ is None else environ
+        try:
+            leads = sorted({int(float(x)) for x in s.appointment_reminders_s.split(",") if x.strip()}, reverse=True)
+        except ValueError:
+            raise ValueError("appointment_reminders_s: expected comma-separated seconds, e.g. 86400,900") from None
+        if any(lead <= 0 for lead in leads):
+            raise ValueError("appointment_reminders_s: lead times must be positive")
+        if s.smtp_tls not in TLS_MODES:
+            raise ValueError(f"smtp_tls must be one of {', '.join(TLS_MODES)}")
+        if s.portfolio_cap < 1 or s.callback_max_open < 1 or s.webhook_max_attempts < 1 or s.webhook_queue_max < 1:
+            raise ValueError("portfolio_cap, callback_max_open, webhook_max_attempts, webhook_queue_max: at least 1")
+        if s.workflow_tick_s <= 0 or s.figures_refresh_s <= 0:
+            raise ValueError("workflow_tick_s and figures_refresh_s must be positive")
+        urls = tuple(u.strip() for u in s.webhook_urls.split(",") if u.strip())
+        if any(not u.startswith(("http://", "https://")) for u in urls):
+            raise ValueError("webhook_urls must be http:// or https:// URLs")
+        secret = _secret(environ, "RTSERVER_WEBHOOK_SECRET", s.webhook_secret_file)
+        if urls and len(secret) < MIN_WEBHOOK_SECRET_CHARS:
+            raise ValueError(f"webhooks need a secret of at least {MIN_WEBHOOK_SECRET_CHARS} characters: set "
+                             "RTSERVER_WEBHOOK_SECRET or webhook_secret_file")
+        if s.smtp_host and not s.smtp_sender:
+            raise ValueError("smtp_host is set: smtp_sender (the From address) is required too")
+        smtp = SmtpConfig(s.smtp_host, s.smtp_port, s.smtp_tls, s.smtp_user,
+                          _secret(environ, "RTSERVER_SMTP_PASSWORD", s.smtp_password_file), s.smtp_sender,
+                          s.smtp_timeout_s)
+        hooks = WebhookConfig(urls, secret, s.webhook_max_attempts, s.webhook_retry_base_s, s.webhook_retry_max_s,
+                              s.webhook_timeout_s, s.webhook_queue_max)
+        return cls(
+            portfolio_cap=s.portfolio_cap, near_cap_ratio=s.portfolio_near_cap_ratio,
+            callback_sla_ms=int(s.callback_sla_s * 1000), callback_max_open=s.callback_max_open,
+            reply_sla_ms=int(s.reply_sla_s * 1000), digest_delay_ms=int(s.digest_delay_s * 1000),
+            digest_max_messages=s.digest_max_messages, reminder_leads_s=tuple(leads),
+            missed_after_ms=int(s.appointment_missed_after_s * 1000), max_duration_min=s.appointment_max_duration_min,
+            tick_s=s.workflow_tick_s, figures_window_ms=int(s.figures_window_s * 1000),
+            figures_refresh_s=s.figures_refresh_s, smtp=smtp, webhooks=hooks)

@@ -1,0 +1,181 @@
+"""Portfolios on a real node (SQLite): the cap, transfer, opt-out and opt-in, the portfolio listing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from conftest import API_KEY
+from test_workflow_support import follow, users
+
+from rtserver.client import ServerError
+from rtserver.workflow.api import OPENAPI_PATH
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"portfolio_cap": 2, "portfolio_near_cap_ratio": 1.0}
+
+
+async def test_cap_refuses_past_it_and_operators_see_who_is_near(harness):
+    await users(harness, ("adv-1", "advisor", ""), ("adv-2", "advisor", ""),
+                *((f"js-{i}", "jobseeker", "") for i in range(4)))
+    await follow(harness, "js-0", "adv-1")
+    await follow(harness, "js-1", "adv-1")
+    status, data = await harness.api("POST", "/api/followups", {"jobseeker": "js-2", "advisor": "adv-1"})
+    assert status == 409 and data["error"]["code"] == "portfolio_full"
+    # Assigning again to the same advisor is idempotent, not a third slot.
+    assert (await follow(harness, "js-0", "adv-1"))["advisor"] == "adv-1"
+    status, data = await harness.api("POST", "/api/followups", {"jobseeker": "js-0", "advisor": "adv-2"})
+    assert status == 409 and data["error"]["code"] == "conflict"
+    status, near = await harness.api("GET", "/api/advisors?near_cap=true")
+    assert status == 200 and [a["advisor"] for a in near["advisors"]] == ["adv-1"]
+    assert near["advisors"][0]["portfolio_size"] == 2
+    # A transfer into a full portfolio is refused too, and moves nothing.
+    await follow(harness, "js-2", "adv-2")
+    status, data = await harness.api("POST", "/api/followups/js-2/transfer", {"advisor": "adv-1"})
+    assert status == 409 and data["error"]["code"] == "portfolio_full"
+    assert (await harness.api("GET", "/api/followups/js-2"))[1]["advisor"] == "adv-2"
+
+
+async def test_only_volunteer_advisors_get_jobseekers(harness):
+    await users(harness, ("js-1", "jobseeker", ""))
+    status, _ = await harness.api("PUT", "/api/users/adv-x", {"name": "X", "role": "advisor", "volunteer": False})
+    assert status == 200
+    status, data = await harness.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "adv-x"})
+    assert status == 403, data
+    status, data = await harness.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "nobody"})
+    assert status == 404 and data["error"]["code"] == "not_found"
+
+
+async def test_transfer_keeps_history_and_callbacks_new_advisor_reads_old_cannot_post(harness):
+    await users(harness, ("adv-old", "advisor", ""), ("adv-new", "advisor", ""), ("js-1", "jobseeker", ""))
+    room = (await follow(harness, "js-1", "adv-old"))["room"]
+    js = await harness.client("js-1")
+    old = await harness.client("adv-old", "advisor")
+    await js.join(room)
+    await old.join(room)
+    for i in range(3):
+        await js.send(room, f"question {i}")
+        await old.send(room, f"answer {i}")
+    callback = await js.request("callback_request", reason="CV", channel="phone",
+                                windows=[{"start": 4_000_000_000_000, "end": 4_000_003_600_000}])
+    before = (await harness.api("GET", "/api/followups/js-1/export"))[1]["messages"]
+
+    status, moved = await harness.api("POST", "/api/followups/js-1/transfer", {"advisor": "adv-new"})
+    assert status == 200 and moved["advisor"] == "adv-new" and moved["previous_advisor"] == "adv-old"
+    assert moved["room"] == room
+
+    # Both sides that are connected are told live; the old advisor hears it before his removal.
+    for client in (js, old):
+        event = await client.next_event("followup", timeout=5)
+        assert event["event"] == "transferred" and event["from"] == "adv-old"
+    # The old advisor can no longer post nor come back.
+    with pytest.raises(ServerError) as refused:
+        await old.send(room, "still here?")
+    assert refused.value.code in ("not_joined", "forbidden")
+    with pytest.raises(ServerError):
+        await old.join(room)
+    # The new advisor reads every message, the transfer notice last, and can post.
+    new = await harness.client("adv-new", "advisor")
+    await new.join(room)
+    history = await new.history(room, limit=100)
+    texts = [m["text"] for m in history["messages"]]
+    assert [m["text"] for m in before] == texts[:len(before)]
+    assert "ADV-NEW" in texts[-1]
+    await new.send(room, "hello, I take over")
+    # The callback request followed the jobseeker into the new advisor's queue.
+    status, queue = await harness.api("GET", "/api/advisors/adv-new/callbacks")
+    assert [c["id"] for c in queue["callbacks"]] == [callback["callback"]["id"]]
+    assert (await harness.api("GET", "/api/advisors/adv-old/callbacks"))[1]["callbacks"] == []
+    assert (await harness.api("GET", "/api/advisors/adv-new/portfolio"))[1]["size"] == 1
+
+
+async def test_opt_out_and_in_keep_everything(harness):
+    await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""), ("js-2", "jobseeker", ""))
+    room = (await follow(harness, "js-1", "adv-1"))["room"]
+    js = await harness.client("js-1")
+    await js.join(room)
+    await js.send(room, "before leaving")
+    out = await js.request("followup_opt_out")
+    assert out["followup"]["status"] == "opted_out"
+    exported = (await harness.api("GET", "/api/followups/js-1/export"))[1]
+    assert "before leaving" in [m["text"] for m in exported["messages"]]
+    with pytest.raises(ServerError) as paused:
+        await js.send(room, "while out")
+    assert paused.value.code == "forbidden"
+    # The slot is free meanwhile (the cap is 2)...
+    assert (await harness.api("GET", "/api/advisors/adv-1/portfolio"))[1]["size"] == 0
+    status, back = await harness.api("POST", "/api/followups/js-1/opt-in")
+    assert status == 200 and back["status"] == "active" and back["advisor"] == "adv-1"
+    await js.send(room, "back again")
+    texts = [m["text"] for m in (await harness.api("GET", "/api/followups/js-1/export"))[1]["messages"]]
+    assert texts.index("before leaving") < texts.index("back again")
+    assert "while out" not in texts
+
+
+async def test_portfolio_lists_presence_and_precall_verdict(harness):
+    await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""), ("js-2", "jobseeker", ""))
+    await follow(harness, "js-1", "adv-1")
+    await follow(harness, "js-2", "adv-1")
+    await harness.client("js-1")
+    status, data = await harness.api("GET", "/api/advisors/adv-1/portfolio")
+    assert status == 200
+    rows = {r["jobseeker"]: r for r in data["portfolio"]}
+    assert rows["js-1"]["presence"]["status"] == "online"
+    assert rows["js-2"]["presence"]["status"] == "offline"
+    assert rows["js-1"]["precall"] is None  # no check results stored on this node
+    assert rows["js-1"]["unread"] == 1  # the assignment notice
+
+
+async def test_api_refuses_missing_or_wrong_key(harness):
+    openapi = json.loads(OPENAPI_PATH.read_text())
+    checked = 0
+    for resource in harness.app.router.resources():
+        path = resource.canonical
+        if not path.startswith("/api/") or path in ("/api/openapi.json",) or path.startswith("/api/demo"):
+            continue
+        concrete = path.replace("{", "x").replace("}", "")
+        for route in resource:
+            if route.method == "HEAD":
+                continue
+            for key in (None, "wrong-" + API_KEY):
+                status, data = await harness.api(route.method, concrete, {}, key=key)
+                assert status == 401 and data["error"]["code"] == "unauthorized", (route.method, path)
+                checked += 1
+    assert checked >= 2 * len([p for p in openapi["paths"] if not p.startswith(("/api/demo", "/api/openapi"))])
+
+
+async def test_every_api_route_is_in_the_openapi_description(harness):
+    openapi = json.loads(OPENAPI_PATH.read_text())
+    assert openapi["openapi"].startswith("3.1")
+    async with harness.session.get(harness.url("/api/openapi.json")) as resp:
+        assert resp.status == 200 and (await resp.json())["paths"] == openapi["paths"]
+    for resource in harness.app.router.resources():
+        if resource.canonical.startswith("/api/"):
+            for route in resource:
+                if route.method != "HEAD":
+                    assert route.method.lower() in openapi["paths"].get(resource.canonical, {}), (
+                        route.method, resource.canonical)
+
+
+async def test_bad_input_gets_documented_errors(harness):
+    await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""))
+    assert (await harness.api("PUT", "/api/users/bad%20id", {"name": "x", "role": "advisor"}))[0] == 400
+    assert (await harness.api("PUT", "/api/users/u1", {"name": "x", "role": "boss"}))[0] == 400
+    assert (await harness.api("PUT", "/api/users/u1", {"name": "x", "role": "jobseeker", "email": "nope"}))[0] == 400
+    assert (await harness.api("POST", "/api/followups", [1, 2]))[0] == 400
+    await follow(harness, "js-1", "adv-1")
+    js = await harness.client("js-1")
+    for bad in ({"reason": "x", "channel": "fax", "windows": [{"start": 1, "end": 2}]},
+                {"reason": "x", "channel": "video", "windows": []},
+                {"reason": "x", "channel": "video", "windows": [{"start": 5, "end": 2}]},
+                {"reason": "", "channel": "video", "windows": [{"start": 1, "end": 2}]}):
+        with pytest.raises(ServerError) as refused:
+            await js.request("callback_request", **bad)
+        assert refused.value.code == "invalid_message"
+    with pytest.raises(ServerError) as refused:
+        await js.request("callback_claim", callback="abc")
+    assert refused.value.code == "forbidden"  # jobseekers do not claim
+    await asyncio.sleep(0)
