@@ -1,0 +1,116 @@
+"""Mail on a real SMTP server (aiosmtpd on a free port): offline digests and appointment reminders."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from test_workflow_support import Mailbox, WebhookReceiver, follow, users, workflow_of
+
+DIGEST_DELAY_S = 0.4
+WEBHOOK_SECRET = "appointment-hook-secret-123"
+
+
+@pytest.fixture
+async def mailbox():
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+async def receiver():
+    hook = WebhookReceiver()
+    await hook.start()
+    yield hook
+    await hook.stop()
+
+
+@pytest.fixture
+def settings_overrides(mailbox, receiver, monkeypatch):
+    monkeypatch.setenv("RTSERVER_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    return {"smtp_host": "127.0.0.1", "smtp_port": mailbox.port, "smtp_tls": "none",
+            "smtp_sender": "suivi@example.org", "digest_delay_s": DIGEST_DELAY_S, "workflow_tick_s": 0.05,
+            "appointment_reminders_s": "1", "appointment_missed_after_s": 0.3, "webhook_urls": receiver.url,
+            "webhook_retry_base_s": 0.05}
+
+
+async def _timers_passed(harness, until_s: float) -> None:
+    """Wait (bounded) until the timer loop has run a full pass after ``until_s`` (time.time())."""
+    wf = workflow_of(harness)
+    async with asyncio.timeout(until_s - time.time() + 5):
+        while True:
+            await wf.ticked.wait()
+            if time.time() > until_s + 0.05:
+                await wf.ticked.wait()  # one more complete pass after the deadline
+                return
+
+
+async def test_offline_user_gets_one_digest_with_the_unread_messages(harness, mailbox):
+    await users(harness, ("adv-1", "advisor", "adv@example.org"), ("js-1", "jobseeker", "ada@example.org"))
+    room = (await follow(harness, "js-1", "adv-1"))["room"]
+    adv = await harness.client("adv-1", "advisor")
+    await adv.join(room)
+    sent_at = time.time()
+    for text in ("Bonjour Ada", "Avez-vous mis votre CV à jour ?", "Je vous propose un atelier jeudi"):
+        await adv.send(room, text)
+    mail = await mailbox.next(timeout=10)
+    assert time.time() - sent_at >= DIGEST_DELAY_S * 0.9
+    assert mail["To"] == "ada@example.org" and mail["From"] == "suivi@example.org"
+    body = mail.get_payload(decode=True).decode()
+    for text in ("Bonjour Ada", "Avez-vous mis votre CV à jour ?", "Je vous propose un atelier jeudi"):
+        assert text in body
+    assert "vous accompagne" in body  # the assignment notice was unread too
+    # One mail for the burst, none for the advisor (online), and nothing more later.
+    await _timers_passed(harness, time.time() + DIGEST_DELAY_S)
+    assert mailbox.messages.empty()
+    # A new message after the digest starts a new one, listing only what is new.
+    await adv.send(room, "Un dernier mot")
+    body = (await mailbox.next(timeout=10)).get_payload(decode=True).decode()
+    assert "Un dernier mot" in body and "Bonjour Ada" not in body
+
+
+async def test_no_digest_when_read_before_the_delay(harness, mailbox):
+    await users(harness, ("adv-1", "advisor", "adv@example.org"), ("js-1", "jobseeker", "ada@example.org"))
+    room = (await follow(harness, "js-1", "adv-1"))["room"]
+    adv = await harness.client("adv-1", "advisor")
+    await adv.join(room)
+    ack = await adv.send(room, "Message lu à temps")
+    sent_at = time.time()
+    js = await harness.client("js-1")
+    await js.join(room)
+    await js.mark_read(room, ack["offset"])
+    await js.close()
+    await _timers_passed(harness, sent_at + DIGEST_DELAY_S)
+    assert mailbox.messages.empty()
+
+
+async def test_appointment_reminders_in_app_and_by_mail_then_missed(harness, mailbox, receiver):
+    await users(harness, ("adv-1", "advisor", "adv@example.org"), ("js-1", "jobseeker", "ada@example.org"))
+    room = (await follow(harness, "js-1", "adv-1"))["room"]
+    adv = await harness.client("adv-1", "advisor")
+    js = await harness.client("js-1")
+    await adv.join(room)
+    await js.join(room)
+    start = int(time.time() * 1000) + 1500  # reminder (lead 1 s) in 0.5 s
+    created = (await adv.request("appointment_create", jobseeker="js-1", start=start, duration_min=30))["appointment"]
+    assert created["status"] == "scheduled" and created["room"] == room
+    listed = (await js.request("appointments"))["appointments"]
+    assert [a["id"] for a in listed] == [created["id"]]
+    for client in (adv, js):
+        reminder = await client.next_event("appointment_reminder", timeout=5)
+        assert reminder["appointment"]["id"] == created["id"] and reminder["starts_in_s"] <= 1
+    reminded = {(await mailbox.next())["To"] for _ in range(2)}
+    assert reminded == {"adv@example.org", "ada@example.org"}
+    joined = await adv.request("appointment_join", appointment=created["id"])
+    assert joined["room"] == room and "adv-1" in joined["appointment"]["joined"]
+    # The jobseeker never comes: missed, by them, with a webhook for the portal.
+    event = await js.next_event("appointment", timeout=5, where=lambda e: e.get("event") == "missed")
+    assert event["appointment"]["missed_by"] == ["js-1"]
+    async with asyncio.timeout(5):
+        while (headers := (await receiver.delivered.get())[0])["X-Rtserver-Event"] != "appointment.missed":
+            assert headers["X-Rtserver-Event"] == "followup.assigned"
+    status, stored = await harness.api("GET", f"/api/appointments/{created['id']}")
+    assert status == 200 and stored["status"] == "missed"
