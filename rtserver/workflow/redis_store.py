@@ -10,6 +10,7 @@ Layout::
 
     rt:{wf}:user:ID            hash    name, role, email, volunteer, updated_ms
     rt:{wf}:advisors           set     users whose role is advisor
+    rt:{wf}:staffed            set     advisors who were ever given a jobseeker
     rt:{wf}:fu:JOBSEEKER       hash    advisor, status, room, since_ms, updated_ms
     rt:{wf}:portfolio:ADVISOR  set     the advisor's active jobseekers (the cap counts these)
     rt:{wf}:cb:ID              hash    v (version), d (the callback, JSON)
@@ -41,6 +42,7 @@ __all__ = ["RedisWorkflowStore"]
 TAG = "rt:{wf}"
 MAX_RETRIES = 5  # a transfer or status change racing another one re-reads this many times
 
+# KEYS: fu, portfolio, advisors with a portfolio. ARGV: advisor, room, cap, now, jobseeker
 ASSIGN = """
 local cur = redis.call('HGET', KEYS[1], 'advisor')
 if cur then
@@ -51,9 +53,11 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'full'} end
 redis.call('HSET', KEYS[1], 'advisor', ARGV[1], 'status', 'active', 'room', ARGV[2], 'since_ms', ARGV[4],
            'updated_ms', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[1])
 return {'ok'}
 """
-# KEYS: fu, old portfolio, new portfolio. ARGV: expected old advisor, new advisor, cap, now, jobseeker
+# KEYS: fu, old portfolio, new portfolio, advisors with a portfolio.
+# ARGV: expected old advisor, new advisor, cap, now, jobseeker
 TRANSFER = """
 local cur = redis.call('HMGET', KEYS[1], 'advisor', 'status')
 if not cur[1] then return {'missing'} end
@@ -64,6 +68,7 @@ if cur[2] == 'active' then
   redis.call('SREM', KEYS[2], ARGV[5])
   redis.call('SADD', KEYS[3], ARGV[5])
 end
+redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[1], 'advisor', ARGV[2], 'since_ms', ARGV[4], 'updated_ms', ARGV[4])
 return {'ok'}
 """
@@ -202,7 +207,7 @@ class RedisWorkflowStore:
 
     # -- portfolios ----------------------------------------------------------------------------
     async def assign(self, jobseeker: str, advisor: str, *, room: str, cap: int, now_ms: int) -> FollowUp:
-        reply = await self._script("wf_assign", [_key("fu", jobseeker), _key("portfolio", advisor)],
+        reply = await self._script("wf_assign", [_key("fu", jobseeker), _key("portfolio", advisor), _key("staffed")],
                                    [advisor, room, cap, now_ms, jobseeker])
         status = _s(reply[0])
         if status == "conflict":
@@ -219,7 +224,9 @@ class RedisWorkflowStore:
             if current is None:
                 raise _missing(jobseeker)
             reply = await self._script(
-                "wf_transfer", [_key("fu", jobseeker), _key("portfolio", current.advisor), _key("portfolio", advisor)],
+                "wf_transfer",
+                [_key("fu", jobseeker), _key("portfolio", current.advisor), _key("portfolio", advisor),
+                 _key("staffed")],
                 [current.advisor, advisor, cap, now_ms, jobseeker])
             status = _s(reply[0])
             if status == "missing":
@@ -262,7 +269,8 @@ class RedisWorkflowStore:
         return [f for f in found if f is not None and f.advisor == advisor and f.status is FollowUpStatus.ACTIVE]
 
     async def portfolio_sizes(self) -> dict[str, int]:
-        advisors = await self.advisors()
+        advisors = sorted({_s(m) for m in await self._link.call(
+            "wf_portfolio_sizes", lambda: self._link.client.smembers(_key("staffed")))})
         sizes = await self._pipeline("wf_portfolio_sizes", lambda p: [p.scard(_key("portfolio", a)) for a in advisors])
         return {a: int(n) for a, n in zip(advisors, sizes, strict=True) if n}
 
