@@ -1,0 +1,180 @@
+// Callback requests (docs/workflow.md): the jobseeker's "call me back" form with their requests,
+// and the advisor's queue with ages, lateness and the claim button. Both reload the list from
+// the server when a live `callback` event arrives in one of their rooms: the server's list is the
+// truth (ordering, `age_s`, `late`), the event only says "something changed".
+
+import { onEachConnection } from "./connection-status.js";
+import { announce, el } from "./dom.js";
+import { formatAge, formatDateTime, t } from "./i18n.js";
+
+/** The queue's ages are refreshed this often without any event. */
+const AGE_REFRESH_MS = 30000;
+
+/**
+ * @param {string} date  yyyy-mm-dd
+ * @param {string} time  hh:mm
+ */
+function localMs(date, time) {
+  return new Date(`${date}T${time}`).getTime();
+}
+
+/** @param {Date} d */
+function isoDate(d) {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+/** The jobseeker's form and the list of their requests. */
+export class CallbackForm {
+  /**
+   * @param {object} options
+   * @param {import("/static/rtclient.js").RtClient} options.client
+   * @param {HTMLElement} options.container
+   */
+  constructor({ client, container }) {
+    this.client = client;
+    this.container = container;
+    /** @type {Array<Record<string, any>>} */ this.callbacks = [];
+    this._build();
+    client.on("callback", () => this.refresh());
+    onEachConnection(client, (again) => { if (again) this.refresh(); });
+  }
+
+  _build() {
+    const tomorrow = new Date(Date.now() + 86400000);
+    const field = (/** @type {string} */ id, /** @type {string} */ label, /** @type {HTMLElement} */ input) =>
+      el("p", { class: "field" }, el("label", { for: id }, label), input);
+    this.reason = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: "callback-reason", name: "reason", rows: "3",
+      maxlength: "500", required: true }));
+    this.day = /** @type {HTMLInputElement} */ (el("input", { id: "callback-day", type: "date", required: true,
+      value: isoDate(tomorrow), min: isoDate(new Date()) }));
+    this.from = /** @type {HTMLInputElement} */ (el("input", { id: "callback-from", type: "time", required: true, value: "09:00" }));
+    this.to = /** @type {HTMLInputElement} */ (el("input", { id: "callback-to", type: "time", required: true, value: "12:00" }));
+    const radio = (/** @type {string} */ value, /** @type {string} */ label, /** @type {boolean} */ checked) => el("label", { class: "choice" },
+      el("input", { type: "radio", name: "channel", value, checked }), " ", label);
+    this.message = el("p", { class: "form-message", role: "status" });
+    this.form = el("form", { class: "callback-form", "aria-labelledby": "callback-title" },
+      field("callback-reason", t("callbackReason"), this.reason),
+      el("fieldset", {}, el("legend", {}, t("callbackChannel")),
+        radio("video", t("channelVideo"), true), radio("phone", t("channelPhone"), false)),
+      el("div", { class: "field-row" }, field("callback-day", t("callbackDay"), this.day),
+        field("callback-from", t("callbackFrom"), this.from), field("callback-to", t("callbackTo"), this.to)),
+      el("button", { type: "submit", class: "primary" }, t("callbackSubmit")),
+      this.message);
+    this.form.addEventListener("submit", (event) => { event.preventDefault(); this.submit(); });
+    this.list = el("ul", { class: "callback-list", "aria-label": t("yourCallbacks") });
+    this.container.replaceChildren(
+      el("h2", { id: "callback-title" }, t("callMeBack")), this.form,
+      el("h3", {}, t("yourCallbacks")), this.list);
+  }
+
+  async submit() {
+    const channel = /** @type {HTMLInputElement | null} */ (this.form.querySelector("input[name=channel]:checked"))?.value ?? "video";
+    const start = localMs(this.day.value, this.from.value);
+    const end = localMs(this.day.value, this.to.value);
+    try {
+      await this.client.request("callback_request", { reason: this.reason.value.trim(), channel,
+        windows: [{ start, end }] });
+      this.reason.value = "";
+      this.message.textContent = t("callbackSent");
+      this.message.dataset.kind = "ok";
+      await this.refresh();
+    } catch (error) {
+      this.message.textContent = t("failed", /** @type {Error} */ (error).message);
+      this.message.dataset.kind = "error";
+    }
+  }
+
+  async refresh() {
+    try {
+      this.callbacks = (await this.client.request("callbacks")).callbacks;
+    } catch (error) {
+      console.warn("callbacks unavailable", error);
+      return;
+    }
+    const pending = this.callbacks.filter((cb) => cb.status === "open" || cb.status === "claimed");
+    this.list.replaceChildren(...(pending.length ? pending.map((cb) => el("li", { "data-callback": cb.id, "data-status": cb.status },
+      el("span", { class: "reason" }, cb.reason), " — ",
+      el("span", {}, `${t(cb.channel === "phone" ? "channelPhone" : "channelVideo")}, ${formatDateTime(cb.due)}`), " — ",
+      el("strong", { class: "status" }, t(`status_${cb.status}`)),
+      " ", el("button", { type: "button", class: "link", onclick: () => this.cancel(cb.id) }, t("cancel"))))
+      : [el("li", { class: "empty" }, t("noCallbacks"))]));
+  }
+
+  /** @param {string} id */
+  async cancel(id) {
+    await this.client.request("callback_cancel", { callback: id }).catch((error) => console.warn(error));
+    await this.refresh();
+  }
+}
+
+/** The advisor's queue: open and claimed requests of the portfolio, earliest due first. */
+export class CallbackQueue {
+  /**
+   * @param {object} options
+   * @param {import("/static/rtclient.js").RtClient} options.client
+   * @param {HTMLElement} options.container
+   * @param {(user: string) => string} options.nameOf
+   * @param {(user: string) => void} [options.onOpen]  show that jobseeker's conversation
+   */
+  constructor({ client, container, nameOf, onOpen = () => {} }) {
+    this.client = client;
+    this.nameOf = nameOf;
+    this.onOpen = onOpen;
+    /** @type {Array<Record<string, any>>} */ this.callbacks = [];
+    this.fetchedAt = 0;
+    this.message = el("p", { class: "form-message", role: "status" });
+    this.list = el("ul", { class: "queue", "aria-labelledby": "queue-title" });
+    container.replaceChildren(el("h2", { id: "queue-title" }, t("callbackQueue")), this.list, this.message);
+    client.on("callback", () => this.refresh());
+    onEachConnection(client, (again) => { if (again) this.refresh(); });
+    setInterval(() => this._render(), AGE_REFRESH_MS);
+  }
+
+  async refresh() {
+    try {
+      this.callbacks = (await this.client.request("callbacks")).callbacks;
+      this.fetchedAt = Date.now();
+    } catch (error) {
+      console.warn("callback queue unavailable", error);
+      return;
+    }
+    this._render();
+  }
+
+  _render() {
+    const elapsedS = Math.floor((Date.now() - this.fetchedAt) / 1000);
+    const me = this.client.hello?.user;
+    const rows = this.callbacks.map((cb) => {
+      const name = this.nameOf(cb.jobseeker);
+      const claimed = cb.status === "claimed";
+      return el("li", { class: "queue-item", "data-callback": cb.id, "data-status": cb.status, "data-late": cb.late ? "true" : null },
+        el("p", { class: "queue-head" },
+          el("button", { type: "button", class: "link", onclick: () => this.onOpen(cb.jobseeker) }, name),
+          cb.late ? el("span", { class: "badge late" }, t("late")) : null),
+        el("p", { class: "reason" }, cb.reason),
+        el("p", { class: "meta" },
+          `${t(cb.channel === "phone" ? "channelPhone" : "channelVideo")} · ${t("due", formatDateTime(cb.due))} · `,
+          el("span", { class: "age" }, t("age", formatAge(cb.age_s + elapsedS)))),
+        claimed
+          ? el("p", { class: "claimed", tabindex: "-1" }, t("claimedBy", cb.claimed_by === me ? t("you") : this.nameOf(cb.claimed_by)))
+          : el("button", { type: "button", class: "primary", "data-action": "claim", "aria-label": t("claimLabel", name),
+            onclick: () => this.claim(cb.id) }, t("claim")));
+    });
+    this.list.replaceChildren(...(rows.length ? rows : [el("li", { class: "empty" }, t("emptyQueue"))]));
+  }
+
+  /** @param {string} id */
+  async claim(id) {
+    try {
+      await this.client.request("callback_claim", { callback: id });
+      this.message.textContent = t("callbackClaimed");
+    } catch (error) {
+      const code = /** @type {any} */ (error).code;
+      this.message.textContent = code === "already_claimed" ? t("alreadyClaimed") : t("failed", /** @type {Error} */ (error).message);
+    }
+    announce(this.message.textContent ?? "");
+    await this.refresh();
+    /** @type {HTMLElement | null} */ (this.list.querySelector(`[data-callback="${CSS.escape(id)}"] .claimed`)
+      ?? this.list)?.focus?.();
+  }
+}

@@ -1,0 +1,230 @@
+// Every text the web client shows, in French (the default: the service's users speak it) and
+// English. Pages call `t("key", ...args)`; a function entry takes arguments (names, counts).
+//
+// The language comes from `?lang=fr|en`, then from the choice kept in sessionStorage, then French.
+
+/** @typedef {Record<string, string | ((...args: any[]) => string)>} Strings */
+
+const LANG_KEY = "rtserver.lang";
+
+/** @type {Record<"fr" | "en", Strings>} */
+export const STRINGS = {
+  fr: {
+    // common
+    appName: "Suivi en ligne", switchLang: "English", switchLangLabel: "Show this page in English",
+    signOut: "Changer d'utilisateur", loading: "Chargement…",
+    connecting: "Connexion au service…", connected: "Connecté",
+    connectionLost: "Connexion perdue. Reconnexion en cours… Vos messages seront envoyés dès le retour de la connexion.",
+    connectionBack: "Connexion rétablie : vous êtes à jour.",
+    connectionClosed: "La session est terminée. Rechargez la page pour vous reconnecter.",
+    noSession: "Vous n'êtes pas connecté.", signInLink: "Se connecter",
+    failed: (/** @type {string} */ why) => `Une erreur est survenue : ${why}`,
+    // presence
+    online: "En ligne", away: "Absent", offline: "Hors ligne",
+    available: "Disponible", busy: "Occupé", unavailable: "Indisponible",
+    presenceOf: (/** @type {string} */ name, /** @type {string} */ state) => `${name} : ${state}`,
+    // chat
+    conversation: "Conversation", conversationWith: (/** @type {string} */ name) => `Conversation avec ${name}`,
+    messages: "Messages", newMessages: "Nouveaux messages", olderMessages: "Afficher les messages précédents",
+    noMessages: "Pas encore de message.", yourMessage: "Votre message", send: "Envoyer",
+    sendHint: "Entrée pour envoyer, Maj+Entrée pour aller à la ligne.",
+    you: "Vous", system: "Suivi",
+    sending: "Envoi en cours", delivered: "Envoyé", read: "Lu", notSent: "Non envoyé, nouvel essai…",
+    typing: (/** @type {string} */ name) => `${name} écrit…`,
+    newMessageFrom: (/** @type {string} */ name, /** @type {string} */ text) => `Nouveau message de ${name} : ${text}`,
+    unreadCount: (/** @type {number} */ n) => n === 1 ? "1 message non lu" : `${n} messages non lus`,
+    // interview
+    interview: "Entretien vidéo", joinInterview: "Rejoindre l'entretien vidéo", startInterview: "Démarrer l'entretien vidéo",
+    joinAudio: "Rejoindre en audio seulement",
+    interviewInvite: "J'ai démarré l'entretien vidéo : rejoignez-moi avec le bouton « Rejoindre l'entretien vidéo ».",
+    yourVideo: "Votre image", videoOf: (/** @type {string} */ name) => `Vidéo de ${name}`,
+    microphone: "Micro", camera: "Caméra", audioOnly: "Audio seul", leave: "Quitter",
+    muteMicrophone: "Couper le micro", unmuteMicrophone: "Activer le micro",
+    cameraOffLabel: "Couper la caméra", cameraOnLabel: "Activer la caméra",
+    audioOnlyOn: "Passer en audio seul (connexion faible)", audioOnlyOff: "Recevoir la vidéo à nouveau",
+    leaveLabel: "Quitter l'entretien", soundOn: "Activer le son",
+    waiting: "En attente de l'autre participant…", inCall: "Entretien en cours", left: "Vous avez quitté l'entretien.",
+    joinedBy: (/** @type {string} */ name) => `${name} a rejoint l'entretien`,
+    leftBy: (/** @type {string} */ name) => `${name} a quitté l'entretien`,
+    droppedBy: (/** @type {string} */ name) => `${name} a perdu la connexion`,
+    resumedBy: (/** @type {string} */ name) => `${name} est de retour`,
+    cameraDenied: "Caméra ou micro inaccessible : vérifiez les autorisations du navigateur.",
+    quality: "Qualité de connexion", qualityOf: (/** @type {string} */ name) => `Connexion de ${name}`,
+    qualityGood: "bonne", qualityFair: "moyenne", qualityPoor: "faible", qualityUnknown: "en cours de mesure",
+    qualityDetail: (/** @type {number} */ loss, /** @type {number} */ rtt) => `pertes ${loss} %, délai ${rtt} ms`,
+    // callbacks
+    callMeBack: "Être rappelé", callbackReason: "Motif de la demande", callbackChannel: "Comment ?",
+    channelVideo: "En visio", channelPhone: "Par téléphone", callbackDay: "Jour", callbackFrom: "De", callbackTo: "À",
+    callbackSubmit: "Demander un rappel", callbackSent: "Votre demande de rappel est envoyée.",
+    yourCallbacks: "Vos demandes de rappel", noCallbacks: "Aucune demande en cours.", cancel: "Annuler",
+    callbackQueue: "Demandes de rappel", emptyQueue: "Aucune demande en attente.", claim: "Je m'en occupe",
+    claimLabel: (/** @type {string} */ name) => `Prendre en charge la demande de ${name}`,
+    claimedBy: (/** @type {string} */ who) => `Pris en charge par ${who}`, late: "En retard",
+    age: (/** @type {string} */ ago) => `demandé ${ago}`, due: (/** @type {string} */ when) => `à rappeler ${when}`,
+    alreadyClaimed: "Un collègue a déjà pris cette demande.", callbackClaimed: "Demande prise en charge.",
+    status_open: "en attente", status_claimed: "prise en charge", status_done: "traitée",
+    status_no_answer: "sans réponse", status_cancelled: "annulée",
+    // appointments
+    appointments: "Rendez-vous", noAppointments: "Aucun rendez-vous prévu.",
+    appointmentAt: (/** @type {string} */ when, /** @type {number} */ minutes) => `${when} (${minutes} min)`,
+    joinAppointment: "Rejoindre", schedule: "Planifier un rendez-vous", scheduleSubmit: "Planifier",
+    duration: "Durée (minutes)", scheduled: "Rendez-vous planifié.",
+    // pre-call check
+    precall: "Tester mon matériel", precallIntro: "Vérifiez votre caméra, votre micro et votre connexion avant l'entretien.",
+    verdict: "Test matériel", verdict_ok: "prêt", verdict_warning: "à surveiller", verdict_fail: "problème",
+    verdictNone: "pas de test",
+    // advisor console
+    console: "Console conseiller", portfolio: "Portefeuille", noPortfolio: "Aucun demandeur d'emploi suivi.",
+    lastContact: "Dernier contact", never: "jamais", chooseJobseeker: "Choisissez un demandeur d'emploi dans le portefeuille.",
+    portfolioRow: (/** @type {string} */ name, /** @type {string} */ presence, /** @type {number} */ unread) =>
+      `${name}, ${presence}${unread ? `, ${unread} non lu${unread > 1 ? "s" : ""}` : ""}`,
+    myAvailability: "Ma disponibilité",
+    // time
+    justNow: "à l'instant",
+    minutesAgo: (/** @type {number} */ n) => `il y a ${n} min`, hoursAgo: (/** @type {number} */ n) => `il y a ${n} h`,
+    daysAgo: (/** @type {number} */ n) => `il y a ${n} j`,
+    // demo sign-in
+    demoTitle: "Essayer le suivi en ligne", demoIntro:
+      "Choisissez qui vous êtes. Ouvrez une deuxième fenêtre pour jouer l'autre rôle : conseillère d'un côté, demandeur d'emploi de l'autre.",
+    demoAdvisor: "Conseillère", demoJobseeker: "Demandeur d'emploi", signInAs: (/** @type {string} */ name) => `Entrer en tant que ${name}`,
+    demoUnavailable: "Le mode démonstration n'est pas activé sur ce serveur (rtserver serve --demo).",
+    jobseekerPage: "Mon espace", welcome: (/** @type {string} */ name) => `Bonjour ${name}`,
+    yourAdvisor: "Votre conseiller", noAdvisor: "Aucun conseiller ne vous suit en ligne pour le moment.",
+  },
+  en: {
+    appName: "Online follow-up", switchLang: "Français", switchLangLabel: "Afficher cette page en français",
+    signOut: "Switch user", loading: "Loading…",
+    connecting: "Connecting to the service…", connected: "Connected",
+    connectionLost: "Connection lost. Reconnecting… Your messages will be sent as soon as the connection is back.",
+    connectionBack: "Connection restored: you are up to date.",
+    connectionClosed: "The session has ended. Reload the page to connect again.",
+    noSession: "You are not signed in.", signInLink: "Sign in",
+    failed: (/** @type {string} */ why) => `Something went wrong: ${why}`,
+    online: "Online", away: "Away", offline: "Offline",
+    available: "Available", busy: "Busy", unavailable: "Unavailable",
+    presenceOf: (/** @type {string} */ name, /** @type {string} */ state) => `${name}: ${state}`,
+    conversation: "Conversation", conversationWith: (/** @type {string} */ name) => `Conversation with ${name}`,
+    messages: "Messages", newMessages: "New messages", olderMessages: "Show earlier messages",
+    noMessages: "No messages yet.", yourMessage: "Your message", send: "Send",
+    sendHint: "Enter to send, Shift+Enter for a new line.",
+    you: "You", system: "Follow-up",
+    sending: "Sending", delivered: "Sent", read: "Read", notSent: "Not sent, retrying…",
+    typing: (/** @type {string} */ name) => `${name} is typing…`,
+    newMessageFrom: (/** @type {string} */ name, /** @type {string} */ text) => `New message from ${name}: ${text}`,
+    unreadCount: (/** @type {number} */ n) => n === 1 ? "1 unread message" : `${n} unread messages`,
+    interview: "Video interview", joinInterview: "Join the video interview", startInterview: "Start the video interview",
+    joinAudio: "Join with audio only",
+    interviewInvite: "I have started the video interview: join me with the “Join the video interview” button.",
+    yourVideo: "Your picture", videoOf: (/** @type {string} */ name) => `Video of ${name}`,
+    microphone: "Microphone", camera: "Camera", audioOnly: "Audio only", leave: "Leave",
+    muteMicrophone: "Mute microphone", unmuteMicrophone: "Unmute microphone",
+    cameraOffLabel: "Turn camera off", cameraOnLabel: "Turn camera on",
+    audioOnlyOn: "Switch to audio only (weak connection)", audioOnlyOff: "Receive video again",
+    leaveLabel: "Leave the interview", soundOn: "Turn sound on",
+    waiting: "Waiting for the other participant…", inCall: "Interview in progress", left: "You left the interview.",
+    joinedBy: (/** @type {string} */ name) => `${name} joined the interview`,
+    leftBy: (/** @type {string} */ name) => `${name} left the interview`,
+    droppedBy: (/** @type {string} */ name) => `${name} lost their connection`,
+    resumedBy: (/** @type {string} */ name) => `${name} is back`,
+    cameraDenied: "Camera or microphone unavailable: check the browser's permissions.",
+    quality: "Connection quality", qualityOf: (/** @type {string} */ name) => `${name}'s connection`,
+    qualityGood: "good", qualityFair: "fair", qualityPoor: "poor", qualityUnknown: "measuring",
+    qualityDetail: (/** @type {number} */ loss, /** @type {number} */ rtt) => `loss ${loss}%, delay ${rtt} ms`,
+    callMeBack: "Call me back", callbackReason: "What is it about?", callbackChannel: "How?",
+    channelVideo: "Video call", channelPhone: "Phone", callbackDay: "Day", callbackFrom: "From", callbackTo: "To",
+    callbackSubmit: "Ask for a call back", callbackSent: "Your call-back request was sent.",
+    yourCallbacks: "Your call-back requests", noCallbacks: "No pending request.", cancel: "Cancel",
+    callbackQueue: "Call-back requests", emptyQueue: "No request waiting.", claim: "I'll take it",
+    claimLabel: (/** @type {string} */ name) => `Take ${name}'s request`,
+    claimedBy: (/** @type {string} */ who) => `Taken by ${who}`, late: "Late",
+    age: (/** @type {string} */ ago) => `asked ${ago}`, due: (/** @type {string} */ when) => `call ${when}`,
+    alreadyClaimed: "A colleague already took this request.", callbackClaimed: "Request taken.",
+    status_open: "waiting", status_claimed: "taken", status_done: "done",
+    status_no_answer: "no answer", status_cancelled: "cancelled",
+    appointments: "Appointments", noAppointments: "No appointment planned.",
+    appointmentAt: (/** @type {string} */ when, /** @type {number} */ minutes) => `${when} (${minutes} min)`,
+    joinAppointment: "Join", schedule: "Schedule an appointment", scheduleSubmit: "Schedule",
+    duration: "Duration (minutes)", scheduled: "Appointment scheduled.",
+    precall: "Test my equipment", precallIntro: "Check your camera, microphone and connection before the interview.",
+    verdict: "Equipment test", verdict_ok: "ready", verdict_warning: "watch", verdict_fail: "problem",
+    verdictNone: "not tested",
+    console: "Advisor console", portfolio: "Portfolio", noPortfolio: "No jobseeker followed.",
+    lastContact: "Last contact", never: "never", chooseJobseeker: "Choose a jobseeker in the portfolio.",
+    portfolioRow: (/** @type {string} */ name, /** @type {string} */ presence, /** @type {number} */ unread) =>
+      `${name}, ${presence}${unread ? `, ${unread} unread` : ""}`,
+    myAvailability: "My availability",
+    justNow: "just now",
+    minutesAgo: (/** @type {number} */ n) => `${n} min ago`, hoursAgo: (/** @type {number} */ n) => `${n} h ago`,
+    daysAgo: (/** @type {number} */ n) => `${n} d ago`,
+    demoTitle: "Try the online follow-up", demoIntro:
+      "Pick who you are. Open a second window to play the other part: the advisor on one side, a jobseeker on the other.",
+    demoAdvisor: "Advisor", demoJobseeker: "Jobseeker", signInAs: (/** @type {string} */ name) => `Enter as ${name}`,
+    demoUnavailable: "Demo mode is not enabled on this server (rtserver serve --demo).",
+    jobseekerPage: "My space", welcome: (/** @type {string} */ name) => `Hello ${name}`,
+    yourAdvisor: "Your advisor", noAdvisor: "No advisor follows you online yet.",
+  },
+};
+
+/** @returns {"fr" | "en"} */
+function pickLang() {
+  const asked = new URLSearchParams(location.search).get("lang");
+  if (asked === "fr" || asked === "en") {
+    sessionStorage.setItem(LANG_KEY, asked);
+    return asked;
+  }
+  return sessionStorage.getItem(LANG_KEY) === "en" ? "en" : "fr";
+}
+
+export const lang = pickLang();
+
+/**
+ * The text for `key` in the page's language (English, then the key itself, when missing).
+ * @param {string} key
+ * @param {...any} args
+ * @returns {string}
+ */
+export function t(key, ...args) {
+  const entry = STRINGS[lang][key] ?? STRINGS.en[key];
+  if (entry === undefined) return key;
+  return typeof entry === "function" ? entry(...args) : entry;
+}
+
+/** Switch to the other language (kept for the tab) and reload. */
+export function switchLang() {
+  sessionStorage.setItem(LANG_KEY, lang === "fr" ? "en" : "fr");
+  const url = new URL(location.href);
+  url.searchParams.delete("lang");
+  location.replace(url);
+}
+
+/**
+ * Fill every element carrying `data-i18n` (its text) and `data-i18n-label` (its aria-label).
+ * @param {ParentNode} [root]
+ */
+export function translate(root = document) {
+  document.documentElement.lang = lang;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(/** @type {string} */ (el.getAttribute("data-i18n")));
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(/** @type {string} */ (el.getAttribute("data-i18n-label"))));
+  }
+}
+
+const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
+const dateTimeFormat = new Intl.DateTimeFormat(lang, { weekday: "short", day: "numeric", month: "short",
+  hour: "2-digit", minute: "2-digit" });
+
+/** @param {number} ms */
+export const formatTime = (ms) => timeFormat.format(ms);
+/** @param {number} ms */
+export const formatDateTime = (ms) => dateTimeFormat.format(ms);
+
+/**
+ * "il y a 5 min" from an age in seconds.
+ * @param {number} seconds
+ */
+export function formatAge(seconds) {
+  if (seconds < 60) return t("justNow");
+  if (seconds < 3600) return t("minutesAgo", Math.floor(seconds / 60));
+  if (seconds < 86400) return t("hoursAgo", Math.floor(seconds / 3600));
+  return t("daysAgo", Math.floor(seconds / 86400));
+}

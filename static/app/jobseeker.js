@@ -1,0 +1,106 @@
+// The jobseeker's page (jobseeker.html): wires the SDK to the conversation, the interview, the
+// follow-up panels (callbacks, appointments) and the pre-call check.
+
+import { RtClient } from "/static/rtclient.js";
+import { AppointmentsView } from "./appointments-view.js";
+import { CallbackForm } from "./callbacks-view.js";
+import { ChatView } from "./chat-view.js";
+import { showConnectionState } from "./connection-status.js";
+import { byId, el } from "./dom.js";
+import { notifyHost } from "./embed.js";
+import { switchLang, t, translate } from "./i18n.js";
+import { InterviewView } from "./interview-view.js";
+import { RoomState } from "./room-state.js";
+import { isEmbedded, storedSession, tokenSource } from "./session.js";
+import { otherNameOf } from "./names.js";
+
+const PRECALL_PAGE = "/static/check.html";
+
+async function main() {
+  translate();
+  byId("lang").addEventListener("click", switchLang);
+  const token = tokenSource();
+  if (!token) return showSignedOut();
+  if (storedSession()?.demo && !isEmbedded()) byId("sign-out").hidden = false;
+
+  const client = new RtClient({ token });
+  showConnectionState(client, byId("connection"), (state) => notifyHost("connection", { state }));
+  const page = /** @type {any} */ (window).rtPage = { client };  // for the browser tests and debugging
+  const hello = await client.connect();
+  byId("who").textContent = t("welcome", hello.name || hello.user);
+
+  const followup = await client.request("followup").then((r) => r.followup).catch(() => null);
+  const room = followup?.room ?? hello.rooms[0]?.room;
+  if (!room) {
+    showNotice(t("noAdvisor"));
+    return;
+  }
+  const state = page.state = new RoomState(client);
+  const joined = await state.join(room);
+  const advisorName = otherNameOf(joined, "advisor");
+  let lastUnread = -1;
+  state.onChange(() => {
+    const unread = state.totalUnread();
+    if (unread !== lastUnread) notifyHost("unread", { count: (lastUnread = unread) });
+  });
+
+  const chat = page.chat = new ChatView({ client, state, room, otherName: advisorName, container: byId("conversation") });
+  await chat.reload();
+
+  const interview = page.interview = new InterviewView({
+    client, room, otherName: advisorName, container: byId("interview"),
+    onStarted: (r) => { byId("call-actions").hidden = true; notifyHost("call_started", { room: r }); },
+    onEnded: (r, reason) => {
+      byId("call-actions").hidden = false;
+      notifyHost("call_ended", { room: r, reason });
+      /** @type {HTMLElement} */ (byId("join-video")).focus();
+    },
+  });
+  byId("call-actions").hidden = false;
+  byId("join-video").addEventListener("click", () => interview.start({ video: true }));
+  byId("join-audio").addEventListener("click", () => interview.start({ video: false }));
+
+  if (followup) {
+    byId("callbacks").hidden = false;
+    page.callbacks = new CallbackForm({ client, container: byId("callbacks") });
+    byId("appointments").hidden = false;
+    page.appointments = new AppointmentsView({ client, container: byId("appointments"),
+      onJoin: () => interview.start({ video: true }) });
+    await Promise.all([page.callbacks.refresh(), page.appointments.refresh()]);
+  }
+  await offerPrecall();
+  document.body.dataset.ready = "true";
+  notifyHost("ready", { user: hello.user });
+}
+
+/** The pre-call check, when this node serves it: loaded in a frame on demand (it uses the camera). */
+async function offerPrecall() {
+  const found = await fetch(PRECALL_PAGE, { method: "HEAD" }).then((r) => r.ok).catch(() => false);
+  if (!found) return;
+  byId("precall").hidden = false;
+  byId("precall-open").addEventListener("click", () => {
+    const frame = el("iframe", { src: `${PRECALL_PAGE}${location.search}`, title: t("precall"),
+      allow: "camera; microphone", class: "precall-frame" });
+    byId("precall-frame").replaceChildren(frame);
+    byId("precall-open").hidden = true;
+    frame.focus();
+  }, { once: true });
+}
+
+/** @param {string} text */
+function showNotice(text) {
+  const notice = byId("no-session");
+  notice.textContent = text;
+  notice.hidden = false;
+  document.body.dataset.ready = "true";
+}
+
+function showSignedOut() {
+  showNotice(t("noSession"));
+  byId("no-session").append(" ", el("a", { href: "/static/demo.html" }, t("signInLink")));
+}
+
+main().catch((error) => {
+  console.error(error);
+  showNotice(t("failed", error instanceof Error ? error.message : String(error)));
+});

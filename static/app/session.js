@@ -1,0 +1,99 @@
+// Where a page gets its tokens. Never from the URL: URLs end up in histories, logs and Referer
+// headers. Three sources, tried in this order:
+//
+// 1. Embedded (`?embed=1&host=ORIGIN`, set by widget.js): the host page fetches tokens from the
+//    portal's token endpoint and hands them over by postMessage (see ./embed.js).
+// 2. A token endpoint (`?token_endpoint=URL`): the page fetches a token from it before every
+//    connection, with the user's cookies (the portal's own sign-in).
+// 3. sessionStorage (`rtserver.session`): put there by the demo sign-in page (demo.html) or by a
+//    portal page of the same origin. It lasts as long as the tab.
+
+import { requestTokenFromHost } from "./embed.js";
+
+export const SESSION_KEY = "rtserver.session";
+/** Fetch a new demo token this long before the stored one expires. */
+const RENEW_BEFORE_MS = 5 * 60 * 1000;
+
+/**
+ * @typedef {object} StoredSession
+ * @property {string} token
+ * @property {string} user
+ * @property {string} name
+ * @property {"advisor" | "jobseeker"} role
+ * @property {number} expires_at  ms since the epoch
+ * @property {boolean} [demo]  a demo token: renewed from /api/demo/token
+ */
+
+/** @returns {StoredSession | null} */
+export function storedSession() {
+  try {
+    const raw = sessionStorage.getItem(SESSION_KEY);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {StoredSession} session */
+export function storeSession(session) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+}
+
+export function forgetSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+/**
+ * A demo token for `user` from the node (demo mode only), kept in sessionStorage.
+ * @param {string} user
+ * @returns {Promise<StoredSession>}
+ */
+export async function demoSignIn(user) {
+  const response = await fetch("/api/demo/token", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user }),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
+  /** @type {StoredSession} */
+  const session = { token: body.token, user: body.user, name: body.name, role: body.role,
+    expires_at: Date.now() + body.expires_in_s * 1000, demo: true };
+  storeSession(session);
+  return session;
+}
+
+/**
+ * @param {string} url
+ * @returns {Promise<string>}
+ */
+async function fetchToken(url) {
+  const response = await fetch(url, { credentials: "include", headers: { Accept: "application/json, text/plain" } });
+  if (!response.ok) throw new Error(`token endpoint answered HTTP ${response.status}`);
+  const text = (await response.text()).trim();
+  if (text.startsWith("{")) return JSON.parse(text).token;
+  return text;
+}
+
+/** @returns {boolean} */
+export function isEmbedded() {
+  return new URLSearchParams(location.search).get("embed") === "1" && window.parent !== window;
+}
+
+/**
+ * The token callback for RtClient, or null when the page has no way to get one (not signed in).
+ * @returns {(() => Promise<string>) | null}
+ */
+export function tokenSource() {
+  const query = new URLSearchParams(location.search);
+  if (isEmbedded()) return requestTokenFromHost;
+  const endpoint = query.get("token_endpoint");
+  if (endpoint) return () => fetchToken(endpoint);
+  const stored = storedSession();
+  if (!stored) return null;
+  return async () => {
+    const current = storedSession() ?? stored;
+    if (current.demo && current.expires_at - Date.now() < RENEW_BEFORE_MS) {
+      return (await demoSignIn(current.user)).token;
+    }
+    return current.token;
+  };
+}

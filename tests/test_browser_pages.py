@@ -1,0 +1,224 @@
+"""The web client's pages in real Chromium: the jobseeker page, the advisor console, the demo sign-in
+and the embeddable widget, against a node (static/jobseeker.html, advisor.html, demo.html, widget.js).
+
+Two ways in, as the pages are used: a newcomer on a ``--demo`` node who signs in through the demo
+page, and a portal that mints tokens itself and embeds the jobseeker page with the widget. Each
+test saves a screenshot of every page in ``test-artifacts/`` (browser_support). Accessibility is
+checked with axe-core (installed by npm from tests/package.json) injected into the same pages.
+Every wait is bounded (``wait_for_function``, ``expect``); nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestServer
+from conftest import Harness, make_settings
+from playwright.async_api import Browser, Page, expect
+
+from rtserver.app import build_app
+
+if TYPE_CHECKING:
+    from browser_support import BrowserSession
+
+pytest_plugins = ["browser_support"]  # browser, node, browser_session
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
+
+WAIT_MS = 10_000
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def demo_node(tmp_path: Path) -> AsyncIterator[Harness]:
+    """A node started as a newcomer starts it: ``--demo``, the development secret file, no API key."""
+    settings = make_settings(tmp_path, demo=True, secret="", api_key="", secret_file=str(tmp_path / "dev.secret"),
+                             media_listen_address="127.0.0.1", media_drop_timeout_s=5.0)
+    server = TestServer(build_app(settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Harness(server, settings, session)
+    finally:
+        await server.close()
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+async def ready(page: Page) -> None:
+    await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)
+
+
+def track(browser_session: BrowserSession, label: str, page: Page) -> None:
+    """Keep ``page``'s console output and screenshot with the test's artifacts."""
+    browser_session.pages[label] = page
+    log = browser_session.logs[label] = []
+    page.on("console", lambda message: log.append(f"[{message.type}] {message.text}"))
+    page.on("pageerror", lambda error: log.append(f"[pageerror] {error}"))
+
+
+async def demo_sign_in(browser_session: BrowserSession, label: str, base: str, user: str) -> Page:
+    """Open /demo in a new tab and pick ``user``, as a visitor does."""
+    page = await browser_session.context.new_page()
+    track(browser_session, label, page)
+    await page.goto(f"{base}/demo")
+    await ready(page)
+    async with page.expect_navigation(timeout=WAIT_MS):
+        await page.click(f"button[data-user='{user}']")
+    await ready(page)
+    return page
+
+
+def message_texts(page: Page) -> Any:
+    return page.eval_on_selector_all(".chat .message:not(.pending) .text", "els => els.map(e => e.textContent)")
+
+
+async def wait_message(page: Page, text: str) -> None:
+    await expect(page.locator(".chat .message .text", has_text=text)).to_have_count(1, timeout=WAIT_MS)
+
+
+async def tick_of(page: Page, text: str) -> str | None:
+    item = page.locator(".chat li.message.mine", has=page.locator(".text", has_text=text))
+    return await item.locator(".ticks").get_attribute("data-tick")
+
+
+async def wait_tick(page: Page, text: str, tick: str) -> None:
+    item = page.locator(".chat li.message.mine", has=page.locator(".text", has_text=text))
+    await expect(item.locator(".ticks")).to_have_attribute("data-tick", tick, timeout=WAIT_MS)
+
+
+async def send(page: Page, text: str) -> None:
+    await page.fill(".chat textarea", text)
+    await page.keyboard.press("Enter")
+
+
+# Frames decoded from the other side, read from the browser's own statistics (getStats through
+# the SDK's receivedStats), sampled by the page for the synchronous wait_for_function predicate.
+SAMPLE_STATS = """() => {
+  if (window.receivedNow) return;
+  window.receivedNow = {};
+  setInterval(async () => {
+    const view = window.rtPage.interview;
+    if (view && view.interview) window.receivedNow = await view.interview.receivedStats();
+  }, 100);
+}"""
+
+
+async def frames_from(page: Page, user: str, above: int = 0) -> int:
+    await page.evaluate(SAMPLE_STATS)
+    handle = await page.wait_for_function(
+        "([user, above]) => { const v = (window.receivedNow[user] || {}).video;"
+        " return v && v.framesDecoded > above ? v.framesDecoded : false; }",
+        arg=[user, above], polling=100, timeout=WAIT_MS)
+    return int(await handle.json_value())
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Serious and critical WCAG 2.x A/AA violations axe-core finds on the page as it is now."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci` in tests/ (scripts/test does)", pytrace=False)
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("""async () => {
+      const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+      return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
+    }""")
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+# -- the newcomer on a demo node -----------------------------------------------------------------
+
+async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_interview(
+        browser: Browser, demo_node: Harness, request: pytest.FixtureRequest) -> None:
+    from browser_support import BrowserSession
+
+    context = await browser.new_context(permissions=["camera", "microphone"])
+    session = BrowserSession(context, demo_node, request.node.name)
+    base = demo_node.url("").rstrip("/")
+    try:
+        advisor = await demo_sign_in(session, "advisor", base, "demo-advisor")
+        karim = await demo_sign_in(session, "jobseeker", base, "demo-karim")
+        assert advisor.url.endswith("/static/advisor.html") and karim.url.endswith("/static/jobseeker.html")
+        # The token lives in the tab's sessionStorage, never in a URL.
+        assert "token" not in advisor.url and "token" not in karim.url
+        assert await karim.evaluate("() => JSON.parse(sessionStorage.getItem('rtserver.session')).user") == "demo-karim"
+
+        # The portfolio lists the three demo jobseekers with their unread welcome... from the
+        # advisor's side nothing is unread (she wrote it); Karim's page shows it after the marker.
+        rows = advisor.locator("#portfolio button.row")
+        await expect(rows).to_have_count(3, timeout=WAIT_MS)
+        await expect(karim.locator(".chat .unread-marker")).to_have_count(1)
+        assert (await message_texts(karim))[0].startswith("Bonjour Karim")
+        karim_row = advisor.locator("#portfolio button.row[data-jobseeker='demo-karim']")
+        await expect(karim_row.locator(".presence")).to_have_attribute("data-status", "online", timeout=WAIT_MS)
+        await karim_row.click()
+        await expect(advisor.locator(".chat h2")).to_have_text("Conversation avec Karim Benali")
+
+        # Typing, then a message: the advisor sees both; her reading moves Karim's tick to "read".
+        await karim.fill(".chat textarea", "Bonjour Claire")
+        await karim.dispatch_event(".chat textarea", "input")
+        await expect(advisor.locator(".chat .typing")).to_have_text("Karim Benali écrit…", timeout=WAIT_MS)
+        await karim.keyboard.press("Enter")
+        await wait_message(advisor, "Bonjour Claire")
+        await expect(advisor.locator(".chat .typing")).to_have_text("")
+        await wait_tick(karim, "Bonjour Claire", "read")
+        await send(advisor, "Bonjour Karim, avez-vous vu l'offre ?")
+        await wait_message(karim, "avez-vous vu l'offre")
+        await wait_tick(advisor, "avez-vous vu l'offre", "read")
+
+        # Karim's connection drops and stays down while Claire writes twice; the page says so,
+        # and when it is back he has both messages, once each, in order.
+        await karim.evaluate("""() => {
+          window.gate = new Promise((resolve) => { window.openGate = resolve; });
+          window.rtPage.client.dropConnection({until: window.gate});
+        }""")
+        banner = karim.locator("#connection")
+        await expect(banner).to_have_attribute("data-state", "lost", timeout=WAIT_MS)
+        await expect(banner).to_contain_text("Connexion perdue")
+        await send(advisor, "Message pendant votre absence")
+        await send(advisor, "Et un deuxième")
+        await wait_tick(advisor, "Et un deuxième", "delivered")
+        await karim.evaluate("() => window.openGate()")
+        await expect(banner).to_have_attribute("data-state", "back", timeout=WAIT_MS)
+        await wait_message(karim, "Et un deuxième")
+        texts = await message_texts(karim)
+        assert texts[-2:] == ["Message pendant votre absence", "Et un deuxième"]
+        assert len(texts) == len(set(texts))
+        await wait_tick(advisor, "Et un deuxième", "read")
+        await karim.screenshot(path=str(ARTIFACTS / "pages-jobseeker-chat.png"))
+        await advisor.screenshot(path=str(ARTIFACTS / "pages-advisor-chat.png"))
+
+        # The video interview: Claire starts it (Karim gets the invitation in the conversation),
+        # Karim joins; each page's getStats() shows frames decoded from the other.
+        await advisor.click("#start-video")
+        await wait_message(karim, "J'ai démarré l'entretien vidéo")
+        await karim.click("#join-video")
+        advisor_frames = await frames_from(advisor, "demo-karim")
+        karim_frames = await frames_from(karim, "demo-advisor")
+        await frames_from(advisor, "demo-karim", above=advisor_frames + 10)
+        await frames_from(karim, "demo-advisor", above=karim_frames + 10)
+        # Claire sees Karim's connection quality as the node measures it.
+        quality = advisor.locator(".interview .quality")
+        await expect(quality).to_have_attribute("data-level", "good", timeout=WAIT_MS)
+        await expect(quality).to_contain_text("Connexion de Karim Benali")
+        # Karim mutes, turns his camera off, then leaves.
+        await karim.click("[data-action=microphone]")
+        await expect(karim.locator("[data-action=microphone]")).to_have_attribute("aria-pressed", "true")
+        await karim.click("[data-action=camera]")
+        await expect(advisor.locator("figure[data-user='demo-karim']")).to_have_class("tile remote camera-off",
+                                                                                      timeout=WAIT_MS)
+        await karim.screenshot(path=str(ARTIFACTS / "pages-jobseeker-interview.png"))
+        await advisor.screenshot(path=str(ARTIFACTS / "pages-advisor-interview.png"))
+        await karim.click("[data-action=leave]")
+        await expect(karim.locator("#join-video")).to_be_visible(timeout=WAIT_MS)
+        await expect(advisor.locator(".call-status")).to_have_text("Karim Benali a quitté l'entretien", timeout=WAIT_MS)
+    finally:
+        await session.save_artifacts()
+        await context.close()
