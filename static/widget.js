@@ -42,6 +42,7 @@
     .rtw-launcher:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
     .rtw-badge { display: inline-block; min-width: 1.4rem; margin-left: 0.5rem; padding: 0 0.4rem; border-radius: 1rem;
       background: #fff; color: #a4161a; font-weight: 700; }
+    .rtw-badge[hidden] { display: none; }
     .rtw-panel { position: fixed; right: 1rem; bottom: 4.5rem; z-index: 2147483000; width: min(28rem, calc(100vw - 2rem));
       height: min(44rem, calc(100vh - 6rem)); background: #fff; border: 1px solid #c4cad3; border-radius: 0.75rem;
       box-shadow: 0 4px 24px rgb(0 0 0 / 0.3); overflow: hidden; }

@@ -10,6 +10,7 @@ Every wait is bounded (``wait_for_function``, ``expect``); nothing sleeps.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from conftest import Harness, make_settings
 from playwright.async_api import Browser, Page, expect
@@ -222,3 +224,158 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
     finally:
         await session.save_artifacts()
         await context.close()
+
+
+# -- a portal: its own tokens, the follow-up workflow, the widget ---------------------------------
+
+HOST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Portal</title><link rel="icon" href="data:,"></head>
+<body><h1>Job portal</h1>
+<script>
+  window.hostEvents = [];
+  window.addEventListener("message", (e) => {
+    if (e.origin === "%(node)s" && e.data && e.data.source === "rtserver") window.hostEvents.push(e.data);
+  });
+</script>
+<script src="%(node)s/static/widget.js" data-token-endpoint="/rt-token" async></script>
+</body></html>"""
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def portal(node: Harness) -> AsyncIterator[dict[str, Any]]:
+    """A portal on another origin: a page embedding the widget and the token endpoint it calls.
+
+    The follow-up (advisor adv-1 for jobseeker js-1) is set up through the HTTP API, as a portal does.
+    """
+    for user, body in {"adv-1": {"name": "Claire Martin", "role": "advisor", "volunteer": True},
+                       "js-1": {"name": "Karim Benali", "role": "jobseeker"}}.items():
+        status, data = await node.api("PUT", f"/api/users/{user}", body)
+        assert status == 200, data
+    status, data = await node.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "adv-1"})
+    assert status == 201, data
+    origin = node.url("/").rstrip("/")
+    tokens_given: list[str] = []
+
+    async def host_page(request: web.Request) -> web.Response:
+        return web.Response(text=HOST_PAGE % {"node": origin}, content_type="text/html")
+
+    async def rt_token(request: web.Request) -> web.Response:
+        # A real portal checks its own session cookie here, then mints a token for that user.
+        tokens_given.append("js-1")
+        return web.json_response({"token": node.token("js-1", "jobseeker", name="Karim Benali")})
+
+    app = web.Application()
+    app.router.add_get("/", host_page)
+    app.router.add_get("/rt-token", rt_token)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield {"url": str(server.make_url("/")), "tokens_given": tokens_given, "data": data}
+    finally:
+        await server.close()
+
+
+async def open_as(browser_session: BrowserSession, label: str, path: str, token: str,
+                  viewport: dict[str, int] | None = None) -> Page:
+    """Open a page of the node signed in as a portal page of the node's origin would: the token in
+    the tab's sessionStorage (never in the URL)."""
+    page = await browser_session.context.new_page()
+    if viewport:
+        await page.set_viewport_size(viewport)
+    track(browser_session, label, page)
+    origin = browser_session.harness.url("/").rstrip("/")
+    session = json.dumps({"token": token, "user": "", "name": "", "role": "", "expires_at": 2**52})
+    await page.add_init_script(f"if (location.origin === {json.dumps(origin)})"
+                               f" sessionStorage.setItem('rtserver.session', {json.dumps(session)});")
+    await page.goto(browser_session.harness.url(path))
+    await ready(page)
+    return page
+
+
+def host_events(page: Page, kind: str) -> Any:
+    return page.evaluate("(kind) => window.hostEvents.filter(e => e.type === kind)", kind)
+
+
+async def wait_host_event(page: Page, predicate: str) -> Any:
+    handle = await page.wait_for_function(f"() => window.hostEvents.find(e => {predicate})", timeout=WAIT_MS)
+    return await handle.json_value()
+
+
+async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_request(
+        browser_session: BrowserSession, node: Harness, portal: dict[str, Any]) -> None:
+    advisor = await open_as(browser_session, "advisor", "/static/advisor.html",
+                            node.token("adv-1", "advisor", name="Claire Martin"))
+    host = await browser_session.context.new_page()
+    track(browser_session, "portal", host)
+    await host.goto(portal["url"])
+    await wait_host_event(host, "e.type === 'ready'")
+    assert portal["tokens_given"] == ["js-1"]  # the host page fetched it with the portal's cookies
+    frame = next(f for f in host.frames if "/static/jobseeker.html" in f.url)
+    assert "token" not in frame.url
+
+    # The assignment notice is unread while the widget is closed; the host page is told, and the
+    # launcher shows the count. Opening the widget reads it.
+    await wait_host_event(host, "e.type === 'unread' && e.count === 1")
+    await expect(host.locator(".rtw-launcher .rtw-badge")).to_have_text("1")
+    await host.click(".rtw-launcher")
+    await expect(host.locator(".rtw-launcher")).to_have_attribute("aria-expanded", "true")
+    await wait_host_event(host, "e.type === 'unread' && e.count === 0")
+    await expect(host.locator(".rtw-launcher .rtw-badge")).to_be_hidden()
+
+    # The jobseeker asks to be called back; the request appears in the advisor's queue with its
+    # age, and she claims it; the jobseeker sees it taken.
+    row = advisor.locator("#portfolio button.row[data-jobseeker='js-1']")
+    await expect(row.locator(".presence")).to_have_attribute("data-status", "online", timeout=WAIT_MS)
+    await expect(advisor.locator("#queue .empty")).to_be_visible()
+    await frame.fill("#callback-reason", "Question sur mon inscription")
+    await frame.check("input[name=channel][value=phone]")
+    await frame.click(".callback-form button[type=submit]")
+    await expect(frame.locator(".callback-form .form-message")).to_have_text("Votre demande de rappel est envoyée.",
+                                                                           timeout=WAIT_MS)
+    item = advisor.locator("#queue .queue-item")
+    await expect(item).to_have_count(1, timeout=WAIT_MS)
+    await expect(item.locator(".reason")).to_have_text("Question sur mon inscription")
+    await expect(item.locator(".age")).to_have_text("demandé à l'instant")
+    await expect(item.locator(".queue-head button")).to_have_text("Karim Benali")
+    await item.locator("[data-action=claim]").click()
+    await expect(item).to_have_attribute("data-status", "claimed", timeout=WAIT_MS)
+    await expect(item.locator(".claimed")).to_have_text("Pris en charge par Vous")
+    await expect(frame.locator(".callback-list li .status")).to_have_text("prise en charge", timeout=WAIT_MS)
+    status, data = await node.api("GET", "/api/followups/js-1/callbacks")
+    assert status == 200 and [(cb["status"], cb["claimed_by"]) for cb in data["callbacks"]] == [("claimed", "adv-1")]
+
+    # Chat through the widget: the advisor's reading gives the jobseeker's message its read tick.
+    await row.click()
+    await send_in(frame, "Merci, je suis joignable ce matin")
+    await wait_message(advisor, "je suis joignable ce matin")
+    item_in_frame = frame.locator(".chat li.message.mine", has=frame.locator(".text", has_text="joignable"))
+    await expect(item_in_frame.locator(".ticks")).to_have_attribute("data-tick", "read", timeout=WAIT_MS)
+
+    # A call: the host page is told when it starts and ends.
+    await advisor.click("#start-video")
+    await frame.click("#join-video", timeout=WAIT_MS)
+    started = await wait_host_event(host, "e.type === 'call_started'")
+    assert started["room"] == "followup-js-1"
+    await frames_from(advisor, "js-1")
+    await frame.click("[data-action=leave]")
+    ended = await wait_host_event(host, "e.type === 'call_ended'")
+    assert ended["reason"] == "left"
+    await expect(advisor.locator(".call-status")).to_have_text("Karim Benali a quitté l'entretien", timeout=WAIT_MS)
+    await expect(advisor.locator(".interview .quality")).to_have_attribute("data-level", "unknown")
+
+    # Accessibility of the console and of the jobseeker page, as they are now.
+    assert await axe_violations(advisor) == []
+    jobseeker = await open_as(browser_session, "jobseeker-phone", "/static/jobseeker.html",
+                              node.token("js-1", "jobseeker", name="Karim Benali"),
+                              viewport={"width": 390, "height": 844})
+    assert await axe_violations(jobseeker) == []
+    # Phone-sized: one column, nothing wider than the screen.
+    assert await jobseeker.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    await jobseeker.screenshot(path=str(ARTIFACTS / "pages-jobseeker-phone.png"), full_page=True)
+    await advisor.screenshot(path=str(ARTIFACTS / "pages-advisor-console.png"), full_page=True)
+    await host.screenshot(path=str(ARTIFACTS / "pages-portal-widget.png"))
+
+
+async def send_in(frame: Any, text: str) -> None:
+    await frame.fill(".chat textarea", text)
+    await frame.press(".chat textarea", "Enter")

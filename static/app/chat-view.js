@@ -69,8 +69,9 @@ export class ChatView {
     this.presence = el("p", { class: "presence", "data-status": "offline" });
     this.olderButton = el("button", { type: "button", class: "link", hidden: true, onclick: () => this.loadOlder() },
       t("olderMessages"));
-    this.list = el("ol", { class: "messages", role: "log", "aria-live": "off", "aria-label": t("messages"),
-      tabindex: "0" });
+    this.items = el("ol", { class: "message-list" });
+    this.list = el("div", { class: "messages", role: "log", "aria-live": "off", "aria-label": t("messages"),
+      tabindex: "0" }, this.items);
     this.typingLine = el("p", { class: "typing" });
     const inputId = `${id}-input`;
     this.input = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: inputId, rows: "2", maxlength:
@@ -227,7 +228,7 @@ export class ChatView {
     for (const m of sorted) {
       if (!markerPlaced && m.offset > this.unreadAfter && m.from !== me) {
         markerPlaced = true;
-        items.push(el("li", { class: "unread-marker", role: "separator" }, t("newMessages")));
+        items.push(el("li", { class: "unread-marker" }, t("newMessages")));
       }
       items.push(this._item(m));
     }
@@ -239,7 +240,7 @@ export class ChatView {
           entry.failed ? t("notSent") : t("sending"))));
     }
     if (items.length === 0) items.push(el("li", { class: "empty" }, t("noMessages")));
-    this.list.replaceChildren(...items);
+    this.items.replaceChildren(...items);
     this.olderButton.hidden = !this.more;
     this._renderTicks();
   }

@@ -176,6 +176,8 @@ export class InterviewView {
     if (e.event === "left") {
       this.tiles.querySelector(`figure[data-user="${CSS.escape(e.user)}"]`)?.remove();
       this._say(t("leftBy", name));
+      this.quality = null; // nothing to measure until they are back
+      this._renderQuality();
       return;
     }
     this._nameTile(e.user, name);
@@ -245,7 +247,7 @@ export class InterviewView {
   _onMediaStats(stats) {
     const me = this.client.hello?.user;
     const other = (stats.participants ?? []).find((/** @type {any} */ p) => p.user !== me);
-    if (!other) return;
+    if (!other || !this.interview?.participants.has(other.user)) return;
     this.quality = fromMediaStats(other, this.quality);
     this.qualitySample = other; // the raw figures, for the tests and for debugging
     this._renderQuality();

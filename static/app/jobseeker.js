@@ -39,10 +39,12 @@ async function main() {
   const joined = await state.join(room);
   const advisorName = otherNameOf(joined, "advisor");
   let lastUnread = -1;
-  state.onChange(() => {
+  const tellUnread = () => {
     const unread = state.totalUnread();
     if (unread !== lastUnread) notifyHost("unread", { count: (lastUnread = unread) });
-  });
+  };
+  state.onChange(tellUnread);
+  tellUnread();
 
   const chat = page.chat = new ChatView({ client, state, room, otherName: advisorName, container: byId("conversation") });
   await chat.reload();
