@@ -17,10 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from .auth import Role, mint_token
-from .backends import MemberRole, RoomKind
 from .config import Settings
 from .errors import BadRequest
 from .node.ws import NODE_KEY
+from .workflow import WORKFLOW_KEY
+from .workflow.store import followup_room
 
 __all__ = ["DEMO_USERS", "DemoUser", "add_demo_routes", "check_demo_allowed", "conversation_id", "seed"]
 
@@ -49,7 +50,7 @@ WELCOME = ("Bonjour {first}, je suis Claire, votre conseillère. Écrivez-moi ic
 
 
 def conversation_id(jobseeker_id: str) -> str:
-    return f"conv-{jobseeker_id}"
+    return followup_room(jobseeker_id)
 
 
 def check_demo_allowed(settings: Settings) -> None:
@@ -61,16 +62,15 @@ def check_demo_allowed(settings: Settings) -> None:
 
 async def seed(app: web.Application) -> None:
     """Create the demo advisor's conversations (idempotent: a restarted demo keeps its history)."""
-    node = app[NODE_KEY]
-    store = node.backends.store
+    store = app[NODE_KEY].backends.store
+    portfolios = app[WORKFLOW_KEY].portfolios  # follow-ups, so the callback and appointment views work too
+    for user in DEMO_USERS:
+        await portfolios.put_user(user.id, name=user.name, role=user.role, email="", volunteer=True)
     for user in DEMO_USERS:
         if user.role is not Role.JOBSEEKER:
             continue
-        room_id = conversation_id(user.id)
-        members = {ADVISOR.id: MemberRole.MEMBER, user.id: MemberRole.MEMBER}
-        await store.create_room(room_id, RoomKind.CONVERSATION, f"{ADVISOR.name} / {user.name}", members,
-                                max_members=node.settings.max_room_members)
-        if await store.head(room_id) == 0:
+        room_id = (await portfolios.assign(user.id, ADVISOR.id)).room  # creates the conversation
+        if await store.head(room_id) <= 1:  # only the assignment notice: a restarted demo keeps its history
             await store.append(room_id, sender=ADVISOR.id, name=ADVISOR.name,
                                text=WELCOME.format(first=user.name.split()[0]), key="demo-welcome",
                                ts_ms=int(time.time() * 1000))

@@ -152,12 +152,15 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
         assert "token" not in advisor.url and "token" not in karim.url
         assert await karim.evaluate("() => JSON.parse(sessionStorage.getItem('rtserver.session')).user") == "demo-karim"
 
-        # The portfolio lists the three demo jobseekers with their unread welcome... from the
-        # advisor's side nothing is unread (she wrote it); Karim's page shows it after the marker.
+        # The portfolio lists the three demo jobseekers; Karim's page shows the follow-up notice and
+        # the welcome after the unread marker.
         rows = advisor.locator("#portfolio button.row")
         await expect(rows).to_have_count(3, timeout=WAIT_MS)
         await expect(karim.locator(".chat .unread-marker")).to_have_count(1)
-        assert (await message_texts(karim))[0].startswith("Bonjour Karim")
+        assert [text[:13] for text in await message_texts(karim)] == ["Claire Martin", "Bonjour Karim"]
+        # Demo users have follow-ups: the call-back form and the queue are there.
+        await expect(karim.locator("#callbacks .callback-form")).to_be_visible()
+        await expect(advisor.locator("#queue .empty")).to_have_text("Aucune demande en attente.")
         karim_row = advisor.locator("#portfolio button.row[data-jobseeker='demo-karim']")
         await expect(karim_row.locator(".presence")).to_have_attribute("data-status", "online", timeout=WAIT_MS)
         await karim_row.click()

@@ -37,11 +37,11 @@ async def test_a_visitor_signs_in_as_a_demo_jobseeker_and_finds_the_advisors_wel
         assert client.hello["user"] == "demo-karim"
         rooms = await client.request("rooms")
         [room] = rooms["rooms"]
-        assert room["room"] == conversation_id("demo-karim") and room["unread"] == 1
+        assert room["room"] == conversation_id("demo-karim") and room["unread"] == 2
         await client.join(room["room"])
         history = (await client.history(room["room"]))["messages"]
-        assert [m["from"] for m in history] == ["demo-advisor"]
-        assert history[0]["text"].startswith("Bonjour Karim")
+        assert [m["from"] for m in history] == ["system", "demo-advisor"]  # the follow-up's notice, the welcome
+        assert history[1]["text"].startswith("Bonjour Karim")
 
 
 async def test_the_advisor_follows_every_demo_jobseeker(harness: Harness) -> None:
