@@ -72,6 +72,7 @@ async def demo_sign_in(browser_session: BrowserSession, label: str, base: str, u
     track(browser_session, label, page)
     await page.goto(f"{base}/demo")
     await ready(page)
+    await page.screenshot(path=str(ARTIFACTS / "pages-demo-sign-in.png"))
     async with page.expect_navigation(timeout=WAIT_MS):
         await page.click(f"button[data-user='{user}']")
     await ready(page)
@@ -163,8 +164,18 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
         await expect(advisor.locator("#queue .empty")).to_have_text("Aucune demande en attente.")
         karim_row = advisor.locator("#portfolio button.row[data-jobseeker='demo-karim']")
         await expect(karim_row.locator(".presence")).to_have_attribute("data-status", "online", timeout=WAIT_MS)
-        await karim_row.click()
+        # By keyboard: the arrow keys walk the portfolio (sorted by name: Karim, Lucas, Sophie),
+        # Enter opens a conversation and puts the focus in its message field.
+        await rows.nth(2).focus()
+        await advisor.keyboard.press("Home")
+        await expect(karim_row).to_be_focused()
+        await advisor.keyboard.press("ArrowDown")
+        await expect(rows.nth(1)).to_be_focused()
+        await advisor.keyboard.press("ArrowUp")
+        await advisor.keyboard.press("Enter")
         await expect(advisor.locator(".chat h2")).to_have_text("Conversation avec Karim Benali")
+        await expect(karim_row).to_have_attribute("aria-current", "true")
+        await expect(advisor.locator(".chat textarea")).to_be_focused()
 
         # Typing, then a message: the advisor sees both; her reading moves Karim's tick to "read".
         await karim.fill(".chat textarea", "Bonjour Claire")
@@ -368,10 +379,12 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
 
     # Accessibility of the console and of the jobseeker page, as they are now.
     assert await axe_violations(advisor) == []
-    jobseeker = await open_as(browser_session, "jobseeker-phone", "/static/jobseeker.html",
+    jobseeker = await open_as(browser_session, "jobseeker-phone", "/static/jobseeker.html?lang=en",
                               node.token("js-1", "jobseeker", name="Karim Benali"),
                               viewport={"width": 390, "height": 844})
     assert await axe_violations(jobseeker) == []
+    assert await jobseeker.evaluate("() => document.documentElement.lang") == "en"
+    await expect(jobseeker.locator(".chat h2")).to_have_text("Conversation with Claire Martin")
     # Phone-sized: one column, nothing wider than the screen.
     assert await jobseeker.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     await jobseeker.screenshot(path=str(ARTIFACTS / "pages-jobseeker-phone.png"), full_page=True)

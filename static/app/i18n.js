@@ -50,6 +50,7 @@ export const STRINGS = {
     resumedBy: (/** @type {string} */ name) => `${name} est de retour`,
     cameraDenied: "Caméra ou micro inaccessible : vérifiez les autorisations du navigateur.",
     quality: "Qualité de connexion", qualityOf: (/** @type {string} */ name) => `Connexion de ${name}`,
+    qualityLine: (/** @type {string} */ label, /** @type {string} */ word) => `${label} : ${word}`,
     qualityGood: "bonne", qualityFair: "moyenne", qualityPoor: "faible", qualityUnknown: "en cours de mesure",
     qualityDetail: (/** @type {number} */ loss, /** @type {number} */ rtt) => `pertes ${loss} %, délai ${rtt} ms`,
     // callbacks
@@ -75,6 +76,7 @@ export const STRINGS = {
     verdictNone: "pas de test",
     // advisor console
     console: "Console conseiller", portfolio: "Portefeuille", noPortfolio: "Aucun demandeur d'emploi suivi.",
+    labelled: (/** @type {string} */ label, /** @type {string} */ value) => `${label} : ${value}`,
     lastContact: "Dernier contact", never: "jamais", chooseJobseeker: "Choisissez un demandeur d'emploi dans le portefeuille.",
     portfolioRow: (/** @type {string} */ name, /** @type {string} */ presence, /** @type {number} */ unread) =>
       `${name}, ${presence}${unread ? `, ${unread} non lu${unread > 1 ? "s" : ""}` : ""}`,
@@ -128,6 +130,7 @@ export const STRINGS = {
     resumedBy: (/** @type {string} */ name) => `${name} is back`,
     cameraDenied: "Camera or microphone unavailable: check the browser's permissions.",
     quality: "Connection quality", qualityOf: (/** @type {string} */ name) => `${name}'s connection`,
+    qualityLine: (/** @type {string} */ label, /** @type {string} */ word) => `${label}: ${word}`,
     qualityGood: "good", qualityFair: "fair", qualityPoor: "poor", qualityUnknown: "measuring",
     qualityDetail: (/** @type {number} */ loss, /** @type {number} */ rtt) => `loss ${loss}%, delay ${rtt} ms`,
     callMeBack: "Call me back", callbackReason: "What is it about?", callbackChannel: "How?",
@@ -149,6 +152,7 @@ export const STRINGS = {
     verdict: "Equipment test", verdict_ok: "ready", verdict_warning: "watch", verdict_fail: "problem",
     verdictNone: "not tested",
     console: "Advisor console", portfolio: "Portfolio", noPortfolio: "No jobseeker followed.",
+    labelled: (/** @type {string} */ label, /** @type {string} */ value) => `${label}: ${value}`,
     lastContact: "Last contact", never: "never", chooseJobseeker: "Choose a jobseeker in the portfolio.",
     portfolioRow: (/** @type {string} */ name, /** @type {string} */ presence, /** @type {number} */ unread) =>
       `${name}, ${presence}${unread ? `, ${unread} unread` : ""}`,

@@ -261,8 +261,8 @@ export class InterviewView {
       ? ` (${t("qualityDetail", Math.round(this.quality.loss * 1000) / 10, Math.round(this.quality.rttMs))})` : "";
     const before = this.qualityLine.dataset.level;
     this.qualityLine.dataset.level = level;
-    this.qualityLine.replaceChildren(el("span", { class: "quality-dot", "aria-hidden": "true" }), `${label} : ${word}${detail}`);
-    if (before !== level && (level === "poor" || before === "poor")) announce(`${label} : ${word}`);
+    this.qualityLine.replaceChildren(el("span", { class: "quality-dot", "aria-hidden": "true" }), `${t("qualityLine", label, word)}${detail}`);
+    if (before !== level && (level === "poor" || before === "poor")) announce(t("qualityLine", label, word));
   }
 
   /** @param {string} reason */

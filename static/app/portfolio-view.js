@@ -77,9 +77,9 @@ export class PortfolioView {
         : el("span", {}),
       el("span", { class: "line presence", "data-status": status }, t(status)),
       el("span", { class: "line verdict", "data-verdict": verdict ?? "none" },
-        `${t("verdict")} : ${verdict ? t(`verdict_${verdict}`) : t("verdictNone")}`),
+        t("labelled", t("verdict"), verdict ? t(`verdict_${verdict}`) : t("verdictNone"))),
       el("span", { class: "line last-contact" },
-        `${t("lastContact")} : ${last ? formatAge(Math.max(0, (Date.now() - last) / 1000)) : t("never")}`));
+        t("labelled", t("lastContact"), last ? formatAge(Math.max(0, (Date.now() - last) / 1000)) : t("never"))));
   }
 
   /** @param {KeyboardEvent} event */
