@@ -395,3 +395,25 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
 async def send_in(frame: Any, text: str) -> None:
     await frame.fill(".chat textarea", text)
     await frame.press(".chat textarea", "Enter")
+
+
+async def test_connection_quality_levels_from_the_nodes_statistics(browser_session: BrowserSession,
+                                                                   node: Harness) -> None:
+    """quality.js: loss over the last interval (not since the start), round trip, a link that is down."""
+    page = await browser_session.context.new_page()
+    track(browser_session, "quality", page)
+    await page.goto(node.url("/static/demo.html"))
+    levels = await page.evaluate("""async () => {
+      const q = await import('/static/app/quality.js');
+      const entry = (lost, expected, rtt, state = 'connected') => ({connected: true, publish_state: state, rtt_ms: rtt,
+        published: [{kind: 'audio', packets_lost: lost, packets_expected: expected},
+                    {kind: 'video', packets_lost: 900, packets_expected: 1000}]});
+      const first = q.fromMediaStats(entry(0, 100, 40), null);
+      const lossy = q.fromMediaStats(entry(10, 200, 40), first);         // 10 of the last 100: 10 %
+      const better = q.fromMediaStats(entry(11, 300, 40), lossy);        // 1 of the last 100
+      const slow = q.fromMediaStats(entry(11, 400, 450), better);
+      const down = q.fromMediaStats(entry(11, 500, 40, 'connecting'), slow);
+      const none = {level: q.levelOf(null, null, true), loss: null};
+      return [first, lossy, better, slow, down, none].map(x => [x.level, x.loss]);
+    }""")
+    assert levels == [["good", 0], ["poor", 0.1], ["good", 0.01], ["fair", 0], ["poor", 0], ["unknown", None]]

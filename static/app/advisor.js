@@ -61,6 +61,7 @@ async function main() {
     chat.input.focus();
   } });
   portfolio.set(entries);
+  const lastContacts = loadLastContacts(client, state, portfolio);
 
   byId("start-video").addEventListener("click", async () => {
     if (!interview || !current) return;
@@ -91,13 +92,17 @@ async function main() {
   availability.addEventListener("change", () => {
     client.setPresence({ availability: /** @type {any} */ (availability.value) }).catch((error) => console.warn(error));
   });
+  await lastContacts; // "ready" (for tests) once every row is complete
   document.body.dataset.ready = "true";
 }
 
+/** Conversations whose last message is read at the same time when the console opens. */
+const LAST_CONTACT_CONCURRENCY = 4;
+
 /**
  * The portfolio: the follow-ups the workflow assigned to this advisor or, without any (a
- * deployment that only creates conversations, or demo mode), every conversation of the advisor.
- * Each conversation is joined (live unread counts and presence) and its last message read.
+ * deployment that only creates conversations), every conversation of the advisor. Each
+ * conversation is joined, so unread counts and presence stay live for all of them.
  * @param {RtClient} client
  * @param {RoomState} state
  * @param {Record<string, any>} hello
@@ -108,17 +113,39 @@ async function portfolioEntries(client, state, hello) {
   const rows = await client.request("followup").then((r) => r.portfolio ?? []).catch(() => []);
   const rooms = rows.length ? rows.map((r) => r.room) : hello.rooms.map((/** @type {any} */ r) => r.room);
   const verdicts = await loadVerdicts(client, rows);
-  const entries = await Promise.all(rooms.map(async (room, i) => {
+  return Promise.all(rooms.map(async (/** @type {string} */ room, /** @type {number} */ i) => {
     const joined = await state.join(room);
     const row = rows[i];
     const jobseeker = row?.jobseeker ?? [...joined.members.values()].find((m) => m.role !== "advisor")?.user
       ?? [...joined.members.keys()][0] ?? room;
-    const last = (await client.history(room, { limit: 1 })).messages.at(-1);
-    if (last) joined.lastTs = Math.max(joined.lastTs ?? 0, last.ts);
     return { jobseeker, name: row?.name ?? otherNameOf(joined, "jobseeker"), room, followup: Boolean(row),
       precall: row?.precall ?? verdicts.get(jobseeker) ?? null };
   }));
-  return entries;
+}
+
+/**
+ * "Last contact": the time of each conversation's latest message, read in the background a few
+ * at a time (a full portfolio is 150 conversations; the rate limit is per connection), after
+ * which live messages keep it current.
+ * @param {RtClient} client
+ * @param {RoomState} state
+ * @param {PortfolioView} portfolio
+ */
+async function loadLastContacts(client, state, portfolio) {
+  const queue = portfolio.entries.map((e) => e.room);
+  const worker = async () => {
+    for (let room = queue.shift(); room !== undefined; room = queue.shift()) {
+      try {
+        const last = (await client.history(room, { limit: 1 })).messages.at(-1);
+        const known = state.rooms.get(room);
+        if (last && known) known.lastTs = Math.max(known.lastTs ?? 0, last.ts);
+      } catch (error) {
+        console.warn("last contact unavailable", room, error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: LAST_CONTACT_CONCURRENCY }, worker));
+  portfolio.render();
 }
 
 main().catch((error) => {
