@@ -331,6 +331,9 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     # launcher shows the count. Opening the widget reads it.
     await wait_host_event(host, "e.type === 'unread' && e.count === 1")
     await expect(host.locator(".rtw-launcher .rtw-badge")).to_have_text("1")
+    # Closed, the widget makes the jobseeker "away" for the advisor; open, "online".
+    row = advisor.locator("#portfolio button.row[data-jobseeker='js-1']")
+    await expect(row.locator(".presence")).to_have_attribute("data-status", "away", timeout=WAIT_MS)
     await host.click(".rtw-launcher")
     await expect(host.locator(".rtw-launcher")).to_have_attribute("aria-expanded", "true")
     await wait_host_event(host, "e.type === 'unread' && e.count === 0")
@@ -338,7 +341,6 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
 
     # The jobseeker asks to be called back; the request appears in the advisor's queue with its
     # age, and she claims it; the jobseeker sees it taken.
-    row = advisor.locator("#portfolio button.row[data-jobseeker='js-1']")
     await expect(row.locator(".presence")).to_have_attribute("data-status", "online", timeout=WAIT_MS)
     await expect(advisor.locator("#queue .empty")).to_be_visible()
     await frame.fill("#callback-reason", "Question sur mon inscription")

@@ -12,6 +12,7 @@ import { switchLang, t, translate } from "./i18n.js";
 import { InterviewView } from "./interview-view.js";
 import { otherNameOf } from "./names.js";
 import { PortfolioView } from "./portfolio-view.js";
+import { reportAway } from "./presence.js";
 import { RoomState } from "./room-state.js";
 import { loadVerdicts } from "./verdicts.js";
 import { storedSession, tokenSource } from "./session.js";
@@ -32,6 +33,7 @@ async function main() {
   showConnectionState(client, byId("connection"));
   const page = /** @type {any} */ (window).rtPage = { client };  // for the browser tests and debugging
   const hello = await client.connect();
+  reportAway(client);
   byId("who").textContent = hello.name || hello.user;
   const state = page.state = new RoomState(client);
 

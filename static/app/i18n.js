@@ -36,6 +36,7 @@ export const STRINGS = {
     // interview
     interview: "Entretien vidéo", joinInterview: "Rejoindre l'entretien vidéo", startInterview: "Démarrer l'entretien vidéo",
     joinAudio: "Rejoindre en audio seulement",
+    waitingForYou: "Je suis dans l'entretien vidéo et je vous attends.",
     interviewInvite: "J'ai démarré l'entretien vidéo : rejoignez-moi avec le bouton « Rejoindre l'entretien vidéo ».",
     yourVideo: "Votre image", videoOf: (/** @type {string} */ name) => `Vidéo de ${name}`,
     microphone: "Micro", camera: "Caméra", audioOnly: "Audio seul", leave: "Quitter",
@@ -116,6 +117,7 @@ export const STRINGS = {
     unreadCount: (/** @type {number} */ n) => n === 1 ? "1 unread message" : `${n} unread messages`,
     interview: "Video interview", joinInterview: "Join the video interview", startInterview: "Start the video interview",
     joinAudio: "Join with audio only",
+    waitingForYou: "I am in the video interview, waiting for you.",
     interviewInvite: "I have started the video interview: join me with the “Join the video interview” button.",
     yourVideo: "Your picture", videoOf: (/** @type {string} */ name) => `Video of ${name}`,
     microphone: "Microphone", camera: "Camera", audioOnly: "Audio only", leave: "Leave",

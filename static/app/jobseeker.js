@@ -10,6 +10,7 @@ import { byId, el } from "./dom.js";
 import { notifyHost } from "./embed.js";
 import { switchLang, t, translate } from "./i18n.js";
 import { InterviewView } from "./interview-view.js";
+import { reportAway } from "./presence.js";
 import { RoomState } from "./room-state.js";
 import { isEmbedded, storedSession, tokenSource } from "./session.js";
 import { otherNameOf } from "./names.js";
@@ -27,6 +28,7 @@ async function main() {
   showConnectionState(client, byId("connection"), (state) => notifyHost("connection", { state }));
   const page = /** @type {any} */ (window).rtPage = { client };  // for the browser tests and debugging
   const hello = await client.connect();
+  reportAway(client);
   byId("who").textContent = t("welcome", hello.name || hello.user);
 
   const followup = await client.request("followup").then((r) => r.followup).catch(() => null);
@@ -51,7 +53,12 @@ async function main() {
 
   const interview = page.interview = new InterviewView({
     client, room, otherName: advisorName, container: byId("interview"),
-    onStarted: (r) => { byId("call-actions").hidden = true; notifyHost("call_started", { room: r }); },
+    onStarted: (r) => {
+      byId("call-actions").hidden = true;
+      notifyHost("call_started", { room: r });
+      // Alone in the interview: the advisor's console is told through the conversation.
+      if (interview.interview?.participants.size === 0) client.send(r, t("waitingForYou")).catch(() => {});
+    },
     onEnded: (r, reason) => {
       byId("call-actions").hidden = false;
       notifyHost("call_ended", { room: r, reason });
