@@ -13,6 +13,17 @@ import { formatAge, t } from "./i18n.js";
  * @property {Record<string, any> | null} precall  the latest pre-call check result, or null
  */
 
+/**
+ * The verdict in words: the known ones translated, any other shown as the check wrote it.
+ * @param {string | null} verdict
+ */
+function verdictText(verdict) {
+  if (!verdict) return t("verdictNone");
+  const key = `verdict_${verdict}`;
+  const text = t(key);
+  return text === key ? verdict : text;
+}
+
 export class PortfolioView {
   /**
    * @param {object} options
@@ -77,7 +88,7 @@ export class PortfolioView {
         : el("span", {}),
       el("span", { class: "line presence", "data-status": status }, t(status)),
       el("span", { class: "line verdict", "data-verdict": verdict ?? "none" },
-        t("labelled", t("verdict"), verdict ? t(`verdict_${verdict}`) : t("verdictNone"))),
+        t("labelled", t("verdict"), verdictText(verdict))),
       el("span", { class: "line last-contact" },
         t("labelled", t("lastContact"), last ? formatAge(Math.max(0, (Date.now() - last) / 1000)) : t("never"))));
   }
