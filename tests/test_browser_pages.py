@@ -367,12 +367,24 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     item_in_frame = frame.locator(".chat li.message.mine", has=frame.locator(".text", has_text="joignable"))
     await expect(item_in_frame.locator(".ticks")).to_have_attribute("data-tick", "read", timeout=WAIT_MS)
 
-    # A call: the host page is told when it starts and ends.
-    await advisor.click("#start-video")
-    await frame.click("#join-video", timeout=WAIT_MS)
+    # An appointment in ten minutes: both may join already (from 15 minutes before). The
+    # jobseeker joins first and, alone, says so in the conversation; the advisor joins from her
+    # list. The host page is told when the call starts and ends.
+    await advisor.evaluate("""() => {
+      const start = new Date(Date.now() + 600000);
+      document.querySelector('#appointment-start').value =
+        new Date(start.getTime() - start.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    }""")
+    await advisor.click(".appointment-form button[type=submit]")
+    await expect(frame.locator(".appointments li[data-appointment]")).to_have_count(1, timeout=WAIT_MS)
+    await frame.click(".appointments li[data-appointment] button")
+    await wait_message(advisor, "Je suis dans l'entretien vidéo et je vous attends.")
+    await advisor.click(".appointments li[data-appointment] button")
     started = await wait_host_event(host, "e.type === 'call_started'")
     assert started["room"] == "followup-js-1"
     await frames_from(advisor, "js-1")
+    status, data = await node.api("GET", "/api/users/js-1/appointments")
+    assert status == 200 and sorted(data["appointments"][0]["joined"]) == ["adv-1", "js-1"]
     await frame.click("[data-action=leave]")
     ended = await wait_host_event(host, "e.type === 'call_ended'")
     assert ended["reason"] == "left"
