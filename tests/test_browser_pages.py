@@ -391,6 +391,13 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     await expect(advisor.locator(".call-status")).to_have_text("Karim Benali a quitté l'entretien", timeout=WAIT_MS)
     await expect(advisor.locator(".interview .quality")).to_have_attribute("data-level", "unknown")
 
+    # A message the server refuses (the jobseeker paused the online follow-up) says it was not sent.
+    await frame.evaluate("() => window.rtPage.client.request('followup_opt_out')")
+    await send_in(frame, "Pendant la pause")
+    refused = frame.locator(".chat li.message.pending", has=frame.locator(".text", has_text="Pendant la pause"))
+    await expect(refused.locator(".ticks")).to_have_attribute("data-tick", "failed", timeout=WAIT_MS)
+    await expect(refused.locator(".ticks")).to_contain_text("Non envoyé (forbidden")
+
     # Accessibility of the console and of the jobseeker page, as they are now.
     assert await axe_violations(advisor) == []
     jobseeker = await open_as(browser_session, "jobseeker-phone", "/static/jobseeker.html?lang=en",

@@ -39,7 +39,7 @@ export class ChatView {
     this.otherName = otherName;
     /** @type {Map<number, ChatMessage>} */ this.messages = new Map();
     /** Sends not yet seen stored, by idempotency key. */
-    /** @type {Map<string, {text: string, failed: boolean}>} */ this.pending = new Map();
+    /** @type {Map<string, {text: string, failed: string | null}>} */ this.pending = new Map();
     /** Messages above this offset are new to the user: the marker sits before the first of them. */
     this.unreadAfter = state.rooms.get(room)?.read ?? 0;
     this.more = false;
@@ -127,16 +127,17 @@ export class ChatView {
     this._lastTypingSent = -Infinity;
     this.unreadAfter = Number.MAX_SAFE_INTEGER; // answering: the marker has done its job
     const key = crypto.getRandomValues(new Uint32Array(4)).join("-");
-    this.pending.set(key, { text, failed: false });
+    this.pending.set(key, { text, failed: null });
     this._render();
     this.list.scrollTop = this.list.scrollHeight;
     try {
       await this.client.send(this.room, text, { key });
     } catch (error) {
+      // The SDK already re-sent it across reconnections: this is a refusal or a timeout, said as is.
       const entry = this.pending.get(key);
-      if (entry) entry.failed = true;
+      if (entry) entry.failed = error instanceof Error ? error.message : String(error);
       this._render();
-      console.warn("send failed", error);
+      announce(t("notSent"), { assertive: true });
     }
   }
 
@@ -237,7 +238,7 @@ export class ChatView {
         el("p", { class: "meta" }, el("span", { class: "author" }, t("you"))),
         el("p", { class: "text" }, entry.text),
         el("p", { class: "ticks", "data-tick": entry.failed ? "failed" : "sending" },
-          entry.failed ? t("notSent") : t("sending"))));
+          entry.failed ? `${t("notSent")} (${entry.failed})` : t("sending"))));
     }
     if (items.length === 0) items.push(el("li", { class: "empty" }, t("noMessages")));
     this.items.replaceChildren(...items);
