@@ -1,4 +1,5 @@
 """``python -m loadtest chat {room,one2one,idle} [options]``: benchmark the chat server.
+``python -m loadtest media [options]``: benchmark media forwarding (see ``media.py``).
 
 By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
 secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
@@ -24,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from . import media
 from .pool import WorkerPool
 from .report import default_path, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     idle.add_argument("--settle", type=float, default=3.0, help="seconds to wait before each memory reading")
     idle.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections afterwards")
     _common(idle)
+    media.add_parser(commands)
     return parser
 
 
@@ -226,7 +229,10 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check(parser, args)
+    if args.command == "media":
+        media.check(parser, args)
+    else:
+        _check(parser, args)
     _raise_file_limit()
     try:
         import uvloop
@@ -234,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    task = loop.create_task(_run(args))
+    task = loop.create_task(media.run(args) if args.command == "media" else _run(args))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:

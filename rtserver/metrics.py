@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
@@ -26,3 +28,12 @@ class Metrics:
             "rtserver_ack_latency_seconds", "from receiving a send request to acknowledging it (store included)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
         self.gap_repairs = Counter("rtserver_gap_repairs", "fan-out gaps filled from the store", registry=r)
+        # Read when scraped (in the event loop): a count that keeps growing is a task leak.
+        Gauge("rtserver_asyncio_tasks", "asyncio tasks not yet done", registry=r).set_function(_task_count)
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # scraped outside the event loop
+        return 0.0
