@@ -16,6 +16,7 @@ from .node import Node
 from .node.cors import cors
 from .node.http import add_routes, api_errors
 from .node.ws import NODE_KEY, websocket_handler
+from .precall.install import install_precall
 from .workflow import install_workflow
 
 __all__ = ["build_app"]
@@ -48,7 +49,9 @@ def build_app(settings: Settings) -> web.Application:
         await node.media_routing.close()
 
     app.cleanup_ctx.append(node_lifecycle)
-    install_workflow(app, node, settings)  # its store, services and loops live between the node's start and stop
+    # The workflow's and the pre-call check's stores and loops live between the node's start and stop.
+    workflow = install_workflow(app, node, settings)
+    install_precall(app, node, settings, workflow)
     if settings.demo:
         async def demo_seed(app: web.Application) -> AsyncIterator[None]:
             await seed(app)

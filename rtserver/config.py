@@ -76,6 +76,8 @@ class Settings:
     media_drop_timeout_s: float = _opt(15.0, "a participant whose WebSocket dropped is removed from the "
                                        "interview after this, unless it joins again")
     media_max_participants: int = _opt(4, "participants in one interview (advisor, jobseeker, guests)")
+    precall_max_s: float = _opt(30.0, "a pre-call check's echo session (media room precall:<user>) closes after this")
+    precall_history: int = _opt(20, "pre-call check results kept per user (older ones are deleted)")
     media_owner_lease_s: float = _opt(12.0, "multi-node: a node holds each interview it hosts by renewing a lease "
                                       "every node_heartbeat_s; a dead node's interviews move after this")
     media_forward_timeout_s: float = _opt(10.0, "multi-node: a media request forwarded to the node hosting the "

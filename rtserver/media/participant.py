@@ -200,11 +200,11 @@ class SubscribeSession:
 
     # -- what to carry -------------------------------------------------------------------------
     def sync(self) -> None:
-        """Make the sending sections match the room's publications (except the participant's own)."""
+        """Make the sending sections match the room's publications (except its own, unless an echo room)."""
         if self._closed:
             return
         me = self.participant
-        wanted = {p.id: p for p in me.room.publications.values() if p.owner != me.user_id}
+        wanted = {p.id: p for p in me.room.publications.values() if p.owner != me.user_id or me.room.echo}
         changed = False
         for downtrack in self.downtracks:
             publication = downtrack.publication

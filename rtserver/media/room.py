@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 class MediaRoom:
     def __init__(self, room_id: str, *, config: MediaConfig, totals: ForwardingTotals,
-                 on_empty: Callable[[MediaRoom], None]):
+                 on_empty: Callable[[MediaRoom], None], echo: bool = False):
         self.id = room_id
+        # An echo room (the pre-call check's loopback) sends each participant its own tracks back.
+        self.echo = echo
         self.config = config
         self.participants: dict[str, Participant] = {}
         self.publications: dict[str, Publication] = {}
@@ -38,6 +40,15 @@ class MediaRoom:
         self._on_empty = on_empty
         self._closing: set[asyncio.Task[None]] = set()
         self._shutting_down = False
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiring: asyncio.Task[None] | None = None
+
+    def expire_after(self, seconds: float, reason: str) -> None:
+        """Close the room after ``seconds`` whoever is in it (a pre-call check's bounded echo session)."""
+        def expire() -> None:
+            self._expiry = None
+            self._expiring = asyncio.ensure_future(self.close(reason))
+        self._expiry = asyncio.get_running_loop().call_later(seconds, expire)
 
     def publications_of(self, user_id: str) -> list[Publication]:
         return [p for p in self.publications.values() if p.owner == user_id]
@@ -104,6 +115,9 @@ class MediaRoom:
         self._closing.add(task)
         task.add_done_callback(self._closed)
         if not self.participants:
+            if self._expiry is not None:
+                self._expiry.cancel()
+                self._expiry = None
             self._on_empty(self)
         return task
 
@@ -144,7 +158,7 @@ class MediaRoom:
             self.broadcast({"type": "media_tracks", "room": self.id, "user": participant.user_id,
                             "tracks": [p.describe() for p in self.publications_of(participant.user_id)]})
             for other in self.participants.values():
-                if other is not participant:
+                if other is not participant or self.echo:
                     other.subscriber.sync()
 
     def _unpublish(self, publication: Publication) -> None:

@@ -40,6 +40,7 @@ from ..backends import Broker, MediaDirectory
 from ..errors import ErrorCode, RtError, Unavailable
 from ..protocol.media import MEDIA_PARSERS, MediaJoin, MediaLeave, MediaRequest, media_frame
 from ..tasks import BackgroundTasks
+from .signalling import echo_room_owner
 
 if TYPE_CHECKING:
     from ..node.connection import Connection
@@ -137,6 +138,9 @@ class MediaRouting:
     # -- the forwarding side ---------------------------------------------------------------------
     async def handle(self, conn: Connection, req: MediaRequest) -> dict[str, Any] | None:
         room = req.room
+        if echo_room_owner(room) is not None:
+            # A pre-call echo session is the user's alone: it stays on the node they reached.
+            return await self._local[type(req)](conn, req)  # type: ignore[arg-type]
         host = self._remote.get(conn, {}).get(room)
         if isinstance(req, MediaJoin) and room not in self.media.rooms:
             host = await self._directory.claim(room, self.node_id)

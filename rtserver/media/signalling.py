@@ -47,7 +47,14 @@ from .track import ForwardingTotals
 if TYPE_CHECKING:
     from ..node.connection import Connection
 
-__all__ = ["MediaService", "media_config"]
+__all__ = ["ECHO_PREFIX", "MediaService", "echo_room_owner", "media_config"]
+
+ECHO_PREFIX = "precall:"
+
+
+def echo_room_owner(room_id: str) -> str | None:
+    """The user whose pre-call echo room this is, or None for an interview."""
+    return room_id[len(ECHO_PREFIX):] if room_id.startswith(ECHO_PREFIX) else None
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,7 @@ class MediaService:
         self.totals = ForwardingTotals()
         self._store = store
         self._by_conn: dict[Connection, set[str]] = {}
+        self._precall_max_s = settings.precall_max_s
         metrics.registry.register(MediaCollector(self))
 
     def routes(self) -> dict[type, Handler]:
@@ -109,25 +117,45 @@ class MediaService:
         return sum(p.peer_connections() for r in self.rooms.values() for p in r.participants.values())
 
     # -- requests ----------------------------------------------------------------------------------
+    def _echo_room(self, conn: Connection, room_id: str) -> MediaRoom:
+        """The user's own pre-call echo room: their media comes back to them, for ``precall_max_s``."""
+        if echo_room_owner(room_id) != conn.user_id:
+            raise Forbidden(f"a pre-call check's echo room is {ECHO_PREFIX}<your user id>")
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = MediaRoom(room_id, config=self.config, totals=self.totals,
+                                                   on_empty=self._on_empty, echo=True)
+            room.expire_after(self._precall_max_s, "timeout")
+        return room
+
+    async def _interview_room(self, conn: Connection, room_id: str) -> tuple[MediaRoom, str]:
+        """The interview of chat room ``room_id``, and the user's role in it, if they may join."""
+        assert conn.identity is not None
+        user = conn.user_id
+        chat_room = await self._store.get_room(room_id)
+        role = None if chat_room is None else await self._store.member_role(room_id, user)
+        room = self.rooms.get(room_id)
+        invited = room is not None and user in room.invited
+        if chat_room is None or (role is None and not invited):
+            raise Forbidden(f"room {room_id!r} does not exist or you are not a member")
+        if chat_room.kind is RoomKind.BROADCAST:
+            raise Forbidden("information sessions (broadcast rooms) have no video")
+        room = self.rooms.get(room_id)  # again: the store calls above may have let others in
+        if room is None:
+            room = self.rooms[room_id] = MediaRoom(room_id, config=self.config, totals=self.totals,
+                                                   on_empty=self._on_empty)
+        return room, str(conn.identity.role) if role is not None else "guest"
+
     async def join(self, conn: Connection, req: MediaJoin) -> dict[str, Any]:
         assert conn.identity is not None
         user = conn.user_id
-        chat_room = await self._store.get_room(req.room)
-        role = None if chat_room is None else await self._store.member_role(req.room, user)
-        room = self.rooms.get(req.room)
-        invited = room is not None and user in room.invited
-        if chat_room is None or (role is None and not invited):
-            raise Forbidden(f"room {req.room!r} does not exist or you are not a member")
-        if chat_room.kind is RoomKind.BROADCAST:
-            raise Forbidden("information sessions (broadcast rooms) have no video")
-        room = self.rooms.get(req.room)  # again: the store calls above may have let others in
-        if room is None:
-            room = self.rooms[req.room] = MediaRoom(req.room, config=self.config, totals=self.totals,
-                                                    on_empty=self._on_empty)
+        if echo_room_owner(req.room) is not None:
+            room, kind = self._echo_room(conn, req.room), str(conn.identity.role)
+        else:
+            room, kind = await self._interview_room(conn, req.room)
         if user not in room.participants and len(room.participants) >= self.config.max_participants:
             raise LimitExceeded(f"an interview has at most {self.config.max_participants} participants",
                                 code=ErrorCode.ROOM_FULL)
-        kind = str(conn.identity.role) if role is not None else "guest"
         participant, resumed = room.admit(user_id=user, name=conn.identity.name, role=kind, conn=conn)
         self._by_conn.setdefault(conn, set()).add(room.id)
         return {"type": "media_joined", "id": req.id, "room": room.id, "user": user, "role": kind,
@@ -180,7 +208,7 @@ class MediaService:
 
     async def stats(self, conn: Connection, req: MediaStats) -> dict[str, Any]:
         room, participant = self._participant(conn, req.room)
-        if participant.role != str(Role.ADVISOR):
+        if participant.role != str(Role.ADVISOR) and not room.echo:
             raise Forbidden("connection quality is shown to the interview's advisor")
         if req.every_ms is not None:
             if participant.stats_task is not None:

@@ -1,1 +1,7 @@
-"""The pre-call check: verdict, echo endpoint, stored results."""
+"""The pre-call check: verdict, echo endpoint, stored results (docs/precall.md).
+
+The echo endpoint is a media room (``precall:<user id>``, see ``rtserver.media.signalling``);
+``install.install_precall`` adds the results store, the ``precall_*`` WebSocket requests and the
+store's lifecycle to the node's application. This package's ``__init__`` imports nothing, so the
+workflow can read ``results.CHECK_RESULTS_KEY`` without a circular import.
+"""

@@ -15,6 +15,10 @@ __all__ = ["CHECK_RESULTS_KEY", "CheckResults"]
 
 
 class CheckResults(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
     async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
         """Store ``result`` as the user's latest check; returns it as stored (with ``ts``)."""
 

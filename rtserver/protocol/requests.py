@@ -200,6 +200,7 @@ def _parse_presence(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
 
 
 from .media import MEDIA_PARSERS  # noqa: E402  (media requests build on the classes above)
+from .precall import PRECALL_PARSERS  # noqa: E402  (and the pre-call check's)
 from .workflow import WORKFLOW_PARSERS  # noqa: E402  (so do the follow-up workflow's)
 
 _PARSERS = {
@@ -215,6 +216,7 @@ _PARSERS = {
     "rooms": lambda rid, f, lim: ListRooms(rid),
     **MEDIA_PARSERS,
     **WORKFLOW_PARSERS,
+    **PRECALL_PARSERS,
 }
 
 REQUEST_TYPES = frozenset(_PARSERS)

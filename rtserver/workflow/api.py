@@ -271,12 +271,23 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(json.loads(OPENAPI_PATH.read_text()))
 
 
+@endpoint()
+async def user_checks(request: web.Request, wf: Workflow) -> Any:
+    user = _id(request.match_info["user"])
+    checks = request.app.get(CHECK_RESULTS_KEY)
+    limit = request.query.get("limit", "10")
+    if not limit.isdigit() or not 1 <= int(limit) <= 50:
+        raise BadRequest("limit: an integer from 1 to 50")
+    return {"user": user, "results": [] if checks is None else await checks.history(user, limit=int(limit))}
+
+
 def add_workflow_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/openapi.json", openapi)
     r.add_put("/api/users/{user}", put_user)
     r.add_get("/api/users/{user}", get_user)
     r.add_get("/api/users/{user}/appointments", user_appointments)
+    r.add_get("/api/users/{user}/precall", user_checks)
     r.add_post("/api/followups", assign)
     r.add_get("/api/followups/{jobseeker}", get_followup)
     r.add_post("/api/followups/{jobseeker}/transfer", transfer)

@@ -19,6 +19,7 @@ from ..config import Settings
 from ..errors import ErrorCode, Forbidden, RtError
 from ..node.connection import Connection
 from ..node.node import Node
+from ..precall.results import CheckResults
 from ..tasks import BackgroundTasks
 from .appointments import AppointmentService
 from .callbacks import CallbackService
@@ -52,6 +53,7 @@ class Workflow:
     def __init__(self, node: Node, config: WorkflowConfig, store: WorkflowStore):
         self.config = config
         self.store = store
+        self.checks: CheckResults | None = None  # set by the pre-call check when installed
         b = node.backends
         registry = node.metrics.registry
         self.mailer = Mailer(config.smtp, registry=registry)

@@ -1,0 +1,365 @@
+"""The network part of the pre-call check, from Python: loopback media through the node's echo
+endpoint, per-transport connectivity, and the server's verdict (docs/precall.md).
+
+    result = await run_check("ws://127.0.0.1:8080/ws", token)
+    print(result["verdict"], [f["code"] for f in result["findings"]])
+
+or ``python -m rtserver.client.precall ws://HOST:PORT/ws --token TOKEN`` (prints the result as JSON).
+
+The client publishes a synthetic camera (noise, so the encoder really sends its target bitrate)
+and a tone, receives them back, and measures over ``measure_s`` seconds: loss before any
+retransmission repaired it (aiortc counts retransmissions on their own RTX stream, so the media
+stream's counters are the raw ones) in both directions (the node's ``media_stats`` for the
+uplink), RTT and jitter from RTCP, and the bitrates achieved. TURN servers the node hands out are
+probed one by one with a TURN allocation (aioice's client), so each transport is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aioice.turn import create_turn_endpoint
+from aiortc import (
+    AudioStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, VideoFrame
+
+from ..media.forwarder import HostAddresses, pin_host_addresses
+from ._client import Client
+
+__all__ = ["check_network", "run_check"]
+
+log = logging.getLogger(__name__)
+
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+CONNECT_TIMEOUT_S = 6.0  # ICE and DTLS, TURN included; beyond it the network is reported blocked
+FIRST_MEDIA_TIMEOUT_S = 3.0  # after connecting, until our own media comes back
+TURN_PROBE_TIMEOUT_S = 3.0
+
+
+class NoiseVideo(VideoStreamTrack):
+    """Grey with a band of random pixels moving down: the band cannot be predicted from the last
+    frame, so the encoder spends real bits (about what a webcam at this size costs, 0.5-1 Mbit/s
+    at 320x240), not the few bytes of a still picture."""
+
+    BAND = 16  # rows of noise per frame
+
+    def __init__(self, width: int = 320, height: int = 240):
+        super().__init__()
+        self._size = (width, height)
+        self._row = 0
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        width, height = self._size
+        frame = VideoFrame(width, height, "yuv420p")
+        luma = frame.planes[0]
+        band = os.urandom(luma.line_size * self.BAND)
+        start = self._row * luma.line_size
+        picture = bytearray(b"\x80" * luma.buffer_size)
+        picture[start:start + len(band)] = band[:max(0, luma.buffer_size - start)]
+        luma.update(bytes(picture))
+        for chroma in frame.planes[1:]:
+            chroma.update(b"\x80" * chroma.buffer_size)
+        self._row = (self._row + self.BAND) % (height - self.BAND)
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+def _tone(hz: int = 440, rate: int = 48000) -> bytes:
+    """One second of a sine tone, 16-bit mono: whole cycles, so it loops without a click."""
+    return array.array("h", (int(8000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(rate))).tobytes()
+
+
+class ToneAudio(AudioStreamTrack):
+    """A 440 Hz tone at 48 kHz, 20 ms per frame."""
+
+    _TONE = _tone()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._at = 0
+
+    async def recv(self) -> AudioFrame:
+        frame = await super().recv()  # silence, paced at real time, with pts
+        size = frame.planes[0].buffer_size
+        chunk = (self._TONE * 2)[self._at:self._at + size]
+        self._at = (self._at + size) % len(self._TONE)
+        frame.planes[0].update(chunk)
+        return frame
+
+
+# -- TURN ------------------------------------------------------------------------------------------
+def turn_transport(url: str) -> str | None:
+    """``turn-udp``, ``turn-tcp`` or ``turn-tls`` for a TURN URL, None for STUN."""
+    scheme, _, rest = url.partition(":")
+    if scheme not in ("turn", "turns"):
+        return None
+    query = parse_qs(rest.partition("?")[2])
+    proto = query.get("transport", ["tcp" if scheme == "turns" else "udp"])[0]
+    return "turn-tls" if scheme == "turns" else f"turn-{proto}"
+
+
+def _turn_address(url: str) -> tuple[str, int]:
+    scheme, _, rest = url.partition(":")
+    parts = urlsplit(f"//{rest.partition('?')[0]}")
+    return parts.hostname or "", parts.port or (5349 if scheme == "turns" else 3478)
+
+
+async def probe_turn(url: str, username: str, credential: str, *, timeout_s: float = TURN_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TURN allocation through ``url`` succeeds within ``timeout_s``."""
+    kind = turn_transport(url)
+    if kind is None:
+        return False
+    ssl = True if kind == "turn-tls" else None
+    try:
+        async with asyncio.timeout(timeout_s):
+            transport, _ = await create_turn_endpoint(asyncio.DatagramProtocol, _turn_address(url), username,
+                                                      credential, lifetime=60, ssl=ssl,
+                                                      transport="udp" if kind == "turn-udp" else "tcp")
+    except Exception as exc:  # refused, timed out, wrong credentials: this transport does not work here
+        log.info("TURN %s failed: %s", url, exc)
+        return False
+    transport.close()
+    return True
+
+
+def _turn_entries(ice_servers: list[dict[str, Any]]) -> Iterable[tuple[str, str, str, str]]:
+    for server in ice_servers:
+        urls = server.get("urls")
+        for url in [urls] if isinstance(urls, str) else urls or []:
+            kind = turn_transport(url)
+            if kind is not None:
+                yield kind, url, server.get("username", ""), server.get("credential", "")
+
+
+async def probe_transports(ice_servers: list[dict[str, Any]]) -> dict[str, bool | None]:
+    entries = list(_turn_entries(ice_servers))
+    found = await asyncio.gather(*(probe_turn(url, user, cred) for _, url, user, cred in entries))
+    out: dict[str, bool | None] = {"turn-udp": None, "turn-tcp": None, "turn-tls": None}
+    for (kind, *_), ok in zip(entries, found, strict=True):
+        out[kind] = bool(out[kind]) or ok
+    return out
+
+
+# -- the loopback ----------------------------------------------------------------------------------
+def _rtc_servers(ice_servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    return [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in ice_servers]
+
+
+def _selected_candidate_type(pc: RTCPeerConnection) -> str | None:
+    """The type of the local candidate ICE nominated (``host``, ``srflx``, ``relay``); aioice internals."""
+    for transceiver in pc.getTransceivers():
+        connection = getattr(transceiver.sender.transport.transport, "_connection", None)
+        for pair in getattr(connection, "_nominated", {}).values():
+            return pair.local_candidate.type
+    return None
+
+
+def _rtx_ssrcs(sdp: str) -> set[int]:
+    out: set[int] = set()
+    for line in sdp.splitlines():
+        if line.startswith("a=ssrc-group:FID "):
+            out.update(int(s) for s in line.split()[2:])
+    return out
+
+
+class Loopback:
+    """Our media to the echo room and back, with the counters to measure it."""
+
+    def __init__(self, client: Client, room: str, ice_servers: list[dict[str, Any]],
+                 host_addresses: HostAddresses | None):
+        config = RTCConfiguration(iceServers=_rtc_servers(ice_servers))
+        self.client, self.room = client, room
+        self.publish = RTCPeerConnection(config)
+        self.subscribe = RTCPeerConnection(config)
+        self._hosts = host_addresses
+        self._tracks: list[MediaStreamTrack] = [ToneAudio(), NoiseVideo()]
+        self._sinks: list[asyncio.Task[None]] = []
+        self._rtx: set[int] = set()
+        self.media_back = asyncio.Event()
+        self._answering: asyncio.Task[None] | None = None
+        self.subscribe.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        async def drain() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    await track.recv()
+                    if track.kind == "video":
+                        self.media_back.set()
+        self._sinks.append(asyncio.ensure_future(drain()))
+
+    async def start(self) -> None:
+        self._answering = asyncio.create_task(self._answer_offers())
+        for track in self._tracks:
+            self.publish.addTrack(track)
+        if self._hosts is not None:
+            pin_host_addresses(self.publish, self._hosts)
+        await self.publish.setLocalDescription(await self.publish.createOffer())
+        reply = await self.client.request("media_offer", room=self.room, sdp=self.publish.localDescription.sdp)
+        await self.publish.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+
+    async def _answer_offers(self) -> None:
+        while True:
+            offer = await self.client.next_event("media_offer", timeout=3600,
+                                                 where=lambda e: e.get("room") == self.room)
+            self._rtx |= _rtx_ssrcs(offer["sdp"])
+            await self.subscribe.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+            if self._hosts is not None:
+                pin_host_addresses(self.subscribe, self._hosts)
+            await self.subscribe.setLocalDescription(await self.subscribe.createAnswer())
+            await self.client.request("media_answer", room=self.room, sdp=self.subscribe.localDescription.sdp)
+
+    async def connected(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+
+        def up() -> bool:
+            return self.publish.connectionState == "connected" and self.subscribe.connectionState == "connected"
+
+        while not up():
+            if time.monotonic() > deadline or "failed" in (self.publish.connectionState,
+                                                           self.subscribe.connectionState):
+                return False
+            await asyncio.sleep(0.05)  # aiortc has no awaitable for "both connected"; polled, bounded
+        return True
+
+    async def sample(self) -> dict[str, Any]:
+        """Cumulative counters now: ours (getStats) and the node's (media_stats)."""
+        sent_bytes = recv_bytes = 0
+        down_received = down_lost = 0
+        jitters: list[float] = []
+        rtts: list[float] = []
+        for stats in (await self.publish.getStats()).values():
+            if stats.type == "outbound-rtp":
+                sent_bytes += stats.bytesSent
+            elif stats.type == "remote-inbound-rtp" and stats.roundTripTime is not None:
+                rtts.append(stats.roundTripTime * 1000)
+        for stats in (await self.subscribe.getStats()).values():
+            if stats.type == "transport":  # aiortc counts received bytes per transport only (RTCP included)
+                recv_bytes += stats.bytesReceived
+            elif stats.type == "inbound-rtp" and stats.ssrc not in self._rtx:
+                down_received += stats.packetsReceived
+                down_lost += max(stats.packetsLost, 0)
+                jitters.append(stats.jitter / CLOCK_RATES.get(stats.kind, 90000) * 1000)
+        node = await self.client.request("media_stats", room=self.room)
+        mine = node["participants"][0] if node.get("participants") else {}
+        up_expected = sum(t.get("packets_expected", 0) for t in mine.get("published", []))
+        up_lost = sum(max(t.get("packets_lost", 0), 0) for t in mine.get("published", []))
+        jitters += [t["jitter_ms"] for t in mine.get("published", []) if t.get("jitter_ms") is not None]
+        rtts += [t["rtt_ms"] for t in mine.get("subscribed", []) if t.get("rtt_ms") is not None]
+        return {"t": time.monotonic(), "sent_bytes": sent_bytes, "recv_bytes": recv_bytes,
+                "down_expected": down_received + down_lost, "down_lost": down_lost,
+                "up_expected": up_expected, "up_lost": up_lost, "jitter_ms": jitters, "rtt_ms": rtts}
+
+    async def close(self) -> None:
+        if self._answering is not None:
+            self._answering.cancel()
+        for task in self._sinks:
+            task.cancel()
+        for track in self._tracks:
+            track.stop()
+        await asyncio.gather(self.publish.close(), self.subscribe.close(), *self._sinks, return_exceptions=True)
+        if self._answering is not None:
+            await asyncio.gather(self._answering, return_exceptions=True)
+
+
+def _ratio(lost: int, expected: int) -> float:
+    return 0.0 if expected <= 0 else min(100.0, 100.0 * lost / expected)
+
+
+def network_measurements(first: dict[str, Any], last: dict[str, Any], transport: str | None) -> dict[str, Any]:
+    """The ``network`` section from two samples taken ``measure_s`` apart."""
+    seconds = max(last["t"] - first["t"], 1e-3)
+    loss = max(_ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"]),
+               _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"]))
+    rtts = last["rtt_ms"] or first["rtt_ms"]
+    return {"connected": True, "transport": transport,
+            "rtt_ms": round(max(rtts), 1) if rtts else None,
+            "jitter_ms": round(max(last["jitter_ms"]), 1) if last["jitter_ms"] else None,
+            "loss_pct": round(loss, 2),
+            "send_kbps": round((last["sent_bytes"] - first["sent_bytes"]) * 8 / seconds / 1000),
+            "recv_kbps": round((last["recv_bytes"] - first["recv_bytes"]) * 8 / seconds / 1000),
+            "duration_ms": round(seconds * 1000)}
+
+
+async def check_network(client: Client, *, measure_s: float = 5.0,
+                        host_addresses: HostAddresses | None = None) -> dict[str, Any]:
+    """Measurements (``network`` and ``transports``) over a connected client; stores nothing."""
+    started = time.monotonic()
+    room = f"precall:{client.hello['user']}"
+    joined = await client.request("media_join", room=room)
+    ice_servers = joined.get("ice_servers", [])
+    probes = asyncio.create_task(probe_transports(ice_servers))
+    loopback = Loopback(client, room, ice_servers, host_addresses)
+    try:
+        await loopback.start()
+        network: dict[str, Any] = {"connected": False, "transport": None}
+        udp: bool | None = False
+        if await loopback.connected(CONNECT_TIMEOUT_S):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FIRST_MEDIA_TIMEOUT_S):
+                    await loopback.media_back.wait()
+            relayed = _selected_candidate_type(loopback.publish) == "relay"
+            transports = await probes
+            transport = (next((k for k in ("turn-udp", "turn-tcp", "turn-tls") if transports[k]), "turn-udp")
+                         if relayed else "udp")
+            udp = not relayed  # host pairs outrank relayed ones: a relayed pair means direct UDP failed
+            first = await loopback.sample()
+            await asyncio.sleep(measure_s)  # the measuring window itself
+            network = network_measurements(first, await loopback.sample(), transport)
+        transports = await probes
+    finally:
+        probes.cancel()
+        await loopback.close()
+        with contextlib.suppress(Exception):
+            await client.request("media_leave", room=room)
+    return {"client": {"kind": "python", "user_agent": f"rtserver-python/{sys.version.split()[0]}"},
+            "network": network,
+            "transports": {"udp": udp, **transports,
+                           "turn_configured": any(v is not None for v in transports.values())},
+            "duration_ms": round((time.monotonic() - started) * 1000)}
+
+
+async def run_check(url: str, token: str, *, measure_s: float = 5.0,
+                    host_addresses: HostAddresses | None = None) -> dict[str, Any]:
+    """Connect, measure, and store the check; returns the server's result (verdict, findings, ...)."""
+    async with Client(url, token=token, reconnect=False) as client:
+        measurements = await check_network(client, measure_s=measure_s, host_addresses=host_addresses)
+        return (await client.request("precall_result", measurements=measurements))["result"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rtserver.client.precall",
+                                     description="Run the network part of the pre-call check; print the result.")
+    parser.add_argument("url", help="the node's WebSocket URL, e.g. ws://127.0.0.1:8080/ws")
+    parser.add_argument("--token", required=True, help="a token for the user who runs the check")
+    parser.add_argument("--measure-s", type=float, default=5.0, help="seconds of loopback measured (default 5)")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run_check(args.url, args.token, measure_s=args.measure_s))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result["verdict"] != "not-ready" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

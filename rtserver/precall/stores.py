@@ -1,0 +1,153 @@
+"""Pre-call check results on SQLite (the embedded default) and on Redis (several nodes).
+
+Each user keeps their last ``keep`` results, newest first; older ones are deleted as new ones
+arrive, so a user who runs the check every day cannot grow the store without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..backends.redis_link import RedisLink
+from ..errors import Unavailable
+
+__all__ = ["RedisCheckResults", "SqliteCheckResults"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS precall_results (
+    user TEXT NOT NULL, ts_ms INTEGER NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS precall_results_by_user ON precall_results (user, seq);
+"""
+
+
+def _stored(result: dict[str, Any], ts_ms: int) -> dict[str, Any]:
+    return {**result, "ts": ts_ms}
+
+
+class SqliteCheckResults:
+    """In the chat store's SQLite file, on a connection (and thread) of its own, as the workflow's."""
+
+    def __init__(self, path: str, *, keep: int, busy_timeout_ms: int = 5000):
+        self._path = path
+        self._keep = keep
+        self._busy_timeout_ms = busy_timeout_ms
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="precall-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        def setup() -> sqlite3.Connection:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            conn.executescript(SCHEMA)
+            return conn
+
+        self._conn = await asyncio.get_running_loop().run_in_executor(self._pool, setup)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._conn.close)
+            self._conn = None
+        self._pool.shutdown()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            if self._conn is None:
+                raise Unavailable("the pre-call results store is closed", retry_after_ms=1000)
+            return fn(self._conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"pre-call results store failed: {exc}", retry_after_ms=500) from exc
+
+    async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
+        stored = _stored(result, ts_ms)
+        data = json.dumps(stored, separators=(",", ":"))
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("INSERT INTO precall_results (user, ts_ms, data) VALUES (?,?,?)", (user_id, ts_ms, data))
+                c.execute("DELETE FROM precall_results WHERE user=? AND seq NOT IN "
+                          "(SELECT seq FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?)",
+                          (user_id, user_id, self._keep))
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+        await self._run(write)
+        return stored
+
+    async def latest(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not user_ids:
+            return {}
+
+        def read(c: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            marks = ",".join("?" * len(user_ids))
+            rows = c.execute(f"SELECT user, data FROM precall_results WHERE seq IN "  # placeholders only
+                             f"(SELECT max(seq) FROM precall_results WHERE user IN ({marks}) GROUP BY user)",
+                             user_ids).fetchall()
+            return {user: json.loads(data) for user, data in rows}
+
+        return await self._run(read)
+
+    async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
+        rows = await self._run(lambda c: c.execute(
+            "SELECT data FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?", (user_id, limit)).fetchall())
+        return [json.loads(data) for (data,) in rows]
+
+
+def _key(user_id: str) -> str:
+    # One key per user, hash-tagged by user: spread over a cluster's slots like the chat's rooms.
+    return f"rt:{{pc:{user_id}}}:checks"
+
+
+# KEYS: the user's list. ARGV: the result (JSON), how many to keep. One script: atomic on a cluster too.
+SAVE = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 1
+"""
+
+
+class RedisCheckResults:
+    """A capped list per user, through the chat store's link."""
+
+    def __init__(self, link: RedisLink, *, keep: int):
+        self._link = link
+        self._keep = keep
+        self._save = link.client.register_script(SAVE)
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
+        stored = _stored(result, ts_ms)
+        data = json.dumps(stored, separators=(",", ":"))
+
+        await self._link.call("precall_save", lambda: self._save(keys=[_key(user_id)], args=[data, self._keep]))
+        return stored
+
+    async def latest(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        # One LINDEX per user, concurrently: in a cluster each user's key may be on another master.
+        client = self._link.client
+        found = await asyncio.gather(*(self._link.call("precall_latest", lambda u=u: client.lindex(_key(u), 0))
+                                       for u in user_ids))
+        return {u: json.loads(v) for u, v in zip(user_ids, found, strict=True) if v is not None}
+
+    async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
+        rows = await self._link.call("precall_history", lambda: self._link.client.lrange(_key(user_id), 0, limit - 1))
+        return [json.loads(v) for v in rows]

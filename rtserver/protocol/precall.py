@@ -1,0 +1,49 @@
+"""Pre-call check requests: store a check's measurements, read results. Shapes and bounds only.
+
+What the measurements mean (and the verdict computed from them) is ``rtserver.precall.verdict``'s;
+see ``docs/precall.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from .requests import Request, _invalid, _string
+
+__all__ = ["MAX_MEASUREMENTS_BYTES", "PRECALL_PARSERS", "PrecallResult", "PrecallResults"]
+
+MAX_MEASUREMENTS_BYTES = 8192  # a check's measurements are a few hundred bytes; this bounds what is stored
+MAX_USER_CHARS = 128
+MAX_RESULTS_PAGE = 50
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PrecallResult(Request):
+    measurements: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PrecallResults(Request):
+    user: str | None
+    limit: int
+
+
+def _parse_result(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+    measurements = f.get("measurements")
+    if not isinstance(measurements, dict):
+        raise _invalid("'measurements' is required: an object (see docs/precall.md)")
+    if len(json.dumps(measurements, separators=(",", ":"))) > MAX_MEASUREMENTS_BYTES:
+        raise _invalid(f"'measurements' is larger than {MAX_MEASUREMENTS_BYTES} bytes")
+    return PrecallResult(rid, measurements)
+
+
+def _parse_results(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+    limit = f.get("limit", 10)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS_PAGE:
+        raise _invalid(f"'limit' must be an integer from 1 to {MAX_RESULTS_PAGE}")
+    return PrecallResults(rid, _string(f, "user", MAX_USER_CHARS, required=False), limit)
+
+
+PRECALL_PARSERS = {"precall_result": _parse_result, "precall_results": _parse_results}
