@@ -1,9 +1,11 @@
 // The advisor's portfolio: one row per jobseeker with presence, unread count, the latest
-// pre-call verdict and the last contact. Rows are buttons in a list (Tab reaches the list, the
-// arrow keys move between rows); the open conversation's row is marked aria-current.
+// pre-call verdict (live: the node's `precall` event) and the last contact. Rows are buttons in
+// a list (Tab reaches the list, the arrow keys move between rows); the open conversation's row
+// is marked aria-current.
 
-import { el } from "./dom.js";
+import { announce, el } from "./dom.js";
 import { formatAge, t } from "./i18n.js";
+import { onVerdict, verdictText } from "./verdicts.js";
 
 /**
  * @typedef {object} Entry
@@ -12,17 +14,6 @@ import { formatAge, t } from "./i18n.js";
  * @property {string} room
  * @property {Record<string, any> | null} precall  the latest pre-call check result, or null
  */
-
-/**
- * The verdict in words: the known ones translated, any other shown as the check wrote it.
- * @param {string | null} verdict
- */
-function verdictText(verdict) {
-  if (!verdict) return t("verdictNone");
-  const key = `verdict_${verdict}`;
-  const text = t(key);
-  return text === key ? verdict : text;
-}
 
 export class PortfolioView {
   /**
@@ -38,6 +29,7 @@ export class PortfolioView {
     /** @type {Entry[]} */ this.entries = [];
     /** @type {string | null} */ this.selected = null;
     state.onChange(() => this.render());
+    onVerdict(state.client, (user, result) => this._verdict(user, result));
     list.addEventListener("keydown", (event) => this._keys(event));
     setInterval(() => this.render(), 60000); // "last contact" ages
   }
@@ -62,6 +54,19 @@ export class PortfolioView {
     this.onSelect(entry);
   }
 
+  /**
+   * A jobseeker just stored a check: their row shows it, and a screen reader hears it.
+   * @param {string} user
+   * @param {Record<string, any>} result
+   */
+  _verdict(user, result) {
+    const entry = this.entry(user);
+    if (!entry) return;
+    entry.precall = result;
+    this.render();
+    announce(t("verdictOf", entry.name, verdictText(result.verdict)));
+  }
+
   render() {
     if (this.entries.length === 0) {
       this.list.replaceChildren(el("li", { class: "empty" }, t("noPortfolio")));
@@ -79,6 +84,7 @@ export class PortfolioView {
     const status = member?.status ?? "offline";
     const unread = this.state.unread(entry.room);
     const verdict = entry.precall?.verdict ?? null;
+    const checked = entry.precall?.ts ? formatAge(Math.max(0, (Date.now() - entry.precall.ts) / 1000)) : null;
     const last = room?.lastTs ?? null;
     return el("button", { type: "button", class: "row", "data-jobseeker": entry.jobseeker, "data-room": entry.room,
       "aria-current": this.selected === entry.jobseeker ? "true" : null, onclick: () => this.select(entry.jobseeker) },
@@ -88,7 +94,7 @@ export class PortfolioView {
         : el("span", {}),
       el("span", { class: "line presence", "data-status": status }, t(status)),
       el("span", { class: "line verdict", "data-verdict": verdict ?? "none" },
-        t("labelled", t("verdict"), verdictText(verdict))),
+        t("labelled", t("verdict"), checked ? t("verdictWhen", verdictText(verdict), checked) : verdictText(verdict))),
       el("span", { class: "line last-contact" },
         t("labelled", t("lastContact"), last ? formatAge(Math.max(0, (Date.now() - last) / 1000)) : t("never"))));
   }

@@ -1,0 +1,122 @@
+// What the pre-call check page shows: progress while it runs, then the verdict in plain words,
+// each finding's message and remedy in the page's language, and the figures measured.
+// Texts from the node (findings) are set as text, never parsed as markup.
+
+import { announce, el } from "./dom.js";
+import { lang, t } from "./i18n.js";
+import { verdictText } from "./verdicts.js";
+
+/** Blocking findings first: they are what to fix. */
+const SEVERITY_ORDER = { blocking: 0, warning: 1, info: 2 };
+
+/**
+ * A finding's text in the page's language (French, then English, then whatever there is).
+ * @param {Record<string, string> | string | undefined} text
+ */
+function inLang(text) {
+  if (!text || typeof text === "string") return text ?? "";
+  return text[lang] ?? text.fr ?? text.en ?? Object.values(text)[0] ?? "";
+}
+
+export class CheckView {
+  /**
+   * @param {object} parts  the page's elements
+   * @param {HTMLProgressElement} parts.progress
+   * @param {HTMLElement} parts.step  a live region: the step being run
+   * @param {HTMLVideoElement} parts.preview
+   * @param {HTMLMeterElement} parts.meter
+   * @param {HTMLElement} parts.verdict  the section shown once the check is over
+   */
+  constructor(parts) {
+    this.parts = parts;
+    /** @type {string} */ this._lastStep = "";
+  }
+
+  /** @param {import("/static/rtprecall.js").Progress} progress */
+  progressed({ step, fraction }) {
+    this.parts.progress.value = fraction;
+    if (step !== this._lastStep) {
+      this._lastStep = step;
+      this.parts.step.textContent = t(`precallStep_${step}`);
+    }
+  }
+
+  /** @param {MediaStream} stream */
+  preview(stream) {
+    this.parts.preview.srcObject = stream;
+    this.parts.preview.closest("figure")?.removeAttribute("hidden");
+  }
+
+  /** @param {number} rms  0..1; speech is quiet on a linear scale, so the meter shows it enlarged */
+  level(rms) {
+    this.parts.meter.value = Math.min(1, Math.sqrt(rms) * 2);
+  }
+
+  started() {
+    this._lastStep = "";
+    this.parts.verdict.hidden = true;
+    this.parts.progress.value = 0;
+    this.parts.meter.value = 0;
+  }
+
+  /** The check is over: tracks are stopped, the preview goes blank. */
+  stopped() {
+    this.parts.preview.srcObject = null;
+    this.parts.meter.value = 0;
+  }
+
+  /**
+   * @param {Record<string, any>} result  the node's result
+   */
+  showResult(result) {
+    const verdict = result.verdict;
+    const section = this.parts.verdict;
+    section.dataset.verdict = verdict;
+    const findings = [...(result.findings ?? [])].sort((a, b) =>
+      (SEVERITY_ORDER[/** @type {keyof typeof SEVERITY_ORDER} */ (a.severity)] ?? 3)
+      - (SEVERITY_ORDER[/** @type {keyof typeof SEVERITY_ORDER} */ (b.severity)] ?? 3));
+    /** @type {HTMLElement} */ (section.querySelector("#verdict-words")).replaceChildren(
+      el("p", { class: "verdict-word" }, t("labelled", t("verdict"), verdictText(verdict))),
+      el("p", { class: "verdict-headline" }, t(`precallHeadline_${verdict}`)));
+    /** @type {HTMLElement} */ (section.querySelector("#findings")).replaceChildren(
+      ...findings.map((f) => el("li", { class: "finding", "data-code": f.code, "data-severity": f.severity },
+        el("p", { class: "finding-message" }, el("span", { class: "severity" }, t(`severity_${f.severity}`)), " ",
+          inLang(f.message)),
+        f.remedy ? el("p", { class: "finding-remedy" }, inLang(f.remedy)) : null)));
+    /** @type {HTMLElement} */ (section.querySelector("#figures")).replaceChildren(
+      ...figures(result).map((line) => el("li", {}, line)));
+    section.hidden = false;
+    this.parts.step.textContent = t("precallStep_done");
+    announce(`${t(`precallHeadline_${verdict}`)} ${findings.filter((f) => f.severity !== "info").map((f) => inLang(f.message)).join(" ")}`);
+  }
+
+  /** @param {string} why */
+  showError(why) {
+    this.parts.step.textContent = t("precallFailed", why);
+  }
+}
+
+/**
+ * The figures measured, as sentences, for the curious and for the advisor on the phone.
+ * @param {Record<string, any>} result
+ * @returns {string[]}
+ */
+function figures(result) {
+  const m = result.measurements ?? {};
+  const num = (/** @type {unknown} */ v) => typeof v === "number" ? v.toLocaleString(lang, { maximumFractionDigits: 1 }) : "?";
+  /** @type {string[]} */
+  const lines = [];
+  if (m.camera?.width) lines.push(t("precallFigureCamera", m.camera.width, m.camera.height, num(m.camera.fps)));
+  if (typeof m.microphone?.level === "number") lines.push(t("precallFigureMicrophone", Math.round(m.microphone.level * 100)));
+  const n = m.network;
+  if (n?.connected) {
+    lines.push(t("precallFigureNetwork", num(n.rtt_ms), num(n.jitter_ms), num(n.loss_pct)));
+    lines.push(t("precallFigureBitrate", num(n.send_kbps), num(n.recv_kbps)));
+    lines.push(t("precallFigureTransport", t(`transport_${n.transport ?? "none"}`)));
+  } else if (n) {
+    lines.push(t("precallFigureNoNetwork"));
+  }
+  if (typeof result.mos === "number") lines.push(t("precallFigureMos", num(result.mos)));
+  if (result.video) lines.push(t("precallFigureVideo", t(`video_${result.video}`)));
+  return lines;
+}

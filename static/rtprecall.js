@@ -1,0 +1,693 @@
+// Pre-call check in the browser (docs/precall.md): camera, microphone and network, measured
+// against the real node, then judged by the node.
+//
+// 1. Devices: WebRTC and getUserMedia support, permission (a refusal reported by the error's
+//    name), devices present, the camera's resolution and frame rate, the microphone's level.
+// 2. Loopback: the echo room `precall:<user id>` is joined like an interview (./rtinterview.js,
+//    so the check exercises the same code and the same forwarding path as a real call); the
+//    node sends our own media back. Round trip, jitter, loss and bitrate come from `getStats()`
+//    on both connections and from the node's own receive statistics (`media_stats`).
+// 3. Transports: which ICE path the loopback took (direct UDP or a relay), and one short
+//    relay-only connection per TURN transport the node hands out.
+// 4. Verdict: the measurements go to the node (`precall_result`), which computes and stores the
+//    verdict; the client never judges itself, so every client is judged by the same rules.
+//
+// The client does not judge, but it does decide what counts as "silent": the only threshold that
+// needs the raw audio samples, which never leave the browser.
+
+/** @typedef {import("./rtclient.js").RtClient} RtClient */
+/** @typedef {Record<string, any>} Measurements */
+
+/**
+ * Peak RMS (samples in -1..1) under which the microphone counts as silent: 0.005 is -46 dBFS.
+ * A working microphone picking up a voice at arm's length peaks well above it (around -30 to
+ * -20 dBFS), while the floor left by the browser's noise suppression in a quiet room, or a
+ * muted or dead input, stays below it.
+ */
+export const SILENCE_RMS = 0.005;
+/** How long the microphone level (and the camera's frame rate) is measured. */
+export const LEVEL_MS = 3000;
+/** How long the loopback is measured once our own media comes back. */
+export const MEASURE_MS = 5000;
+/** Joining the echo room and getting the first packets back: past this the network step failed. */
+const CONNECT_TIMEOUT_MS = 4000;
+/** A TURN server that has not given a relay candidate by then is reported as not working. */
+const TURN_PROBE_MS = 3000;
+/** The node answers `precall_result` at once; a slow answer must not stretch the check past 15 s. */
+const RESULT_TIMEOUT_MS = 3000;
+const ECHO_PREFIX = "precall:";
+/** Getting our own media back is polled this often (getStats has no change event). */
+const POLL_MS = 100;
+/** The synthetic video published when there is no camera (so the network is measured anyway). */
+const SYNTHETIC = { width: 480, height: 360, fps: 15 };
+
+/**
+ * @typedef {object} Progress
+ * @property {"browser" | "devices" | "microphone" | "network" | "result" | "done"} step
+ * @property {number} fraction  0..1 of the whole check
+ */
+
+/**
+ * @typedef {object} PrecallOptions
+ * @property {(progress: Progress) => void} [onProgress]  for a progress bar
+ * @property {(stream: MediaStream) => void} [onPreview]  the captured camera and microphone, to show
+ * @property {(rms: number) => void} [onLevel]  the microphone's level while it is measured (0..1)
+ * @property {AbortSignal} [signal]  abort the check (everything is released)
+ * @property {number} [measureMs]  loopback measuring window (MEASURE_MS)
+ * @property {number} [levelMs]  microphone and camera measuring window (LEVEL_MS)
+ */
+
+/**
+ * Run the whole check on a connected client and return what was measured and the node's result
+ * (`verdict`, `mos`, `video`, `findings`, `measurements`, `ts`). Every track, audio context and
+ * peer connection it made is released when it returns or throws.
+ * @param {RtClient} client
+ * @param {PrecallOptions} [options]
+ * @returns {Promise<{measurements: Measurements, result: Record<string, any>}>}
+ */
+export async function runPrecallCheck(client, {
+  onProgress = () => {}, onPreview = () => {}, onLevel = () => {}, signal, measureMs = MEASURE_MS,
+  levelMs = LEVEL_MS,
+} = {}) {
+  const started = performance.now();
+  /** @type {Array<() => void>} */
+  const release = [];
+  /** @type {Measurements} */
+  const measurements = { client: { kind: "browser", user_agent: navigator.userAgent.slice(0, 300) } };
+  try {
+    onProgress({ step: "browser", fraction: 0.02 });
+    measurements.browser = browserSupport();
+    if (measurements.browser.webrtc && measurements.browser.get_user_media) {
+      onProgress({ step: "devices", fraction: 0.05 });
+      const devices = await captureDevices();
+      release.push(() => stopTracks(devices.stream));
+      abortIfAsked(signal);
+      measurements.camera = devices.camera;
+      measurements.microphone = devices.microphone;
+      if (devices.stream.getTracks().length) onPreview(devices.stream);
+
+      onProgress({ step: "microphone", fraction: 0.1 });
+      const ticker = progressTicker(onProgress, "microphone", 0.1, 0.35, levelMs);
+      release.push(ticker);
+      const [level, fps] = await Promise.all([
+        measureLevel(devices.stream.getAudioTracks()[0], levelMs, onLevel, signal),
+        measureFrameRate(devices.stream.getVideoTracks()[0], levelMs, signal),
+      ]);
+      ticker();
+      Object.assign(measurements.microphone, level);
+      if (fps !== null) measurements.camera.fps = fps;
+
+      onProgress({ step: "network", fraction: 0.35 });
+      const published = withSyntheticMedia(devices.stream);
+      release.push(published.stop);
+      const network = await measureLoopback(client, published.stream, { measureMs, onProgress, signal });
+      measurements.network = network.network;
+      measurements.transports = network.transports;
+    }
+    measurements.duration_ms = Math.round(performance.now() - started);
+    onProgress({ step: "result", fraction: 0.95 });
+    const reply = await client.request("precall_result", { measurements }, { timeoutMs: RESULT_TIMEOUT_MS });
+    onProgress({ step: "done", fraction: 1 });
+    return { measurements, result: reply.result };
+  } finally {
+    for (const undo of release.reverse()) {
+      try {
+        undo();
+      } catch (error) {
+        console.warn("pre-call cleanup step failed", error); // the others must still run
+      }
+    }
+  }
+}
+
+// -- devices -------------------------------------------------------------------------------------
+
+export function browserSupport() {
+  return {
+    webrtc: typeof globalThis.RTCPeerConnection === "function",
+    get_user_media: typeof navigator.mediaDevices?.getUserMedia === "function",
+  };
+}
+
+/**
+ * The permission as the Permissions API tells it, or null where it cannot (Firefox and Safari
+ * do not know "camera" everywhere).
+ * @param {"camera" | "microphone"} name
+ * @returns {Promise<string | null>}
+ */
+async function permissionState(name) {
+  try {
+    return (await navigator.permissions.query(/** @type {any} */ ({ name }))).state;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Camera and microphone, asked for together (one prompt). When that fails, each is asked for
+ * alone where a second request can tell more than the first, so a missing camera does not hide
+ * a working microphone, nor a refused camera a microphone allowed earlier. A refusal is not
+ * asked again unless the Permissions API says that device is granted: asking again would
+ * prompt the person who just said no.
+ */
+async function captureDevices() {
+  const known = { camera: await permissionState("camera"), microphone: await permissionState("microphone") };
+  const stream = new MediaStream();
+  /** @type {Record<"camera" | "microphone", string | null>} */
+  const errors = { camera: null, microphone: null };
+  try {
+    for (const track of (await navigator.mediaDevices.getUserMedia({ audio: true, video: true })).getTracks()) {
+      stream.addTrack(track);
+    }
+  } catch (error) {
+    const name = errorName(error);
+    for (const device of /** @type {const} */ (["camera", "microphone"])) {
+      if (name === "NotAllowedError" && known[device] !== "granted") {
+        errors[device] = name;
+        continue;
+      }
+      try {
+        const alone = await navigator.mediaDevices.getUserMedia(device === "camera" ? { video: true } : { audio: true });
+        for (const track of alone.getTracks()) stream.addTrack(track);
+      } catch (again) {
+        errors[device] = errorName(again);
+      }
+    }
+  }
+  const counts = await deviceCounts();
+  return {
+    stream,
+    camera: deviceSection("camera", stream.getVideoTracks()[0], errors.camera, known.camera, counts.videoinput),
+    microphone: deviceSection("microphone", stream.getAudioTracks()[0], errors.microphone, known.microphone,
+      counts.audioinput),
+  };
+}
+
+/** @param {unknown} error */
+function errorName(error) {
+  return error instanceof Error || error instanceof DOMException ? error.name : "Error";
+}
+
+async function deviceCounts() {
+  const counts = { videoinput: 0, audioinput: 0 };
+  try {
+    for (const device of await navigator.mediaDevices.enumerateDevices()) {
+      if (device.kind === "videoinput" || device.kind === "audioinput") counts[device.kind] += 1;
+    }
+  } catch {
+    // enumerateDevices is refused in some embedded contexts: the counts stay 0, the errors tell the rest.
+  }
+  return counts;
+}
+
+/**
+ * @param {"camera" | "microphone"} device
+ * @param {MediaStreamTrack | undefined} track
+ * @param {string | null} error
+ * @param {string | null} known  the Permissions API's state before asking
+ * @param {number} devices
+ */
+function deviceSection(device, track, error, known, devices) {
+  const denied = error === "NotAllowedError" || error === "SecurityError";
+  const permission = track ? "granted" : denied ? "denied" : known ?? "unavailable";
+  /** @type {Record<string, any>} */
+  const section = { permission, devices, error: track ? null : error };
+  if (track && device === "camera") {
+    const settings = track.getSettings();
+    section.width = settings.width ?? null;
+    section.height = settings.height ?? null;
+    section.fps = settings.frameRate ? Math.round(settings.frameRate) : null;
+  }
+  return section;
+}
+
+/**
+ * The microphone's peak RMS level over `ms` (WebAudio AnalyserNode), and whether it stayed silent.
+ * @param {MediaStreamTrack | undefined} track
+ * @param {number} ms
+ * @param {(rms: number) => void} onLevel
+ * @param {AbortSignal | undefined} signal
+ * @returns {Promise<{level?: number, silent?: boolean}>}
+ */
+async function measureLevel(track, ms, onLevel, signal) {
+  if (!track) return {};
+  const context = new AudioContext();
+  try {
+    // Autoplay rules may start the context suspended outside a user gesture: try once, and
+    // report no level rather than a false "silent" when the browser keeps it suspended.
+    if (context.state !== "running") await Promise.race([context.resume(), delay(500)]);
+    if (/** @type {string} */ (context.state) !== "running") return {};
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 2048;
+    context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    let peak = 0;
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      await delay(50, signal);
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const sample of samples) sum += sample * sample;
+      const rms = Math.sqrt(sum / samples.length);
+      peak = Math.max(peak, rms);
+      onLevel(rms);
+    }
+    return { level: Math.round(peak * 10000) / 10000, silent: peak < SILENCE_RMS };
+  } finally {
+    context.close().catch(() => {});
+  }
+}
+
+/**
+ * The camera's frame rate as frames actually shown (requestVideoFrameCallback), which can be
+ * lower than the rate the camera was opened at (dim light lengthens exposures). Null when it
+ * cannot be measured: no camera, no rVFC, or a hidden page (its frames are throttled).
+ * @param {MediaStreamTrack | undefined} track
+ * @param {number} ms
+ * @param {AbortSignal | undefined} signal
+ * @returns {Promise<number | null>}
+ */
+async function measureFrameRate(track, ms, signal) {
+  if (!track || !("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return null;
+  const video = document.createElement("video");
+  video.muted = true;
+  video.playsInline = true;
+  video.srcObject = new MediaStream([track]);
+  try {
+    await video.play();
+    /** @type {number[]} */
+    const shown = [];
+    const count = (/** @type {number} */ now) => { shown.push(now); video.requestVideoFrameCallback(count); };
+    video.requestVideoFrameCallback(count);
+    await delay(ms, signal);
+    if (document.visibilityState !== "visible" || shown.length < 2) return null;
+    return Math.round(((shown.length - 1) * 1000) / (/** @type {number} */ (shown.at(-1)) - shown[0]));
+  } catch {
+    return null;
+  } finally {
+    video.srcObject = null;
+  }
+}
+
+/**
+ * The stream to publish on the loopback: the captured tracks, completed with generated ones
+ * where a device is missing or refused, so the network is measured all the same (with noise
+ * for video: a still picture would compress to almost nothing and measure no bandwidth).
+ * @param {MediaStream} captured
+ * @returns {{stream: MediaStream, stop: () => void}}
+ */
+function withSyntheticMedia(captured) {
+  const stream = new MediaStream(captured.getTracks());
+  /** @type {Array<() => void>} */
+  const stops = [];
+  if (!captured.getVideoTracks().length) {
+    const canvas = document.createElement("canvas");
+    canvas.width = SYNTHETIC.width;
+    canvas.height = SYNTHETIC.height;
+    const context2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+    const image = context2d.createImageData(canvas.width, canvas.height);
+    const words = new Uint32Array(image.data.buffer);
+    const draw = () => {
+      for (let i = 0; i < words.length; i += 1) words[i] = (Math.random() * 0xffffff) | 0xff000000;
+      context2d.putImageData(image, 0, 0);
+    };
+    draw();
+    const timer = setInterval(draw, 1000 / SYNTHETIC.fps);
+    const track = canvas.captureStream(SYNTHETIC.fps).getVideoTracks()[0];
+    stream.addTrack(track);
+    stops.push(() => { clearInterval(timer); track.stop(); });
+  }
+  if (!captured.getAudioTracks().length) {
+    const context = new AudioContext();
+    const tone = context.createOscillator();
+    const destination = context.createMediaStreamDestination();
+    tone.connect(destination);
+    tone.start();
+    stream.addTrack(destination.stream.getAudioTracks()[0]);
+    stops.push(() => { tone.stop(); context.close().catch(() => {}); });
+  }
+  return { stream, stop: () => { for (const stop of stops) stop(); } };
+}
+
+// -- network -------------------------------------------------------------------------------------
+
+/**
+ * Join the echo room, publish `stream`, wait for it to come back, measure for `measureMs`, and
+ * probe each TURN transport meanwhile.
+ * @param {RtClient} client
+ * @param {MediaStream} stream
+ * @param {{measureMs: number, onProgress: (p: Progress) => void, signal?: AbortSignal}} options
+ */
+async function measureLoopback(client, stream, { measureMs, onProgress, signal }) {
+  const room = `${ECHO_PREFIX}${client.hello?.user}`;
+  const interview = client.interview(room);
+  /** @type {Promise<Record<string, boolean | null>>} */
+  let probes = Promise.resolve({});
+  let turnConfigured = false;
+  /** @type {Record<string, any>} */
+  let network = { connected: false, transport: null };
+  const ticker = progressTicker(onProgress, "network", 0.4, 0.9, measureMs + CONNECT_TIMEOUT_MS / 2);
+  let over = false;
+  const joining = interview.join({ stream });
+  // A join that completes after its timeout (and the leave below) must not leave a session behind.
+  joining.then(() => over && interview.leave(), () => {}).catch(() => {});
+  try {
+    const deadline = performance.now() + CONNECT_TIMEOUT_MS;
+    const joined = await withTimeout(joining, CONNECT_TIMEOUT_MS);
+    const relays = turnServers(joined?.ice_servers ?? []);
+    turnConfigured = relays.length > 0;
+    probes = probeRelays(relays);
+    if (joined && await mediaReturns(interview, deadline, signal)) {
+      const before = await snapshot(client, interview, room);
+      await delay(measureMs, signal);
+      const after = await snapshot(client, interview, room);
+      network = { connected: true, ...summarize(before, after) };
+    }
+  } finally {
+    over = true;
+    ticker();
+    await interview.leave().catch(() => {});
+  }
+  const transports = {
+    udp: network.connected ? network.transport === "udp" : false,
+    "turn-udp": null, "turn-tcp": null, "turn-tls": null, ...await probes, turn_configured: turnConfigured,
+  };
+  return { network, transports };
+}
+
+/**
+ * Resolves with `promise`'s value, or null after `ms` (the caller reports the step as failed).
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @returns {Promise<T | null>}
+ */
+function withTimeout(promise, ms) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  return Promise.race([
+    promise.catch((error) => { console.warn("pre-call loopback did not start", error); return null; }),
+    new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Whether our own media comes back (packets received on the subscribe connection) by `deadline`.
+ * @param {import("./rtinterview.js").Interview} interview
+ * @param {number} deadline  performance.now() time
+ * @param {AbortSignal | undefined} signal
+ */
+async function mediaReturns(interview, deadline, signal) {
+  while (performance.now() < deadline) {
+    let received = 0;
+    (await interview.subscribePc?.getStats())?.forEach((stat) => {
+      if (stat.type === "inbound-rtp") received += stat.packetsReceived ?? 0;
+    });
+    if (received > 0) return true;
+    await delay(POLL_MS, signal);
+  }
+  return false;
+}
+
+/**
+ * @typedef {object} Snapshot
+ * @property {RTCStatsReport | null} publish
+ * @property {RTCStatsReport | null} subscribe
+ * @property {Record<string, any> | null} node  the node's `media_stats` reply (null if refused)
+ * @property {number} at  performance.now()
+ */
+
+/**
+ * @param {RtClient} client
+ * @param {import("./rtinterview.js").Interview} interview
+ * @param {string} room
+ * @returns {Promise<Snapshot>}
+ */
+async function snapshot(client, interview, room) {
+  const [stats, node] = await Promise.all([
+    interview.getStats(),
+    client.request("media_stats", { room }, { timeoutMs: 1000 }).catch(() => null),
+  ]);
+  return { ...stats, node, at: performance.now() };
+}
+
+/**
+ * @param {RTCStatsReport | null} report
+ * @param {string} type
+ * @returns {any[]}
+ */
+function statsOf(report, type) {
+  /** @type {any[]} */
+  const out = [];
+  report?.forEach((stat) => { if (stat.type === type) out.push(stat); });
+  return out;
+}
+
+/**
+ * Sum of `field` over the stats of `type` (optionally of one kind).
+ * @param {RTCStatsReport | null} report
+ * @param {string} type
+ * @param {string} field
+ * @param {string} [kind]
+ */
+function total(report, type, field, kind) {
+  return statsOf(report, type).filter((s) => !kind || s.kind === kind).reduce((sum, s) => sum + (s[field] ?? 0), 0);
+}
+
+/**
+ * The node's receive statistics of what we publish: `participants[0].published`, as a list.
+ * @param {Record<string, any> | null} node
+ * @returns {any[]}
+ */
+function nodePublished(node) {
+  const published = node?.participants?.[0]?.published ?? [];
+  return Array.isArray(published) ? published : Object.values(published);
+}
+
+/**
+ * The network figures over the window between two snapshots (docs/precall.md, Measurements).
+ * @param {Snapshot} before
+ * @param {Snapshot} after
+ */
+function summarize(before, after) {
+  const ms = Math.max(1, after.at - before.at);
+  const delta = (/** @type {"publish" | "subscribe"} */ pc, /** @type {string} */ type, /** @type {string} */ field,
+    /** @type {string} */ kind = "") => grown(total(before[pc], type, field, kind), total(after[pc], type, field, kind));
+  const kbps = (/** @type {number} */ bytes) => Math.round((bytes * 8) / ms);
+
+  // Downlink: the browser's own inbound counters (before retransmission repaired anything).
+  const downLost = Math.max(0, delta("subscribe", "inbound-rtp", "packetsLost"));
+  const downReceived = delta("subscribe", "inbound-rtp", "packetsReceived");
+  // Uplink: the node's receive statistics; the node's receiver reports about us when it has none.
+  const sum = (/** @type {Snapshot} */ s, /** @type {string} */ f) => nodePublished(s.node).reduce((n, p) => n + (p[f] ?? 0), 0);
+  let upLost = grown(sum(before, "packets_lost"), sum(after, "packets_lost"));
+  let upExpected = grown(sum(before, "packets_expected"), sum(after, "packets_expected"));
+  if (!after.node || upExpected <= 0) {
+    upLost = delta("publish", "remote-inbound-rtp", "packetsLost");
+    upExpected = delta("publish", "outbound-rtp", "packetsSent");
+  }
+  const lossPct = Math.max(ratioPct(upLost, upExpected), ratioPct(downLost, downLost + downReceived));
+
+  return {
+    transport: selectedTransport(after.publish),
+    rtt_ms: roundTripMs(before, after),
+    jitter_ms: jitterMs(after),
+    loss_pct: Math.round(lossPct * 100) / 100,
+    send_kbps: kbps(delta("publish", "outbound-rtp", "bytesSent")),
+    recv_kbps: kbps(delta("subscribe", "inbound-rtp", "bytesReceived")),
+    duration_ms: Math.round(ms),
+  };
+}
+
+/**
+ * How much a counter grew. Counters start again from zero when a connection is replaced during
+ * the window (an ICE restart, or the node moving the session): then only the new one counts.
+ * @param {number} before
+ * @param {number} after
+ */
+function grown(before, after) {
+  return after >= before ? after - before : after;
+}
+
+/**
+ * @param {number} part
+ * @param {number} whole
+ */
+function ratioPct(part, whole) {
+  return whole > 0 ? Math.min(100, Math.max(0, (100 * part) / whole)) : 0;
+}
+
+/**
+ * The average ICE round trip over the window (consent checks on the selected pairs of both
+ * connections), else the latest RTCP round trip the browser computed.
+ * @param {Snapshot} before
+ * @param {Snapshot} after
+ */
+function roundTripMs(before, after) {
+  let seconds = 0;
+  let responses = 0;
+  for (const pc of /** @type {const} */ (["publish", "subscribe"])) {
+    const now = selectedPair(after[pc]);
+    const then = selectedPair(before[pc]);
+    if (!now) continue;
+    const answered = (now.responsesReceived ?? 0) - (then?.id === now.id ? then.responsesReceived ?? 0 : 0);
+    if (answered > 0 && now.totalRoundTripTime !== undefined) {
+      seconds += now.totalRoundTripTime - (then?.id === now.id ? then.totalRoundTripTime ?? 0 : 0);
+      responses += answered;
+    }
+  }
+  if (responses > 0) return Math.round((seconds / responses) * 10000) / 10;
+  const current = [after.publish, after.subscribe].map((r) => selectedPair(r)?.currentRoundTripTime)
+    .concat(statsOf(after.publish, "remote-inbound-rtp").map((s) => s.roundTripTime))
+    .filter((v) => typeof v === "number");
+  return current.length ? Math.round(Math.max(...current) * 10000) / 10 : null;
+}
+
+/**
+ * Interarrival jitter of the worse direction, from audio where there is audio: video packets
+ * leave in bursts (a frame's packets share a timestamp), which inflates its RFC 3550 jitter
+ * beyond what anyone hears, and published thresholds for jitter are about voice.
+ * @param {Snapshot} after
+ */
+function jitterMs(after) {
+  const pick = (/** @type {any[]} */ stats, /** @type {(s: any) => number | undefined} */ value) => {
+    const audio = stats.filter((s) => s.kind === "audio").map(value).filter((v) => typeof v === "number");
+    return audio.length ? audio : stats.map(value).filter((v) => typeof v === "number");
+  };
+  const down = pick(statsOf(after.subscribe, "inbound-rtp"), (s) => s.jitter === undefined ? undefined : s.jitter * 1000);
+  const up = pick(nodePublished(after.node), (p) => p.jitter_ms);
+  const all = [...down, ...up];
+  return all.length ? Math.round(Math.max(...all) * 10) / 10 : null;
+}
+
+/**
+ * @param {RTCStatsReport | null} report
+ * @returns {any | null}  the selected candidate pair
+ */
+function selectedPair(report) {
+  if (!report) return null;
+  const transport = statsOf(report, "transport").find((t) => t.selectedCandidatePairId);
+  if (transport) return report.get(transport.selectedCandidatePairId) ?? null;
+  return statsOf(report, "candidate-pair").find((p) => p.nominated && p.state === "succeeded") ?? null;
+}
+
+/**
+ * How the connection reaches the node: "udp" for a host, server- or peer-reflexive candidate,
+ * "turn-<udp|tcp|tls>" for a relayed one.
+ * @param {RTCStatsReport | null} report
+ */
+function selectedTransport(report) {
+  const pair = selectedPair(report);
+  const local = pair && report?.get(pair.localCandidateId);
+  if (!local) return null;
+  if (local.candidateType !== "relay") return "udp"; // the node's aiortc gathers UDP candidates only
+  return `turn-${local.relayProtocol ?? "udp"}`;
+}
+
+// -- TURN transports -----------------------------------------------------------------------------
+
+/**
+ * One TURN URL per transport the node hands out (`turn:...?transport=udp|tcp`, `turns:` = TLS).
+ * @param {RTCIceServer[]} iceServers
+ * @returns {Array<{transport: string, server: RTCIceServer}>}
+ */
+export function turnServers(iceServers) {
+  /** @type {Map<string, RTCIceServer>} */
+  const found = new Map();
+  for (const server of iceServers) {
+    for (const url of Array.isArray(server.urls) ? server.urls : [server.urls]) {
+      const transport = turnTransport(url);
+      if (transport && !found.has(transport)) {
+        found.set(transport, { urls: url, username: server.username, credential: server.credential });
+      }
+    }
+  }
+  return [...found].map(([transport, server]) => ({ transport, server }));
+}
+
+/** @param {string} url */
+function turnTransport(url) {
+  if (/^turns:/i.test(url)) return "turn-tls";
+  if (!/^turn:/i.test(url)) return null;
+  return /[?&]transport=tcp/i.test(url) ? "turn-tcp" : "turn-udp";
+}
+
+/**
+ * Each TURN transport: does the server give us a relay address through it? Getting one proves
+ * the path to the server, the credentials and the allocation; the loopback proves the rest.
+ * @param {Array<{transport: string, server: RTCIceServer}>} relays
+ * @returns {Promise<Record<string, boolean>>}
+ */
+async function probeRelays(relays) {
+  const results = await Promise.all(relays.map(async ({ transport, server }) => [transport, await probeRelay(server)]));
+  return Object.fromEntries(results);
+}
+
+/** @param {RTCIceServer} server */
+async function probeRelay(server) {
+  const pc = new RTCPeerConnection({ iceServers: [server], iceTransportPolicy: "relay" });
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  try {
+    pc.createDataChannel("probe"); // something to gather candidates for
+    const gathered = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), TURN_PROBE_MS);
+      pc.onicecandidate = (e) => {
+        if (!e.candidate) resolve(false); // gathering over without a relay candidate
+        else if (e.candidate.type === "relay" || / typ relay /.test(e.candidate.candidate)) resolve(true);
+      };
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    return await gathered;
+  } catch (error) {
+    console.warn("TURN probe failed", server.urls, error);
+    return false;
+  } finally {
+    clearTimeout(timer);
+    pc.close();
+  }
+}
+
+// -- helpers -------------------------------------------------------------------------------------
+
+/** @param {MediaStream} stream */
+function stopTracks(stream) {
+  for (const track of stream.getTracks()) track.stop();
+}
+
+/** @param {AbortSignal | undefined} signal */
+function abortIfAsked(signal) {
+  if (signal?.aborted) throw signal.reason ?? new DOMException("pre-call check aborted", "AbortError");
+}
+
+/**
+ * Wait `ms`; rejects at once when `signal` aborts.
+ * @param {number} ms
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<void>}
+ */
+function delay(ms, signal) {
+  return new Promise((resolve, reject) => {
+    abortIfAsked(signal);
+    const onAbort = () => { clearTimeout(timer); reject(signal?.reason ?? new DOMException("aborted", "AbortError")); };
+    const timer = setTimeout(() => { signal?.removeEventListener("abort", onAbort); resolve(); }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Move the progress bar from `from` to `to` over `ms` while a timed step runs. Returns the stop function.
+ * @param {(p: Progress) => void} onProgress
+ * @param {Progress["step"]} step
+ * @param {number} from
+ * @param {number} to
+ * @param {number} ms
+ */
+function progressTicker(onProgress, step, from, to, ms) {
+  const start = performance.now();
+  const timer = setInterval(() => {
+    const done = Math.min(1, (performance.now() - start) / ms);
+    onProgress({ step, fraction: from + (to - from) * done });
+  }, 250);
+  return () => clearInterval(timer);
+}
