@@ -60,7 +60,8 @@ const SYNTHETIC = { width: 480, height: 360, fps: 15 };
 /**
  * Run the whole check on a connected client and return what was measured and the node's result
  * (`verdict`, `mos`, `video`, `findings`, `measurements`, `ts`). Every track, audio context and
- * peer connection it made is released when it returns or throws.
+ * peer connection it made is released when it returns or throws. When the node's answer fails,
+ * the error carries what was measured as `error.measurements`.
  * @param {RtClient} client
  * @param {PrecallOptions} [options]
  * @returns {Promise<{measurements: Measurements, result: Record<string, any>}>}
@@ -106,7 +107,12 @@ export async function runPrecallCheck(client, {
     }
     measurements.duration_ms = Math.round(performance.now() - started);
     onProgress({ step: "result", fraction: 0.95 });
-    const reply = await client.request("precall_result", { measurements }, { timeoutMs: RESULT_TIMEOUT_MS });
+    const reply = await client.request("precall_result", { measurements }, { timeoutMs: RESULT_TIMEOUT_MS })
+      .catch((error) => {
+        // What was measured is still worth showing (or sending again) when the node did not judge it.
+        if (error && typeof error === "object") error.measurements = measurements;
+        throw error;
+      });
     onProgress({ step: "done", fraction: 1 });
     return { measurements, result: reply.result };
   } finally {

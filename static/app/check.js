@@ -25,7 +25,7 @@ async function main() {
     return;
   }
   const client = new RtClient({ token });
-  const page = /** @type {any} */ (window).rtPage = { client, result: null }; // for the browser tests and debugging
+  const page = /** @type {any} */ (window).rtPage = { client, result: null, measurements: null }; // for the browser tests and debugging
   const hello = await client.connect();
 
   const view = new CheckView({
@@ -50,6 +50,7 @@ async function main() {
       const { result } = await runPrecallCheck(client, { signal: running.signal,
         onProgress: (p) => view.progressed(p), onPreview: (s) => view.preview(s), onLevel: (l) => view.level(l) });
       page.result = result;
+      page.measurements = result.measurements;
       view.showResult(result);
       run.hidden = true;
       if (result.verdict === "not-ready") await fallbacks.show();
@@ -58,6 +59,7 @@ async function main() {
       document.body.dataset.verdict = result.verdict;
     } catch (error) {
       console.warn("pre-call check failed", error);
+      page.measurements = /** @type {any} */ (error)?.measurements ?? null;
       view.showError(error instanceof Error ? error.message : String(error));
       run.hidden = false;
       run.textContent = t("precallAgain");
