@@ -364,10 +364,7 @@ async function measureLoopback(client, stream, { measureMs, onProgress, signal }
     turnConfigured = relays.length > 0;
     probes = probeRelays(relays);
     if (joined && await mediaReturns(interview, deadline, signal)) {
-      const before = await snapshot(client, interview, room);
-      await delay(measureMs, signal);
-      const after = await snapshot(client, interview, room);
-      network = { connected: true, ...summarize(before, after) };
+      network = { connected: true, ...await measureWindow(client, interview, room, measureMs, signal) };
     }
   } finally {
     over = true;
@@ -470,44 +467,79 @@ function nodePublished(node) {
   return Array.isArray(published) ? published : Object.values(published);
 }
 
+/** The window is sampled this often: a counter that restarts (a replaced connection) loses at most one interval. */
+const SAMPLE_MS = 1000;
+
 /**
- * The network figures over the window between two snapshots (docs/precall.md, Measurements).
- * @param {Snapshot} before
- * @param {Snapshot} after
+ * Sample both connections and the node's statistics through the window, adding up how much each
+ * counter grew from one sample to the next, then turn the sums into the network figures
+ * (docs/precall.md, Measurements).
+ * @param {RtClient} client
+ * @param {import("./rtinterview.js").Interview} interview
+ * @param {string} room
+ * @param {number} measureMs
+ * @param {AbortSignal | undefined} signal
  */
-function summarize(before, after) {
-  const ms = Math.max(1, after.at - before.at);
-  const delta = (/** @type {"publish" | "subscribe"} */ pc, /** @type {string} */ type, /** @type {string} */ field,
-    /** @type {string} */ kind = "") => grown(total(before[pc], type, field, kind), total(after[pc], type, field, kind));
-  const kbps = (/** @type {number} */ bytes) => Math.round((bytes * 8) / ms);
-
-  // Downlink: the browser's own inbound counters (before retransmission repaired anything).
-  const downLost = Math.max(0, delta("subscribe", "inbound-rtp", "packetsLost"));
-  const downReceived = delta("subscribe", "inbound-rtp", "packetsReceived");
-  // Uplink: the node's receive statistics; the node's receiver reports about us when it has none.
-  const sum = (/** @type {Snapshot} */ s, /** @type {string} */ f) => nodePublished(s.node).reduce((n, p) => n + (p[f] ?? 0), 0);
-  let upLost = grown(sum(before, "packets_lost"), sum(after, "packets_lost"));
-  let upExpected = grown(sum(before, "packets_expected"), sum(after, "packets_expected"));
-  if (!after.node || upExpected <= 0) {
-    upLost = delta("publish", "remote-inbound-rtp", "packetsLost");
-    upExpected = delta("publish", "outbound-rtp", "packetsSent");
+async function measureWindow(client, interview, room, measureMs, signal) {
+  const first = await snapshot(client, interview, room);
+  let previous = counters(first);
+  /** @type {Record<string, number>} */
+  const sums = Object.fromEntries(Object.keys(previous).map((key) => [key, 0]));
+  let last = first;
+  let nodeSeen = first.node !== null;
+  while (last.at - first.at < measureMs - SAMPLE_MS / 2) {
+    await delay(Math.min(SAMPLE_MS, measureMs - (performance.now() - first.at)), signal);
+    last = await snapshot(client, interview, room);
+    nodeSeen &&= last.node !== null;
+    const now = counters(last);
+    for (const key of Object.keys(sums)) sums[key] += grown(previous[key], now[key]);
+    previous = now;
   }
-  const lossPct = Math.max(ratioPct(upLost, upExpected), ratioPct(downLost, downLost + downReceived));
-
+  const ms = Math.max(1, last.at - first.at);
+  const kbps = (/** @type {number} */ bytes) => Math.round((bytes * 8) / ms);
+  // Uplink: the node's receive statistics; the node's receiver reports about us when it has none.
+  const [upLost, upExpected] = nodeSeen && sums.nodeExpected > 0
+    ? [sums.nodeLost, sums.nodeExpected] : [sums.reportedLost, sums.packetsSent];
+  const lossPct = Math.max(ratioPct(upLost, upExpected), ratioPct(sums.downLost, sums.downLost + sums.downReceived));
+  const rtt = sums.rttAnswers > 0 ? sums.rttSeconds / sums.rttAnswers : latestRoundTrip(last);
   return {
-    transport: selectedTransport(after.publish),
-    rtt_ms: roundTripMs(before, after),
-    jitter_ms: jitterMs(after),
+    transport: selectedTransport(last.publish),
+    rtt_ms: rtt === null ? null : Math.round(rtt * 10000) / 10,
+    jitter_ms: jitterMs(last),
     loss_pct: Math.round(lossPct * 100) / 100,
-    send_kbps: kbps(delta("publish", "outbound-rtp", "bytesSent")),
-    recv_kbps: kbps(delta("subscribe", "inbound-rtp", "bytesReceived")),
+    send_kbps: kbps(sums.bytesSent),
+    recv_kbps: kbps(sums.bytesReceived),
     duration_ms: Math.round(ms),
   };
 }
 
 /**
- * How much a counter grew. Counters start again from zero when a connection is replaced during
- * the window (an ICE restart, or the node moving the session): then only the new one counts.
+ * The counters of one sample. Losses are counted before retransmission repaired anything (the
+ * browser's inbound `packetsLost`, the node's `packets_lost`). Round trip: the ICE consent
+ * checks of both selected pairs (`totalRoundTripTime` over `responsesReceived`).
+ * @param {Snapshot} s
+ * @returns {Record<string, number>}
+ */
+function counters(s) {
+  const node = (/** @type {string} */ field) => nodePublished(s.node).reduce((n, p) => n + (p[field] ?? 0), 0);
+  const pairs = [selectedPair(s.publish), selectedPair(s.subscribe)].filter(Boolean);
+  return {
+    bytesSent: total(s.publish, "outbound-rtp", "bytesSent"),
+    bytesReceived: total(s.subscribe, "inbound-rtp", "bytesReceived"),
+    downLost: Math.max(0, total(s.subscribe, "inbound-rtp", "packetsLost")),
+    downReceived: total(s.subscribe, "inbound-rtp", "packetsReceived"),
+    nodeLost: Math.max(0, node("packets_lost")),
+    nodeExpected: node("packets_expected"),
+    reportedLost: Math.max(0, total(s.publish, "remote-inbound-rtp", "packetsLost")),
+    packetsSent: total(s.publish, "outbound-rtp", "packetsSent"),
+    rttSeconds: pairs.reduce((n, p) => n + (p.totalRoundTripTime ?? 0), 0),
+    rttAnswers: pairs.reduce((n, p) => n + (p.responsesReceived ?? 0), 0),
+  };
+}
+
+/**
+ * How much a counter grew between two samples. Counters start again from zero when a connection
+ * is replaced (an ICE restart, or the node moving the session): then the new one's count is the growth.
  * @param {number} before
  * @param {number} after
  */
@@ -524,44 +556,31 @@ function ratioPct(part, whole) {
 }
 
 /**
- * The average ICE round trip over the window (consent checks on the selected pairs of both
- * connections), else the latest RTCP round trip the browser computed.
- * @param {Snapshot} before
- * @param {Snapshot} after
+ * The latest round trip the browser knows, in seconds, when the window had no ICE check answered:
+ * the selected pairs' `currentRoundTripTime`, else the RTCP round trip of the node's reports.
+ * @param {Snapshot} last
+ * @returns {number | null}
  */
-function roundTripMs(before, after) {
-  let seconds = 0;
-  let responses = 0;
-  for (const pc of /** @type {const} */ (["publish", "subscribe"])) {
-    const now = selectedPair(after[pc]);
-    const then = selectedPair(before[pc]);
-    if (!now) continue;
-    const answered = (now.responsesReceived ?? 0) - (then?.id === now.id ? then.responsesReceived ?? 0 : 0);
-    if (answered > 0 && now.totalRoundTripTime !== undefined) {
-      seconds += now.totalRoundTripTime - (then?.id === now.id ? then.totalRoundTripTime ?? 0 : 0);
-      responses += answered;
-    }
-  }
-  if (responses > 0) return Math.round((seconds / responses) * 10000) / 10;
-  const current = [after.publish, after.subscribe].map((r) => selectedPair(r)?.currentRoundTripTime)
-    .concat(statsOf(after.publish, "remote-inbound-rtp").map((s) => s.roundTripTime))
+function latestRoundTrip(last) {
+  const known = [last.publish, last.subscribe].map((r) => selectedPair(r)?.currentRoundTripTime)
+    .concat(statsOf(last.publish, "remote-inbound-rtp").map((s) => s.roundTripTime))
     .filter((v) => typeof v === "number");
-  return current.length ? Math.round(Math.max(...current) * 10000) / 10 : null;
+  return known.length ? Math.max(...known) : null;
 }
 
 /**
  * Interarrival jitter of the worse direction, from audio where there is audio: video packets
  * leave in bursts (a frame's packets share a timestamp), which inflates its RFC 3550 jitter
  * beyond what anyone hears, and published thresholds for jitter are about voice.
- * @param {Snapshot} after
+ * @param {Snapshot} last
  */
-function jitterMs(after) {
+function jitterMs(last) {
   const pick = (/** @type {any[]} */ stats, /** @type {(s: any) => number | undefined} */ value) => {
     const audio = stats.filter((s) => s.kind === "audio").map(value).filter((v) => typeof v === "number");
     return audio.length ? audio : stats.map(value).filter((v) => typeof v === "number");
   };
-  const down = pick(statsOf(after.subscribe, "inbound-rtp"), (s) => s.jitter === undefined ? undefined : s.jitter * 1000);
-  const up = pick(nodePublished(after.node), (p) => p.jitter_ms);
+  const down = pick(statsOf(last.subscribe, "inbound-rtp"), (s) => s.jitter === undefined ? undefined : s.jitter * 1000);
+  const up = pick(nodePublished(last.node), (p) => p.jitter_ms);
   const all = [...down, ...up];
   return all.length ? Math.round(Math.max(...all) * 10) / 10 : null;
 }
