@@ -79,7 +79,7 @@ async def _cycle(target: Target, room: str, clip: Clip) -> None:
 
         await asyncio.wait_for(flowing(), CYCLE_TIMEOUT_S)
         for peer in peers:
-            await peer.leave()
+            await asyncio.wait_for(peer.leave(), CYCLE_TIMEOUT_S)
     finally:
         for peer in peers:
             await peer.close()

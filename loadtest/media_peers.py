@@ -26,6 +26,8 @@ from .media_probe import SendStamps, StreamMeter, Window, on_keyframe_request, s
 
 __all__ = ["LOOPBACK", "Peer", "RelayPeer", "SfuPeer"]
 
+CLOSE_TIMEOUT_S = 5.0
+
 LOOPBACK = HostAddresses(("127.0.0.1",))
 
 
@@ -78,8 +80,8 @@ class Peer:
         for track in self.tracks:
             track.stop()
         for pc in self.pcs:
-            with contextlib.suppress(Exception):
-                await pc.close()
+            with contextlib.suppress(Exception):  # bounded: a close must never hang a benchmark
+                await asyncio.wait_for(pc.close(), CLOSE_TIMEOUT_S)
         self.stamps.pop(self.user, None)
 
 
@@ -137,7 +139,8 @@ class SfuPeer(Peer):
         if self._pump is not None:
             self._pump.cancel()
             await asyncio.gather(self._pump, return_exceptions=True)
-        await self.client.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT_S)
 
 
 class RelayPeer(Peer):

@@ -74,7 +74,7 @@ def _pct(value: float | None) -> str:
 
 def _line(step: dict[str, Any]) -> str:
     if "video_rate" not in step:  # the step never ran (the server did not start, set-up failed)
-        return f"  {step.get('path', '?'):<5} {step.get('interviews', '?'):>3} interviews  FAIL  {step.get('error', '')}"
+        return f"  {step.get('path', '?'):<5} {step.get('interviews', '?'):>3} interviews  FAIL  {step.get('error')}"
     lat = step.get("latency_ms") or {}
     latency = (f"latency p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms" if lat.get("p50") is not None
                else "latency -")

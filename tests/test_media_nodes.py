@@ -186,3 +186,22 @@ async def test_a_forwarded_participant_whose_node_goes_silent_is_dropped(nodes: 
     assert dropped["timeout_ms"] == 1000
     left = await adv.wait_event("media_participant", lambda e: e["user"] == "js" and e["event"] == "left")
     assert left["reason"] == "timeout"
+
+
+async def test_a_pre_call_echo_room_stays_on_the_node_reached_and_is_never_claimed(nodes: TwoNodes):
+    peer = await nodes.peer(1, "js", "jobseeker", "precall:js", "blue")
+    await peer.join()
+    await peer.publish()
+    await peer.wait_frames("js", "video", 3)
+    # Several heartbeats, each renewing what the node holds: the echo room is not among them, so
+    # it is neither claimed in Redis nor closed as "moved" (as an unclaimed interview would be).
+    renewed = 0
+    while renewed < 5 * LEASE_S / HEARTBEAT_S:
+        await asyncio.sleep(HEARTBEAT_S)
+        renewed += 1
+    assert "precall:js" in nodes.node(1).media.rooms and "precall:js" not in nodes.node(0).media.rooms
+    link = nodes.node(0).backends.store.link
+    assert await link.client.get("rt:{media:precall:js}:owner") is None
+    frames = peer.frames_from("js", "video")
+    await peer.wait_frames("js", "video", frames + 10)  # still flowing
+    assert not [e for e in peer.client._events if e.get("type") == "media_closed"]

@@ -147,7 +147,7 @@ class MediaRoom:
                 publication = None
             if publication is None:
                 publication = Publication(track_id=uuid.uuid4().hex[:16], owner=participant.user_id, mid=mid,
-                                          codec=codec, totals=self._totals)
+                                          codec=codec, totals=self._totals, limit_bitrate=not self.echo)
                 self.publications[publication.id] = publication
                 changed = True
             publication.attach_source(inbound)

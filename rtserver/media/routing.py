@@ -295,7 +295,7 @@ class MediaRouting:
         await self._check_hosts()
 
     async def _renew_held(self) -> None:
-        hosted = set(self.media.rooms)
+        hosted = {room for room in self.media.rooms if echo_room_owner(room) is None}  # echo rooms: never claimed
         gone = {room for room in self._held if room not in hosted and room not in self._joining}
         if gone:
             self._held -= gone

@@ -49,9 +49,13 @@ class ForwardingTotals:
 class Publication:
     """One published track and its fan-out. Owned by its room; ``close()`` when it is unpublished."""
 
-    def __init__(self, *, track_id: str, owner: str, mid: str, codec: CodecSpec, totals: ForwardingTotals):
+    def __init__(self, *, track_id: str, owner: str, mid: str, codec: CodecSpec, totals: ForwardingTotals,
+                 limit_bitrate: bool = True):
         self.id = track_id
         self.owner = owner
+        # False in a pre-call echo room: the sender ramps up by its own congestion control, so the
+        # check measures what the network carries, not how fast the node's estimators warm up.
+        self.limit_bitrate = limit_bitrate
         self.mid = mid
         self.codec = codec
         self.kind = codec.kind
@@ -148,7 +152,7 @@ class Publication:
     # -- bandwidth ---------------------------------------------------------------------------
     def update_bitrate(self) -> None:
         """Send the publisher the lowest bandwidth estimate among its subscribers and its uplink."""
-        if self.kind != "video" or self.inbound is None or self._closed:
+        if self.kind != "video" or self.inbound is None or self._closed or not self.limit_bitrate:
             return
         estimates = [d.outbound.remb_bps for d in self.downtracks if d.outbound.remb_bps and not d.paused]
         if self.inbound.uplink_estimate_bps:
