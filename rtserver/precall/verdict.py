@@ -1,0 +1,379 @@
+"""The pre-call check's verdict: a pure function from a check's measurements to its result.
+
+    evaluate(measurements) -> {"verdict", "mos", "video", "findings", "measurements"}
+
+The measurements are those of docs/precall.md (every section optional: an absent section was not
+tested and produces no finding; unknown sections are ignored). Malformed measurements raise
+``ValueError`` saying which field is wrong; the caller reports it (the node: ``invalid_message``).
+The thresholds below are the whole policy; docs/precall-verdict.md lists them with their sources.
+A measure at a threshold gets that threshold's severity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .findings import FindingCode, Severity, finding
+
+__all__ = [
+    "CAMERA_LOW_FRAMERATE_INFO_FPS",
+    "CAMERA_LOW_FRAMERATE_WARNING_FPS",
+    "CAMERA_LOW_RESOLUTION_INFO_ROWS",
+    "CAMERA_LOW_RESOLUTION_WARNING_ROWS",
+    "HIGH_JITTER_WARNING_MS",
+    "HIGH_LATENCY_BLOCKING_RTT_MS",
+    "HIGH_LATENCY_WARNING_RTT_MS",
+    "LOW_BANDWIDTH_BLOCKING_KBPS",
+    "LOW_BANDWIDTH_WARNING_KBPS",
+    "PACKET_LOSS_BLOCKING_PCT",
+    "PACKET_LOSS_WARNING_PCT",
+    "VIDEO_TIERS",
+    "Verdict",
+    "Video",
+    "estimate_mos",
+    "evaluate",
+    "supported_video",
+]
+
+# -- thresholds --------------------------------------------------------------------------------------
+# Round trip client <-> node. In an interview the mouth-to-ear delay between the two people is about
+# half of each one's round trip to the node, plus capture, encoding and the jitter buffer (50-100 ms
+# in WebRTC). ITU-T G.114 keeps one-way delay under 150 ms for fluent conversation and calls over
+# 400 ms unacceptable. A jobseeker at 150 ms facing an advisor on an office network is already
+# around G.114's 150 ms; Twilio's diagnostics grade 100 ms "excellent" and 250 ms "good", Daily's
+# test warns from 300 ms: we warn earlier than both, for the conversation's sake (an added 200 ms
+# must warn). From 600 ms (Daily's "bad"), the one-way delay reaches G.114's 400 ms even when the
+# other side adds nothing: people talk over each other, a phone call works better.
+HIGH_LATENCY_WARNING_RTT_MS = 150.0
+HIGH_LATENCY_BLOCKING_RTT_MS = 600.0
+
+# Interarrival jitter (the worse direction). Twilio's diagnostics grade 5/10/30 ms and its voice
+# SDK raises a warning above 30 ms, as common VoIP guidance does. No blocking level: the jitter
+# buffer turns jitter into delay, which the MOS counts (twice the jitter), and no published scale
+# makes jitter alone disqualifying.
+HIGH_JITTER_WARNING_MS = 30.0
+
+# Packets lost before retransmission, percent. Twilio's diagnostics grade 1/3/8 %, its voice SDK
+# warns from a 3 % average; Daily's test calls under 5 % good, 5-10 % a warning, beyond bad. We warn
+# from Twilio's 3 % (a link losing 5 % must warn, and a 5-second window of about a thousand packets
+# measures 5 % as anything from about 3.5 to 6.5 %) and block from Daily's 10 %, not Twilio's 8 %,
+# for the same sampling error. Video stops being usable around there anyway: Vonage's network test
+# recommends no video at all beyond 3 % loss.
+PACKET_LOSS_WARNING_PCT = 3.0
+PACKET_LOSS_BLOCKING_PCT = 10.0
+
+# Media bitrate the client sent over the loopback, kbit/s. Twilio's diagnostics grade 1000/500/150
+# and call 150 or less "bad"; 150 kbit/s is also Vonage's lowest rate for any video (320x240, at
+# most 3 % loss): at or under it, video cannot work. Daily's "good from 1.1 Mbit/s" is not used:
+# a loopback of a few seconds measures what the encoder sent, and a browser's encoder starts near
+# 300 kbit/s and ramps up over several seconds, so a low rate with little loss means "not ramped
+# up yet", not "a slow link". So a rate above 250 kbit/s never warns by itself (a clean loopback
+# at 300 kbit/s is ready); the link's real limit shows as loss, which is judged on its own. Between
+# 150 and 250 kbit/s, under Vonage's 300 kbit/s for 240p on a clean link, video works poorly: a warning.
+LOW_BANDWIDTH_WARNING_KBPS = 250.0
+LOW_BANDWIDTH_BLOCKING_KBPS = 150.0
+
+# The camera's picture, in rows of the smaller dimension (a phone held upright gives 480x640).
+# 240 rows is Vonage's smallest video setting (320x240): under it a face is hard to read, a
+# warning; under 360 (the usual "360p") it is worth the advisor knowing, no more.
+CAMERA_LOW_RESOLUTION_WARNING_ROWS = 240
+CAMERA_LOW_RESOLUTION_INFO_ROWS = 360
+# Frames per second. Vonage's lowest video settings run at 15 fps; under 10 fps lips and gestures
+# visibly stutter. Low light slows webcams down, and a headless test camera may run under 20 fps,
+# so only under 10 is a warning.
+CAMERA_LOW_FRAMERATE_WARNING_FPS = 10.0
+CAMERA_LOW_FRAMERATE_INFO_FPS = 15.0
+
+# Vonage's network test (opentok-network-test-js, default qualityThresholds): at most 0.5 % loss,
+# 1000 kbit/s carries 1280x720, 600 kbit/s 640x480, 300 kbit/s 320x240; at most 3 % loss,
+# 150 kbit/s still carries 320x240. Its other 3 % rows (350 kbit/s for 720p, 250 for 480p) are left
+# out: they would grade a lossier link better than a clean one at the same rate. Checked in order.
+VIDEO_TIERS: tuple[tuple[float, float, str], ...] = (
+    (1000.0, 0.5, "720p"),
+    (600.0, 0.5, "480p"),
+    (300.0, 0.5, "240p"),
+    (150.0, 3.0, "240p"),
+)
+
+# The E-model simplification Twilio's preflight uses, as published in twilio-video
+# (lib/preflight/mos.ts, calculateMOS) and @twilio/voice-sdk (rtc/mos.js, calculate):
+# effective latency = rtt + 2 * jitter + 10; R = R0 - latency / 40 under 160 ms, else
+# R0 - (latency - 120) / 10, and 0 from 1000 ms; then R - 2.5 * loss (floored at 6.52, where MOS
+# is 1), or 0 when the loss exceeds R / 2.5; MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R).
+# Their R0 is 94.768 (G.107's basic signal-to-noise ratio), not 93.2 (G.107's default R, which
+# already subtracts the simultaneous impairment). The voice SDK passes the loss in percent
+# (packetsLostFraction; its own warning thresholds on it are 1 and 3).
+MOS_R0 = 94.768
+MOS_R_FLOOR = 6.52
+MOS_MIN = 1.0
+MOS_MAX = 4.5
+
+
+class Verdict(enum.StrEnum):
+    READY = "ready"
+    READY_WITH_WARNINGS = "ready-with-warnings"
+    NOT_READY = "not-ready"
+
+
+class Video(enum.StrEnum):
+    HD = "720p"
+    SD = "480p"
+    LOW = "240p"
+    AUDIO_ONLY = "audio-only"
+    NONE = "none"  # the camera is unusable, or no media got through (or none was measured)
+
+
+# -- validation --------------------------------------------------------------------------------------
+Check = Callable[[str, Any], None]
+
+MAX_MS = 3_600_000.0  # an hour: any duration or delay beyond it is a broken measurement
+MAX_KBPS = 10_000_000.0
+MAX_PIXELS = 100_000.0
+MAX_FPS = 1000.0
+MAX_DEVICES = 1000
+TRANSPORTS = ("udp", "turn-udp", "turn-tcp", "turn-tls")
+PERMISSIONS = ("granted", "denied", "prompt", "unavailable")
+
+
+def _number(low: float, high: float) -> Check:
+    def check(where: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"'{where}' must be a number from {low:g} to {high:g}, not {value!r}")
+    return check
+
+
+def _count(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DEVICES:
+        raise ValueError(f"'{where}' must be an integer from 0 to {MAX_DEVICES}, not {value!r}")
+
+
+def _boolean(where: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"'{where}' must be true or false, not {value!r}")
+
+
+def _text(where: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"'{where}' must be a string, not {value!r}")
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(where: str, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"'{where}' must be one of {', '.join(choices)}, not {value!r}")
+    return check
+
+
+_DEVICE = {"permission": _one_of(PERMISSIONS), "devices": _count, "error": _text}
+# Each field may be null or absent (not measured) unless listed in _REQUIRED.
+SCHEMA: dict[str, dict[str, Check]] = {
+    "client": {"kind": _text, "user_agent": _text},
+    "browser": {"webrtc": _boolean, "get_user_media": _boolean},
+    "camera": {**_DEVICE, "width": _number(0, MAX_PIXELS), "height": _number(0, MAX_PIXELS),
+               "fps": _number(0, MAX_FPS)},
+    "microphone": {**_DEVICE, "level": _number(0, 1), "silent": _boolean},
+    "network": {"connected": _boolean, "transport": _one_of(TRANSPORTS), "rtt_ms": _number(0, MAX_MS),
+                "jitter_ms": _number(0, MAX_MS), "loss_pct": _number(0, 100), "send_kbps": _number(0, MAX_KBPS),
+                "recv_kbps": _number(0, MAX_KBPS), "duration_ms": _number(0, MAX_MS)},
+    "transports": {**{name: _boolean for name in TRANSPORTS}, "turn_configured": _boolean},
+}
+_REQUIRED = {"network": ("connected",)}
+_REQUIRED_WHEN_CONNECTED = ("loss_pct", "send_kbps")  # what every loopback measures, and the verdict needs
+
+
+def _sections(measurements: Any) -> dict[str, dict[str, Any]]:
+    """The known sections present, each checked; raises ValueError naming the first wrong field."""
+    if not isinstance(measurements, dict):
+        raise ValueError("measurements must be an object")
+    if measurements.get("duration_ms") is not None:
+        _number(0, MAX_MS)("duration_ms", measurements["duration_ms"])
+    sections: dict[str, dict[str, Any]] = {}
+    for name, fields in SCHEMA.items():
+        section = measurements.get(name)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise ValueError(f"'{name}' must be an object")
+        for field in _REQUIRED.get(name, ()):
+            if section.get(field) is None:
+                raise ValueError(f"'{name}.{field}' is required")
+        for field, check in fields.items():
+            if section.get(field) is not None:
+                check(f"{name}.{field}", section[field])
+        sections[name] = section
+    network = sections.get("network")
+    if network is not None and network["connected"]:
+        for field in _REQUIRED_WHEN_CONNECTED:
+            if network.get(field) is None:
+                raise ValueError(f"'network.{field}' is required when 'network.connected' is true")
+    return sections
+
+
+# -- findings ----------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceCodes:
+    denied: FindingCode
+    missing: FindingCode
+    busy: FindingCode
+    failed: FindingCode
+
+
+CAMERA_CODES = DeviceCodes(FindingCode.CAMERA_DENIED, FindingCode.CAMERA_MISSING, FindingCode.CAMERA_BUSY,
+                           FindingCode.CAMERA_FAILED)
+MICROPHONE_CODES = DeviceCodes(FindingCode.MICROPHONE_DENIED, FindingCode.MICROPHONE_MISSING,
+                               FindingCode.MICROPHONE_BUSY, FindingCode.MICROPHONE_FAILED)
+# getUserMedia's error names (with Chrome's and Firefox's older and looser ones): refused by the
+# person or the system; no such device; the device could not be opened, in practice because
+# another application holds it (Windows and most webcams allow a single user).
+DENIED_ERRORS = frozenset({"NotAllowedError", "SecurityError", "PermissionDeniedError"})
+MISSING_ERRORS = frozenset({"NotFoundError", "DevicesNotFoundError"})
+BUSY_ERRORS = frozenset({"NotReadableError", "TrackStartError", "AbortError"})
+
+Finding = dict[str, Any]
+
+
+def _device_problem(section: dict[str, Any], codes: DeviceCodes) -> FindingCode | None:
+    """Which of the device's problems the section shows, or None when it works (or says nothing)."""
+    error, permission = section.get("error"), section.get("permission")
+    if error is None and permission in (None, "granted"):
+        return None
+    if error in DENIED_ERRORS or permission == "denied":
+        return codes.denied
+    if error in MISSING_ERRORS or (error is None and section.get("devices") == 0):
+        return codes.missing
+    if error in BUSY_ERRORS:
+        return codes.busy
+    return codes.failed
+
+
+def _at_or_over(value: float, warning: float, blocking: float | None = None) -> Severity | None:
+    if blocking is not None and value >= blocking:
+        return Severity.BLOCKING
+    return Severity.WARNING if value >= warning else None
+
+
+def _at_or_under(value: float, warning: float, blocking: float) -> Severity | None:
+    if value <= blocking:
+        return Severity.BLOCKING
+    return Severity.WARNING if value <= warning else None
+
+
+def _camera_quality(camera: dict[str, Any]) -> Iterator[Finding]:
+    sides = [camera[side] for side in ("width", "height") if camera.get(side) is not None]
+    if sides:
+        rows = min(sides)
+        if rows < CAMERA_LOW_RESOLUTION_WARNING_ROWS:
+            yield finding(FindingCode.CAMERA_LOW_RESOLUTION, Severity.WARNING, rows)
+        elif rows < CAMERA_LOW_RESOLUTION_INFO_ROWS:
+            yield finding(FindingCode.CAMERA_LOW_RESOLUTION, Severity.INFO, rows)
+    fps = camera.get("fps")
+    if fps is not None:
+        if fps < CAMERA_LOW_FRAMERATE_WARNING_FPS:
+            yield finding(FindingCode.CAMERA_LOW_FRAMERATE, Severity.WARNING, fps)
+        elif fps < CAMERA_LOW_FRAMERATE_INFO_FPS:
+            yield finding(FindingCode.CAMERA_LOW_FRAMERATE, Severity.INFO, fps)
+
+
+def _devices(sections: dict[str, dict[str, Any]]) -> Iterator[Finding]:
+    browser = sections.get("browser")
+    if browser is not None and False in (browser.get("webrtc"), browser.get("get_user_media")):
+        yield finding(FindingCode.BROWSER_UNSUPPORTED, Severity.BLOCKING)
+    if (camera := sections.get("camera")) is not None:
+        if problem := _device_problem(camera, CAMERA_CODES):
+            yield finding(problem, Severity.BLOCKING)
+        else:
+            yield from _camera_quality(camera)
+    if (microphone := sections.get("microphone")) is not None:
+        if problem := _device_problem(microphone, MICROPHONE_CODES):
+            yield finding(problem, Severity.BLOCKING)
+        elif microphone.get("silent") is True:
+            yield finding(FindingCode.MICROPHONE_SILENT, Severity.WARNING, microphone.get("level"))
+
+
+def _connectivity(network: dict[str, Any] | None, transports: dict[str, Any] | None) -> Iterator[Finding]:
+    tried = [transports.get(name) for name in TRANSPORTS if transports.get(name) is not None] if transports else []
+    worked = True in tried
+    if network is not None and not network["connected"]:
+        # Nothing got through. When the transports were probed and none worked, the network is to
+        # blame; when one worked (or none was probed), the loopback failed for another reason.
+        code = FindingCode.NETWORK_BLOCKED if transports is not None and not worked else FindingCode.MEDIA_FAILED
+        yield finding(code, Severity.BLOCKING)
+    elif network is None and tried and not worked:
+        yield finding(FindingCode.NETWORK_BLOCKED, Severity.BLOCKING)
+    elif _relayed(network, transports, worked):
+        yield finding(FindingCode.RELAY_USED, Severity.INFO)
+
+
+def _relayed(network: dict[str, Any] | None, transports: dict[str, Any] | None, worked: bool) -> bool:
+    transport = network.get("transport") if network is not None else None
+    if transport is not None:
+        return transport != "udp"
+    return transports is not None and transports.get("udp") is False and worked
+
+
+def _network_quality(network: dict[str, Any]) -> Iterator[Finding]:
+    graded = [
+        (FindingCode.HIGH_LATENCY, network.get("rtt_ms"),
+         lambda v: _at_or_over(v, HIGH_LATENCY_WARNING_RTT_MS, HIGH_LATENCY_BLOCKING_RTT_MS)),
+        (FindingCode.HIGH_JITTER, network.get("jitter_ms"), lambda v: _at_or_over(v, HIGH_JITTER_WARNING_MS)),
+        (FindingCode.PACKET_LOSS, network["loss_pct"],
+         lambda v: _at_or_over(v, PACKET_LOSS_WARNING_PCT, PACKET_LOSS_BLOCKING_PCT)),
+        (FindingCode.LOW_BANDWIDTH, network["send_kbps"],
+         lambda v: _at_or_under(v, LOW_BANDWIDTH_WARNING_KBPS, LOW_BANDWIDTH_BLOCKING_KBPS)),
+    ]
+    for code, value, grade in graded:
+        if value is not None and (severity := grade(value)) is not None:
+            yield finding(code, severity, value)
+
+
+# -- figures -----------------------------------------------------------------------------------------
+def estimate_mos(rtt_ms: float, jitter_ms: float, loss_pct: float) -> float:
+    """Twilio's E-model estimate (see MOS_R0), from 1 to 4.5, to two decimals."""
+    latency = rtt_ms + 2 * jitter_ms + 10
+    if latency < 160:
+        r = MOS_R0 - latency / 40
+    elif latency < 1000:
+        r = MOS_R0 - (latency - 120) / 10
+    else:
+        r = 0.0
+    r = max(r - 2.5 * loss_pct, MOS_R_FLOOR) if loss_pct <= r / 2.5 else 0.0
+    mos = 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+    return round(min(max(mos, MOS_MIN), MOS_MAX), 2)
+
+
+def supported_video(send_kbps: float, loss_pct: float) -> Video:
+    """The best video the measured link carries (VIDEO_TIERS), else audio only."""
+    for min_kbps, max_loss_pct, video in VIDEO_TIERS:
+        if send_kbps >= min_kbps and loss_pct <= max_loss_pct:
+            return Video(video)
+    return Video.AUDIO_ONLY
+
+
+def _verdict(findings: list[Finding]) -> Verdict:
+    severities = {f["severity"] for f in findings}
+    if Severity.BLOCKING in severities:
+        return Verdict.NOT_READY
+    return Verdict.READY_WITH_WARNINGS if Severity.WARNING in severities else Verdict.READY
+
+
+def evaluate(measurements: dict[str, Any]) -> dict[str, Any]:
+    """The result of a check (without ``ts``): verdict, MOS (None without a connected loopback that
+    measured RTT and jitter), supported video, findings, and the measurements as given."""
+    sections = _sections(measurements)
+    network, transports, camera = sections.get("network"), sections.get("transports"), sections.get("camera")
+    findings = [*_devices(sections), *_connectivity(network, transports)]
+    mos: float | None = None
+    video = Video.NONE
+    if network is not None and network["connected"]:
+        findings += _network_quality(network)
+        if network.get("rtt_ms") is not None and network.get("jitter_ms") is not None:
+            mos = estimate_mos(network["rtt_ms"], network["jitter_ms"], network["loss_pct"])
+        if camera is None or _device_problem(camera, CAMERA_CODES) is None:
+            video = supported_video(network["send_kbps"], network["loss_pct"])
+    return {"verdict": _verdict(findings).value, "mos": mos, "video": video.value, "findings": findings,
+            "measurements": measurements}
