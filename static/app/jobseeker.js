@@ -77,19 +77,31 @@ async function main() {
       onJoin: () => interview.start({ video: true }) });
     await Promise.all([page.callbacks.refresh(), page.appointments.refresh()]);
   }
-  await offerPrecall();
+  await offerPrecall({ onAudioOnly: () => interview.start({ video: false }) });
   document.body.dataset.ready = "true";
   notifyHost("ready", { user: hello.user });
 }
 
-/** The pre-call check, when this node serves it: loaded in a frame on demand (it uses the camera). */
-async function offerPrecall() {
+/**
+ * The pre-call check, when this node serves it: loaded in a frame on demand (it uses the camera).
+ * The frame tells this page its verdict, passed on to a portal hosting the page, and the
+ * jobseeker's choice of the audio-only fallback, which starts the interview without the camera.
+ * @param {{onAudioOnly: () => unknown}} actions
+ */
+async function offerPrecall({ onAudioOnly }) {
   const found = await fetch(PRECALL_PAGE, { method: "HEAD" }).then((r) => r.ok).catch(() => false);
   if (!found) return;
   byId("precall").hidden = false;
   byId("precall-open").addEventListener("click", () => {
-    const frame = el("iframe", { src: `${PRECALL_PAGE}${location.search}`, title: t("precall"),
-      allow: "camera; microphone", class: "precall-frame" });
+    const frame = /** @type {HTMLIFrameElement} */ (el("iframe", { src: `${PRECALL_PAGE}${location.search}`,
+      title: t("precall"), allow: "camera; microphone", class: "precall-frame" }));
+    window.addEventListener("message", (event) => {
+      if (event.origin !== location.origin || event.source !== frame.contentWindow) return;
+      const data = event.data;
+      if (data?.source !== "rtserver") return;
+      if (data.type === "precall") notifyHost("precall", { verdict: data.verdict });
+      else if (data.type === "precall_fallback" && data.choice === "audio") onAudioOnly();
+    });
     byId("precall-frame").replaceChildren(frame);
     byId("precall-open").hidden = true;
     frame.focus();
