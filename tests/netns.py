@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["REPO", "TwoHosts", "create_two_hosts", "two_hosts"]
+__all__ = ["REPO", "TwoHosts", "create_two_hosts", "free_port_range", "kill", "two_hosts"]
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).resolve().parent / "netns_probe.py"
@@ -124,7 +125,7 @@ class TwoHosts:
         return await asyncio.create_subprocess_exec(*self.python_argv(*args), cwd=REPO, stdout=subprocess.PIPE,
                                                     stderr=subprocess.PIPE)
 
-    async def run_json(self, args: list[str], *, timeout_s: float = 30.0) -> Any:
+    async def run_json(self, args: list[str], *, timeout_s: float = 30.0, accept_exit: tuple[int, ...] = (0,)) -> Any:
         """Run ``python args...`` in the namespace and parse the last line of its stdout as JSON."""
         proc = await self.start(*args)
         try:
@@ -132,7 +133,7 @@ class TwoHosts:
         except TimeoutError:
             await kill(proc)
             raise AssertionError(f"{args} in {self.describe()} still running after {timeout_s} s") from None
-        if proc.returncode != 0:
+        if proc.returncode not in accept_exit:
             raise AssertionError(f"{args} in {self.describe()} exited {proc.returncode}: {err.decode()[-3000:]}")
         lines = out.decode().strip().splitlines()
         if not lines:
@@ -148,6 +149,33 @@ async def kill(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         proc.kill()
     await proc.communicate()
+
+
+def free_port_range(hosts: list[str], count: int, kind: int = socket.SOCK_DGRAM) -> list[int]:
+    """``count`` consecutive ports free on every one of ``hosts`` (checked, then released: a server
+    started right after gets them unless another process races it, which the kernel's random
+    ephemeral choice makes unlikely)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind((hosts[0], 0))
+            first = probe.getsockname()[1]
+        ports = list(range(first, first + count))
+        if ports[-1] > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for host in hosts:
+                for port in ports:
+                    sock = socket.socket(socket.AF_INET, kind)
+                    socks.append(sock)
+                    sock.bind((host, port))
+            return ports
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError(f"no {count} consecutive free ports on {hosts}")
 
 
 @contextlib.contextmanager

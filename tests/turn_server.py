@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from netns import free_port_range
 from redis_server import die_with_parent
 
 __all__ = ["REALM", "TurnServer", "rest_credentials", "turnserver_available"]
@@ -37,29 +38,6 @@ def rest_credentials(secret: str, user: str, ttl_s: float = 3600.0, *, now: floa
     username = f"{int((time.time() if now is None else now) + ttl_s)}:{user}"
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode()
-
-
-def _free_ports(host: str, count: int, kind: int) -> list[int]:
-    """``count`` consecutive ports free on ``host`` for this socket kind (best effort: checked, then released)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as probe:
-            probe.bind((host, 0))
-            first = probe.getsockname()[1]
-        if first + count > 65535:
-            continue
-        try:
-            socks = []
-            for port in range(first, first + count):
-                sock = socket.socket(socket.AF_INET, kind)
-                socks.append(sock)
-                sock.bind((host, port))
-            return list(range(first, first + count))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError(f"no {count} consecutive free ports on {host}")
 
 
 def _udp_and_tcp_free_port(host: str) -> int:
@@ -84,7 +62,7 @@ class TurnServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.secret = secrets.token_urlsafe(24)
         self.port = _udp_and_tcp_free_port(host)
-        self.relay_ports = _free_ports(host, RELAY_PORTS, socket.SOCK_DGRAM)
+        self.relay_ports = free_port_range([host], RELAY_PORTS)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "turnserver.log"
 
