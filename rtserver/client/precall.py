@@ -43,16 +43,18 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 from ..media.forwarder import HostAddresses, pin_host_addresses
-from ._client import Client
+from ._client import Client, ServerError
 
 __all__ = ["check_network", "run_check"]
 
 log = logging.getLogger(__name__)
 
 CLOCK_RATES = {"audio": 48000, "video": 90000}
-CONNECT_TIMEOUT_S = 6.0  # ICE and DTLS, TURN included; beyond it the network is reported blocked
-FIRST_MEDIA_TIMEOUT_S = 3.0  # after connecting, until our own media comes back
-TURN_PROBE_TIMEOUT_S = 3.0
+# The whole check stays within 15 s: probes 2 + connecting 7 + first media (counted in the window) + 5.
+TURN_PROBE_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 7.0  # ICE and DTLS, over TURN or a lossy link too; beyond it media is reported failed
+FIRST_MEDIA_TIMEOUT_S = 2.0  # after connecting, until our own media comes back
+NODE_STATS_TIMEOUT_S = 2.0
 
 
 class NoiseVideo(VideoStreamTrack):
@@ -142,10 +144,14 @@ async def probe_turn(url: str, username: str, credential: str, *, timeout_s: flo
     return True
 
 
+def _urls(server: dict[str, Any]) -> list[str]:
+    urls = server.get("urls")
+    return [urls] if isinstance(urls, str) else list(urls or [])
+
+
 def _turn_entries(ice_servers: list[dict[str, Any]]) -> Iterable[tuple[str, str, str, str]]:
     for server in ice_servers:
-        urls = server.get("urls")
-        for url in [urls] if isinstance(urls, str) else urls or []:
+        for url in _urls(server):
             kind = turn_transport(url)
             if kind is not None:
                 yield kind, url, server.get("username", ""), server.get("credential", "")
@@ -244,16 +250,19 @@ class Loopback:
         return True
 
     async def sample(self) -> dict[str, Any]:
-        """Cumulative counters now: ours (getStats) and the node's (media_stats)."""
+        """Cumulative counters now: ours (getStats) and, when it answers in time, the node's."""
         sent_bytes = recv_bytes = 0
-        down_received = down_lost = 0
+        down_received = down_lost = rr_received = rr_lost = 0
         jitters: list[float] = []
         rtts: list[float] = []
         for stats in (await self.publish.getStats()).values():
             if stats.type == "outbound-rtp":
                 sent_bytes += stats.bytesSent
-            elif stats.type == "remote-inbound-rtp" and stats.roundTripTime is not None:
-                rtts.append(stats.roundTripTime * 1000)
+            elif stats.type == "remote-inbound-rtp":  # the node's receiver reports about our media
+                rr_received += max(stats.packetsReceived, 0)
+                rr_lost += max(stats.packetsLost, 0)
+                if stats.roundTripTime is not None:
+                    rtts.append(stats.roundTripTime * 1000)
         for stats in (await self.subscribe.getStats()).values():
             if stats.type == "transport":  # aiortc counts received bytes per transport only (RTCP included)
                 recv_bytes += stats.bytesReceived
@@ -261,15 +270,23 @@ class Loopback:
                 down_received += stats.packetsReceived
                 down_lost += max(stats.packetsLost, 0)
                 jitters.append(stats.jitter / CLOCK_RATES.get(stats.kind, 90000) * 1000)
-        node = await self.client.request("media_stats", room=self.room)
-        mine = node["participants"][0] if node.get("participants") else {}
-        up_expected = sum(t.get("packets_expected", 0) for t in mine.get("published", []))
-        up_lost = sum(max(t.get("packets_lost", 0), 0) for t in mine.get("published", []))
-        jitters += [t["jitter_ms"] for t in mine.get("published", []) if t.get("jitter_ms") is not None]
-        rtts += [t["rtt_ms"] for t in mine.get("subscribed", []) if t.get("rtt_ms") is not None]
-        return {"t": time.monotonic(), "sent_bytes": sent_bytes, "recv_bytes": recv_bytes,
-                "down_expected": down_received + down_lost, "down_lost": down_lost,
-                "up_expected": up_expected, "up_lost": up_lost, "jitter_ms": jitters, "rtt_ms": rtts}
+        sample = {"t": time.monotonic(), "sent_bytes": sent_bytes, "recv_bytes": recv_bytes,
+                  "down_expected": down_received + down_lost, "down_lost": down_lost,
+                  "up_expected": rr_received + rr_lost, "up_lost": rr_lost, "up_bytes": None,
+                  "jitter_ms": jitters, "rtt_ms": rtts}
+        # The node's own view is better (it counts what arrived, report or not), but it travels on
+        # the WebSocket, which a saturated link can hold up: then the receiver reports are used.
+        try:
+            node = await asyncio.wait_for(self.client.request("media_stats", room=self.room), NODE_STATS_TIMEOUT_S)
+        except (TimeoutError, ServerError):
+            return sample
+        published = node["participants"][0].get("published", []) if node.get("participants") else []
+        if published:
+            sample.update(up_expected=sum(t.get("packets_expected", 0) for t in published),
+                          up_lost=sum(max(t.get("packets_lost", 0), 0) for t in published),
+                          up_bytes=sum(t.get("bytes", 0) for t in published))
+            jitters += [t["jitter_ms"] for t in published if t.get("jitter_ms") is not None]
+        return sample
 
     async def close(self) -> None:
         if self._answering is not None:
@@ -290,16 +307,32 @@ def _ratio(lost: int, expected: int) -> float:
 def network_measurements(first: dict[str, Any], last: dict[str, Any], transport: str | None) -> dict[str, Any]:
     """The ``network`` section from two samples taken ``measure_s`` apart."""
     seconds = max(last["t"] - first["t"], 1e-3)
-    loss = max(_ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"]),
-               _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"]))
+    down = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
+    up = _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"])
     rtts = last["rtt_ms"] or first["rtt_ms"]
+    # What reached the node, when it said (a capped link drops the rest), else what we sent.
+    node_bytes = (first["up_bytes"] is not None and last["up_bytes"] is not None)
+    sent = last["up_bytes"] - first["up_bytes"] if node_bytes else last["sent_bytes"] - first["sent_bytes"]
     return {"connected": True, "transport": transport,
             "rtt_ms": round(max(rtts), 1) if rtts else None,
             "jitter_ms": round(max(last["jitter_ms"]), 1) if last["jitter_ms"] else None,
-            "loss_pct": round(loss, 2),
-            "send_kbps": round((last["sent_bytes"] - first["sent_bytes"]) * 8 / seconds / 1000),
+            "loss_pct": round(max(up, down), 2), "loss_up_pct": round(up, 2), "loss_down_pct": round(down, 2),
+            "send_kbps": round(sent * 8 / seconds / 1000),
             "recv_kbps": round((last["recv_bytes"] - first["recv_bytes"]) * 8 / seconds / 1000),
             "duration_ms": round(seconds * 1000)}
+
+
+def _loopback_servers(ice_servers: list[dict[str, Any]], works: dict[str, bool | None]) -> tuple[
+        list[dict[str, Any]], str | None]:
+    """STUN servers, plus the one TURN URL to use (aiortc takes only one): the first transport
+    whose probe worked, UDP before TCP before TLS. Returns the servers and that transport."""
+    servers = [s for s in ice_servers if all(turn_transport(u) is None for u in _urls(s))]
+    for kind in ("turn-udp", "turn-tcp", "turn-tls"):
+        if works.get(kind):
+            entry = next((k, url, user, cred) for k, url, user, cred in _turn_entries(ice_servers) if k == kind)
+            servers.append({"urls": [entry[1]], "username": entry[2], "credential": entry[3]})
+            return servers, kind
+    return servers, None
 
 
 async def check_network(client: Client, *, measure_s: float = 5.0,
@@ -309,30 +342,26 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
     room = f"precall:{client.hello['user']}"
     joined = await client.request("media_join", room=room)
     ice_servers = joined.get("ice_servers", [])
-    probes = asyncio.create_task(probe_transports(ice_servers))
-    loopback = Loopback(client, room, ice_servers, host_addresses)
+    transports = await probe_transports(ice_servers)  # all at once, TURN_PROBE_TIMEOUT_S at most
+    servers, relay_kind = _loopback_servers(ice_servers, transports)
+    loopback = Loopback(client, room, servers, host_addresses)
+    network: dict[str, Any] = {"connected": False, "transport": None}
+    udp = False
     try:
         await loopback.start()
-        network: dict[str, Any] = {"connected": False, "transport": None}
-        udp: bool | None = False
         if await loopback.connected(CONNECT_TIMEOUT_S):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FIRST_MEDIA_TIMEOUT_S):
                     await loopback.media_back.wait()
             relayed = _selected_candidate_type(loopback.publish) == "relay"
-            transports = await probes
-            transport = (next((k for k in ("turn-udp", "turn-tcp", "turn-tls") if transports[k]), "turn-udp")
-                         if relayed else "udp")
             udp = not relayed  # host pairs outrank relayed ones: a relayed pair means direct UDP failed
             first = await loopback.sample()
             await asyncio.sleep(measure_s)  # the measuring window itself
-            network = network_measurements(first, await loopback.sample(), transport)
-        transports = await probes
+            network = network_measurements(first, await loopback.sample(), relay_kind if relayed else "udp")
     finally:
-        probes.cancel()
         await loopback.close()
         with contextlib.suppress(Exception):
-            await client.request("media_leave", room=room)
+            await asyncio.wait_for(client.request("media_leave", room=room), NODE_STATS_TIMEOUT_S)
     return {"client": {"kind": "python", "user_agent": f"rtserver-python/{sys.version.split()[0]}"},
             "network": network,
             "transports": {"udp": udp, **transports,

@@ -20,6 +20,7 @@ from ..auth import Role
 from ..errors import ErrorCode, Forbidden, RtError
 from ..protocol.precall import PrecallResult, PrecallResults
 from .results import CheckResults
+from .verdict import evaluate
 
 if TYPE_CHECKING:
     from ..node.connection import Connection
@@ -43,7 +44,6 @@ class PrecallService:
         return {PrecallResult: self.save, PrecallResults: self.read}
 
     async def save(self, conn: Connection, req: PrecallResult) -> dict[str, Any]:
-        from .verdict import evaluate  # TEMP until verdict lands
         try:
             result = evaluate(req.measurements)
         except ValueError as exc:
