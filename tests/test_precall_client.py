@@ -39,13 +39,17 @@ async def test_check_network_measures_a_clean_loopback(harness: Harness):
 
 def test_network_measurements_take_the_worse_direction_and_deltas():
     first = {"t": 10.0, "sent_bytes": 0, "recv_bytes": 0, "down_expected": 100, "down_lost": 0,
-             "up_expected": 100, "up_lost": 0, "jitter_ms": [1.0], "rtt_ms": [20.0]}
+             "up_expected": 100, "up_lost": 0, "up_bytes": None, "jitter_ms": [1.0], "rtt_ms": [20.0]}
     last = {"t": 12.0, "sent_bytes": 250_000, "recv_bytes": 125_000, "down_expected": 300, "down_lost": 4,
-            "up_expected": 300, "up_lost": 20, "jitter_ms": [2.0, 7.5], "rtt_ms": [30.0, 41.0]}
+            "up_expected": 300, "up_lost": 20, "up_bytes": None, "jitter_ms": [2.0, 7.5], "rtt_ms": [30.0, 41.0]}
     net = network_measurements(first, last, "udp")
     assert net["loss_pct"] == 10.0  # uplink 20 of 200 in the window, downlink 4 of 200
+    assert (net["loss_up_pct"], net["loss_down_pct"]) == (10.0, 2.0)
     assert net["send_kbps"] == 1000 and net["recv_kbps"] == 500
     assert net["rtt_ms"] == 41.0 and net["jitter_ms"] == 7.5 and net["duration_ms"] == 2000
+    # When the node said what reached it, that is the send rate (a capped link dropped the rest).
+    capped = network_measurements({**first, "up_bytes": 1000}, {**last, "up_bytes": 38_500}, "udp")
+    assert capped["send_kbps"] == 150
 
 
 def test_turn_urls_name_their_transport():
