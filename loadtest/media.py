@@ -31,7 +31,16 @@ from .media_leak import leak_check
 from .media_report import STREAMS_PER_INTERVIEW, judge, step_figures, summary
 from .media_worker import worker_main
 from .report import default_path, machine, write
-from .server import LocalServer, Target, _die_with_parent, _free_port, create_rooms, scrape_metrics, wait_ready
+from .server import (
+    LocalServer,
+    Target,
+    _die_with_parent,
+    _free_port,
+    create_rooms,
+    histogram_delta,
+    scrape_metrics,
+    wait_ready,
+)
 from .stats import cpu_seconds, system_cpu
 
 __all__ = ["add_parser", "run"]
@@ -298,6 +307,9 @@ class _Run:
                             - metrics0.get(f'rtserver_media_forwarded_packets_total{{kind="{k}"}}', 0.0)
                             for k in ("audio", "video"))
             out["forwarded_packets"] = int(forwarded)
+            # The server's event-loop lag over the window: the part of the latency the server adds
+            # by being busy (forwarding one packet itself takes well under a millisecond).
+            out["server_loop_lag_ms"] = histogram_delta(metrics0, metrics1, "rtserver_event_loop_lag_seconds")
             out["us_per_forwarded_packet"] = round((cpu1 - cpu0) * 1e6 / forwarded, 1) if forwarded else None
         loadgen = [r["cpu_s"] for r in results if r["cpu_s"] is not None]
         out["loadgen_cpu_s"] = round(sum(loadgen), 3)

@@ -79,6 +79,9 @@ def _line(step: dict[str, Any]) -> str:
     latency = (f"latency p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms" if lat.get("p50") is not None
                else "latency -")
     video, audio = step["video_rate"], step["audio_rate"]
+    lag = step.get("server_loop_lag_ms") or {}
+    if lag.get("p50_le") is not None:
+        latency += f" (server loop lag p50 <= {lag['p50_le']} ms, p99 <= {lag['p99_le']} ms)"
     return (f"  {step['path']:<5} {step['interviews']:>3} interviews  {'PASS' if step['pass'] else 'FAIL'}  "
             f"server {step['server_core']:.3f} core = {step['cpu_per_interview_pct']:.2f} %/interview, "
             f"{step['cpu_per_stream_pct']:.2f} %/stream  "

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import CloseCode, ErrorCode, RtError
 from ..media import MediaService
 from ..media.routing import MediaRouting
-from ..metrics import Metrics
+from ..metrics import Metrics, watch_loop_lag
 from ..protocol import (
     Auth,
     History,
@@ -76,6 +76,7 @@ class Node:
         self._routes.update(self.media_routing.routes())
         self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._expiry_sweeper: asyncio.Task[None] | None = None
+        self._lag_watch: asyncio.Task[None] | None = None
 
     def add_routes(self, routes: dict[type[Request], Any]) -> None:
         """Handle more request types (the follow-up workflow's); replaces a handler of the same type."""
@@ -86,8 +87,12 @@ class Node:
         await self.backends.broker.start(self.hub)
         await self.media_routing.start()
         self._expiry_sweeper = asyncio.create_task(self._sweep_expired_tokens(), name="token-expiry")
+        self._lag_watch = asyncio.create_task(watch_loop_lag(self.metrics.loop_lag), name="loop-lag")
 
     async def stop(self) -> None:
+        if self._lag_watch is not None:
+            self._lag_watch.cancel()
+            await asyncio.gather(self._lag_watch, return_exceptions=True)
         if self._expiry_sweeper is not None:
             self._expiry_sweeper.cancel()
             await asyncio.gather(self._expiry_sweeper, return_exceptions=True)
