@@ -7,18 +7,14 @@ arrive, so a user who runs the check every day cannot grow the store without bou
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..backends.redis_link import RedisLink
-from ..errors import Unavailable
+from ..backends.sqlite_thread import SqliteThread
 
 __all__ = ["RedisCheckResults", "SqliteCheckResults"]
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS precall_results (
@@ -36,56 +32,26 @@ class SqliteCheckResults:
     """In the chat store's SQLite file, on a connection (and thread) of its own, as the workflow's."""
 
     def __init__(self, path: str, *, keep: int, busy_timeout_ms: int = 5000):
-        self._path = path
+        self._db = SqliteThread(path, schema=SCHEMA, name="pre-call results", busy_timeout_ms=busy_timeout_ms)
         self._keep = keep
-        self._busy_timeout_ms = busy_timeout_ms
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="precall-sqlite")
-        self._conn: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        def setup() -> sqlite3.Connection:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-            conn.executescript(SCHEMA)
-            return conn
-
-        self._conn = await asyncio.get_running_loop().run_in_executor(self._pool, setup)
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._conn.close)
-            self._conn = None
-        self._pool.shutdown()
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run() -> T:
-            if self._conn is None:
-                raise Unavailable("the pre-call results store is closed", retry_after_ms=1000)
-            return fn(self._conn)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, run)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"pre-call results store failed: {exc}", retry_after_ms=500) from exc
+        await self._db.close()
 
     async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
         stored = _stored(result, ts_ms)
         data = json.dumps(stored, separators=(",", ":"))
 
         def write(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                c.execute("INSERT INTO precall_results (user, ts_ms, data) VALUES (?,?,?)", (user_id, ts_ms, data))
-                c.execute("DELETE FROM precall_results WHERE user=? AND seq NOT IN "
-                          "(SELECT seq FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?)",
-                          (user_id, user_id, self._keep))
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
+            c.execute("INSERT INTO precall_results (user, ts_ms, data) VALUES (?,?,?)", (user_id, ts_ms, data))
+            c.execute("DELETE FROM precall_results WHERE user=? AND seq NOT IN "
+                      "(SELECT seq FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?)",
+                      (user_id, user_id, self._keep))
 
-        await self._run(write)
+        await self._db.run(write, write=True)
         return stored
 
     async def latest(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -99,10 +65,10 @@ class SqliteCheckResults:
                              user_ids).fetchall()
             return {user: json.loads(data) for user, data in rows}
 
-        return await self._run(read)
+        return await self._db.run(read)
 
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
-        rows = await self._run(lambda c: c.execute(
+        rows = await self._db.run(lambda c: c.execute(
             "SELECT data FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?", (user_id, limit)).fetchall())
         return [json.loads(data) for (data,) in rows]
 

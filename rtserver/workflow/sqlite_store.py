@@ -1,23 +1,18 @@
-"""The workflow store in the chat store's SQLite file, on a connection of its own.
-
-One thread runs every call (a single-thread executor), so the connection is never shared
-between threads; WAL lets it read while the chat store's writer commits, and ``busy_timeout``
-makes the two writers wait for each other instead of failing. Every write that must be atomic
-(cap checks, claims, compare-and-set) is one ``BEGIN IMMEDIATE`` transaction: it holds the
-write lock from its first read, so no other writer, on this node or another process, can slip
-in between the check and the change.
+"""The workflow store in the chat store's SQLite file, on a connection of its own
+(``backends.sqlite_thread``). Every write that must be atomic (cap checks, claims,
+compare-and-set) is one ``BEGIN IMMEDIATE`` transaction, so no other writer, on this node or
+another process, can slip in between the check and the change.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import ErrorCode, LimitExceeded, RtError, Unavailable
+from ..backends.sqlite_thread import SqliteThread
+from ..errors import ErrorCode, LimitExceeded, RtError
 from .store import (
     Appointment,
     Callback,
@@ -86,47 +81,16 @@ def _full(advisor: str, cap: int) -> LimitExceeded:
 
 class SqliteWorkflowStore:
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000):
-        self._path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workflow-sqlite")
-        self._conn: sqlite3.Connection | None = None
+        self._db = SqliteThread(path, schema=SCHEMA, name="workflow", busy_timeout_ms=busy_timeout_ms)
 
     async def open(self) -> None:
-        def setup() -> sqlite3.Connection:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-            conn.executescript(SCHEMA)
-            return conn
-
-        self._conn = await asyncio.get_running_loop().run_in_executor(self._pool, setup)
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._conn.close)
-            self._conn = None
-        self._pool.shutdown()
+        await self._db.close()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
-        def run() -> T:
-            conn = self._conn
-            if conn is None:
-                raise Unavailable("workflow store is closed", retry_after_ms=1000)
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, run)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"workflow store failed: {exc}", retry_after_ms=500) from exc
+        return await self._db.run(fn, write=write)
 
     # -- users ---------------------------------------------------------------------------------
     async def put_user(self, user: User) -> None:
