@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .auth import Role, mint_token
 from .config import Settings, add_arguments, settings_from_args, settings_table
+from .gcpolicy import NODE_GC_THRESHOLDS
 
 __all__ = ["main"]
 
@@ -39,8 +40,10 @@ def _tune_gc() -> None:
     A node holds many long-lived objects (connections, rooms); the default thresholds make
     full collections frequent enough to pause the event loop for hundreds of milliseconds under
     load (measured: a 480 ms worst-case acknowledgement at 5,000 messages/s, 59 ms with these).
+    Full collections then almost never run by themselves: the media service asks for one after
+    closing peer connections (rtserver/gcpolicy.py).
     """
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*NODE_GC_THRESHOLDS)
     gc.freeze()
 
 

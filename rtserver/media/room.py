@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 class MediaRoom:
     def __init__(self, room_id: str, *, config: MediaConfig, totals: ForwardingTotals,
-                 on_empty: Callable[[MediaRoom], None], echo: bool = False):
+                 on_empty: Callable[[MediaRoom], None], on_released: Callable[[], None] | None = None,
+                 echo: bool = False):
         self.id = room_id
         # An echo room (the pre-call check's loopback) sends each participant its own tracks back.
         self.echo = echo
@@ -38,6 +39,7 @@ class MediaRoom:
         self.invited: set[str] = set()  # third parties an advisor let in (interpreters), for the room's life
         self._totals = totals
         self._on_empty = on_empty
+        self._on_released = on_released  # a participant's connections are closed (see MediaService)
         self._closing: set[asyncio.Task[None]] = set()
         self._shutting_down = False
         self._expiry: asyncio.TimerHandle | None = None
@@ -123,6 +125,8 @@ class MediaRoom:
 
     def _closed(self, task: asyncio.Task[None]) -> None:
         self._closing.discard(task)
+        if self._on_released is not None:
+            self._on_released()
         if not task.cancelled() and task.exception() is not None:
             log.error("closing a media participant failed", exc_info=task.exception())
 

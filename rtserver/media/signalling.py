@@ -23,6 +23,7 @@ from ..auth import Role
 from ..backends import RoomKind, Store
 from ..config import Settings
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
+from ..gcpolicy import FullCollection
 from ..metrics import Metrics
 from ..protocol.media import (
     MediaAnswer,
@@ -94,6 +95,10 @@ class MediaService:
         self._store = store
         self._by_conn: dict[Connection, set[str]] = {}
         self._precall_max_s = settings.precall_max_s
+        # A participant's closed peer connections are cyclic garbage that, with the node's raised
+        # collector thresholds, would stay until a full collection that almost never comes: ask
+        # for one after each release (rtserver/gcpolicy.py). The lifecycle test checks they go.
+        self.collection = FullCollection()
         metrics.registry.register(MediaCollector(self))
 
     def routes(self) -> dict[type, Handler]:
@@ -124,7 +129,8 @@ class MediaService:
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = MediaRoom(room_id, config=self.config, totals=self.totals,
-                                                   on_empty=self._on_empty, echo=True)
+                                                   on_empty=self._on_empty, on_released=self.collection.request,
+                                                   echo=True)
             room.expire_after(self._precall_max_s, "timeout")
         return room
 
@@ -143,7 +149,7 @@ class MediaService:
         room = self.rooms.get(room_id)  # again: the store calls above may have let others in
         if room is None:
             room = self.rooms[room_id] = MediaRoom(room_id, config=self.config, totals=self.totals,
-                                                   on_empty=self._on_empty)
+                                                   on_empty=self._on_empty, on_released=self.collection.request)
         return room, str(conn.identity.role) if role is not None else "guest"
 
     async def join(self, conn: Connection, req: MediaJoin) -> dict[str, Any]:
@@ -259,3 +265,4 @@ class MediaService:
             await asyncio.gather(*(room.close("shutdown") for room in rooms))
         self.rooms.clear()
         self._by_conn.clear()
+        self.collection.close()
