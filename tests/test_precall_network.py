@@ -92,3 +92,24 @@ async def test_udp_blocked_with_turn_goes_through_the_relay(two_hosts: TwoHosts,
     assert result["measurements"]["network"]["transport"] == "turn-tcp", dump(result)
     assert "relay_used" in codes(result) and result["verdict"] in ("ready", "ready-with-warnings"), dump(result)
     assert not codes(result, "blocking"), dump(result)
+
+
+@pytest.mark.skipif(not turnserver_available(), reason="coturn (turnserver) is not installed (scripts/test does it)")
+async def test_udp_blocked_with_only_turn_over_tls_goes_through_it(two_hosts: TwoHosts, tmp_path: Path,  # noqa: F811
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    turn = TurnServer(two_hosts.server_ip, tmp_path / "turn", tls=True)
+    turn.start()
+    relayed = start_node(tmp_path / "node", host=two_hosts.server_ip, ice_servers=[turn.tls_url],
+                         turn_secret=turn.secret)
+    monkeypatch.setenv("SSL_CERT_FILE", str(turn.cert_file))  # the check (a child process) trusts the test's TURN
+    try:
+        two_hosts.block_udp()
+        result = await run_precall_check(two_hosts, relayed, "js-turns")
+    finally:
+        relayed.stop()
+        turn.stop()
+    transports = result["measurements"]["transports"]
+    assert transports["udp"] is False and transports["turn-tls"] is True, dump(result)
+    assert transports["turn-udp"] is None and transports["turn-tcp"] is None, dump(result)  # not configured
+    assert result["measurements"]["network"]["transport"] == "turn-tls", dump(result)
+    assert "relay_used" in codes(result) and not codes(result, "blocking"), dump(result)

@@ -1,7 +1,9 @@
 """A real coturn (``turnserver``) for a test, with TURN REST authentication (``--use-auth-secret``).
 
 It listens on one address (the server side of a test network), on a free port for UDP and TCP, and
-relays from a small port range on the same address; TLS and DTLS are off. rtserver is configured
+relays from a small port range on the same address. With ``tls=True`` it also takes TURN over TLS
+on another port, with a self-signed certificate for that address (``cert_file``: a client trusts
+it through ``SSL_CERT_FILE``); DTLS is off. rtserver is configured
 with ``turn.urls`` as ``--ice-servers`` and ``turn.secret`` as ``--turn-secret``; a test client
 computes its own credentials with ``rest_credentials``. ``stop()`` ends it (the fixture's finalizer).
 """
@@ -9,8 +11,10 @@ computes its own credentials with ``rest_credentials``. ``stop()`` ends it (the 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import shutil
 import socket
@@ -18,10 +22,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from netns import free_port_range
 from redis_server import die_with_parent
 
-__all__ = ["REALM", "TurnServer", "rest_credentials", "turnserver_available"]
+__all__ = ["REALM", "TurnServer", "rest_credentials", "self_signed_certificate", "turnserver_available"]
 
 REALM = "rtserver.test"
 START_TIMEOUT_S = 10.0
@@ -55,8 +63,25 @@ def _udp_and_tcp_free_port(host: str) -> int:
     raise AssertionError(f"no port free for both UDP and TCP on {host}")
 
 
+def self_signed_certificate(ip: str, cert_file: Path, key_file: Path) -> None:
+    """A certificate for ``ip`` (in its subjectAltName, which TLS clients check) that is its own
+    issuer and may act as one (CA:TRUE), so it can be the only trusted certificate of a client."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+
+
 class TurnServer:
-    def __init__(self, host: str, workdir: Path):
+    def __init__(self, host: str, workdir: Path, *, tls: bool = False):
         self.host = host
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +90,16 @@ class TurnServer:
         self.relay_ports = free_port_range([host], RELAY_PORTS)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "turnserver.log"
+        self.tls_port: int | None = None
+        self.cert_file = self.dir / "turn-cert.pem"
+        if tls:
+            self.tls_port = free_port_range([host], 1, socket.SOCK_STREAM)[0]
+            self_signed_certificate(host, self.cert_file, self.dir / "turn-key.pem")
+
+    @property
+    def tls_url(self) -> str:
+        assert self.tls_port is not None, "started without tls=True"
+        return f"turns:{self.host}:{self.tls_port}?transport=tcp"
 
     @property
     def urls(self) -> list[str]:
@@ -79,7 +114,10 @@ class TurnServer:
                 "--relay-ip", self.host, "--external-ip", self.host,
                 "--min-port", str(self.relay_ports[0]), "--max-port", str(self.relay_ports[-1]),
                 "--use-auth-secret", f"--static-auth-secret={self.secret}", "--realm", REALM,
-                "--no-cli", "--no-tls", "--no-dtls", "--no-rfc5780", "--no-stun-backward-compatibility",
+                "--no-cli", "--no-dtls", "--no-rfc5780", "--no-stun-backward-compatibility",
+                *(["--no-tls"] if self.tls_port is None else
+                  ["--tls-listening-port", str(self.tls_port), "--cert", str(self.cert_file),
+                   "--pkey", str(self.dir / "turn-key.pem")]),
                 # rtserver's media, the peer, listens on this same test address: allow it explicitly.
                 "--allowed-peer-ip", self.host, "--allow-loopback-peers",
                 "--db", str(self.dir / "turndb"), "--pidfile", str(self.dir / "turnserver.pid"),
