@@ -193,3 +193,16 @@ async def test_results_store_concurrent_saves_all_land_within_the_cap(results_st
     await asyncio.gather(*(results_store.save("js", {"verdict": "v", "n": i}, ts_ms=i) for i in range(20)))
     history = await results_store.history("js", limit=10)
     assert len(history) == 3 and len({r["n"] for r in history}) == 3
+
+
+def test_echo_answers_ask_browsers_to_start_their_video_higher():
+    from rtserver.media.signalling import with_start_bitrate
+    sdp = "\r\n".join(["v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=rtpmap:111 opus/48000/2",
+                       "a=fmtp:111 minptime=10;useinbandfec=1", "m=video 9 UDP/TLS/RTP/SAVPF 96 97 102",
+                       "a=rtpmap:96 VP8/90000", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
+                       "a=rtpmap:102 H264/90000", "a=fmtp:102 packetization-mode=1", ""])
+    lines = with_start_bitrate(sdp, 1500).split("\r\n")
+    assert "a=fmtp:96 x-google-start-bitrate=1500" in lines  # added after VP8's rtpmap
+    assert "a=fmtp:102 packetization-mode=1;x-google-start-bitrate=1500" in lines
+    assert "a=fmtp:97 apt=96" in lines and "a=fmtp:111 minptime=10;useinbandfec=1" in lines  # RTX, audio: as they were
+    assert sum("x-google" in line for line in lines) == 2

@@ -51,6 +51,38 @@ if TYPE_CHECKING:
 __all__ = ["ECHO_PREFIX", "MediaService", "echo_room_owner", "media_config"]
 
 ECHO_PREFIX = "precall:"
+# A browser's sender starts near 300 kbit/s and, with no transport-wide feedback from the node,
+# climbs slowly: a pre-call check would measure its ramp, not the link. In an echo room the node
+# asks it to start higher (Chrome's x-google-start-bitrate); a link that cannot carry it shows loss.
+ECHO_START_KBPS = 1500
+
+
+def with_start_bitrate(sdp: str, kbps: int) -> str:
+    """``sdp`` with ``x-google-start-bitrate`` on each video section's codecs (other browsers ignore it)."""
+    out: list[str] = []
+    video = False
+    fmtp_done: set[str] = set()
+    lines = sdp.split("\r\n")
+    for line in lines:
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        if video and line.startswith("a=fmtp:") and "apt=" not in line:  # not on RTX's
+            pt = line[len("a=fmtp:"):].split(" ", 1)[0]
+            fmtp_done.add(pt)
+            line = f"{line};x-google-start-bitrate={kbps}"
+        out.append(line)
+    result: list[str] = []
+    video = False
+    for line in out:
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        result.append(line)
+        if video and line.startswith("a=rtpmap:"):
+            pt, _, codec = line[len("a=rtpmap:"):].partition(" ")
+            if pt not in fmtp_done and not codec.lower().startswith(("rtx/", "red/", "ulpfec/")):
+                fmtp_done.add(pt)
+                result.append(f"a=fmtp:{pt} x-google-start-bitrate={kbps}")
+    return "\r\n".join(result)
 
 
 def echo_room_owner(room_id: str) -> str | None:
@@ -183,6 +215,8 @@ class MediaService:
         room, participant = self._participant(conn, req.room)
         try:
             sdp = await participant.publisher.apply_offer(req.sdp, req.restart)
+            if room.echo:
+                sdp = with_start_bitrate(sdp, ECHO_START_KBPS)
         except forwarder.NoMediaPort as exc:
             raise Unavailable(f"this node has no free media port ({exc}); try again later",
                               retry_after_ms=5000) from None
