@@ -42,7 +42,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
-from ..media.forwarder import HostAddresses, pin_host_addresses
+from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses
 from ._client import Client, ServerError
 
 __all__ = ["check_network", "run_check"]
@@ -175,15 +175,6 @@ async def probe_transports(ice_servers: list[dict[str, Any]]) -> dict[str, bool 
 def _rtc_servers(ice_servers: list[dict[str, Any]]) -> list[RTCIceServer]:
     return [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice_servers]
-
-
-def _selected_candidate_type(pc: RTCPeerConnection) -> str | None:
-    """The type of the local candidate ICE nominated (``host``, ``srflx``, ``relay``); aioice internals."""
-    for transceiver in pc.getTransceivers():
-        connection = getattr(transceiver.sender.transport.transport, "_connection", None)
-        for pair in getattr(connection, "_nominated", {}).values():
-            return pair.local_candidate.type
-    return None
 
 
 def _rtx_ssrcs(sdp: str) -> set[int]:
@@ -358,22 +349,21 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
     udp = False
     try:
         await loopback.start()
-        if await loopback.connected(CONNECT_TIMEOUT_S):
+        connected = await loopback.connected(CONNECT_TIMEOUT_S)
+        # Packets may pass (ICE checks succeeded) while media could not be set up in time: then the
+        # network is bad, not blocked, and the verdict says media failed rather than "blocked".
+        if connected or loopback.ice_connected():
+            relayed = nominated_candidate_type(loopback.publish) == "relay"
+            udp = not relayed  # host pairs outrank relayed ones: a relayed pair means direct UDP failed
+            network = {"connected": False, "transport": relay_kind if relayed else "udp"}
+        if connected:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FIRST_MEDIA_TIMEOUT_S):
                     await loopback.media_back.wait()
-            relayed = _selected_candidate_type(loopback.publish) == "relay"
-            udp = not relayed  # host pairs outrank relayed ones: a relayed pair means direct UDP failed
             first = await loopback.sample()
             left = CHECK_BUDGET_S - (time.monotonic() - started) - 0.5  # the reply and the closing
             await asyncio.sleep(max(MIN_WINDOW_S, min(measure_s, left)))  # the measuring window itself
-            network = network_measurements(first, await loopback.sample(), relay_kind if relayed else "udp")
-        elif loopback.ice_connected():
-            # Packets pass (ICE checks succeeded) but media could not be set up in time: not a blocked
-            # network, a bad one; the verdict says media failed rather than "blocked".
-            relayed = _selected_candidate_type(loopback.publish) == "relay"
-            udp = not relayed
-            network = {"connected": False, "transport": relay_kind if relayed else "udp"}
+            network = network_measurements(first, await loopback.sample(), network["transport"])
     finally:
         await loopback.close()
         with contextlib.suppress(Exception):

@@ -164,6 +164,17 @@ def pin_host_addresses(pc: RTCPeerConnection, addresses: HostAddresses) -> None:
             connection.gather_candidates = functools.partial(_gather_candidates, connection, addresses)
 
 
+def nominated_candidate_type(pc: RTCPeerConnection) -> str | None:
+    """The type of the local candidate ICE nominated on ``pc`` (``host``, ``srflx``, ``relay``), or
+    None while none is (aioice keeps it on its connection; the pre-call check reads it)."""
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport.iceGatherer._connection
+        _require(connection, ("_nominated",), "aioice.Connection")
+        for pair in connection._nominated.values():
+            return str(pair.local_candidate.type)
+    return None
+
+
 async def _connect_then_check_closed(connection: aioice.Connection, connect: Callable[[], Awaitable[None]]) -> None:
     # aioice 0.13 race: when close() runs while connect() waits for a check list that has just
     # completed, connect() resumes afterwards and starts the consent task (RFC 7675) on a closed
