@@ -2,6 +2,7 @@
 
 The echo endpoint is a media room (``precall:<user id>``, see ``rtserver.media.signalling``);
 ``install.install_precall`` adds the results store, the ``precall_*`` WebSocket requests and the
-store's lifecycle to the node's application. This package's ``__init__`` imports nothing, so the
-workflow can read ``results.CHECK_RESULTS_KEY`` without a circular import.
+store's lifecycle to the node's application, and hands the store to the workflow (its portfolio
+rows carry each jobseeker's latest check). This package's ``__init__`` imports nothing, so the
+workflow can import ``results.CheckResults`` without a circular import.
 """

@@ -11,7 +11,6 @@ from aiohttp import web
 from ..backends import RedisStore
 from ..config import Settings
 from ..node.node import Node
-from .results import CHECK_RESULTS_KEY
 from .service import PrecallService
 from .stores import RedisCheckResults, SqliteCheckResults
 
@@ -35,7 +34,6 @@ def _results_store(settings: Settings, node: Node) -> SqliteCheckResults | Redis
 def install_precall(app: web.Application, node: Node, settings: Settings, workflow: Workflow | None) -> PrecallService:
     results = _results_store(settings, node)
     service = PrecallService(results, workflow=workflow, registry=node.metrics.registry)
-    app[CHECK_RESULTS_KEY] = results
     node.add_routes(service.routes())
     if workflow is not None:
         workflow.checks = results  # portfolio rows carry each jobseeker's latest check

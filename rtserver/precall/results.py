@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from aiohttp import web
-
-__all__ = ["CHECK_RESULTS_KEY", "CheckResults"]
+__all__ = ["CheckResults"]
 
 
 class CheckResults(Protocol):
@@ -28,5 +26,3 @@ class CheckResults(Protocol):
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
         """The user's checks, newest first."""
 
-
-CHECK_RESULTS_KEY: web.AppKey[CheckResults] = web.AppKey("check_results")

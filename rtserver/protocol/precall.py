@@ -12,11 +12,13 @@ from typing import Any
 
 from .requests import Request, _invalid, _string
 
-__all__ = ["MAX_MEASUREMENTS_BYTES", "PRECALL_PARSERS", "PrecallResult", "PrecallResults"]
+__all__ = ["DEFAULT_RESULTS_PAGE", "MAX_MEASUREMENTS_BYTES", "MAX_RESULTS_PAGE", "PRECALL_PARSERS", "PrecallResult",
+           "PrecallResults"]
 
 MAX_MEASUREMENTS_BYTES = 8192  # a check's measurements are a few hundred bytes; this bounds what is stored
 MAX_USER_CHARS = 128
 MAX_RESULTS_PAGE = 50
+DEFAULT_RESULTS_PAGE = 10
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ def _parse_result(rid: Any, f: dict[str, Any], limits: Any) -> Request:
 
 
 def _parse_results(rid: Any, f: dict[str, Any], limits: Any) -> Request:
-    limit = f.get("limit", 10)
+    limit = f.get("limit", DEFAULT_RESULTS_PAGE)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS_PAGE:
         raise _invalid(f"'limit' must be an integer from 1 to {MAX_RESULTS_PAGE}")
     return PrecallResults(rid, _string(f, "user", MAX_USER_CHARS, required=False), limit)

@@ -21,7 +21,7 @@ from aiohttp import web
 from ..auth import Role
 from ..errors import BadRequest, ErrorCode, RtError
 from ..node.ws import NODE_KEY
-from ..precall.results import CHECK_RESULTS_KEY
+from ..protocol.precall import DEFAULT_RESULTS_PAGE, MAX_RESULTS_PAGE
 from ..protocol.requests import _invalid
 from ..protocol.workflow import MAX_REASON_CHARS, CallbackChannel, parse_windows
 from .notify import now_ms
@@ -190,11 +190,7 @@ async def advisors(request: web.Request, wf: Workflow) -> Any:
 @endpoint()
 async def portfolio(request: web.Request, wf: Workflow) -> Any:
     advisor = _id(request.match_info["advisor"])
-    rows = await wf.portfolios.portfolio(advisor)
-    checks = request.app.get(CHECK_RESULTS_KEY)
-    latest = await checks.latest([r["jobseeker"] for r in rows]) if checks is not None and rows else {}
-    for row in rows:
-        row["precall"] = latest.get(row["jobseeker"])
+    rows = await wf.portfolio(advisor)
     return {"advisor": advisor, "cap": wf.config.portfolio_cap, "size": len(rows), "portfolio": rows}
 
 
@@ -274,11 +270,10 @@ async def openapi(request: web.Request) -> web.Response:
 @endpoint()
 async def user_checks(request: web.Request, wf: Workflow) -> Any:
     user = _id(request.match_info["user"])
-    checks = request.app.get(CHECK_RESULTS_KEY)
-    limit = request.query.get("limit", "10")
-    if not limit.isdigit() or not 1 <= int(limit) <= 50:
-        raise BadRequest("limit: an integer from 1 to 50")
-    return {"user": user, "results": [] if checks is None else await checks.history(user, limit=int(limit))}
+    limit = request.query.get("limit", str(DEFAULT_RESULTS_PAGE))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_RESULTS_PAGE:
+        raise BadRequest(f"limit: an integer from 1 to {MAX_RESULTS_PAGE}")
+    return {"user": user, "results": [] if wf.checks is None else await wf.checks.history(user, limit=int(limit))}
 
 
 def add_workflow_routes(app: web.Application) -> None:

@@ -126,12 +126,7 @@ class LiveRequests:
     async def followup(self, conn: Connection, req: GetFollowUp) -> dict[str, Any]:
         assert conn.identity is not None
         if conn.identity.role is Role.ADVISOR:
-            rows = await self._wf.portfolios.portfolio(conn.user_id)
-            checks = self._wf.checks
-            latest = await checks.latest([r["jobseeker"] for r in rows]) if checks is not None and rows else {}
-            for row in rows:
-                row["precall"] = latest.get(row["jobseeker"])
-            return {"type": "portfolio", "id": req.id, "portfolio": rows}
+            return {"type": "portfolio", "id": req.id, "portfolio": await self._wf.portfolio(conn.user_id)}
         found = await self._wf.store.get_followup(conn.user_id)
         return {"type": "followup", "id": req.id, "followup": None if found is None else found.to_dict()}
 

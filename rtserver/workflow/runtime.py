@@ -78,6 +78,14 @@ class Workflow:
         self._loops: list[asyncio.Task[None]] = []
         self.ticked = asyncio.Event()  # set after each timer pass (tests await it instead of sleeping)
 
+    async def portfolio(self, advisor_id: str) -> list[dict[str, Any]]:
+        """The advisor's portfolio rows, each with the jobseeker's latest pre-call check (or None)."""
+        rows = await self.portfolios.portfolio(advisor_id)
+        latest = await self.checks.latest([r["jobseeker"] for r in rows]) if self.checks is not None and rows else {}
+        for row in rows:
+            row["precall"] = latest.get(row["jobseeker"])
+        return rows
+
     def routes(self) -> dict[type, Any]:
         return self.live.routes()
 
