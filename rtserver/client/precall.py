@@ -73,19 +73,22 @@ class NoiseVideo(VideoStreamTrack):
         super().__init__()
         self._size = (width, height)
         self._row = 0
+        self._grey: list[bytes] = []  # each plane's grey picture, built on the first frame
 
     async def recv(self) -> VideoFrame:
         pts, time_base = await self.next_timestamp()
         width, height = self._size
         frame = VideoFrame(width, height, "yuv420p")
+        if not self._grey:
+            self._grey = [b"\x80" * plane.buffer_size for plane in frame.planes]
         luma = frame.planes[0]
-        band = os.urandom(luma.line_size * self.BAND)
+        picture = bytearray(self._grey[0])
         start = self._row * luma.line_size
-        picture = bytearray(b"\x80" * luma.buffer_size)
-        picture[start:start + len(band)] = band[:max(0, luma.buffer_size - start)]
+        band = os.urandom(min(luma.line_size * self.BAND, luma.buffer_size - start))
+        picture[start:start + len(band)] = band
         luma.update(bytes(picture))
-        for chroma in frame.planes[1:]:
-            chroma.update(b"\x80" * chroma.buffer_size)
+        for chroma, grey in zip(frame.planes[1:], self._grey[1:], strict=True):
+            chroma.update(grey)
         self._row = (self._row + self.BAND) % (height - self.BAND)
         frame.pts, frame.time_base = pts, time_base
         return frame

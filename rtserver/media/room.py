@@ -43,7 +43,7 @@ class MediaRoom:
         self._closing: set[asyncio.Task[None]] = set()
         self._shutting_down = False
         self._expiry: asyncio.TimerHandle | None = None
-        self._expiring: asyncio.Task[None] | None = None
+        self._expiring: asyncio.Task[None] | None = None  # held so the closing task is not collected
 
     def expire_after(self, seconds: float, reason: str) -> None:
         """Close the room after ``seconds`` whoever is in it (a pre-call check's bounded echo session)."""

@@ -58,31 +58,23 @@ ECHO_START_KBPS = 1500
 
 
 def with_start_bitrate(sdp: str, kbps: int) -> str:
-    """``sdp`` with ``x-google-start-bitrate`` on each video section's codecs (other browsers ignore it)."""
+    """``sdp`` with ``x-google-start-bitrate`` on each video section's codecs (other browsers ignore it):
+    appended to a codec's fmtp line, or in a new one after its rtpmap when it has none."""
+    lines = sdp.split("\r\n")
+    with_fmtp = {line[len("a=fmtp:"):].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")}
     out: list[str] = []
     video = False
-    fmtp_done: set[str] = set()
-    lines = sdp.split("\r\n")
     for line in lines:
         if line.startswith("m="):
             video = line.startswith("m=video")
-        if video and line.startswith("a=fmtp:") and "apt=" not in line:  # not on RTX's
-            pt = line[len("a=fmtp:"):].split(" ", 1)[0]
-            fmtp_done.add(pt)
+        elif video and line.startswith("a=fmtp:") and "apt=" not in line:  # not on RTX's
             line = f"{line};x-google-start-bitrate={kbps}"
         out.append(line)
-    result: list[str] = []
-    video = False
-    for line in out:
-        if line.startswith("m="):
-            video = line.startswith("m=video")
-        result.append(line)
         if video and line.startswith("a=rtpmap:"):
             pt, _, codec = line[len("a=rtpmap:"):].partition(" ")
-            if pt not in fmtp_done and not codec.lower().startswith(("rtx/", "red/", "ulpfec/")):
-                fmtp_done.add(pt)
-                result.append(f"a=fmtp:{pt} x-google-start-bitrate={kbps}")
-    return "\r\n".join(result)
+            if pt not in with_fmtp and not codec.lower().startswith(("rtx/", "red/", "ulpfec/")):
+                out.append(f"a=fmtp:{pt} x-google-start-bitrate={kbps}")
+    return "\r\n".join(out)
 
 
 def echo_room_owner(room_id: str) -> str | None:
