@@ -69,13 +69,15 @@ class NoiseVideo(VideoStreamTrack):
 
     BAND = 16  # rows of noise per frame
 
-    def __init__(self, width: int = 320, height: int = 240):
+    def __init__(self, gate: asyncio.Event, width: int = 320, height: int = 240):
         super().__init__()
+        self._gate = gate
         self._size = (width, height)
         self._row = 0
         self._grey: list[bytes] = []  # each plane's grey picture, built on the first frame
 
     async def recv(self) -> VideoFrame:
+        await self._gate.wait()
         pts, time_base = await self.next_timestamp()
         width, height = self._size
         frame = VideoFrame(width, height, "yuv420p")
@@ -104,11 +106,13 @@ class ToneAudio(AudioStreamTrack):
 
     _TONE = _tone()
 
-    def __init__(self) -> None:
+    def __init__(self, gate: asyncio.Event) -> None:
         super().__init__()
+        self._gate = gate
         self._at = 0
 
     async def recv(self) -> AudioFrame:
+        await self._gate.wait()
         frame = await super().recv()  # silence, paced at real time, with pts
         size = frame.planes[0].buffer_size
         chunk = (self._TONE * 2)[self._at:self._at + size]
@@ -198,7 +202,10 @@ class Loopback:
         self.publish = RTCPeerConnection(config)
         self.subscribe = RTCPeerConnection(config)
         self._hosts = host_addresses
-        self._tracks: list[MediaStreamTrack] = [ToneAudio(), NoiseVideo()]
+        # Media waits until both connections are up: on a narrow link, our own video would otherwise
+        # crowd out the second connection's ICE and DTLS handshake, which then never completes.
+        self.sending = asyncio.Event()
+        self._tracks: list[MediaStreamTrack] = [ToneAudio(self.sending), NoiseVideo(self.sending)]
         self._sinks: list[asyncio.Task[None]] = []
         self._rtx: set[int] = set()
         self.media_back = asyncio.Event()
@@ -360,6 +367,7 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             udp = not relayed  # host pairs outrank relayed ones: a relayed pair means direct UDP failed
             network = {"connected": False, "transport": relay_kind if relayed else "udp"}
         if connected:
+            loopback.sending.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FIRST_MEDIA_TIMEOUT_S):
                     await loopback.media_back.wait()
