@@ -42,10 +42,18 @@ async def test_five_percent_loss_is_a_warning_naming_loss(two_hosts: TwoHosts, n
     assert result["verdict"] == "ready-with-warnings" and "packet_loss" in codes(result, "warning"), dump(result)
 
 
-async def test_thirty_percent_loss_is_not_ready_for_loss(two_hosts: TwoHosts, node: RtserverNode):  # noqa: F811
-    two_hosts.loss(0.30)
-    result = await run_precall_check(two_hosts, node, "js-loss30")
-    assert result["verdict"] == "not-ready" and "packet_loss" in codes(result, "blocking"), dump(result)
+async def test_twenty_percent_loss_is_not_ready_for_loss(two_hosts: TwoHosts, node: RtserverNode):  # noqa: F811
+    two_hosts.loss(0.20)
+    result = await run_precall_check(two_hosts, node, "js-loss20")
+    network = result["measurements"]["network"]
+    assert result["verdict"] == "not-ready", dump(result)
+    if network["connected"]:
+        assert "packet_loss" in codes(result, "blocking") and network["loss_pct"] >= 10, dump(result)
+    else:
+        # ICE got through but DTLS did not finish within the check's connect timeout: OpenSSL
+        # retransmits a lost handshake flight after 1, 2, 4 s, and on such a link that is sometimes
+        # not enough. The check must then say media failed, not that the network blocks calls.
+        assert network["transport"] == "udp" and codes(result, "blocking") == {"media_failed"}, dump(result)
 
 
 async def test_a_150_kbit_cap_is_not_ready_for_bandwidth_or_loss(two_hosts: TwoHosts, node: RtserverNode):  # noqa: F811

@@ -59,6 +59,10 @@ TURN_PROBE_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 10.0
 FIRST_MEDIA_TIMEOUT_S = 1.0  # after connecting, until our own media comes back
 MIN_WINDOW_S = 2.0
+# The round trip comes from the node's receiver report answering one of our sender reports, and
+# each side sends one every 0.5-1.5 s: the first can take 3 s after media starts, longer than a
+# short window. After the window, wait this much more for it (within the budget) if none came.
+RTT_WAIT_S = 2.0
 NODE_STATS_TIMEOUT_S = 2.0
 
 
@@ -259,6 +263,17 @@ class Loopback:
         """ICE got through on both connections (even if DTLS then did not complete)."""
         return all(pc.iceConnectionState in ("connected", "completed") for pc in (self.publish, self.subscribe))
 
+    async def _has_rtt(self) -> bool:
+        return any(s.type == "remote-inbound-rtp" and s.roundTripTime is not None
+                   for s in (await self.publish.getStats()).values())
+
+    async def wait_for_rtt(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if await self._has_rtt():
+                return
+            await asyncio.sleep(0.1)  # receiver reports have no awaitable in aiortc; polled, bounded
+
     async def sample(self) -> dict[str, Any]:
         """Cumulative counters now: ours (getStats) and, when it answers in time, the node's."""
         sent_bytes = recv_bytes = 0
@@ -374,6 +389,8 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             first = await loopback.sample()
             left = CHECK_BUDGET_S - (time.monotonic() - started) - 0.5  # the reply and the closing
             await asyncio.sleep(max(MIN_WINDOW_S, min(measure_s, left)))  # the measuring window itself
+            left = CHECK_BUDGET_S - (time.monotonic() - started) - 0.5
+            await loopback.wait_for_rtt(min(RTT_WAIT_S, left))
             network = network_measurements(first, await loopback.sample(), network["transport"])
     finally:
         await loopback.close()
