@@ -165,7 +165,10 @@ class MediaPeer:
         self.retransmitted: list[int] = []  # sequence numbers carried by the RTX packets received
         self.joined: dict[str, Any] = {}
         self._generation = 0
-        self._changed = asyncio.Condition()
+        # Futures resolved on every change (an event, a decoded frame). Not an asyncio.Condition:
+        # a waiter cancelled by its timeout must reacquire the Condition's lock, which the decoders
+        # take for every frame, and on this Python that can leave the cancelled wait stuck.
+        self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._decoders: dict[RTCPeerConnection, set[asyncio.Task[None]]] = {}
         self._pump = asyncio.create_task(self._run_pump())
@@ -315,9 +318,8 @@ class MediaPeer:
                     await self._answer(event)
                 except Exception as exc:  # surfaced to the test through the events
                     event = {"type": "peer_error", "error": repr(exc)}
-            async with self._changed:
-                self.events.append(event)
-                self._changed.notify_all()
+            self.events.append(event)
+            self._notify()
 
     async def _answer(self, offer: dict[str, Any]) -> None:
         self.offers += 1
@@ -371,21 +373,34 @@ class MediaPeer:
                 else:
                     samples = array.array("h", bytes(frame.planes[0]))
                     received.level[user] = math.sqrt(sum(s * s for s in samples) / max(1, len(samples)))
-                async with self._changed:
-                    self._changed.notify_all()
+                self._notify()
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _until(self, reached: Callable[[], bool], timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while not reached():
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
 
     async def wait_event(self, type_: str, where: Callable[[dict[str, Any]], bool] | None = None, *,
                          timeout: float = 10.0, after: int = 0) -> dict[str, Any]:
         """The first event of ``type_`` (matching ``where``) at index ``after`` or later."""
-        async def find() -> dict[str, Any]:
-            async with self._changed:
-                while True:
-                    for event in self.events[after:]:
-                        if event.get("type") == type_ and (where is None or where(event)):
-                            return event
-                    await self._changed.wait()
+        def found() -> dict[str, Any] | None:
+            return next((e for e in self.events[after:]
+                         if e.get("type") == type_ and (where is None or where(e))), None)
 
-        return await asyncio.wait_for(find(), timeout)
+        try:
+            await self._until(lambda: found() is not None, timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self.user}: no {type_} event within {timeout} s; events: "
+                                 f"{[e.get('type') for e in self.events]}") from None
+        return found()  # type: ignore[return-value]
 
     def frames_from(self, user: str, kind: str) -> int:
         return sum(r.frames.get(user, 0) for (g, _), r in self.received.items()
@@ -406,11 +421,12 @@ class MediaPeer:
         started = time.monotonic()
         target = self.frames_from(user, kind) + count
 
-        async def reached() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self.frames_from(user, kind) >= target)
-
-        await asyncio.wait_for(reached(), timeout)
+        try:
+            await self._until(lambda: self.frames_from(user, kind) >= target, timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self.user}: {self.frames_from(user, kind)} {kind} frames from {user}, "
+                                 f"{target} awaited within {timeout} s; events: "
+                                 f"{[e.get('type') for e in self.events]}") from None
         return time.monotonic() - started
 
     # -- teardown ------------------------------------------------------------------------------

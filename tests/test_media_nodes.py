@@ -125,6 +125,36 @@ async def test_an_interview_spans_two_nodes_and_is_hosted_by_one(nodes: TwoNodes
     assert set(host.media.rooms["iv"].participants) == {"adv"}
 
 
+async def test_an_event_that_overtakes_the_join_reply_reaches_the_client_after_it(nodes: TwoNodes) -> None:
+    """The host's first offer to a forwarded participant may be handled on the forwarding node
+    before the join's reply has resumed the request waiting for it (both cross Redis; the reply
+    only wakes that request on a later loop turn). Here an event is made to arrive in that gap:
+    the client must get it, and after the reply."""
+    await nodes.room("iv", {"adv": "member", "js": "member"})
+    adv = await nodes.peer(0, "adv", "advisor", "iv", "red")
+    await adv.join()
+    routing = nodes.node(1).media_routing
+    probe = {"type": "media_participant", "room": "iv", "user": "probe", "event": "joined"}
+
+    def reply_then_event(message: dict[str, Any]) -> None:
+        routing._on_message(message)
+        if message.get("op") == "reply":
+            for conn_id in list(routing._early):  # the connection whose join this answers
+                routing._on_message({"op": "event", "conn": conn_id, "event": probe})
+
+    await routing._broker.listen_node(routing.node_id, reply_then_event)
+    client = Client(str(nodes.servers[1].make_url("/ws")),
+                    token=mint_token(secret=nodes.secret, user_id="js", role="jobseeker", ttl_s=600))
+    await client.connect()
+    try:
+        joined = await client.request("media_join", room="iv")
+        assert [p["user"] for p in joined["participants"]] == ["adv"]
+        event = await client.next_event("media_participant", timeout=5, where=lambda e: e["user"] == "probe")
+        assert event == probe
+    finally:
+        await client.close()
+
+
 async def test_errors_from_the_hosting_node_reach_the_client(nodes: TwoNodes) -> None:
     await nodes.room("iv", {"adv": "member", "js": "member"})
     adv = await nodes.peer(0, "adv", "advisor", "iv", "red")

@@ -89,6 +89,11 @@ class MediaRouting:
         # forwarding side: our connections whose interviews are hosted elsewhere
         self._remote: dict[Connection, dict[str, str]] = {}  # conn -> {room: hosting node}
         self._conns: dict[str, Connection] = {}  # conn id -> conn, for the events relayed back
+        # Events relayed back for a connection whose forwarded join is not answered yet: the host
+        # may send the first offer before its reply arrives here, and the client must see the
+        # reply first. Written right after it.
+        self._early: dict[str, list[dict[str, Any]]] = {}
+        self._joins_pending: dict[str, int] = {}
         # hosting side
         self._proxies: dict[tuple[str, str], RemoteConnection] = {}  # (origin node, conn id) -> proxy
         self._held: set[str] = set()  # rooms this node claimed
@@ -148,13 +153,35 @@ class MediaRouting:
                 self._unbind(conn, room)
         if host is None or host == self.node_id:
             return await self._serve_here(conn, req)
-        reply = await self._forward(host, conn, req)
         if isinstance(req, MediaJoin):
-            self._remote.setdefault(conn, {})[room] = host
-            self._conns[conn.id] = conn
-        elif isinstance(req, MediaLeave):
+            return await self._forward_join(host, conn, req)
+        reply = await self._forward(host, conn, req)
+        if isinstance(req, MediaLeave):
             self._unbind(conn, room)
         return reply
+
+    async def _forward_join(self, host: str, conn: Connection, req: MediaJoin) -> None:
+        # Known before the request leaves: the host's first events for this connection may
+        # arrive here before its reply does (and would otherwise be dropped as unknown).
+        self._conns[conn.id] = conn
+        early = self._early.setdefault(conn.id, [])  # shared if the client joins two at once
+        self._joins_pending[conn.id] = self._joins_pending.get(conn.id, 0) + 1
+        try:
+            reply = await self._forward(host, conn, req)
+            self._remote.setdefault(conn, {})[req.room] = host
+            if reply is not None:
+                await conn.send(reply)
+        finally:
+            pending = self._joins_pending.pop(conn.id) - 1
+            if pending:
+                self._joins_pending[conn.id] = pending
+            else:
+                del self._early[conn.id]
+                if conn in self._remote:
+                    for event in early:
+                        conn.write_frame(conn.encode(event))
+                else:  # nothing joined (or the connection closed meanwhile)
+                    self._conns.pop(conn.id, None)
 
     async def _serve_here(self, conn: Connection | RemoteConnection, req: MediaRequest) -> dict[str, Any] | None:
         if self._closing:
@@ -231,7 +258,10 @@ class MediaRouting:
                 future.set_result(message.get("reply"))
         elif op == "event":
             conn = self._conns.get(message["conn"])
-            if conn is not None:
+            early = self._early.get(message["conn"])
+            if early is not None:
+                early.append(message["event"])
+            elif conn is not None:
                 conn.write_frame(conn.encode(message["event"]))  # in arrival order: no task per event
         elif op == "request":
             self._tasks.spawn(self._serve_forwarded(message))
