@@ -7,7 +7,17 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["BackgroundTasks"]
+__all__ = ["BackgroundTasks", "honour_cancellation"]
+
+
+def honour_cancellation() -> None:
+    """Raise CancelledError if the current task was cancelled but something it awaited swallowed
+    the cancellation. ``asyncio.wait_for`` does that on Python 3.11 when its awaitable finishes as
+    the cancellation arrives (libraries such as aiosmtplib use it): a loop that carries on past
+    its job after that never stops, and whoever awaits it on shutdown waits forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class BackgroundTasks:

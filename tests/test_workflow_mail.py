@@ -114,3 +114,24 @@ async def test_appointment_reminders_in_app_and_by_mail_then_missed(harness, mai
             assert headers["X-Rtserver-Event"] == "followup.assigned"
     status, stored = await harness.api("GET", f"/api/appointments/{created['id']}")
     assert status == 200 and stored["status"] == "missed"
+
+
+async def test_the_timer_loop_stops_even_when_a_job_swallows_its_cancellation(harness):
+    """On Python 3.11, asyncio.wait_for (inside aiosmtplib) returns its result when it finishes as
+    the cancellation arrives, and the cancellation is lost: the timer loop must stop anyway, or
+    the node's shutdown waits for it forever."""
+    started = asyncio.Event()
+
+    async def swallowing_job() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            pass  # what wait_for does in that race
+
+    loop_task = asyncio.create_task(workflow_of(harness)._every(0.01, swallowing_job))
+    await started.wait()
+    loop_task.cancel()
+    async with asyncio.timeout(5):
+        await asyncio.gather(loop_task, return_exceptions=True)
+    assert loop_task.cancelled()

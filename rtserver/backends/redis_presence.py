@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import RtError
 from ..protocol.requests import Availability, PresenceStatus
+from ..tasks import honour_cancellation
 from . import redis_keys as k
 from .base import Broker, PresenceInfo, RoomKind, Store
 from .local import aggregate
@@ -207,6 +208,7 @@ class RedisPresence:
     async def _beat_forever(self) -> None:
         failing = False
         while True:
+            honour_cancellation()
             await asyncio.sleep(self._heartbeat_s)
             try:
                 await self._beat()

@@ -39,7 +39,7 @@ from ..auth import Identity, Role
 from ..backends import Broker, MediaDirectory
 from ..errors import ErrorCode, RtError, Unavailable
 from ..protocol.media import MEDIA_PARSERS, MediaJoin, MediaLeave, MediaRequest, media_frame
-from ..tasks import BackgroundTasks
+from ..tasks import BackgroundTasks, honour_cancellation
 from .signalling import echo_room_owner
 
 if TYPE_CHECKING:
@@ -316,6 +316,7 @@ class MediaRouting:
                 await self.tick()
             except RtError as exc:
                 log.warning("media routing heartbeat failed: %s", exc.message)
+            honour_cancellation()
 
     async def tick(self) -> None:
         """One round of the liveness checks described at the top of this module."""

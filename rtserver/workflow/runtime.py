@@ -20,7 +20,7 @@ from ..errors import ErrorCode, Forbidden, RtError
 from ..node.connection import Connection
 from ..node.node import Node
 from ..precall.results import CheckResults
-from ..tasks import BackgroundTasks
+from ..tasks import BackgroundTasks, honour_cancellation
 from .appointments import AppointmentService
 from .callbacks import CallbackService
 from .digest import DigestService
@@ -59,9 +59,10 @@ class Workflow:
         self.mailer = Mailer(config.smtp, registry=registry)
         self.webhooks = WebhookDispatcher(config.webhooks, registry=registry)
         self.notifier = Notifier(store=store, chat_store=b.store, broker=b.broker, presence=b.presence, config=config)
-        self.portfolios = PortfolioService(store=store, chat_store=b.store, broker=b.broker, presence=b.presence,
-                                           hub=node.hub, notifier=self.notifier, webhooks=self.webhooks,
-                                           config=config, max_room_members=node.settings.max_room_members)
+        self.portfolios = PortfolioService(store=store, chat_store=b.store, presence=b.presence,
+                                           remove_member=node.chat.remove_member, notifier=self.notifier,
+                                           webhooks=self.webhooks, config=config,
+                                           max_room_members=node.settings.max_room_members)
         self.callbacks = CallbackService(store=store, portfolios=self.portfolios, notifier=self.notifier,
                                          webhooks=self.webhooks, config=config)
         self.appointments = AppointmentService(store=store, portfolios=self.portfolios, notifier=self.notifier,
@@ -112,6 +113,7 @@ class Workflow:
                 log.warning("workflow %s: %s", getattr(job, "__name__", "job"), exc.message)
             except Exception:
                 log.exception("workflow %s failed", getattr(job, "__name__", "job"))
+            honour_cancellation()  # a timer's mail may have gone through aiosmtplib's wait_for
             await asyncio.sleep(interval_s)
 
     # -- timers ----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
-from ..tasks import BackgroundTasks
+from ..tasks import BackgroundTasks, honour_cancellation
 from .settings import WebhookConfig
 
 __all__ = ["WebhookDispatcher", "sign"]
@@ -94,6 +94,7 @@ class WebhookDispatcher:
         while True:
             url, body, event_type, event_id, attempt = await self._queue.get()
             ok = await self._attempt(url, body, event_type, event_id)
+            honour_cancellation()
             if ok:
                 self._held -= 1
                 self.deliveries.labels("delivered").inc()
