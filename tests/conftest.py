@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from redis_server import RedisServer, redis_available
 
 from rtserver.app import build_app
 from rtserver.auth import mint_token
@@ -99,3 +100,28 @@ async def harness(tmp_path: Path, settings_overrides: dict[str, Any],
             await client.close()
         for ws in h.sockets:
             await ws.close()
+
+
+@pytest.fixture
+async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> AsyncIterator[
+        list[Harness]]:
+    """Two nodes sharing a real redis-server (started on a free port), each with its own harness."""
+    if not redis_available():
+        pytest.skip("redis-server is not installed (scripts/test installs it)")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        base = make_settings(tmp_path, store=server.url)
+        harnesses = []
+        async with aiohttp.ClientSession() as session:
+            for i in range(2):
+                settings = make_settings(tmp_path / f"n{i}", store=server.url, secret=base.secret)
+                app_server = await aiohttp_server(build_app(settings), host="127.0.0.1")
+                harnesses.append(Harness(app_server, settings, session))
+            yield harnesses
+            for h in harnesses:
+                for client in h.clients:
+                    await client.close()
+                await h.server.close()
+    finally:
+        server.kill()

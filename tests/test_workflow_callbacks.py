@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 import pytest
-from conftest import Harness, make_settings
-from redis_server import RedisServer, redis_available
 from test_workflow_support import follow, users
 
-from rtserver.app import build_app
 from rtserver.client import Client, ServerError
 
 HOUR_MS = 3_600_000
@@ -103,29 +97,6 @@ async def test_concurrent_claims_exactly_one_wins_sqlite(harness):
     assert len(won) == 1 and lost == ["already_claimed"] * 7
     status, stored = await harness.api("GET", f"/api/callbacks/{callback_id}")
     assert status == 200 and stored["claimed_by"] == won[0]["callback"]["claimed_by"]
-
-
-@pytest.fixture
-async def redis_nodes(tmp_path: Path, aiohttp_server) -> AsyncIterator[list[Harness]]:
-    if not redis_available():
-        pytest.skip("redis-server is not installed (scripts/test installs it)")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        base = make_settings(tmp_path, store=server.url)
-        harnesses = []
-        async with aiohttp.ClientSession() as session:
-            for i in range(2):
-                settings = make_settings(tmp_path / f"n{i}", store=server.url, secret=base.secret)
-                app_server = await aiohttp_server(build_app(settings), host="127.0.0.1")
-                harnesses.append(Harness(app_server, settings, session))
-            yield harnesses
-            for h in harnesses:
-                for client in h.clients:
-                    await client.close()
-                await h.server.close()
-    finally:
-        server.kill()
 
 
 async def test_concurrent_claims_exactly_one_wins_redis_two_nodes(redis_nodes):

@@ -1,4 +1,5 @@
-"""Portfolios on a real node (SQLite): the cap, transfer, opt-out and opt-in, the portfolio listing."""
+"""Portfolios on a real node (SQLite): the cap, transfer, opt-out and opt-in, the portfolio listing;
+and a transfer across two nodes sharing a real redis-server."""
 
 from __future__ import annotations
 
@@ -90,6 +91,27 @@ async def test_transfer_keeps_history_and_callbacks_new_advisor_reads_old_cannot
     assert [c["id"] for c in queue["callbacks"]] == [callback["callback"]["id"]]
     assert (await harness.api("GET", "/api/advisors/adv-old/callbacks"))[1]["callbacks"] == []
     assert (await harness.api("GET", "/api/advisors/adv-new/portfolio"))[1]["size"] == 1
+
+
+async def test_a_transferred_advisor_on_another_node_stops_receiving_the_conversation(redis_nodes):
+    a, b = redis_nodes
+    await users(a, ("adv-old", "advisor", ""), ("adv-new", "advisor", ""), ("js-1", "jobseeker", ""))
+    room = (await follow(a, "js-1", "adv-old"))["room"]
+    old = await b.client("adv-old", "advisor")  # connected to node b; the transfer goes through node a
+    js = await b.client("js-1")
+    await old.join(room)
+    await js.join(room)
+    status, _ = await a.api("POST", "/api/followups/js-1/transfer", {"advisor": "adv-new"})
+    assert status == 200
+    removed = await old.next_event("member", timeout=5, where=lambda e: e["event"] == "removed")
+    assert removed["user"] == "adv-old"
+    # What the jobseeker writes next is not for the old advisor any more: the jobseeker's own copy
+    # comes back through the same node, then a ping answered after it shows nothing reached him.
+    sent = await js.send(room, "for my new advisor only")
+    await js.next_event("message", timeout=5, where=lambda e: e["offset"] == sent["offset"])
+    await old.request("ping")
+    leaked = [e for e in old._events if e.get("type") == "message" and e["offset"] >= sent["offset"]]
+    assert leaked == []
 
 
 async def test_opt_out_and_in_keep_everything(harness):

@@ -127,11 +127,7 @@ async def remove_member(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     room_id = _room_id(request, request.match_info["room"])
     user = request.match_info["user"]
-    removed = await node.backends.store.remove_member(room_id, user)
-    await node.backends.broker.publish(room_id, {"type": "member", "room": room_id, "user": user,
-                                                 "event": "removed"})
-    for conn in list(node.hub.user_connections(user)):
-        node.hub.detach(conn, room_id)
+    removed = await node.chat.remove_member(room_id, user)
     return web.json_response({"removed": removed})
 
 

@@ -143,6 +143,11 @@ class Hub:
             self._tasks.spawn(self._broker.unsubscribe(room_id))
         return True
 
+    def evict(self, room_id: str, user_id: str) -> int:
+        """Detach the user's connections on this node from the room (removed from its members);
+        returns how many were attached."""
+        return sum(self.detach(conn, room_id) for conn in list(self.users.get(user_id, ())))
+
     # -- fan-out ----------------------------------------------------------------------------
     def on_room_event(self, room_id: str, event: dict[str, Any]) -> None:
         room = self.rooms.get(room_id)
@@ -150,6 +155,8 @@ class Hub:
             return
         if event.get("type") != "message":
             self._deliver(room, event)
+            if event.get("type") == "member" and event.get("event") == "removed":
+                self.evict(room_id, event["user"])  # after delivering: the removed user's tabs hear it
             return
         offset = event["offset"]
         if room.repairing:

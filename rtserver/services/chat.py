@@ -13,7 +13,7 @@ from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
 from ..config import Settings
-from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded
+from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
 from ..metrics import Metrics
 from ..node.connection import Connection
 from ..node.hub import Hub
@@ -172,6 +172,18 @@ class ChatService:
         return {"type": "rooms", "id": request_id, "rooms": [
             {"room": s.room, "kind": str(s.kind), "title": s.title, "epoch": s.epoch, "head": s.head,
              "read": s.read, "unread": s.unread} for s in summaries]}
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        """Take the user out of the room's members, and every connection of theirs, on every node,
+        out of the room: each node's hub evicts them when the ``removed`` event reaches it."""
+        removed = await self._store.remove_member(room_id, user_id)
+        try:
+            await self._broker.publish(room_id, {"type": "member", "room": room_id, "user": user_id,
+                                                 "event": "removed"})
+        except RtError:
+            self._hub.evict(room_id, user_id)  # the broker is down: at least this node's connections go
+            raise
+        return removed
 
     @staticmethod
     def _member_event(conn: Connection, room_id: str, what: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 - Assigning a jobseeker to an advisor (a volunteer for web follow-up) creates their
   conversation room ``followup-JOBSEEKER`` with both as members, within the advisor's cap.
 - A transfer keeps the same room: the new advisor is added (and reads the whole history), the
-  old one removed (he can no longer post or join; the room and history stay). Callback requests
+  old one removed (he can no longer post or join, and his connections on every node leave the
+  room; the room and history stay). Callback requests
   belong to the jobseeker, so they follow; scheduled appointments move to the new advisor.
   Everyone is told: a notice in the conversation, a live ``followup`` event, a webhook.
 - Opting out only flips the status (the slot is freed, posting pauses, nothing is deleted);
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..auth import Role
-from ..backends import Broker, MemberRole, PresenceBackend, RoomKind, Store
+from ..backends import MemberRole, PresenceBackend, RoomKind, Store
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
-from ..node.hub import Hub
 from .notify import Notifier, now_ms
 from .settings import WorkflowConfig
 from .store import (
@@ -44,14 +45,13 @@ def not_found(what: str) -> RtError:
 
 
 class PortfolioService:
-    def __init__(self, *, store: WorkflowStore, chat_store: Store, broker: Broker, presence: PresenceBackend,
-                 hub: Hub, notifier: Notifier, webhooks: WebhookDispatcher, config: WorkflowConfig,
-                 max_room_members: int):
+    def __init__(self, *, store: WorkflowStore, chat_store: Store, presence: PresenceBackend,
+                 remove_member: Callable[[str, str], Awaitable[bool]], notifier: Notifier,
+                 webhooks: WebhookDispatcher, config: WorkflowConfig, max_room_members: int):
         self._store = store
         self._chat = chat_store
-        self._broker = broker
         self._presence = presence
-        self._hub = hub
+        self._remove_member = remove_member  # the chat service's: evicts the user's connections on every node
         self._notify = notifier
         self._webhooks = webhooks
         self._config = config
@@ -119,18 +119,10 @@ class PortfolioService:
         # Published before the removal, so the old advisor's open tabs hear it too.
         await self._notify.live(room, {"type": "followup", "event": "transferred", "from": old_id,
                                        "followup": followup.to_dict()})
-        await self.remove_from_room(room, old_id)
+        await self._remove_member(room, old_id)  # on every node: its connections leave the room
         await self._move_appointments(jobseeker_id, old_id, advisor_id)
         self._webhooks.emit("followup.transferred", {**followup.to_dict(), "from": old_id})
         return old_id, followup
-
-    async def remove_from_room(self, room: str, user_id: str) -> None:
-        await self._chat.remove_member(room, user_id)
-        await self._broker.publish(room, {"type": "member", "room": room, "user": user_id, "event": "removed"})
-        # Connections on other nodes stay attached until they leave, but cannot post: the
-        # workflow's send check reads the membership from the store for follow-up rooms.
-        for conn in list(self._hub.user_connections(user_id)):
-            self._hub.detach(conn, room)
 
     async def _move_appointments(self, jobseeker: str, old: str, new: str) -> None:
         for appointment in await self._store.appointments_of(jobseeker, limit=100):
