@@ -101,6 +101,8 @@ class Settings:
                                              "after its start is recorded as missed")
     appointment_max_duration_min: int = _opt(240, "longest appointment, in minutes")
     workflow_tick_s: float = _opt(1.0, "how often a node looks for due reminders, digests and deadlines")
+    membership_repair_s: float = _opt(30.0, "an assignment or transfer interrupted (node crash) before the "
+                                      "conversation's members were updated is completed by any node after this")
     figures_window_s: float = _opt(30 * 86_400.0, "reply times older than this leave the response-time figures")
     figures_refresh_s: float = _opt(15.0, "how often /metrics' per-advisor figures are recomputed")
     smtp_host: str = _opt("", "SMTP server for mails (digests, reminders); empty: no mail is sent")

@@ -4,19 +4,21 @@ and a transfer across two nodes sharing a real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
 from conftest import API_KEY
-from test_workflow_support import follow, users
+from test_workflow_support import follow, users, workflow_of
 
 from rtserver.client import ServerError
+from rtserver.errors import Unavailable
 from rtserver.workflow.api import OPENAPI_PATH
 
 
 @pytest.fixture
 def settings_overrides():
-    return {"portfolio_cap": 2, "portfolio_near_cap_ratio": 1.0}
+    return {"portfolio_cap": 2, "portfolio_near_cap_ratio": 1.0, "membership_repair_s": 0.3, "workflow_tick_s": 0.05}
 
 
 async def test_cap_refuses_past_it_and_operators_see_who_is_near(harness):
@@ -112,6 +114,55 @@ async def test_a_transferred_advisor_on_another_node_stops_receiving_the_convers
     await old.request("ping")
     leaked = [e for e in old._events if e.get("type") == "message" and e["offset"] >= sent["offset"]]
     assert leaked == []
+
+
+async def _members(harness, room: str) -> set[str]:
+    status, data = await harness.api("GET", f"/api/rooms/{room}")
+    return {m["user"] for m in data["members"]} if status == 200 else set()
+
+
+async def _repaired(harness, room: str, expected: set[str]) -> set[str]:
+    """The room's members once they are ``expected`` or after 5 s of timer passes, whichever first."""
+    wf = workflow_of(harness)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while await _members(harness, room) != expected:
+                await wf.ticked.wait()
+    return await _members(harness, room)
+
+
+async def test_a_transfer_cut_short_is_completed_by_any_node_later(harness):
+    await users(harness, ("adv-old", "advisor", ""), ("adv-new", "advisor", ""), ("js-1", "jobseeker", ""))
+    room = (await follow(harness, "js-1", "adv-old"))["room"]
+    portfolios = workflow_of(harness).portfolios
+    remove_member = portfolios._remove_member
+
+    async def store_lost(room: str, user: str) -> bool:  # the step at which the node "dies"
+        raise Unavailable("the store became unreachable")
+
+    portfolios._remove_member = store_lost
+    status, _ = await harness.api("POST", "/api/followups/js-1/transfer", {"advisor": "adv-new"})
+    assert status == 503
+    assert await _members(harness, room) == {"js-1", "adv-old", "adv-new"}  # half done
+    portfolios._remove_member = remove_member
+    assert await _repaired(harness, room, {"js-1", "adv-new"}) == {"js-1", "adv-new"}
+    status, followup = await harness.api("GET", "/api/followups/js-1")
+    assert followup["advisor"] == "adv-new"
+
+
+async def test_an_assignment_cut_short_gets_its_conversation_later(harness):
+    await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""))
+    chat = workflow_of(harness).portfolios._chat
+    create_room = chat.create_room
+
+    async def store_lost(*args, **kwargs):
+        raise Unavailable("the store became unreachable")
+
+    chat.create_room = store_lost
+    status, _ = await harness.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "adv-1"})
+    assert status == 503
+    chat.create_room = create_room
+    assert await _repaired(harness, "followup-js-1", {"js-1", "adv-1"}) == {"js-1", "adv-1"}
 
 
 async def test_opt_out_and_in_keep_everything(harness):

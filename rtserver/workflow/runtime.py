@@ -143,6 +143,8 @@ class Workflow:
             await self.appointments.conclude(timer.ref)
         elif timer.kind is TimerKind.DIGEST:
             await self.digests.send(timer.ref)
+        elif timer.kind is TimerKind.MEMBERSHIP:
+            await self.portfolios.repair_membership(timer.ref)
         elif timer.kind is TimerKind.UNANSWERED:
             await self.figures.unanswered(timer.ref, await self.store.get_followup(timer.ref))
 

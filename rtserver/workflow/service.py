@@ -28,6 +28,7 @@ from .store import (
     AppointmentStatus,
     FollowUp,
     FollowUpStatus,
+    TimerKind,
     User,
     WorkflowStore,
     followup_room,
@@ -89,13 +90,19 @@ class PortfolioService:
             raise BadRequest(f"{jobseeker_id!r} is not a jobseeker")
         room = followup_room(jobseeker_id)
         existing = await self._store.get_followup(jobseeker_id)
-        followup = await self._store.assign(jobseeker_id, advisor_id, room=room, cap=self._config.portfolio_cap,
-                                            now_ms=now_ms())
-        # After the follow-up is recorded, so a refusal (cap) leaves no room behind; a failure here
-        # is repaired by assigning again (idempotent for the same advisor).
+        repair = await self._will_repair(jobseeker_id, previous=None)
+        try:
+            followup = await self._store.assign(jobseeker_id, advisor_id, room=room, cap=self._config.portfolio_cap,
+                                                now_ms=now_ms())
+        except RtError:
+            await self._store.unschedule(TimerKind.MEMBERSHIP, repair)  # refused: nothing changed
+            raise
+        # After the follow-up is recorded, so a refusal (cap) leaves no room behind; if this node
+        # dies before the room is made, the repair timer makes it.
         await self._chat.create_room(room, RoomKind.CONVERSATION, f"{advisor.name} / {jobseeker.name}",
                                      {advisor_id: MemberRole.MEMBER, jobseeker_id: MemberRole.MEMBER},
                                      max_members=self._max_members)
+        await self._store.unschedule(TimerKind.MEMBERSHIP, repair)
         if existing is None:
             await self._notify.notice(room, f"{advisor.name} vous accompagne désormais en ligne.")
             self._webhooks.emit("followup.assigned", followup.to_dict())
@@ -103,9 +110,16 @@ class PortfolioService:
 
     async def transfer(self, jobseeker_id: str, advisor_id: str) -> tuple[str, FollowUp]:
         advisor = await self._volunteer(advisor_id)
-        old_id, followup = await self._store.transfer(jobseeker_id, advisor_id, cap=self._config.portfolio_cap,
-                                                      now_ms=now_ms())
+        current = await self._store.get_followup(jobseeker_id)
+        repair = await self._will_repair(jobseeker_id, previous=current.advisor if current is not None else None)
+        try:
+            old_id, followup = await self._store.transfer(jobseeker_id, advisor_id, cap=self._config.portfolio_cap,
+                                                          now_ms=now_ms())
+        except RtError:
+            await self._store.unschedule(TimerKind.MEMBERSHIP, repair)  # refused: nothing changed
+            raise
         if old_id == advisor_id:
+            await self._store.unschedule(TimerKind.MEMBERSHIP, repair)
             return old_id, followup
         room = followup.room
         jobseeker = await self.user(jobseeker_id)
@@ -121,8 +135,45 @@ class PortfolioService:
                                        "followup": followup.to_dict()})
         await self._remove_member(room, old_id)  # on every node: its connections leave the room
         await self._move_appointments(jobseeker_id, old_id, advisor_id)
+        await self._store.unschedule(TimerKind.MEMBERSHIP, repair)
         self._webhooks.emit("followup.transferred", {**followup.to_dict(), "from": old_id})
         return old_id, followup
+
+    # -- repairing what a crash interrupted ----------------------------------------------------------
+    # The follow-up is changed in one store transaction, but the conversation's members, the
+    # notice and the appointments after it, in further steps: a node dying in between would leave
+    # a new advisor outside the room or an old one in it. A timer set before the first step and
+    # removed after the last lets any node finish the job after ``membership_repair_s``.
+    async def _will_repair(self, jobseeker_id: str, *, previous: str | None) -> str:
+        ref = f"{jobseeker_id}/{previous or ''}"  # "/" is not allowed in user ids
+        await self._store.schedule(TimerKind.MEMBERSHIP, ref, now_ms() + self._config.membership_repair_ms)
+        return ref
+
+    async def repair_membership(self, ref: str) -> bool:
+        """Make the conversation match the follow-up: the jobseeker and the advisor are members,
+        the previous advisor (named in ``ref``) is not, and his scheduled appointments moved.
+        Idempotent; returns True if anything had to change."""
+        jobseeker_id, _, previous = ref.partition("/")
+        followup = await self._store.get_followup(jobseeker_id)
+        if followup is None:
+            return False  # the assignment itself never happened (refused, or failed before)
+        members = await self._chat.members(followup.room)
+        changed = False
+        if followup.advisor not in members or jobseeker_id not in members:
+            found = await self._store.get_users([jobseeker_id, followup.advisor])
+            names = [found[u].name if u in found else u for u in (followup.advisor, jobseeker_id)]
+            await self._chat.create_room(followup.room, RoomKind.CONVERSATION, " / ".join(names),
+                                         {followup.advisor: MemberRole.MEMBER, jobseeker_id: MemberRole.MEMBER},
+                                         max_members=self._max_members)
+            changed = True
+        if previous and previous != followup.advisor:
+            if previous in members:
+                await self._remove_member(followup.room, previous)
+                changed = True
+            await self._move_appointments(jobseeker_id, previous, followup.advisor)
+        if changed:
+            log.warning("follow-up of %s: completed an interrupted assignment or transfer", jobseeker_id)
+        return changed
 
     async def _move_appointments(self, jobseeker: str, old: str, new: str) -> None:
         for appointment in await self._store.appointments_of(jobseeker, limit=100):

@@ -70,6 +70,7 @@ class WorkflowConfig:
     missed_after_ms: int
     max_duration_min: int
     tick_s: float
+    membership_repair_ms: int
     figures_window_ms: int
     figures_refresh_s: float
     smtp: SmtpConfig
@@ -89,8 +90,8 @@ class WorkflowConfig:
             raise ValueError(f"smtp_tls must be one of {', '.join(TLS_MODES)}")
         if s.portfolio_cap < 1 or s.callback_max_open < 1 or s.webhook_max_attempts < 1 or s.webhook_queue_max < 1:
             raise ValueError("portfolio_cap, callback_max_open, webhook_max_attempts, webhook_queue_max: at least 1")
-        if s.workflow_tick_s <= 0 or s.figures_refresh_s <= 0:
-            raise ValueError("workflow_tick_s and figures_refresh_s must be positive")
+        if s.workflow_tick_s <= 0 or s.figures_refresh_s <= 0 or s.membership_repair_s <= 0:
+            raise ValueError("workflow_tick_s, figures_refresh_s and membership_repair_s must be positive")
         urls = tuple(u.strip() for u in s.webhook_urls.split(",") if u.strip())
         if any(not u.startswith(("http://", "https://")) for u in urls):
             raise ValueError("webhook_urls must be http:// or https:// URLs")
@@ -111,5 +112,6 @@ class WorkflowConfig:
             reply_sla_ms=int(s.reply_sla_s * 1000), digest_delay_ms=int(s.digest_delay_s * 1000),
             digest_max_messages=s.digest_max_messages, reminder_leads_s=tuple(leads),
             missed_after_ms=int(s.appointment_missed_after_s * 1000), max_duration_min=s.appointment_max_duration_min,
-            tick_s=s.workflow_tick_s, figures_window_ms=int(s.figures_window_s * 1000),
+            tick_s=s.workflow_tick_s, membership_repair_ms=int(s.membership_repair_s * 1000),
+            figures_window_ms=int(s.figures_window_s * 1000),
             figures_refresh_s=s.figures_refresh_s, smtp=smtp, webhooks=hooks)

@@ -63,6 +63,7 @@ class TimerKind(enum.StrEnum):
     APPOINTMENT_END = "appointment_end"  # ref: appointment id; decides held or missed
     DIGEST = "digest"  # ref: user id
     UNANSWERED = "unanswered"  # ref: jobseeker id; a message waiting past reply_sla_s
+    MEMBERSHIP = "membership"  # ref: jobseeker id; completes an assignment or transfer a crash interrupted
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
