@@ -89,6 +89,10 @@ class Settings:
     portfolio_near_cap_ratio: float = _opt(0.9, "advisors at or above this share of the cap are listed as near it")
     callback_sla_s: float = _opt(86_400.0, "a callback request still open this long after it was made (or after "
                                  "its first window ends, if later) is late")
+    working_hours: str = _opt("", "when the service works, e.g. 'mon-fri 09:00-17:00': callback_sla_s and "
+                              "reply_sla_s then count only these hours; empty: they count calendar time")
+    working_timezone: str = _opt("Europe/Paris", "time zone of working_hours")
+    holidays: str = _opt("", "comma-separated dates (2026-12-25,...) without working hours")
     callback_max_open: int = _opt(3, "open callback requests one jobseeker may have at once")
     reply_sla_s: float = _opt(86_400.0, "a jobseeker's message unanswered this long fires the "
                               "message.unanswered webhook")

@@ -35,9 +35,9 @@ STATUS_FR = {
 }
 
 
-def _timing(windows: tuple[tuple[int, int], ...], created_ms: int, sla_ms: int) -> tuple[int, int]:
+def _timing(windows: tuple[tuple[int, int], ...], created_ms: int, config: WorkflowConfig) -> tuple[int, int]:
     first_start, first_end = windows[0]
-    return first_start, max(created_ms + sla_ms, first_end)
+    return first_start, max(config.deadline_ms(created_ms, config.callback_sla_ms), first_end)
 
 
 class CallbackService:
@@ -60,7 +60,7 @@ class CallbackService:
                           code=ErrorCode.CONFLICT)
         now = now_ms()
         ordered = tuple(sorted(windows))
-        due, late = _timing(ordered, now, self._config.callback_sla_ms)
+        due, late = _timing(ordered, now, self._config)
         callback = Callback(secrets.token_hex(8), jobseeker, reason, channel, ordered, CallbackStatus.OPEN, now, due,
                             late, now)
         await self._store.save_callback(callback, expected_version=None)
@@ -111,7 +111,7 @@ class CallbackService:
             if outcome is Outcome.RESCHEDULED:
                 assert windows
                 ordered = tuple(sorted(windows))
-                due, late = _timing(ordered, now, self._config.callback_sla_ms)
+                due, late = _timing(ordered, now, self._config)
                 return dataclasses.replace(cb, status=CallbackStatus.OPEN, windows=ordered, due_ms=due, late_ms=late,
                                            claimed_by=None, claimed_ms=None, outcomes=outcomes, updated_ms=now)
             status = CallbackStatus.DONE if outcome is Outcome.DONE else CallbackStatus.NO_ANSWER

@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .notify import SYSTEM_SENDER, now_ms
+from .settings import WorkflowConfig
 from .store import CallbackStatus, FollowUp, TimerKind, WorkflowStore
 from .webhooks import WebhookDispatcher
 
@@ -42,11 +43,12 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 class Figures:
-    def __init__(self, *, store: WorkflowStore, webhooks: WebhookDispatcher, reply_sla_ms: int, window_ms: int):
+    def __init__(self, *, store: WorkflowStore, webhooks: WebhookDispatcher, config: WorkflowConfig):
         self._store = store
         self._webhooks = webhooks
-        self._reply_sla_ms = reply_sla_ms
-        self._window_ms = window_ms
+        self._config = config
+        self._reply_sla_ms = config.reply_sla_ms
+        self._window_ms = config.figures_window_ms
         self.snapshot: list[dict[str, Any]] = []
 
     async def on_message(self, followup: FollowUp, sender: str, ts_ms: int) -> None:
@@ -54,7 +56,8 @@ class Figures:
             return
         if sender == followup.jobseeker:
             if await self._store.note_question(followup.jobseeker, ts_ms):
-                await self._store.schedule(TimerKind.UNANSWERED, followup.jobseeker, ts_ms + self._reply_sla_ms)
+                due = self._config.deadline_ms(ts_ms, self._reply_sla_ms)
+                await self._store.schedule(TimerKind.UNANSWERED, followup.jobseeker, due)
         elif sender == followup.advisor:
             since = await self._store.take_question(followup.jobseeker)
             if since is not None:

@@ -69,8 +69,7 @@ class Workflow:
                                                mailer=self.mailer, webhooks=self.webhooks, config=config)
         self.digests = DigestService(store=store, chat_store=b.store, presence=b.presence, mailer=self.mailer,
                                      config=config)
-        self.figures = Figures(store=store, webhooks=self.webhooks, reply_sla_ms=config.reply_sla_ms,
-                               window_ms=config.figures_window_ms)
+        self.figures = Figures(store=store, webhooks=self.webhooks, config=config)
         registry.register(FigureCollector(self.figures))
         self._chat_store = b.store
         self._hub = node.hub

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Settings
+from .working_time import WorkingCalendar
 
 __all__ = ["SmtpConfig", "WebhookConfig", "WorkflowConfig"]
 
@@ -62,6 +63,7 @@ class WorkflowConfig:
     portfolio_cap: int
     near_cap_ratio: float
     callback_sla_ms: int
+    calendar: WorkingCalendar | None  # None: service levels count calendar time
     callback_max_open: int
     reply_sla_ms: int
     digest_delay_ms: int
@@ -75,6 +77,11 @@ class WorkflowConfig:
     figures_refresh_s: float
     smtp: SmtpConfig
     webhooks: WebhookConfig
+
+    def deadline_ms(self, start_ms: int, sla_ms: int) -> int:
+        """When a service level of ``sla_ms`` started at ``start_ms`` runs out (in working time
+        when ``working_hours`` is set)."""
+        return start_ms + sla_ms if self.calendar is None else self.calendar.add(start_ms, sla_ms)
 
     @classmethod
     def from_settings(cls, s: Settings, environ: Mapping[str, str] | None = None) -> WorkflowConfig:
@@ -108,7 +115,9 @@ class WorkflowConfig:
                               s.webhook_timeout_s, s.webhook_queue_max)
         return cls(
             portfolio_cap=s.portfolio_cap, near_cap_ratio=s.portfolio_near_cap_ratio,
-            callback_sla_ms=int(s.callback_sla_s * 1000), callback_max_open=s.callback_max_open,
+            callback_sla_ms=int(s.callback_sla_s * 1000),
+            calendar=WorkingCalendar.parse(s.working_hours, s.working_timezone, s.holidays),
+            callback_max_open=s.callback_max_open,
             reply_sla_ms=int(s.reply_sla_s * 1000), digest_delay_ms=int(s.digest_delay_s * 1000),
             digest_max_messages=s.digest_max_messages, reminder_leads_s=tuple(leads),
             missed_after_ms=int(s.appointment_missed_after_s * 1000), max_duration_min=s.appointment_max_duration_min,
