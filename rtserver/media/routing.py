@@ -20,8 +20,9 @@ Liveness, both ways, on the node heartbeat:
   hosting node that stops hearing about one treats it as a dropped WebSocket
   (``media_drop_timeout_s`` applies);
 - a forwarding node checks that the interviews it forwards to are still held by the same node;
-  when not (the host died and its lease ran out), it tells its clients ``media_closed``
-  ``host_lost``, and their next ``media_join`` claims the interview elsewhere.
+  when not, at two heartbeats in a row (the host died and its lease ran out; one heartbeat
+  lets what a host that shut down sent before letting go arrive first), it tells its clients
+  ``media_closed`` ``host_lost``, and their next ``media_join`` claims the interview elsewhere.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class MediaRouting:
         # reply first. Written right after it.
         self._early: dict[str, list[dict[str, Any]]] = {}
         self._joins_pending: dict[str, int] = {}
+        # Interviews whose host was missing at the last heartbeat: judged lost at the next one, so
+        # what the host sent before letting go (a shutdown's media_closed) arrives first.
+        self._host_missing: set[tuple[str, str]] = set()
         # hosting side
         self._proxies: dict[tuple[str, str], RemoteConnection] = {}  # (origin node, conn id) -> proxy
         self._held: set[str] = set()  # rooms this node claimed
@@ -262,7 +266,10 @@ class MediaRouting:
             if early is not None:
                 early.append(message["event"])
             elif conn is not None:
-                conn.write_frame(conn.encode(message["event"]))  # in arrival order: no task per event
+                event = message["event"]
+                conn.write_frame(conn.encode(event))  # in arrival order: no task per event
+                if event.get("type") == "media_closed":  # the host let the participant go (shutdown, moved)
+                    self._unbind(conn, event.get("room", ""))
         elif op == "request":
             self._tasks.spawn(self._serve_forwarded(message))
         elif op == "closed":
@@ -358,9 +365,15 @@ class MediaRouting:
 
     async def _check_hosts(self) -> None:
         bound = {(room, host) for rooms in self._remote.values() for room, host in rooms.items()}
+        self._host_missing &= bound
         for room, host in bound:
             if await self._directory.owner(room) == host:
+                self._host_missing.discard((room, host))
                 continue
+            if (room, host) not in self._host_missing:
+                self._host_missing.add((room, host))
+                continue
+            self._host_missing.discard((room, host))
             log.warning("interview %s: its node %s is gone", room, host)
             for conn, rooms in list(self._remote.items()):
                 if rooms.get(room) == host:
