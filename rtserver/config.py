@@ -122,6 +122,8 @@ class Settings:
     webhook_retry_base_s: float = _opt(1.0, "first retry delay; doubled at each failure")
     webhook_retry_max_s: float = _opt(300.0, "longest delay between two attempts")
     webhook_timeout_s: float = _opt(5.0, "a webhook endpoint slower than this counts as failed")
+    webhook_recover_s: float = _opt(60.0, "a delivery its node stopped retrying (it died) is taken over by another "
+                                    "node after this; more than webhook_timeout_s")
     webhook_queue_max: int = _opt(1000, "events waiting for delivery (retries included) per node; beyond, "
                                   "new ones are dropped and counted")
 

@@ -103,8 +103,8 @@ async def harness(tmp_path: Path, settings_overrides: dict[str, Any],
 
 
 @pytest.fixture
-async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> AsyncIterator[
-        list[Harness]]:
+async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]],
+                      settings_overrides: dict[str, Any]) -> AsyncIterator[list[Harness]]:
     """Two nodes sharing a real redis-server (started on a free port), each with its own harness."""
     if not redis_available():
         pytest.skip("redis-server is not installed (scripts/test installs it)")
@@ -115,7 +115,8 @@ async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[Te
         harnesses = []
         async with aiohttp.ClientSession() as session:
             for i in range(2):
-                settings = make_settings(tmp_path / f"n{i}", store=server.url, secret=base.secret)
+                settings = make_settings(tmp_path / f"n{i}", **{**settings_overrides, "store": server.url,
+                                                                  "secret": base.secret})
                 app_server = await aiohttp_server(build_app(settings), host="127.0.0.1")
                 harnesses.append(Harness(app_server, settings, session))
             yield harnesses

@@ -120,6 +120,19 @@ async def test_each_timer_fires_once_across_nodes(stores):
     assert await b.claim_timer(Timer(TimerKind.DIGEST, "x", 60))
 
 
+async def test_the_webhook_outbox_is_shared_and_kept_until_deleted(stores):
+    a, b = stores
+    assert await b.get_outbox("d1") is None
+    await a.put_outbox("d1", b'{"attempt":1}')
+    await a.put_outbox("d2", b"\x00binary\xff")
+    assert await b.get_outbox("d1") == b'{"attempt":1}' and await b.get_outbox("d2") == b"\x00binary\xff"
+    await b.put_outbox("d1", b'{"attempt":2}')  # replaced, not added
+    assert await a.get_outbox("d1") == b'{"attempt":2}'
+    await a.delete_outbox("d1")
+    await a.delete_outbox("d1")  # twice: nothing to delete is fine
+    assert await b.get_outbox("d1") is None and await b.get_outbox("d2") == b"\x00binary\xff"
+
+
 async def test_reply_waits_and_samples(stores):
     a, b = stores
     assert await a.note_question("js-1", 1000)

@@ -93,7 +93,8 @@ async def test_queue_is_bounded_and_gives_up_after_max_attempts():
     await hook.start()
     registry = CollectorRegistry()
     dispatcher = WebhookDispatcher(WebhookConfig((hook.url,), SECRET, max_attempts=2, retry_base_s=0.01,
-                                                 retry_max_s=0.05, timeout_s=1.0, queue_max=3), registry=registry)
+                                                 retry_max_s=0.05, timeout_s=1.0, queue_max=3, recover_s=60.0),
+                                   registry=registry)
     await dispatcher.start()
     try:
         for i in range(5):

@@ -19,6 +19,7 @@ Layout::
     rt:{wf}:ap:ID              hash    v, d (the appointment, JSON)
     rt:{wf}:aps:USER           zset    appointment ids (advisor's and jobseeker's) by start time
     rt:{wf}:timers             zset    KIND|REF by due time; ZREM-once decides which node fires it
+    rt:{wf}:outbox             hash    webhook delivery id -> delivery (until delivered or given up)
     rt:{wf}:questions          hash    jobseeker -> time their unanswered wait started
     rt:{wf}:replies:ADVISOR    zset    REPLIED_MS:SECONDS:NONCE by reply time (first-reply times)
     rt:{wf}:digest:USER        hash    room -> last offset listed in a digest mail
@@ -353,6 +354,17 @@ class RedisWorkflowStore:
     async def claim_timer(self, timer: Timer) -> bool:
         return bool(await self._script("wf_claim_timer", [_key("timers")], [f"{timer.kind}|{timer.ref}",
                                                                             timer.due_ms]))
+
+    # -- webhook outbox ----------------------------------------------------------------------------
+    async def put_outbox(self, delivery_id: str, payload: bytes) -> None:
+        await self._link.call("wf_put_outbox", lambda: self._link.client.hset(_key("outbox"), delivery_id, payload))
+
+    async def get_outbox(self, delivery_id: str) -> bytes | None:
+        found = await self._link.call("wf_get_outbox", lambda: self._link.client.hget(_key("outbox"), delivery_id))
+        return None if found is None else bytes(found)
+
+    async def delete_outbox(self, delivery_id: str) -> None:
+        await self._link.call("wf_delete_outbox", lambda: self._link.client.hdel(_key("outbox"), delivery_id))
 
     # -- response times --------------------------------------------------------------------------
     async def note_question(self, jobseeker: str, ts_ms: int) -> bool:

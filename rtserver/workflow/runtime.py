@@ -57,7 +57,7 @@ class Workflow:
         b = node.backends
         registry = node.metrics.registry
         self.mailer = Mailer(config.smtp, registry=registry)
-        self.webhooks = WebhookDispatcher(config.webhooks, registry=registry)
+        self.webhooks = WebhookDispatcher(config.webhooks, registry=registry, outbox=store)
         self.notifier = Notifier(store=store, chat_store=b.store, broker=b.broker, presence=b.presence, config=config)
         self.portfolios = PortfolioService(store=store, chat_store=b.store, presence=b.presence,
                                            remove_member=node.chat.remove_member, notifier=self.notifier,
@@ -142,6 +142,8 @@ class Workflow:
             await self.appointments.conclude(timer.ref)
         elif timer.kind is TimerKind.DIGEST:
             await self.digests.send(timer.ref)
+        elif timer.kind is TimerKind.WEBHOOK:
+            await self.webhooks.recover(timer.ref)
         elif timer.kind is TimerKind.MEMBERSHIP:
             await self.portfolios.repair_membership(timer.ref)
         elif timer.kind is TimerKind.UNANSWERED:

@@ -56,6 +56,7 @@ class WebhookConfig:
     retry_max_s: float
     timeout_s: float
     queue_max: int
+    recover_s: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,8 +112,11 @@ class WorkflowConfig:
         smtp = SmtpConfig(s.smtp_host, s.smtp_port, s.smtp_tls, s.smtp_user,
                           _secret(environ, "RTSERVER_SMTP_PASSWORD", s.smtp_password_file), s.smtp_sender,
                           s.smtp_timeout_s)
+        if s.webhook_recover_s <= s.webhook_timeout_s:
+            raise ValueError("webhook_recover_s must be longer than webhook_timeout_s (an attempt in flight "
+                             "would be taken over)")
         hooks = WebhookConfig(urls, secret, s.webhook_max_attempts, s.webhook_retry_base_s, s.webhook_retry_max_s,
-                              s.webhook_timeout_s, s.webhook_queue_max)
+                              s.webhook_timeout_s, s.webhook_queue_max, s.webhook_recover_s)
         return cls(
             portfolio_cap=s.portfolio_cap, near_cap_ratio=s.portfolio_near_cap_ratio,
             callback_sla_ms=int(s.callback_sla_s * 1000),

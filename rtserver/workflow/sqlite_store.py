@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS wf_timers (
     kind TEXT NOT NULL, ref TEXT NOT NULL, due_ms INTEGER NOT NULL, PRIMARY KEY (kind, ref)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS wf_timers_by_due ON wf_timers (due_ms);
+CREATE TABLE IF NOT EXISTS wf_outbox (id TEXT PRIMARY KEY, payload BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wf_questions (jobseeker TEXT PRIMARY KEY, since_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wf_reply_times (
     advisor TEXT NOT NULL, replied_ms INTEGER NOT NULL, seconds REAL NOT NULL
@@ -268,6 +269,19 @@ class SqliteWorkflowStore:
         return await self._run(lambda c: c.execute(
             "DELETE FROM wf_timers WHERE kind=? AND ref=? AND due_ms=?",
             (str(timer.kind), timer.ref, timer.due_ms)).rowcount == 1, write=True)
+
+    # -- webhook outbox ----------------------------------------------------------------------------
+    async def put_outbox(self, delivery_id: str, payload: bytes) -> None:
+        await self._run(lambda c: c.execute("INSERT OR REPLACE INTO wf_outbox (id, payload) VALUES (?,?)",
+                                            (delivery_id, payload)), write=True)
+
+    async def get_outbox(self, delivery_id: str) -> bytes | None:
+        row = await self._run(lambda c: c.execute("SELECT payload FROM wf_outbox WHERE id=?",
+                                                  (delivery_id,)).fetchone())
+        return None if row is None else bytes(row[0])
+
+    async def delete_outbox(self, delivery_id: str) -> None:
+        await self._run(lambda c: c.execute("DELETE FROM wf_outbox WHERE id=?", (delivery_id,)), write=True)
 
     # -- response times --------------------------------------------------------------------------
     async def note_question(self, jobseeker: str, ts_ms: int) -> bool:

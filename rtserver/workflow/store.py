@@ -64,6 +64,7 @@ class TimerKind(enum.StrEnum):
     DIGEST = "digest"  # ref: user id
     UNANSWERED = "unanswered"  # ref: jobseeker id; a message waiting past reply_sla_s
     MEMBERSHIP = "membership"  # ref: jobseeker id; completes an assignment or transfer a crash interrupted
+    WEBHOOK = "webhook"  # ref: delivery id in the outbox; its node stopped retrying it (it died)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -232,6 +233,13 @@ class WorkflowStore(Protocol):
     async def due_timers(self, now_ms: int, *, limit: int) -> list[Timer]: ...
     async def claim_timer(self, timer: Timer) -> bool:
         """Remove the timer if it is still due as listed; True for exactly one caller."""
+
+    # -- webhook outbox ------------------------------------------------------------------------
+    async def put_outbox(self, delivery_id: str, payload: bytes) -> None:
+        """Keep (or replace) a webhook delivery until it is delivered or given up."""
+
+    async def get_outbox(self, delivery_id: str) -> bytes | None: ...
+    async def delete_outbox(self, delivery_id: str) -> None: ...
 
     # -- response times --------------------------------------------------------------------------
     async def note_question(self, jobseeker: str, ts_ms: int) -> bool:
