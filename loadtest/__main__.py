@@ -1,5 +1,6 @@
 """``python -m loadtest chat {room,one2one,idle} [options]``: benchmark the chat server.
 ``python -m loadtest media [options]``: benchmark media forwarding (see ``media.py``).
+``python -m loadtest workflow [options]``: portfolios and callbacks at scale (see ``workflow.py``).
 
 By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
 secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
@@ -25,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from . import media
+from . import media, workflow
 from .pool import WorkerPool
 from .report import default_path, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     idle.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections afterwards")
     _common(idle)
     media.add_parser(commands)
+    workflow.add_parser(commands)
     return parser
 
 
@@ -231,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "media":
         media.check(parser, args)
+    elif args.command == "workflow":
+        workflow.check(parser, args)
     else:
         _check(parser, args)
     _raise_file_limit()
@@ -240,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    task = loop.create_task(media.run(args) if args.command == "media" else _run(args))
+    runs = {"media": media.run, "workflow": workflow.run}
+    task = loop.create_task(runs.get(args.command, _run)(args))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:

@@ -188,6 +188,22 @@ async def test_refused_handshake_reports_status() -> None:
         client.opened.result()
 
 
+def test_workflow_smoke(tmp_path: Path) -> None:
+    report = tmp_path / "workflow.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", "workflow", "--advisors", "2", "--portfolio", "12", "--online", "3",
+         "--rounds", "4", "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(report.read_text())
+    assert "error" not in data and data["server"]["exit_code"] == 0
+    assert data["rows_per_portfolio"] == 12 and data["unread_rows"] >= 3  # the online jobseekers wrote
+    assert data["assign_ms"]["count"] == 2 * 12
+    for key in ("portfolio_http_ms", "portfolio_ws_ms", "callback_queue_ms", "callback_request_ms",
+                "callback_claim_ms"):
+        assert data[key]["count"] == 2 * 4 and 0 < data[key]["p50"] <= data[key]["max"] < 5000, key
+    assert "portfolio (WebSocket)" in proc.stdout
+
+
 def test_client_frames_are_masked() -> None:
     for payload in (b"", b"hi", b"z" * 200, b"w" * 70_000):
         frame = build_client_frame(payload)
