@@ -42,6 +42,10 @@ class Settings:
     max_text_chars: int = _opt(4_000, "longest chat message text, in characters")
     max_messages_per_s: float = _opt(20.0, "sustained requests per second per connection")
     burst_messages: int = _opt(40, "requests a connection may send at once before rate limiting")
+    max_joins_per_s: float = _opt(20.0, "sustained room joins and leaves per second per connection (a budget "
+                                  "apart from the requests')")
+    burst_joins: int = _opt(500, "room joins and leaves a connection may send at once: a console joining a whole "
+                            "portfolio, a reconnect rejoining every room")
     max_violations: int = _opt(50, "bad or rate-limited requests per minute before the connection is closed (4102)")
     max_connections: int = _opt(20_000, "WebSocket connections per node")
     max_connections_per_user: int = _opt(10, "simultaneous connections of one user (tabs, devices)")

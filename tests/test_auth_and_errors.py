@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -199,6 +200,21 @@ async def test_rate_limit_answers_retry_after(harness):
     limited = await ws.receive_json(timeout=5)
     assert limited["code"] == "rate_limited" and limited["retry_after_ms"] > 0 and limited["id"] == 99
     await ws.close()
+
+
+async def test_a_console_joins_a_whole_portfolio_at_once(harness):
+    """150 conversations joined in one burst (as the advisor console does on opening, and any
+    client on reconnecting) all succeed: joins have their own budget, so neither the requests'
+    rate limit nor the abuse window behind it (which closed the connection with 4102) is hit."""
+    rooms = [f"conv-{i}" for i in range(150)]
+    await asyncio.gather(*(harness.room(r, {"adv": "member", f"js-{i}": "member"}, kind="conversation")
+                           for i, r in enumerate(rooms)))
+    adv = await harness.client("adv", "advisor")
+    joined = await asyncio.gather(*(adv.join(r) for r in rooms))
+    assert sorted(j["room"] for j in joined) == sorted(rooms)
+    sent = await adv.send(rooms[-1], "still connected")  # the messages' budget is whole
+    assert sent["offset"] == 1
+    assert adv.hello["limits"]["burst_joins"] >= 150
 
 
 @pytest.mark.parametrize("settings_overrides", [{"max_violations": 5}])

@@ -13,6 +13,7 @@ from rtserver.protocol import (
     MSGPACK,
     Auth,
     Join,
+    Leave,
     Limits,
     Ping,
     Request,
@@ -158,6 +159,22 @@ def test_session_requires_auth_then_rate_limits():
     with pytest.raises(LimitExceeded):
         session.admit(Send(2, "r", "t", None), 0.0)
     session.admit(Ping(3), 0.0)  # keepalives never limited
+
+
+def test_joins_have_a_budget_of_their_own():
+    session = Session(rate_per_s=20, burst=40, max_violations=10, now=0.0, joins_per_s=20, join_burst=150)
+    session.admit(Auth(None, "t"), 0.0)
+    session.authenticated()
+    for i in range(150):  # a whole portfolio at once
+        session.admit(Join(i, f"room-{i}", None, None), 0.0)
+    with pytest.raises(LimitExceeded) as err:
+        session.admit(Join(151, "one-more", None, None), 0.0)
+    assert err.value.code is ErrorCode.RATE_LIMITED and err.value.retry_after_ms == 50
+    session.admit(Leave(152, "room-0"), 0.05)  # refilled at 20/s, shared with leaves
+    for i in range(40):  # the messages' budget is untouched
+        session.admit(Send(200 + i, "room-1", "t", None), 0.05)
+    with pytest.raises(LimitExceeded):
+        session.admit(Send(300, "room-1", "t", None), 0.05)
 
 
 def test_close_codes_say_whether_to_reconnect():

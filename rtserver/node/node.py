@@ -105,6 +105,7 @@ class Node:
     def new_session(self) -> Session:
         s = self.settings
         return Session(rate_per_s=s.max_messages_per_s, burst=s.burst_messages, max_violations=s.max_violations,
+                       joins_per_s=s.max_joins_per_s, join_burst=s.burst_joins,
                        now=time.monotonic())
 
     # -- frames -------------------------------------------------------------------------------
@@ -178,6 +179,7 @@ class Node:
             "rooms": rooms["rooms"],
             "limits": {"max_frame_bytes": s.max_frame_bytes, "max_text_chars": s.max_text_chars,
                        "max_messages_per_s": s.max_messages_per_s, "burst_messages": s.burst_messages,
+                       "max_joins_per_s": s.max_joins_per_s, "burst_joins": s.burst_joins,
                        "history_page_max": s.history_page_max, "typing_ttl_s": s.typing_ttl_s},
         })
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 
 from ..errors import ErrorCode, LimitExceeded, RtError
-from .requests import Auth, Ping, Request
+from .requests import Auth, Join, Leave, Ping, Request
 
 __all__ = ["Session", "SessionState", "TokenBucket", "ViolationWindow"]
 
@@ -63,11 +63,17 @@ class ViolationWindow:
 
 
 class Session:
-    __slots__ = ("_bucket", "_violations", "state")
+    """Joins and leaves draw from a budget of their own: a console joining every conversation of a
+    150-jobseeker portfolio, or a client rejoining all its rooms after a reconnect, sends them in
+    one burst, which the message budget (and the abuse window behind it) must not punish."""
 
-    def __init__(self, *, rate_per_s: float, burst: int, max_violations: int, now: float):
+    __slots__ = ("_bucket", "_joins", "_violations", "state")
+
+    def __init__(self, *, rate_per_s: float, burst: int, max_violations: int, now: float,
+                 joins_per_s: float | None = None, join_burst: int | None = None):
         self.state = SessionState.AWAITING_AUTH
         self._bucket = TokenBucket(rate_per_s, burst, now)
+        self._joins = TokenBucket(joins_per_s or rate_per_s, join_burst or burst, now)
         self._violations = ViolationWindow(max_violations, now)
 
     def admit(self, request: Request, now: float) -> None:
@@ -78,7 +84,7 @@ class Session:
             return
         if isinstance(request, Ping | Auth):
             return  # keepalives and token refreshes are never rate limited
-        wait_ms = self._bucket.take(now)
+        wait_ms = (self._joins if isinstance(request, Join | Leave) else self._bucket).take(now)
         if wait_ms:
             raise LimitExceeded("too many requests", code=ErrorCode.RATE_LIMITED, retry_after_ms=wait_ms)
 
