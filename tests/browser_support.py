@@ -17,6 +17,7 @@ A browser test module does::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -98,6 +99,28 @@ class BrowserSession:
         search = "&".join(f"{k}={quote(v)}" for k, v in query.items())
         await page.goto(f"{self.harness.url(path)}?{search}#token={quote(token)}")
         return page
+
+    async def open_signed_in(self, label: str, path: str, token: str,
+                             viewport: dict[str, int] | None = None) -> Page:
+        """Open a page of the node signed in as a portal page of the node's origin would: the
+        token in the tab's sessionStorage (the app pages never read tokens from URLs)."""
+        page = await self.context.new_page()
+        if viewport:
+            await page.set_viewport_size(viewport)
+        self.track(label, page)
+        origin = self.harness.url("/").rstrip("/")
+        stored = json.dumps({"token": token, "user": "", "name": "", "role": "", "expires_at": 2**52})
+        await page.add_init_script(f"if (location.origin === {json.dumps(origin)})"
+                                   f" sessionStorage.setItem('rtserver.session', {json.dumps(stored)});")
+        await page.goto(self.harness.url(path))
+        return page
+
+    def track(self, label: str, page: Page) -> None:
+        """Keep ``page``'s console output and screenshot with the test's artifacts."""
+        self.pages[label] = page
+        log = self.logs[label] = []
+        page.on("console", lambda message: log.append(_console_line(message)))
+        page.on("pageerror", lambda error: log.append(f"[pageerror] {error}"))
 
     def console(self, label: str) -> str:
         """A page's console output so far (to put in assertion messages)."""

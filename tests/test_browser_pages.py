@@ -10,7 +10,6 @@ Every wait is bounded (``wait_for_function``, ``expect``); nothing sleeps.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +59,7 @@ async def ready(page: Page) -> None:
 
 def track(browser_session: BrowserSession, label: str, page: Page) -> None:
     """Keep ``page``'s console output and screenshot with the test's artifacts."""
-    browser_session.pages[label] = page
-    log = browser_session.logs[label] = []
-    page.on("console", lambda message: log.append(f"[{message.type}] {message.text}"))
-    page.on("pageerror", lambda error: log.append(f"[pageerror] {error}"))
+    browser_session.track(label, page)
 
 
 async def demo_sign_in(browser_session: BrowserSession, label: str, base: str, user: str) -> Page:
@@ -291,17 +287,8 @@ async def portal(node: Harness) -> AsyncIterator[dict[str, Any]]:
 
 async def open_as(browser_session: BrowserSession, label: str, path: str, token: str,
                   viewport: dict[str, int] | None = None) -> Page:
-    """Open a page of the node signed in as a portal page of the node's origin would: the token in
-    the tab's sessionStorage (never in the URL)."""
-    page = await browser_session.context.new_page()
-    if viewport:
-        await page.set_viewport_size(viewport)
-    track(browser_session, label, page)
-    origin = browser_session.harness.url("/").rstrip("/")
-    session = json.dumps({"token": token, "user": "", "name": "", "role": "", "expires_at": 2**52})
-    await page.add_init_script(f"if (location.origin === {json.dumps(origin)})"
-                               f" sessionStorage.setItem('rtserver.session', {json.dumps(session)});")
-    await page.goto(browser_session.harness.url(path))
+    """Open a page of the node signed in (token in sessionStorage, as a portal would), once ready."""
+    page = await browser_session.open_signed_in(label, path, token, viewport)
     await ready(page)
     return page
 

@@ -36,18 +36,8 @@ CHECK_DONE = "() => document.body.dataset.verdict !== undefined && document.body
 
 
 async def open_signed_in(session: BrowserSession, label: str, path: str, token: str) -> Page:
-    """Open a page of the node signed in as a portal page of the node's origin would: the token
-    in the tab's sessionStorage (the pages never read tokens from URLs)."""
-    page = await session.context.new_page()
-    session.pages[label] = page
-    log = session.logs[label] = []
-    page.on("console", lambda message: log.append(f"[{message.type}] {message.text}"))
-    page.on("pageerror", lambda error: log.append(f"[pageerror] {error}"))
-    origin = session.harness.url("/").rstrip("/")
-    stored = json.dumps({"token": token, "user": "", "name": "", "role": "", "expires_at": 2**52})
-    await page.add_init_script(f"if (location.origin === {json.dumps(origin)})"
-                               f" sessionStorage.setItem('rtserver.session', {json.dumps(stored)});")
-    await page.goto(session.harness.url(path))
+    """Open a page of the node signed in (token in sessionStorage, as a portal would), once ready."""
+    page = await session.open_signed_in(label, path, token)
     await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)
     return page
 

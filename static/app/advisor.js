@@ -63,7 +63,7 @@ async function main() {
     chat.input.focus();
   } });
   portfolio.set(entries);
-  const lastContacts = loadLastContacts(client, state, portfolio);
+  const lastContacts = loadLastContacts(client, state, portfolio, hello.limits ?? {});
 
   byId("start-video").addEventListener("click", async () => {
     if (!interview || !current) return;
@@ -98,8 +98,14 @@ async function main() {
   document.body.dataset.ready = "true";
 }
 
-/** Conversations whose last message is read at the same time when the console opens. */
-const LAST_CONTACT_CONCURRENCY = 4;
+/**
+ * Share of the connection's request budget (hello.limits) the background "last contact" reads
+ * may take: the rest stays for what the advisor does meanwhile. Going over the budget would be
+ * refused, and refusals in numbers close the connection.
+ */
+const LAST_CONTACT_SHARE = 0.5;
+/** Rows refreshed together while last contacts load. */
+const LAST_CONTACT_RENDER_EVERY = 10;
 
 /**
  * The portfolio: the follow-ups the workflow assigned to this advisor or, without any (a
@@ -126,27 +132,31 @@ async function portfolioEntries(client, state, hello) {
 }
 
 /**
- * "Last contact": the time of each conversation's latest message, read in the background a few
- * at a time (a full portfolio is 150 conversations; the rate limit is per connection), after
- * which live messages keep it current.
+ * "Last contact": the time of each conversation's latest message, read in the background one
+ * at a time, after which live messages keep it current. A full portfolio is 150 conversations
+ * and the request budget is per connection: the reads use half of its burst at once, then half
+ * of its rate (about 13 s for 150 with the defaults, the first rows at once).
  * @param {RtClient} client
  * @param {RoomState} state
  * @param {PortfolioView} portfolio
+ * @param {{max_messages_per_s?: number, burst_messages?: number}} limits
  */
-async function loadLastContacts(client, state, portfolio) {
-  const queue = portfolio.entries.map((e) => e.room);
-  const worker = async () => {
-    for (let room = queue.shift(); room !== undefined; room = queue.shift()) {
-      try {
-        const last = (await client.history(room, { limit: 1 })).messages.at(-1);
-        const known = state.rooms.get(room);
-        if (last && known) known.lastTs = Math.max(known.lastTs ?? 0, last.ts);
-      } catch (error) {
-        console.warn("last contact unavailable", room, error);
-      }
+async function loadLastContacts(client, state, portfolio, limits) {
+  let free = Math.floor((limits.burst_messages ?? 40) * LAST_CONTACT_SHARE);
+  const intervalMs = 1000 / Math.max(1, (limits.max_messages_per_s ?? 20) * LAST_CONTACT_SHARE);
+  let done = 0;
+  for (const { room } of portfolio.entries) {
+    if (free > 0) free -= 1;
+    else await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    try {
+      const last = (await client.history(room, { limit: 1 })).messages.at(-1);
+      const known = state.rooms.get(room);
+      if (last && known) known.lastTs = Math.max(known.lastTs ?? 0, last.ts);
+    } catch (error) {
+      console.warn("last contact unavailable", room, error);
     }
-  };
-  await Promise.all(Array.from({ length: LAST_CONTACT_CONCURRENCY }, worker));
+    if (++done % LAST_CONTACT_RENDER_EVERY === 0) portfolio.render();
+  }
   portfolio.render();
 }
 

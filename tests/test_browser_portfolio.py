@@ -1,0 +1,46 @@
+"""An advisor's console over a full portfolio (150 jobseekers, the most an advisor follows) in
+headless Chromium: every conversation is joined in one burst, the last contacts load within the
+connection's request budget, and the connection stays up and live. A burst over the budget used
+to get the connection closed for abuse (4102), over and over as the console reconnected."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import Harness
+from playwright.async_api import expect
+from test_workflow_support import follow, users
+
+if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
+    from browser_support import BrowserSession
+
+pytest_plugins = ["browser_support"]  # browser, node, browser_session
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
+
+PORTFOLIO = 150
+WAIT_MS = 10_000
+# The last contacts load at half the request rate after half the burst: about 13 s for 150.
+READY_MS = 40_000
+
+
+async def test_a_console_over_150_jobseekers_stays_connected_and_live(browser_session: BrowserSession,
+                                                                      node: Harness) -> None:
+    await users(node, ("adv-1", "advisor", ""), *[(f"js-{i}", "jobseeker", "") for i in range(PORTFOLIO)])
+    for i in range(PORTFOLIO):
+        await follow(node, f"js-{i}", "adv-1")
+    page = await browser_session.open_signed_in("advisor", "/static/advisor.html",
+                                                node.token("adv-1", "advisor", name="Claire Martin"))
+    await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_MS)
+    await expect(page.locator("#portfolio [data-room]")).to_have_count(PORTFOLIO)
+    assert await page.evaluate("() => window.rtPage.client.state") == "open"
+    log = browser_session.console("advisor")
+    assert "4102" not in log and "rate_limited" not in log, log
+    # The last jobseeker of the list writes: the console hears it live (its conversation was
+    # joined like the others), on top of the unread assignment notice.
+    last = f"js-{PORTFOLIO - 1}"
+    jobseeker = await node.client(last)
+    await jobseeker.join(f"followup-{last}")
+    await jobseeker.send(f"followup-{last}", "Bonjour, une question sur mon CV")
+    badge = page.locator(f'#portfolio [data-room="followup-{last}"] .badge.unread span[aria-hidden="true"]')
+    await expect(badge).to_have_text("2", timeout=WAIT_MS)
