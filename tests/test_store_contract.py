@@ -105,6 +105,10 @@ async def test_rooms_of_reports_unread(store):
     summaries = {s.room: s for s in await store.rooms_of("b", limit=10)}
     assert (summaries["r1"].unread, summaries["r1"].kind, summaries["r1"].title) == (2, RoomKind.CONVERSATION, "Suivi")
     assert summaries["r2"].unread == 0 and summaries["r2"].kind is RoomKind.BROADCAST
+    # When the latest message came (room lists show it without reading history); none yet in r2.
+    assert summaries["r1"].last_ts == 1000 and summaries["r2"].last_ts is None
+    await store.append("r1", sender="a", name="A", text="later", key=None, ts_ms=5000)
+    assert {s.room: s for s in await store.rooms_of("b", limit=10)}["r1"].last_ts == 5000
 
 
 async def test_membership(store):

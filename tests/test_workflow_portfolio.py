@@ -200,6 +200,15 @@ async def test_portfolio_lists_presence_and_precall_verdict(harness):
     assert rows["js-2"]["presence"]["status"] == "offline"
     assert rows["js-1"]["precall"] is None  # no check results stored on this node
     assert rows["js-1"]["unread"] == 1  # the assignment notice
+    # Last contact: the time of the latest message, here the jobseeker's own.
+    js = await harness.client("js-1")
+    await js.join("followup-js-1")
+    await js.send("followup-js-1", "Bonjour")
+    sent = (await js.history("followup-js-1", limit=1))["messages"][-1]
+    status, data = await harness.api("GET", "/api/advisors/adv-1/portfolio")
+    rows = {r["jobseeker"]: r for r in data["portfolio"]}
+    assert rows["js-1"]["last_ts"] == sent["ts"] and rows["js-1"]["unread"] == 2
+    assert rows["js-2"]["last_ts"] is not None and rows["js-2"]["last_ts"] <= sent["ts"]  # its notice
 
 
 async def test_api_refuses_missing_or_wrong_key(harness):

@@ -74,6 +74,7 @@ class RoomSummary:
     epoch: str
     head: int
     read: int
+    last_ts: int | None = None  # when the latest message was stored (ms); None: no message (or not known)
 
     @property
     def unread(self) -> int:

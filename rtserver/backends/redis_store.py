@@ -147,7 +147,7 @@ class RedisStore:
                 if meta[0] is None or role is None:
                     continue  # a room lost with Redis's data, or a stale index entry
                 summaries.append(RoomSummary(room_id, RoomKind(_str(meta[0])), _str(meta[1]), _str(meta[2]),
-                                             int(meta[3]), int(read or 0)))
+                                             int(meta[3]), int(read or 0), None if meta[4] is None else int(meta[4])))
                 if len(summaries) == limit:
                     return summaries
         return summaries
@@ -155,7 +155,7 @@ class RedisStore:
     async def _summaries(self, rooms: list[str], user_id: str) -> list[tuple[Any, Any, Any]]:
         async with self._link.client.pipeline(transaction=False) as pipe:
             for room_id in rooms:
-                pipe.hmget(k.room_meta(room_id), ["kind", "title", "epoch", "head"])
+                pipe.hmget(k.room_meta(room_id), ["kind", "title", "epoch", "head", "last_ts"])
                 pipe.hget(k.room_members(room_id), user_id)
                 pipe.hget(k.room_reads(room_id), user_id)
             flat = await pipe.execute()

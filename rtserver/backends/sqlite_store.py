@@ -300,10 +300,11 @@ class SqliteStore:
 
     async def rooms_of(self, user_id: str, *, limit: int) -> list[RoomSummary]:
         rows = await self._read(lambda c: c.execute(
-            "SELECT r.id, r.kind, r.title, r.epoch, r.head, coalesce(rd.offset, 0) FROM members m "
+            "SELECT r.id, r.kind, r.title, r.epoch, r.head, coalesce(rd.offset, 0), "
+            "(SELECT ts_ms FROM messages WHERE room = r.id AND offset = r.head) FROM members m "
             "JOIN rooms r ON r.id = m.room LEFT JOIN reads rd ON rd.room = m.room AND rd.user = m.user "
             "WHERE m.user=? ORDER BY r.id LIMIT ?", (user_id, limit)).fetchall())
-        return [RoomSummary(r[0], RoomKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+        return [RoomSummary(r[0], RoomKind(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     # -- messages ----------------------------------------------------------------------------
     async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,

@@ -171,7 +171,7 @@ class ChatService:
         summaries = await self._store.rooms_of(conn.user_id, limit=self._settings.max_rooms_per_connection)
         return {"type": "rooms", "id": request_id, "rooms": [
             {"room": s.room, "kind": str(s.kind), "title": s.title, "epoch": s.epoch, "head": s.head,
-             "read": s.read, "unread": s.unread} for s in summaries]}
+             "read": s.read, "unread": s.unread, "last_ts": s.last_ts} for s in summaries]}
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
         """Take the user out of the room's members, and every connection of theirs, on every node,

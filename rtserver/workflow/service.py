@@ -216,14 +216,15 @@ class PortfolioService:
         ids = [f.jobseeker for f in followups]
         users = await self._store.get_users(ids)
         presence = await self._presence.get(ids) if ids else {}
-        unread = {s.room: s.unread for s in await self._chat.rooms_of(advisor_id, limit=10_000)}
+        rooms = {s.room: s for s in await self._chat.rooms_of(advisor_id, limit=10_000)}
         out = []
         for f in followups:
             user = users.get(f.jobseeker)
             info = presence.get(f.jobseeker)
             out.append({**f.to_dict(), "name": user.name if user else f.jobseeker,
                         "presence": info.to_dict() if info else {"status": "offline"},
-                        "unread": unread.get(f.room, 0)})
+                        "unread": rooms[f.room].unread if f.room in rooms else 0,
+                        "last_ts": rooms[f.room].last_ts if f.room in rooms else None})
         return out
 
     async def advisors(self, *, near_cap_only: bool) -> list[dict[str, Any]]:

@@ -121,9 +121,14 @@ async function portfolioEntries(client, state, hello) {
   const rows = await client.request("followup").then((r) => r.portfolio ?? []).catch(() => []);
   const rooms = rows.length ? rows.map((r) => r.room) : hello.rooms.map((/** @type {any} */ r) => r.room);
   const verdicts = await loadVerdicts(client, rows);
+  /** @type {Map<string, number | null>} */
+  const lastTs = new Map(hello.rooms.map((/** @type {any} */ r) => [r.room, r.last_ts ?? null]));
   return Promise.all(rooms.map(async (/** @type {string} */ room, /** @type {number} */ i) => {
     const joined = await state.join(room);
     const row = rows[i];
+    const known = state.rooms.get(room);
+    const ts = row?.last_ts ?? lastTs.get(room);  // the node says when the latest message came
+    if (known && ts) known.lastTs = Math.max(known.lastTs ?? 0, ts);
     const jobseeker = row?.jobseeker ?? [...joined.members.values()].find((m) => m.role !== "advisor")?.user
       ?? [...joined.members.keys()][0] ?? room;
     return { jobseeker, name: row?.name ?? otherNameOf(joined, "jobseeker"), room, followup: Boolean(row),
@@ -132,10 +137,10 @@ async function portfolioEntries(client, state, hello) {
 }
 
 /**
- * "Last contact": the time of each conversation's latest message, read in the background one
- * at a time, after which live messages keep it current. A full portfolio is 150 conversations
- * and the request budget is per connection: the reads use half of its burst at once, then half
- * of its rate (about 13 s for 150 with the defaults, the first rows at once).
+ * "Last contact" for the conversations the node did not date (no `last_ts` in the portfolio or
+ * the room list): the latest message read in the background one at a time, after which live
+ * messages keep it current. The request budget is per connection: the reads use half of its
+ * burst at once, then half of its rate (about 13 s for 150 rows with the defaults).
  * @param {RtClient} client
  * @param {RoomState} state
  * @param {PortfolioView} portfolio
@@ -146,6 +151,7 @@ async function loadLastContacts(client, state, portfolio, limits) {
   const intervalMs = 1000 / Math.max(1, (limits.max_messages_per_s ?? 20) * LAST_CONTACT_SHARE);
   let done = 0;
   for (const { room } of portfolio.entries) {
+    if (state.rooms.get(room)?.lastTs) continue;
     if (free > 0) free -= 1;
     else await new Promise((resolve) => setTimeout(resolve, intervalMs));
     try {

@@ -29,6 +29,7 @@ if has_key then
   end
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'head', 1)
+redis.call('HSET', KEYS[1], 'last_ts', ARGV[7])  -- for room lists: when the latest message came
 local event = {type = 'message', room = ARGV[1], offset = offset, ts = tonumber(ARGV[7]),
                from = ARGV[2], name = ARGV[3], text = ARGV[4]}
 if has_key then

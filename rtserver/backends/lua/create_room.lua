@@ -26,6 +26,7 @@ end
 if fresh then
   redis.call('DEL', members, KEYS[3], KEYS[4])
   redis.call('HSET', meta, 'kind', ARGV[1], 'title', ARGV[2], 'epoch', ARGV[3], 'created_ms', ARGV[4], 'head', 0)
+  redis.call('HDEL', meta, 'last_ts')
   found = {ARGV[1], ARGV[3], ARGV[2], ARGV[4]}
 end
 for i = 6, #ARGV, 2 do
