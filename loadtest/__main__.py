@@ -20,7 +20,6 @@ import secrets
 import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import aiohttp
 
 from . import media, workflow
 from .pool import WorkerPool
-from .report import default_path, machine, summary, write
+from .report import default_path, failure_recorded, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
 from .server import LocalRedis, LocalServer, Target, wait_ready
 
@@ -153,7 +152,7 @@ async def _run(args: argparse.Namespace) -> int:
     redis_pid: int | None = args.redis_pid
     pool: WorkerPool | None = None
     ctx: Context | None = None
-    try:
+    with failure_recorded(report):
         if args.url:
             pids = args.server_pid or [None] * len(args.url)
             targets = [Target(url, args.secret, args.api_key, pid) for url, pid in zip(args.url, pids, strict=True)]
@@ -191,36 +190,30 @@ async def _run(args: argparse.Namespace) -> int:
             ctx = Context(args, targets[0], session, pool, secrets.token_hex(3), targets=targets,
                           redis_pid=redis_pid)
             report["scenario_result"] = await SCENARIOS[args.scenario](ctx)
-    except asyncio.CancelledError:
-        report["error"] = "interrupted"
-    except Exception as exc:
-        report["error"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    finally:
-        if ctx is not None and ctx.progress is not None:
-            await ctx.progress.stop()
-        if pool is not None:
-            await pool.close()
-        codes: list[int | None] = []
-        if servers:
-            report.setdefault("server", {"local": True}).setdefault("nodes", [{} for _ in servers])
-        for i, server in enumerate(servers):  # every node gets SIGTERM, even if one of them fails to stop
-            try:
-                if report.get("error"):
-                    report["server"]["nodes"][i]["log_tail"] = server.log_tail()
-                codes.append(server.stop())
-            except Exception as exc:  # pragma: no cover - best effort clean-up
-                codes.append(None)
-                report.setdefault("cleanup_errors", []).append(f"node {i}: {exc}")
-        if servers:
-            report["server"]["exit_code"] = next((c for c in codes if c != 0), 0)
-            report["server"]["exit_codes"] = codes
+    if ctx is not None and ctx.progress is not None:
+        await ctx.progress.stop()
+    if pool is not None:
+        await pool.close()
+    codes: list[int | None] = []
+    if servers:
+        report.setdefault("server", {"local": True}).setdefault("nodes", [{} for _ in servers])
+    for i, server in enumerate(servers):  # every node gets SIGTERM, even if one of them fails to stop
+        try:
             if report.get("error"):
-                report["server"]["log_tail"] = servers[0].log_tail()
-        if redis is not None:
-            if report.get("error"):
-                report["redis"]["log_tail"] = redis.log_tail()
-            report["redis"]["exit_code"] = redis.stop()
+                report["server"]["nodes"][i]["log_tail"] = server.log_tail()
+            codes.append(server.stop())
+        except Exception as exc:  # pragma: no cover - best effort clean-up
+            codes.append(None)
+            report.setdefault("cleanup_errors", []).append(f"node {i}: {exc}")
+    if servers:
+        report["server"]["exit_code"] = next((c for c in codes if c != 0), 0)
+        report["server"]["exit_codes"] = codes
+        if report.get("error"):
+            report["server"]["log_tail"] = servers[0].log_tail()
+    if redis is not None:
+        if report.get("error"):
+            report["redis"]["log_tail"] = redis.log_tail()
+        report["redis"]["exit_code"] = redis.stop()
     report["duration_s"] = round(time.monotonic() - t0, 2)
     write(report_path, report)
     with contextlib.suppress(BrokenPipeError):

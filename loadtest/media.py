@@ -30,7 +30,7 @@ from .media_clip import Clip, encode_clip
 from .media_leak import leak_check
 from .media_report import STREAMS_PER_INTERVIEW, judge, step_figures, summary
 from .media_worker import worker_main
-from .report import default_path, machine, write
+from .report import default_path, failure_recorded, machine, write
 from .server import (
     LocalServer,
     Target,
@@ -391,13 +391,8 @@ async def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"scenario": "media", "started": started.isoformat(timespec="seconds"),
                               "machine": machine(), "options": {k: v for k, v in vars(args).items() if k != "report"},
                               "report_path": str(report_path), "steps": []}
-    try:
+    with failure_recorded(report):
         await _main(args, report)
-    except asyncio.CancelledError:
-        report["error"] = "interrupted"
-    except Exception as exc:
-        report["error"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
     report["duration_s"] = round(time.monotonic() - t0, 2)
     report["options"]["report"] = str(report_path)
     write(report_path, report)

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import json
 import os
 import platform
 import subprocess
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_path", "summary", "write"]
+__all__ = ["default_path", "failure_recorded", "summary", "write"]
 
 REPORTS_DIR = Path(__file__).resolve().parent / "reports"
+
+
+@contextlib.contextmanager
+def failure_recorded(report: dict[str, Any]) -> Iterator[None]:
+    """A run that fails or is interrupted still writes its report: the reason goes in ``error``
+    (and the traceback on stderr) instead of escaping."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        report["error"] = "interrupted"
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
 
 
 def default_path(scenario: str, started: datetime.datetime) -> Path:

@@ -18,7 +18,6 @@ import contextlib
 import datetime
 import math
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import aiohttp
 from rtserver.auth import mint_token
 from rtserver.client import Client
 
-from .report import default_path, machine, write
+from .report import default_path, failure_recorded, machine, write
 from .server import LocalRedis, LocalServer, Target, wait_ready
 from .stats import cpu_seconds, memory
 
@@ -176,7 +175,7 @@ async def run(args: argparse.Namespace) -> int:
                               "machine": machine(), "options": {k: str(v) for k, v in vars(args).items()}}
     redis: LocalRedis | None = None
     server: LocalServer | None = None
-    try:
+    with failure_recorded(report):
         store = None
         if args.redis:
             redis = LocalRedis(args.data_dir, aof=False)
@@ -196,16 +195,10 @@ async def run(args: argparse.Namespace) -> int:
                 cpu_after - cpu_before, 2)
             report["server_memory"] = memory(target.pid)
         report["server"] = {"store": "redis" if args.redis else "sqlite", "settings": server.settings()}
-    except asyncio.CancelledError:
-        report["error"] = "interrupted"
-    except Exception as exc:
-        report["error"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    finally:
-        if server is not None:
-            report.setdefault("server", {})["exit_code"] = server.stop()
-        if redis is not None:
-            redis.stop()
+    if server is not None:
+        report.setdefault("server", {})["exit_code"] = server.stop()
+    if redis is not None:
+        redis.stop()
     report["duration_s"] = round(time.monotonic() - t0, 2)
     write(report_path, report)
     with contextlib.suppress(BrokenPipeError):
