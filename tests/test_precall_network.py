@@ -84,17 +84,23 @@ async def test_udp_blocked_without_turn_is_not_ready_network_blocked(two_hosts: 
     assert result["measurements"]["transports"]["udp"] is False
 
 
+async def check_with_udp_blocked(two_hosts: TwoHosts, tmp_path: Path, turn: TurnServer,  # noqa: F811
+                                 ice_servers: list[str], user: str) -> dict[str, Any]:
+    """Start ``turn`` and a node offering ``ice_servers`` of it, block UDP, run the check."""
+    turn.start()
+    node = start_node(tmp_path / "node", host=two_hosts.server_ip, ice_servers=ice_servers, turn_secret=turn.secret)
+    try:
+        two_hosts.block_udp()
+        return await run_precall_check(two_hosts, node, user)
+    finally:
+        node.stop()
+        turn.stop()
+
+
 @pytest.mark.skipif(not turnserver_available(), reason="coturn (turnserver) is not installed (scripts/test does it)")
 async def test_udp_blocked_with_turn_goes_through_the_relay(two_hosts: TwoHosts, tmp_path: Path):  # noqa: F811
     turn = TurnServer(two_hosts.server_ip, tmp_path / "turn")
-    turn.start()
-    relayed = start_node(tmp_path / "node", host=two_hosts.server_ip, ice_servers=turn.urls, turn_secret=turn.secret)
-    try:
-        two_hosts.block_udp()
-        result = await run_precall_check(two_hosts, relayed, "js-turn")
-    finally:
-        relayed.stop()
-        turn.stop()
+    result = await check_with_udp_blocked(two_hosts, tmp_path, turn, turn.urls, "js-turn")
     transports = result["measurements"]["transports"]
     assert transports["udp"] is False and transports["turn-tcp"] is True and transports["turn-udp"] is False
     assert result["measurements"]["network"]["transport"] == "turn-tcp", dump(result)
@@ -106,16 +112,8 @@ async def test_udp_blocked_with_turn_goes_through_the_relay(two_hosts: TwoHosts,
 async def test_udp_blocked_with_only_turn_over_tls_goes_through_it(two_hosts: TwoHosts, tmp_path: Path,  # noqa: F811
                                                                   monkeypatch: pytest.MonkeyPatch):
     turn = TurnServer(two_hosts.server_ip, tmp_path / "turn", tls=True)
-    turn.start()
-    relayed = start_node(tmp_path / "node", host=two_hosts.server_ip, ice_servers=[turn.tls_url],
-                         turn_secret=turn.secret)
     monkeypatch.setenv("SSL_CERT_FILE", str(turn.cert_file))  # the check (a child process) trusts the test's TURN
-    try:
-        two_hosts.block_udp()
-        result = await run_precall_check(two_hosts, relayed, "js-turns")
-    finally:
-        relayed.stop()
-        turn.stop()
+    result = await check_with_udp_blocked(two_hosts, tmp_path, turn, [turn.tls_url], "js-turns")
     transports = result["measurements"]["transports"]
     assert transports["udp"] is False and transports["turn-tls"] is True, dump(result)
     assert transports["turn-udp"] is None and transports["turn-tcp"] is None, dump(result)  # not configured
