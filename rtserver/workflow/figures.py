@@ -47,8 +47,6 @@ class Figures:
         self._store = store
         self._webhooks = webhooks
         self._config = config
-        self._reply_sla_ms = config.reply_sla_ms
-        self._window_ms = config.figures_window_ms
         self.snapshot: list[dict[str, Any]] = []
 
     async def on_message(self, followup: FollowUp, sender: str, ts_ms: int) -> None:
@@ -56,7 +54,7 @@ class Figures:
             return
         if sender == followup.jobseeker:
             if await self._store.note_question(followup.jobseeker, ts_ms):
-                due = self._config.deadline_ms(ts_ms, self._reply_sla_ms)
+                due = self._config.deadline_ms(ts_ms, self._config.reply_sla_ms)
                 await self._store.schedule(TimerKind.UNANSWERED, followup.jobseeker, due)
         elif sender == followup.advisor:
             since = await self._store.take_question(followup.jobseeker)
@@ -69,11 +67,11 @@ class Figures:
         if followup is None:
             return
         self._webhooks.emit("message.unanswered", {"jobseeker": jobseeker, "advisor": followup.advisor,
-                                                   "room": followup.room, "sla_s": self._reply_sla_ms // 1000})
+                                                   "room": followup.room, "sla_s": self._config.reply_sla_ms // 1000})
 
     async def advisor(self, advisor: str) -> dict[str, Any]:
         now = now_ms()
-        times = await self._store.reply_times(advisor, since_ms=now - self._window_ms)
+        times = await self._store.reply_times(advisor, since_ms=now - self._config.figures_window_ms)
         portfolio = await self._store.portfolio(advisor)
         pending = await self._store.pending_callbacks([f.jobseeker for f in portfolio]) if portfolio else []
         open_ones = [cb for cb in pending if cb.status is CallbackStatus.OPEN]

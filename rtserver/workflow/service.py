@@ -221,10 +221,11 @@ class PortfolioService:
         for f in followups:
             user = users.get(f.jobseeker)
             info = presence.get(f.jobseeker)
+            summary = rooms.get(f.room)
             out.append({**f.to_dict(), "name": user.name if user else f.jobseeker,
                         "presence": info.to_dict() if info else {"status": "offline"},
-                        "unread": rooms[f.room].unread if f.room in rooms else 0,
-                        "last_ts": rooms[f.room].last_ts if f.room in rooms else None})
+                        "unread": summary.unread if summary else 0,
+                        "last_ts": summary.last_ts if summary else None})
         return out
 
     async def advisors(self, *, near_cap_only: bool) -> list[dict[str, Any]]:
