@@ -110,6 +110,41 @@ async def test_jobseeker_cannot_join_another_jobseekers_conversation(harness):
     assert (await mallory.request("ping"))["type"] == "pong"  # still usable
 
 
+class _CountingStore:
+    """The node's store, recording the name of every call the chat service makes on it."""
+
+    def __init__(self, store):
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+async def test_joining_a_missing_room_and_a_room_of_others_look_the_same(harness):
+    """Same error, same store calls: neither the answer nor its timing tells whether a room exists."""
+    await harness.room("conv-alice", {"adv": "member", "alice": "member"}, kind="conversation")
+    mallory = await harness.client("mallory")
+    counting = _CountingStore(harness.node.chat._store)
+    harness.node.chat._store = counting
+    answers = []
+    for room in ("conv-alice", "conv-bobby"):
+        counting.calls.clear()
+        with pytest.raises(ServerError) as err:
+            await mallory.join(room)
+        answers.append((err.value.code, str(err.value).replace(room, "ROOM"), list(counting.calls)))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == "forbidden" and answers[0][2] == ["member_role"]
+
+
 async def test_cross_site_origin_is_refused(harness):
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await harness.raw(headers={"Origin": "https://evil.example"})

