@@ -145,6 +145,19 @@ async def test_joining_a_missing_room_and_a_room_of_others_look_the_same(harness
     assert answers[0][0] == "forbidden" and answers[0][2] == ["member_role"]
 
 
+async def test_a_refresh_must_keep_the_user_and_the_role(harness):
+    ws = await _authed(harness, "js", "jobseeker")
+    promoted = await _request(ws, {"type": "auth", "id": "r1", "token": harness.token("js", "advisor")})
+    assert (promoted["type"], promoted["code"], promoted["id"]) == ("error", "forbidden", "r1")
+    assert "role" in promoted["message"]
+    other = await _request(ws, {"type": "auth", "id": "r2", "token": harness.token("adv", "jobseeker")})
+    assert other["code"] == "forbidden"
+    same = await _request(ws, {"type": "auth", "id": "r3", "token": harness.token("js", "jobseeker")})
+    assert (same["type"], same["id"]) == ("ok", "r3")
+    conn = next(iter(harness.node.connections))
+    assert (conn.identity.user_id, conn.identity.role) == ("js", "jobseeker")
+
+
 async def test_cross_site_origin_is_refused(harness):
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await harness.raw(headers={"Origin": "https://evil.example"})

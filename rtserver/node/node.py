@@ -144,13 +144,16 @@ class Node:
     # -- session life -----------------------------------------------------------------------
     async def authenticate(self, conn: Connection, session: Session, req: Auth | None,
                            identity: Identity | None = None) -> None:
-        """First authentication opens the session; a later one (same user) extends it."""
+        """First authentication opens the session; a later one (same user, same role) extends it."""
         if identity is None:
             assert req is not None
             identity = self.verifier.verify(req.token)
         if conn.identity is not None:
-            if identity.user_id != conn.identity.user_id:
-                raise RtError("a refreshed token must name the same user", code=ErrorCode.FORBIDDEN)
+            # The role decides what the session may do (joins already made, advisor-only requests):
+            # a refresh that changed it would be a promotion without reconnecting.
+            if (identity.user_id, identity.role) != (conn.identity.user_id, conn.identity.role):
+                raise RtError("a refreshed token must name the same user with the same role",
+                              code=ErrorCode.FORBIDDEN)
             conn.identity = identity
             await conn.send({"type": "ok", "id": None if req is None else req.id, "expires": int(identity.expires_at)})
             return
