@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--role", required=True, choices=[r.value for r in Role])
     token_parser.add_argument("--name", help="display name (defaults to the user id)")
     token_parser.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds (default 3600)")
-    add_arguments(token_parser, ("secret", "secret_file", "jwt_algorithm", "jwt_issuer"))
+    add_arguments(token_parser, ("secret", "secret_file", "jwt_algorithm", "jwt_issuer", "jwt_max_lifetime_s"))
     commands.add_parser("settings", help="print every setting as a Markdown table (README's configuration)")
     args = parser.parse_args(argv)
     if args.command == "settings":
@@ -84,9 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(settings)
     else:
-        print(mint_token(secret=settings.resolved_secret(), user_id=args.user, role=args.role, name=args.name,
-                         ttl_s=args.ttl, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer))
+        print(_token(settings, args))
     return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> str:
+    """A token the server accepts, or exit saying which rule it would break."""
+    if not 0 < args.ttl <= settings.jwt_max_lifetime_s:
+        raise SystemExit(f"rtserver token: --ttl must be positive and at most jwt_max_lifetime_s "
+                         f"({settings.jwt_max_lifetime_s:g} s)")
+    try:
+        return mint_token(secret=settings.resolved_secret(), user_id=args.user, role=args.role, name=args.name,
+                          ttl_s=args.ttl, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer)
+    except ValueError as exc:
+        raise SystemExit(f"rtserver token: {exc}") from None
 
 
 if __name__ == "__main__":

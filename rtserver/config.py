@@ -34,6 +34,9 @@ class Settings:
     jwt_algorithm: str = _opt("HS256", "JWT signing algorithm")
     jwt_leeway_s: float = _opt(30.0, "clock skew tolerated when checking token expiry")
     jwt_issuer: str = _opt("", "required 'iss' claim when set")
+    jwt_max_lifetime_s: float = _opt(86_400.0, "longest token lifetime accepted: a token whose exp - iat (exp - now "
+                                     "without iat) exceeds it is refused (unauthorized)")
+    max_name_chars: int = _opt(200, "longest display name (a token's 'name' claim) accepted")
     api_key: str = _opt("", "key for the server-to-server HTTP API (header X-Api-Key); API disabled when empty")
     allowed_origins: str = _opt("", "comma-separated Origins allowed to open /ws and to call the browser endpoints "
                                 "(CORS, for portals embedding the pages); empty: same host only; * : any")

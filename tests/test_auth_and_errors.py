@@ -158,6 +158,36 @@ async def test_a_refresh_must_keep_the_user_and_the_role(harness):
     assert (conn.identity.user_id, conn.identity.role) == ("js", "jobseeker")
 
 
+@pytest.mark.parametrize("claims", [
+    {"sub": "js", "role": "jobseeker", "iat": int(time.time()), "exp": 253_402_300_799},  # year 9999
+    {"sub": "js", "role": "jobseeker", "exp": 253_402_300_799},
+    {"sub": "js\r\nx", "role": "jobseeker", "exp": int(time.time()) + 60},
+    {"sub": "js", "role": "jobseeker", "name": "\x1b[2Jadmin", "exp": int(time.time()) + 60},
+])
+async def test_tokens_breaking_the_token_rules_are_refused(harness, claims):
+    token = jwt.encode(claims, harness.settings.secret, algorithm="HS256")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+        await harness.raw(headers={"Authorization": f"Bearer {token}"})
+    assert err.value.status == 401
+    ws = await harness.raw()
+    await ws.send_json({"type": "auth", "token": token})
+    error = await ws.receive_json(timeout=5)
+    assert error["code"] == "unauthorized" and error["message"].startswith("invalid token")
+    assert (await ws.receive(timeout=5)).data == CloseCode.UNAUTHORIZED
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jwt_max_lifetime_s": 120.0}])
+async def test_the_maximum_token_lifetime_is_a_setting(harness):
+    assert (await _lifetime(harness, 120))["type"] == "hello"
+    assert (await _lifetime(harness, 121))["code"] == "unauthorized"
+
+
+async def _lifetime(harness, ttl_s):
+    ws = await harness.raw()
+    await ws.send_json({"type": "auth", "token": harness.token("js", ttl_s=ttl_s)})
+    return await ws.receive_json(timeout=5)
+
+
 async def test_cross_site_origin_is_refused(harness):
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await harness.raw(headers={"Origin": "https://evil.example"})

@@ -54,8 +54,7 @@ class Node:
         self.settings = settings
         self.backends = backends
         self.metrics = metrics or Metrics()
-        self.verifier = TokenVerifier(secret=settings.resolved_secret(), algorithm=settings.jwt_algorithm,
-                                      leeway_s=settings.jwt_leeway_s, issuer=settings.jwt_issuer)
+        self.verifier = TokenVerifier.from_settings(settings)
         self.hub = Hub(store=backends.store, broker=backends.broker, metrics=self.metrics)
         self.presence = PresenceService(store=backends.store, broker=backends.broker, presence=backends.presence)
         self.chat = ChatService(store=backends.store, broker=backends.broker, hub=self.hub, presence=self.presence,
