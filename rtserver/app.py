@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .backends import create_backends
-from .config import Settings
+from .config import Settings, warn_exposed_files
 from .demo import add_demo_routes, check_demo_allowed, seed
 from .metrics import Metrics
 from .node import Node
@@ -28,6 +28,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def build_app(settings: Settings) -> web.Application:
     """The node's application; raises ValueError for settings that cannot work together."""
     check_demo_allowed(settings)
+    warn_exposed_files(settings)
     app = web.Application(middlewares=[cors, api_errors])
     metrics = Metrics()
     node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "add_arguments", "load_secret", "settings_from_args"]
+__all__ = ["Settings", "add_arguments", "exposed_files", "load_secret", "settings_from_args", "warn_exposed_files"]
 
 ENV_PREFIX = "RTSERVER_"
+
+log = logging.getLogger(__name__)
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -151,6 +155,12 @@ class Settings:
     def resolved_secret(self) -> str:
         return self.secret or load_secret(self.secret_file)
 
+    def sqlite_path(self) -> str | None:
+        """The SQLite database file of a ``sqlite:PATH`` store; None for Redis."""
+        if not self.store.startswith("sqlite:"):
+            return None
+        return self.store.removeprefix("sqlite:").removeprefix("//") or "rtserver.db"
+
 
 _KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
@@ -182,6 +192,36 @@ def load_secret(path: str) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value
+
+
+def exposed_files(settings: Settings) -> list[tuple[str, int]]:
+    """The files this node reads secrets or personal data from that other local users may read
+    or write (any group or other permission bit), with their modes.
+
+    Checked: the secret file (when no secret is given), the SMTP password and webhook secret
+    files, and the SQLite database with its -wal and -shm files. The files the node creates are
+    0600; these are ones that existed before, made by hand or by an older version.
+    """
+    paths = [settings.secret_file if not settings.secret else "", settings.smtp_password_file,
+             settings.webhook_secret_file]
+    db = settings.sqlite_path()
+    if db is not None and db != ":memory:":
+        paths += [db, db + "-wal", db + "-shm"]
+    found = []
+    for path in filter(None, paths):
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            continue  # missing: created private, or reported by whatever needs it
+        if mode & 0o077:
+            found.append((path, mode))
+    return found
+
+
+def warn_exposed_files(settings: Settings) -> None:
+    """Log a warning per file of ``exposed_files``: once, at start-up."""
+    for path, mode in exposed_files(settings):
+        log.warning("%s is readable or writable by other local users (mode %04o): chmod 600 it", path, mode)
 
 
 def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
+from .sqlite_thread import connect_private
 
 __all__ = ["SqliteStore"]
 
@@ -104,7 +105,7 @@ class SqliteStore:
 
     # -- lifecycle -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn = connect_private(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA busy_timeout=5000")

@@ -12,15 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import sqlite3
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import Unavailable
 
-__all__ = ["SqliteThread"]
+__all__ = ["SqliteThread", "connect_private"]
 
 T = TypeVar("T")
+
+
+def connect_private(path: str, **kwargs: Any) -> sqlite3.Connection:
+    """``sqlite3.connect``, the database file first created mode 0600 when missing.
+
+    The file holds every message and e-mail address: SQLite would create it 0666 less the umask
+    (0644 usually), readable by every local user. It creates the -wal and -shm files with the
+    database's own mode, so they are private too. ``os.open`` with a mode rather than a
+    temporary umask: the umask is the whole process's, and other threads create files meanwhile.
+    """
+    if path not in ("", ":memory:") and not kwargs.get("uri"):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # an existing file keeps its mode; start-up warns when others can read it
+    return sqlite3.connect(path, **kwargs)
 
 
 class SqliteThread:
@@ -34,7 +51,7 @@ class SqliteThread:
 
     async def open(self) -> None:
         def setup() -> sqlite3.Connection:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn = connect_private(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.executescript(self._schema)
