@@ -47,3 +47,23 @@ def test_readme_lists_every_setting_as_rtserver_settings_prints_it():
     from rtserver.config import settings_table
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert settings_table() in readme, "README's configuration table is stale: paste `rtserver settings` into it"
+
+
+def test_token_limits_are_settings_and_must_be_positive(tmp_path):
+    from rtserver.auth import TokenVerifier
+
+    settings = Settings.from_env({"RTSERVER_JWT_MAX_LIFETIME_S": "3600", "RTSERVER_MAX_NAME_CHARS": "50"},
+                                 secret="s" * 32)
+    assert (settings.jwt_max_lifetime_s, settings.max_name_chars) == (3600.0, 50)
+    TokenVerifier.from_settings(settings)
+    for bad in ({"jwt_max_lifetime_s": 0.0}, {"max_name_chars": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TokenVerifier.from_settings(Settings(secret="s" * 32, **bad))
+
+
+@pytest.mark.parametrize(("store", "path"), [
+    ("sqlite:/var/lib/rt/rt.db", "/var/lib/rt/rt.db"), ("sqlite://rel.db", "rel.db"), ("sqlite:", "rtserver.db"),
+    ("redis://127.0.0.1:6379/0", None),
+])
+def test_the_sqlite_path_of_a_store(store, path):
+    assert Settings(store=store).sqlite_path() == path
