@@ -26,6 +26,7 @@ from rtserver.errors import BadRequest, ErrorCode, RtError
 from rtserver.precall.stores import RedisCheckResults, SqliteCheckResults
 from rtserver.precall.verdict import evaluate
 from rtserver.protocol.requests import Limits, parse_request
+from rtserver.workflow.api import json_text
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -211,6 +212,12 @@ async def test_saving_keeps_only_what_encodes(legacy_store):
     saved = await legacy_store.save("js", {"verdict": "ready", "mos": math.nan, "deep": nested(LEVELS)}, ts_ms=7)
     encodes_everywhere(saved)
     encodes_everywhere(await legacy_store.history("js", limit=5))
+
+
+def test_the_http_api_writes_nan_and_infinities_as_null():
+    # Whatever a handler returns: bare NaN (json.dumps' default) would fail a strict parser's whole body.
+    assert strict_json(json_text({"mos": math.nan, "x": [math.inf, -math.inf], 1: "a"})) == {
+        "mos": None, "x": [None, None], "1": "a"}
 
 
 # -- over the wire ---------------------------------------------------------------------------------
