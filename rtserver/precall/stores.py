@@ -12,6 +12,7 @@ from typing import Any
 
 from ..backends.redis_link import RedisLink
 from ..backends.sqlite_thread import SqliteThread
+from .results import encodable, loaded
 
 __all__ = ["RedisCheckResults", "SqliteCheckResults"]
 
@@ -23,8 +24,14 @@ CREATE INDEX IF NOT EXISTS precall_results_by_user ON precall_results (user, seq
 """
 
 
-def _stored(result: dict[str, Any], ts_ms: int) -> dict[str, Any]:
-    return {**result, "ts": ts_ms}
+def _stored(result: dict[str, Any], ts_ms: int) -> tuple[dict[str, Any], str]:
+    """The result as stored, and its JSON (strict: no NaN, see ``results.encodable``)."""
+    stored = encodable({**result, "ts": ts_ms})
+    return stored, json.dumps(stored, separators=(",", ":"), allow_nan=False)
+
+
+def _loaded(rows: list[Any]) -> list[dict[str, Any]]:
+    return [result for result in map(loaded, rows) if result is not None]
 
 
 class SqliteCheckResults:
@@ -41,8 +48,7 @@ class SqliteCheckResults:
         await self._db.close()
 
     async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
-        stored = _stored(result, ts_ms)
-        data = json.dumps(stored, separators=(",", ":"))
+        stored, data = _stored(result, ts_ms)
 
         def write(c: sqlite3.Connection) -> None:
             c.execute("INSERT INTO precall_results (user, ts_ms, data) VALUES (?,?,?)", (user_id, ts_ms, data))
@@ -62,14 +68,14 @@ class SqliteCheckResults:
             rows = c.execute(f"SELECT user, data FROM precall_results WHERE seq IN "  # placeholders only
                              f"(SELECT max(seq) FROM precall_results WHERE user IN ({marks}) GROUP BY user)",
                              user_ids).fetchall()
-            return {user: json.loads(data) for user, data in rows}
+            return {user: result for user, data in rows if (result := loaded(data)) is not None}
 
         return await self._db.run(read)
 
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
         rows = await self._db.run(lambda c: c.execute(
             "SELECT data FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?", (user_id, limit)).fetchall())
-        return [json.loads(data) for (data,) in rows]
+        return _loaded([data for (data,) in rows])
 
 
 def _key(user_id: str) -> str:
@@ -100,8 +106,7 @@ class RedisCheckResults:
         return None
 
     async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
-        stored = _stored(result, ts_ms)
-        data = json.dumps(stored, separators=(",", ":"))
+        stored, data = _stored(result, ts_ms)
 
         await self._link.call("precall_save", lambda: self._save(keys=[_key(user_id)], args=[data, self._keep]))
         return stored
@@ -119,8 +124,9 @@ class RedisCheckResults:
                 return await pipe.execute()
 
         found = await self._link.call("precall_latest", read)
-        return {u: json.loads(v) for u, v in zip(user_ids, found, strict=True) if v is not None}
+        return {u: result for u, v in zip(user_ids, found, strict=True)
+                if v is not None and (result := loaded(v)) is not None}
 
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
         rows = await self._link.call("precall_history", lambda: self._link.client.lrange(_key(user_id), 0, limit - 1))
-        return [json.loads(v) for v in rows]
+        return _loaded(rows)

@@ -3,8 +3,10 @@
     evaluate(measurements) -> {"verdict", "mos", "video", "findings", "measurements"}
 
 The measurements are those of docs/precall.md (every section optional: an absent section was not
-tested and produces no finding; unknown sections are ignored). Malformed measurements raise
-``ValueError`` saying which field is wrong; the caller reports it (the node: ``invalid_message``).
+tested and produces no finding; unknown sections are ignored), checked against their schema
+(``rtserver.protocol.measurements``): malformed measurements raise ``ValueError`` saying which
+field is wrong; the caller reports it (the node: ``invalid_message``, having already dropped the
+unknown fields, so the result carries only the known ones).
 The thresholds below are the whole policy; docs/precall-verdict.md lists them with their sources.
 A measure at a threshold gets that threshold's severity.
 """
@@ -13,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from ..protocol.measurements import TRANSPORTS, clean_measurements
 from .findings import FindingCode, Severity, finding
 
 __all__ = [
@@ -128,90 +130,11 @@ class Video(enum.StrEnum):
 
 
 # -- validation --------------------------------------------------------------------------------------
-Check = Callable[[str, Any], None]
-
-MAX_MS = 3_600_000.0  # an hour: any duration or delay beyond it is a broken measurement
-MAX_KBPS = 10_000_000.0
-MAX_PIXELS = 100_000.0
-MAX_FPS = 1000.0
-MAX_DEVICES = 1000
-TRANSPORTS = ("udp", "turn-udp", "turn-tcp", "turn-tls")
-PERMISSIONS = ("granted", "denied", "prompt", "unavailable")
-
-
-def _number(low: float, high: float) -> Check:
-    def check(where: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                math.isfinite(value) and low <= value <= high):
-            raise ValueError(f"'{where}' must be a number from {low:g} to {high:g}, not {value!r}")
-    return check
-
-
-def _count(where: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DEVICES:
-        raise ValueError(f"'{where}' must be an integer from 0 to {MAX_DEVICES}, not {value!r}")
-
-
-def _boolean(where: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"'{where}' must be true or false, not {value!r}")
-
-
-def _text(where: str, value: Any) -> None:
-    if not isinstance(value, str):
-        raise ValueError(f"'{where}' must be a string, not {value!r}")
-
-
-def _one_of(choices: tuple[str, ...]) -> Check:
-    def check(where: str, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(f"'{where}' must be one of {', '.join(choices)}, not {value!r}")
-    return check
-
-
-_DEVICE = {"permission": _one_of(PERMISSIONS), "devices": _count, "error": _text}
-# Each field may be null or absent (not measured) unless listed in _REQUIRED.
-SCHEMA: dict[str, dict[str, Check]] = {
-    "client": {"kind": _text, "user_agent": _text},
-    "browser": {"webrtc": _boolean, "get_user_media": _boolean},
-    "camera": {**_DEVICE, "width": _number(0, MAX_PIXELS), "height": _number(0, MAX_PIXELS),
-               "fps": _number(0, MAX_FPS)},
-    "microphone": {**_DEVICE, "level": _number(0, 1), "silent": _boolean},
-    "network": {"connected": _boolean, "transport": _one_of(TRANSPORTS), "rtt_ms": _number(0, MAX_MS),
-                "jitter_ms": _number(0, MAX_MS), "loss_pct": _number(0, 100), "send_kbps": _number(0, MAX_KBPS),
-                "recv_kbps": _number(0, MAX_KBPS), "duration_ms": _number(0, MAX_MS)},
-    "transports": {**{name: _boolean for name in TRANSPORTS}, "turn_configured": _boolean},
-}
-_REQUIRED = {"network": ("connected",)}
-_REQUIRED_WHEN_CONNECTED = ("loss_pct", "send_kbps")  # what every loopback measures, and the verdict needs
-
-
 def _sections(measurements: Any) -> dict[str, dict[str, Any]]:
-    """The known sections present, each checked; raises ValueError naming the first wrong field."""
-    if not isinstance(measurements, dict):
-        raise ValueError("measurements must be an object")
-    if measurements.get("duration_ms") is not None:
-        _number(0, MAX_MS)("duration_ms", measurements["duration_ms"])
-    sections: dict[str, dict[str, Any]] = {}
-    for name, fields in SCHEMA.items():
-        section = measurements.get(name)
-        if section is None:
-            continue
-        if not isinstance(section, dict):
-            raise ValueError(f"'{name}' must be an object")
-        for field in _REQUIRED.get(name, ()):
-            if section.get(field) is None:
-                raise ValueError(f"'{name}.{field}' is required")
-        for field, check in fields.items():
-            if section.get(field) is not None:
-                check(f"{name}.{field}", section[field])
-        sections[name] = section
-    network = sections.get("network")
-    if network is not None and network["connected"]:
-        for field in _REQUIRED_WHEN_CONNECTED:
-            if network.get(field) is None:
-                raise ValueError(f"'network.{field}' is required when 'network.connected' is true")
-    return sections
+    """The known sections present, each checked against the schema (``protocol.measurements``);
+    raises ValueError naming the first wrong field."""
+    cleaned = clean_measurements(measurements)
+    return {name: section for name, section in cleaned.items() if isinstance(section, dict)}
 
 
 # -- findings ----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..auth import Role
@@ -47,6 +48,12 @@ STATUS = {
 Handler = Callable[[web.Request, Workflow], Awaitable[Any]]
 
 
+def json_text(body: Any) -> str:
+    """A body as the WebSocket's JSON frames are written (orjson): NaN and infinities as null,
+    where json.dumps writes a bare ``NaN`` that strict parsers refuse, failing the whole body."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def endpoint(status: int = 200) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
     """Key check, errors as JSON with their status, and the handler's value as the JSON body."""
 
@@ -59,7 +66,7 @@ def endpoint(status: int = 200) -> Callable[[Handler], Callable[[web.Request], A
             except RtError as exc:
                 return web.json_response({"error": {"code": str(exc.code), "message": exc.message}},
                                          status=STATUS.get(exc.code, 500))
-            return web.json_response(body, status=status)
+            return web.json_response(body, status=status, dumps=json_text)
 
         return run
 
