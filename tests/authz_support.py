@@ -28,7 +28,8 @@ from test_workflow_support import follow, users
 
 from rtserver.errors import ErrorCode
 
-__all__ = ["MINIMAL_CANDIDATE", "MINIMAL_SDP", "Wire", "World", "documented_codes", "frame_for", "make_world"]
+__all__ = ["MINIMAL_CANDIDATE", "MINIMAL_SDP", "WRONG_KEY", "Wire", "World", "documented_codes", "fill_path",
+           "frame_for", "make_world", "transfer", "windows"]
 
 ANSWER_TIMEOUT_S = 10.0
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -181,10 +182,6 @@ def frame_for(key: str, w: World, actor: str, token: str) -> dict[str, Any]:
         "precall_results": {"user": w.js} if variant == "jobseeker" else {},
     }
     return {"type": kind, **frames[kind]}
-
-
-def api_headers(key: str | None) -> dict[str, str]:
-    return {} if key is None else {"X-Api-Key": key}
 
 
 WRONG_KEY = "wrong-" + API_KEY
