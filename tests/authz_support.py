@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import re
 import time
 from pathlib import Path
@@ -71,7 +72,8 @@ class Wire:
 
     async def send(self, frame: Any) -> None:
         if self.codec == "json":
-            await self.ws.send_str(orjson.dumps(frame).decode())
+            # The standard library's encoder: integers of any size, NaN as the (invalid) NaN token.
+            await self.ws.send_str(json.dumps(frame, allow_nan=True))
         else:
             await self.ws.send_bytes(msgpack.packb(frame, use_bin_type=True))
 
