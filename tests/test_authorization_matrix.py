@@ -345,3 +345,18 @@ async def test_http_authorization_matrix(nodes: tuple[Harness, Harness]) -> None
             if not good:
                 mismatches.append(f"{key:44} {who:10} expected {wanted:12} got {actual}")
     assert not mismatches, "answers differing from HTTP_TABLE:\n" + "\n".join(mismatches)
+
+
+async def test_transferred_advisor_lists_nothing_of_the_jobseeker(nodes: tuple[Harness, Harness]) -> None:
+    """The listings answer ``ok`` to everyone; after a transfer the old advisor's no longer name the jobseeker."""
+    portal, node = nodes
+    w = await make_world(portal, callback=True, appointment=True)
+    await transfer(portal, w)
+    wire = await Wire.open(node, w.adv, "advisor")
+    try:
+        for kind in ("rooms", "followup", "callbacks", "appointments", "precall_results"):
+            answer = await wire.ask({"type": kind})
+            assert answer["type"] != "error", answer
+            assert w.js not in repr(answer) and w.room not in repr(answer), (kind, answer)
+    finally:
+        await wire.close()
