@@ -11,11 +11,13 @@ import json
 import time
 
 import pytest
+from conftest import make_settings
 from test_workflow_support import WebhookReceiver, follow, users, workflow_of
 
 from rtserver.client import ServerError
 from rtserver.workflow import access
 from rtserver.workflow.notify import now_ms
+from rtserver.workflow.settings import WorkflowConfig
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -32,7 +34,7 @@ async def receiver():
 @pytest.fixture
 def settings_overrides(receiver, monkeypatch):
     monkeypatch.setenv("RTSERVER_WEBHOOK_SECRET", "portal-shared-secret-0123456789")
-    return {"webhook_urls": receiver.url, "callback_max_horizon_days": 90, "cover_max_days": 31}
+    return {"webhook_urls": receiver.url, "callback_max_horizon_days": 60, "cover_max_days": 10}
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -122,6 +124,12 @@ async def test_only_the_current_advisor_acts_on_callbacks(nodes):
         409, "already_claimed")
 
 
+def test_the_bounds_must_be_positive(tmp_path):
+    for name in ("callback_max_horizon_days", "cover_max_days"):
+        with pytest.raises(ValueError, match=name):
+            WorkflowConfig.from_settings(make_settings(tmp_path, **{name: 0}), environ={})
+
+
 async def test_reschedule_times_are_bounded_by_the_horizon(nodes):
     a, b = nodes
     await users(a, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""))
@@ -136,10 +144,10 @@ async def test_reschedule_times_are_bounded_by_the_horizon(nodes):
     assert await _ws_code(adv, "callback_outcome", callback=cid, outcome="rescheduled",
                           windows=year_2100) == "invalid_message"
     assert await _ws_code(adv, "callback_outcome", callback=cid, outcome="rescheduled",
-                          windows=windows(91 * 24)) == "invalid_message"
+                          windows=windows(61 * 24)) == "invalid_message"
     assert await _http_code(a, "POST", f"/api/callbacks/{cid}/outcome", {
         "advisor": "adv-1", "outcome": "rescheduled", "windows": year_2100}) == (400, "invalid_message")
-    ok = await adv.request("callback_outcome", callback=cid, outcome="rescheduled", windows=windows(89 * 24))
+    ok = await adv.request("callback_outcome", callback=cid, outcome="rescheduled", windows=windows(59 * 24))
     assert ok["callback"]["status"] == "open"
 
 
@@ -230,7 +238,7 @@ async def test_covers_are_checked_when_granted(nodes):
     await users(a, ("adv-a", "advisor", ""), ("adv-b", "advisor", ""), ("js-1", "jobseeker", ""))
     soon = now_ms() + HOUR_MS
     for body, code in (({"colleague": "adv-b", "until": now_ms() - 1}, "invalid_message"),
-                       ({"colleague": "adv-b", "until": now_ms() + 32 * DAY_MS}, "invalid_message"),
+                       ({"colleague": "adv-b", "until": now_ms() + 11 * DAY_MS}, "invalid_message"),
                        ({"colleague": "adv-b", "until": "tomorrow"}, "invalid_message"),
                        ({"colleague": "adv-a", "until": soon}, "invalid_message"),
                        ({"colleague": "js-1", "until": soon}, "forbidden"),
