@@ -105,6 +105,10 @@ class Settings:
     working_timezone: str = _opt("Europe/Paris", "time zone of working_hours")
     holidays: str = _opt("", "comma-separated dates (2026-12-25,...) without working hours")
     callback_max_open: int = _opt(3, "open callback requests one jobseeker may have at once")
+    callback_max_horizon_days: int = _opt(90, "a callback request's windows (asked for or rescheduled) must end "
+                                          "within this many days from now (invalid_message beyond)")
+    cover_max_days: int = _opt(31, "longest cover an advisor's colleague may be granted over their portfolio "
+                               "(POST /api/advisors/{id}/cover)")
     reply_sla_s: float = _opt(86_400.0, "a jobseeker's message unanswered this long fires the "
                               "message.unanswered webhook")
     digest_delay_s: float = _opt(900.0, "a user offline when messages reach them gets one mail listing the "

@@ -30,6 +30,12 @@ async def _claim_all(clients: list[Client], callback_id: str) -> tuple[list[dict
     return [r for r in results if isinstance(r, dict)], [r for r in results if isinstance(r, str)]
 
 
+async def _cover(harness, advisor: str, colleague: str) -> None:
+    status, data = await harness.api("POST", f"/api/advisors/{advisor}/cover", {
+        "colleague": colleague, "until": int(time.time() * 1000) + HOUR_MS})
+    assert status == 201, data
+
+
 async def test_jobseeker_sees_status_live_and_outcomes_are_recorded(harness):
     await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""))
     room = (await follow(harness, "js-1", "adv-1"))["room"]
@@ -91,7 +97,8 @@ async def test_concurrent_claims_exactly_one_wins_sqlite(harness):
     js = await harness.client("js-1")
     callback_id = (await js.request("callback_request", reason="x", channel="phone", windows=windows(1)))[
         "callback"]["id"]
-    # Two advisors with four tabs each, all claiming at once.
+    await _cover(harness, "adv-1", "adv-2")
+    # Two advisors (one covering the other) with four tabs each, all claiming at once.
     tabs = [await harness.client(adv, "advisor") for adv in ("adv-1", "adv-2") for _ in range(4)]
     won, lost = await _claim_all(tabs, callback_id)
     assert len(won) == 1 and lost == ["already_claimed"] * 7
@@ -103,6 +110,7 @@ async def test_concurrent_claims_exactly_one_wins_redis_two_nodes(redis_nodes):
     a, b = redis_nodes
     await users(a, ("adv-1", "advisor", ""), ("adv-2", "advisor", ""), ("js-1", "jobseeker", ""))
     room = (await follow(b, "js-1", "adv-1"))["room"]
+    await _cover(a, "adv-1", "adv-2")
     js = await b.client("js-1")
     await js.join(room)
     for round_ in range(3):  # several requests: each has exactly one winner

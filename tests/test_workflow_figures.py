@@ -40,8 +40,9 @@ async def test_first_reply_times_open_callbacks_and_metrics(harness):
             await asyncio.sleep(0.01)
     for seconds in (10.0, 20.0, 30.0, 40.0):
         await wf.store.add_reply_time("adv-1", int(time.time() * 1000), seconds, keep=1000)
+    tomorrow = int(time.time() * 1000) + 86_400_000  # within callback_max_horizon_days
     await js.request("callback_request", reason="x", channel="phone",
-                     windows=[{"start": 4_000_000_000_000, "end": 4_000_000_600_000}])
+                     windows=[{"start": tomorrow, "end": tomorrow + 600_000}])
     status, figures = await harness.api("GET", "/api/advisors/adv-1/figures")
     assert status == 200
     assert figures["portfolio_size"] == 2 and figures["replies"] == 6 and figures["open_callbacks"] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 
 import pytest
 from conftest import API_KEY
@@ -62,8 +63,9 @@ async def test_transfer_keeps_history_and_callbacks_new_advisor_reads_old_cannot
     for i in range(3):
         await js.send(room, f"question {i}")
         await old.send(room, f"answer {i}")
+    tomorrow = int(time.time() * 1000) + 86_400_000  # within callback_max_horizon_days
     callback = await js.request("callback_request", reason="CV", channel="phone",
-                                windows=[{"start": 4_000_000_000_000, "end": 4_000_003_600_000}])
+                                windows=[{"start": tomorrow, "end": tomorrow + 3_600_000}])
     before = (await harness.api("GET", "/api/followups/js-1/export"))[1]["messages"]
 
     status, moved = await harness.api("POST", "/api/followups/js-1/transfer", {"advisor": "adv-new"})

@@ -16,7 +16,16 @@ from rtserver.backends.redis_link import RedisLink
 from rtserver.errors import ErrorCode, RtError
 from rtserver.workflow.redis_store import RedisWorkflowStore
 from rtserver.workflow.sqlite_store import SqliteWorkflowStore
-from rtserver.workflow.store import Callback, CallbackStatus, Channel, FollowUpStatus, Timer, TimerKind, WorkflowStore
+from rtserver.workflow.store import (
+    Callback,
+    CallbackStatus,
+    Channel,
+    Cover,
+    FollowUpStatus,
+    Timer,
+    TimerKind,
+    WorkflowStore,
+)
 
 
 @contextlib.contextmanager
@@ -143,3 +152,22 @@ async def test_reply_waits_and_samples(stores):
         await a.add_reply_time("adv", 10_000 + i, float(i), keep=3)
     assert sorted(await b.reply_times("adv", since_ms=0)) == [2.0, 3.0, 4.0]
     assert await b.reply_times("adv", since_ms=10_004) == [4.0]
+
+
+async def test_covers_are_shared_one_per_pair(stores):
+    a, b = stores
+    assert await b.get_cover("adv-a", "adv-b") is None and await b.covers_of("adv-a") == []
+    await a.put_cover(Cover("c1", "adv-a", "adv-b", 2_000, 1_000))
+    await a.put_cover(Cover("c2", "adv-a", "adv-c", 2_000, 1_000))
+    await a.put_cover(Cover("c3", "adv-a", "adv-b", 3_000, 1_500))  # granted again: replaces c1
+    found = await b.get_cover("adv-a", "adv-b")
+    assert found is not None and found.id == "c3" and found.active(2_500) and not found.active(3_000)
+    await b.put_cover(dataclasses.replace(found, revoked_ms=2_000))
+    listed = await a.covers_of("adv-a")
+    assert [(c.id, c.colleague, c.revoked_ms) for c in listed] == [("c3", "adv-b", 2_000), ("c2", "adv-c", None)]
+    assert await a.covers_of("adv-b") == []
+
+
+def test_records_written_before_covers_still_decode():
+    old = _callback().encode().replace(',"covered":[]', "")
+    assert '"covered"' not in old and Callback.decode(old).covered == ()

@@ -47,12 +47,13 @@ async def test_signed_retried_with_backoff_and_never_blocking(harness, receiver)
     await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""))
     # followup.assigned: its first attempt stalls in the receiver until the client times out (1 s).
     await follow(harness, "js-1", "adv-1")
+    tomorrow = int(time.time() * 1000) + 86_400_000  # within callback_max_horizon_days
     await asyncio.wait_for(receiver.attempted.wait(), 5)
     # Meanwhile the server answers at once: the API and chat do not wait on the endpoint.
     started = time.perf_counter()
     js = await harness.client("js-1")
     request = await js.request("callback_request", reason="Un rappel", channel="phone",
-                               windows=[{"start": 4_000_000_000_000, "end": 4_000_000_600_000}])
+                               windows=[{"start": tomorrow, "end": tomorrow + 600_000}])
     status, _ = await harness.api("GET", "/api/advisors/adv-1/portfolio")
     assert status == 200 and time.perf_counter() - started < 0.5
     delivered = {}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
+import unicodedata
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode
@@ -21,6 +23,9 @@ MAX_ID_CHARS = 64
 MAX_ROOM_CHARS = 128
 MAX_KEY_CHARS = 64
 MAX_TOKEN_CHARS = 8192
+# C0 controls but tab and newline (NUL, escape sequences, a bare CR that rewrites a line in a
+# terminal), and lone surrogates (a JSON "\ud800" decodes to one; no UTF-8 can store it).
+FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
 
 
 class PresenceStatus(enum.StrEnum):
@@ -164,13 +169,24 @@ def _parse_join(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     return Join(rid, room, _offset(f, "after", required=False), epoch)  # type: ignore[arg-type]
 
 
+def visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows: not whitespace, not a format character
+    (Unicode Cf: zero-width space and joiners, word joiner, byte order mark, bidi controls...).
+    Ordinary text answers at its first character; only invisible text is read to the end."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def _parse_send(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     room = _string(f, "room", MAX_ROOM_CHARS)
     text = f.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
         raise _invalid("'text' must be a non-empty string")
-    if len(text) > limits.max_text_chars:
+    if len(text) > limits.max_text_chars:  # first: what follows reads the text
         raise BadRequest(f"'text' is longer than {limits.max_text_chars} characters", code=ErrorCode.MESSAGE_TOO_LARGE)
+    if not visible(text):
+        raise _invalid("'text' must have a visible character (not only spaces or zero-width characters)")
+    if FORBIDDEN_IN_TEXT.search(text):
+        raise _invalid("'text' must not contain control characters other than tab and newline")
     return Send(rid, room, text, _string(f, "key", MAX_KEY_CHARS, required=False))  # type: ignore[arg-type]
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Any
 
-from .requests import Request, _enum, _invalid, _string
+from .requests import FORBIDDEN_IN_TEXT, Request, _enum, _invalid, _string, visible
 
 __all__ = [
     "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin", "CallbackCancel",
     "CallbackChannel", "CallbackClaim", "CallbackOutcome", "CallbackOutcomeRequest", "CallbackRequest",
-    "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks", "parse_windows",
+    "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks", "one_line",
+    "parse_windows",
 ]
 
 MAX_RECORD_ID_CHARS = 32
@@ -26,6 +28,10 @@ MAX_NOTE_CHARS = 1000
 MAX_WINDOWS = 5
 MAX_WINDOW_MS = 7 * 86_400_000  # one window spans at most a week
 MAX_MS = 2**53  # JSON-safe integers
+# Text quoted inside a system notice (a callback's reason) is one line: no control character
+# (newlines included), no line or paragraph separator, no bidi embedding, override or isolate
+# (which would reorder the notice around it on screen), no lone surrogate.
+NOT_IN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class CallbackChannel(enum.StrEnum):
@@ -66,7 +72,7 @@ class CallbackOutcomeRequest(Request):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ListCallbacks(Request):
-    pass
+    advisor: str | None = None  # an advisor's queue other than one's own: needs a cover
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,12 +133,39 @@ def parse_windows(raw: Any) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(windows))
 
 
+def one_line(value: Any, name: str, max_chars: int) -> str:
+    """A non-empty single line of at most ``max_chars``, with a visible character; shared with
+    the HTTP API."""
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"'{name}' must be a non-empty string")
+    if len(value) > max_chars:
+        raise _invalid(f"'{name}' is longer than {max_chars} characters")
+    if NOT_IN_ONE_LINE.search(value):
+        raise _invalid(f"'{name}' must be one line, without control or bidi characters")
+    if not visible(value):
+        raise _invalid(f"'{name}' must have a visible character")
+    return value
+
+
+def note_text(value: Any) -> str | None:
+    """An outcome's note: optional, several lines allowed, the controls of ``send`` refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_NOTE_CHARS:
+        raise _invalid(f"'note' must be a non-empty string of at most {MAX_NOTE_CHARS} characters")
+    if FORBIDDEN_IN_TEXT.search(value):
+        raise _invalid("'note' must not contain control characters other than tab and newline")
+    return value
+
+
 def _record(f: dict[str, Any], name: str) -> str:
     return _string(f, name, MAX_RECORD_ID_CHARS)  # type: ignore[return-value]
 
 
 def _parse_callback_request(rid: Any, f: dict[str, Any], limits: Any) -> Request:
-    reason = _string(f, "reason", MAX_REASON_CHARS)
+    if f.get("reason") is None:
+        raise _invalid("'reason' is required")
+    reason = one_line(f.get("reason"), "reason", MAX_REASON_CHARS)
     channel = _enum(CallbackChannel, f, "channel")
     if channel is None:
         raise _invalid("'channel' is required: video or phone")
@@ -144,8 +177,7 @@ def _parse_outcome(rid: Any, f: dict[str, Any], limits: Any) -> Request:
     if outcome is None:
         raise _invalid("'outcome' is required: done, no_answer or rescheduled")
     windows = parse_windows(f.get("windows")) if outcome is CallbackOutcome.RESCHEDULED else None
-    return CallbackOutcomeRequest(rid, _record(f, "callback"), outcome, _string(f, "note", MAX_NOTE_CHARS,
-                                                                               required=False), windows)
+    return CallbackOutcomeRequest(rid, _record(f, "callback"), outcome, note_text(f.get("note")), windows)
 
 
 def _parse_appointment(rid: Any, f: dict[str, Any], limits: Any) -> Request:
@@ -159,7 +191,7 @@ WORKFLOW_PARSERS = {
     "callback_cancel": lambda rid, f, lim: CallbackCancel(rid, _record(f, "callback")),
     "callback_claim": lambda rid, f, lim: CallbackClaim(rid, _record(f, "callback")),
     "callback_outcome": _parse_outcome,
-    "callbacks": lambda rid, f, lim: ListCallbacks(rid),
+    "callbacks": lambda rid, f, lim: ListCallbacks(rid, _string(f, "advisor", MAX_USER_CHARS, required=False)),
     "appointment_create": _parse_appointment,
     "appointment_cancel": lambda rid, f, lim: AppointmentCancel(rid, _record(f, "appointment")),
     "appointment_join": lambda rid, f, lim: AppointmentJoin(rid, _record(f, "appointment")),

@@ -24,7 +24,15 @@ from ..errors import BadRequest, ErrorCode, RtError
 from ..node.ws import NODE_KEY
 from ..protocol.precall import DEFAULT_RESULTS_PAGE, MAX_RESULTS_PAGE
 from ..protocol.requests import _invalid
-from ..protocol.workflow import MAX_REASON_CHARS, CallbackChannel, parse_windows
+from ..protocol.workflow import (
+    MAX_MS,
+    MAX_REASON_CHARS,
+    CallbackChannel,
+    CallbackOutcome,
+    note_text,
+    one_line,
+    parse_windows,
+)
 from .notify import now_ms
 from .runtime import WORKFLOW_KEY, Workflow
 from .store import FollowUpStatus, followup_room
@@ -203,8 +211,37 @@ async def portfolio(request: web.Request, wf: Workflow) -> Any:
 
 @endpoint()
 async def queue(request: web.Request, wf: Workflow) -> Any:
+    """The advisor's queue; ``?as=ADVISOR`` lists it for that advisor (himself, or a colleague
+    covering him), for a portal showing it in someone's console."""
+    actor = request.query.get("as")
+    found = await wf.callbacks.queue(_id(request.match_info["advisor"]),
+                                     actor=None if actor is None else _id(actor, "'as'"))
     now = now_ms()
-    return {"callbacks": [cb.to_dict(now) for cb in await wf.callbacks.queue(_id(request.match_info["advisor"]))]}
+    return {"callbacks": [cb.to_dict(now) for cb in found]}
+
+
+# -- covers: a colleague acting on an advisor's portfolio ------------------------------------------
+@endpoint(201)
+async def grant_cover(request: web.Request, wf: Workflow) -> Any:
+    body = await _body(request)
+    until = body.get("until")
+    if isinstance(until, bool) or not isinstance(until, int) or not 0 <= until <= MAX_MS:
+        raise BadRequest("'until' must be an integer (ms since the epoch)")
+    cover = await wf.covers.grant(_id(request.match_info["advisor"]), _id(body.get("colleague"), "'colleague'"),
+                                  until)
+    return cover.to_dict(now_ms())
+
+
+@endpoint()
+async def list_covers(request: web.Request, wf: Workflow) -> Any:
+    advisor = _id(request.match_info["advisor"])
+    return {"advisor": advisor, "covers": await wf.covers.of(advisor)}
+
+
+@endpoint()
+async def revoke_cover(request: web.Request, wf: Workflow) -> Any:
+    cover = await wf.covers.revoke(_id(request.match_info["advisor"]), _id(request.match_info["colleague"]))
+    return cover.to_dict(now_ms())
 
 
 @endpoint()
@@ -236,7 +273,30 @@ async def create_callback(request: web.Request, wf: Workflow) -> Any:
     windows = parse_windows(body.get("windows"))
     if windows[-1][1] <= now_ms():
         raise BadRequest("every window is in the past")
-    cb = await wf.callbacks.request(jobseeker, reason=_text(body, "reason", MAX_REASON_CHARS), channel=channel,
+    cb = await wf.callbacks.request(jobseeker, reason=one_line(body.get("reason"), "reason", MAX_REASON_CHARS),
+                                    channel=channel, windows=windows)
+    return cb.to_dict(now_ms())
+
+
+@endpoint()
+async def claim_callback(request: web.Request, wf: Workflow) -> Any:
+    """A portal claims on an advisor's behalf: the same rights as over WebSocket."""
+    body = await _body(request)
+    cb = await wf.callbacks.claim(_id(request.match_info["callback"], "callback id"),
+                                  _id(body.get("advisor"), "'advisor'"))
+    return cb.to_dict(now_ms())
+
+
+@endpoint()
+async def callback_outcome(request: web.Request, wf: Workflow) -> Any:
+    body = await _body(request)
+    try:
+        outcome = CallbackOutcome(body.get("outcome"))
+    except ValueError:
+        raise _invalid("'outcome' must be done, no_answer or rescheduled") from None
+    windows = parse_windows(body.get("windows")) if outcome is CallbackOutcome.RESCHEDULED else None
+    cb = await wf.callbacks.outcome(_id(request.match_info["callback"], "callback id"),
+                                    _id(body.get("advisor"), "'advisor'"), outcome, note=note_text(body.get("note")),
                                     windows=windows)
     return cb.to_dict(now_ms())
 
@@ -257,6 +317,16 @@ async def create_appointment(request: web.Request, wf: Workflow) -> Any:
     appointment = await wf.appointments.schedule(_id(body.get("advisor"), "'advisor'"),
                                                  _id(body.get("jobseeker"), "'jobseeker'"), start_ms=start,
                                                  duration_min=duration)
+    return appointment.to_dict()
+
+
+@endpoint()
+async def cancel_appointment(request: web.Request, wf: Workflow) -> Any:
+    """Cancelled on behalf of ``by``: the jobseeker, or an advisor who may act on their follow-up."""
+    body = await _body(request)
+    by = await wf.portfolios.user(_id(body.get("by"), "'by'"))
+    appointment = await wf.appointments.cancel(_id(request.match_info["appointment"], "appointment id"), by.id,
+                                               advisor=by.role == Role.ADVISOR)
     return appointment.to_dict()
 
 
@@ -301,8 +371,14 @@ def add_workflow_routes(app: web.Application) -> None:
     r.add_get("/api/advisors", advisors)
     r.add_get("/api/advisors/{advisor}/portfolio", portfolio)
     r.add_get("/api/advisors/{advisor}/callbacks", queue)
+    r.add_post("/api/advisors/{advisor}/cover", grant_cover)
+    r.add_get("/api/advisors/{advisor}/covers", list_covers)
+    r.add_delete("/api/advisors/{advisor}/cover/{colleague}", revoke_cover)
     r.add_get("/api/advisors/{advisor}/figures", advisor_figures)
     r.add_get("/api/figures", all_figures)
     r.add_get("/api/callbacks/{callback}", get_callback)
+    r.add_post("/api/callbacks/{callback}/claim", claim_callback)
+    r.add_post("/api/callbacks/{callback}/outcome", callback_outcome)
     r.add_post("/api/appointments", create_appointment)
+    r.add_post("/api/appointments/{appointment}/cancel", cancel_appointment)
     r.add_get("/api/appointments/{appointment}", get_appointment)

@@ -6,6 +6,10 @@ rest, claimed by exactly one node: a reminder per configured lead time (a live
 ``appointment_reminder`` event and a mail to each side with an address), and, at
 ``appointment_missed_after_s`` after the start, the verdict: held when both sides joined,
 otherwise missed (``missed_by`` names who did not come; webhook ``appointment.missed``).
+
+Advisors schedule, cancel and join only for a jobseeker they currently follow, or whose advisor
+they cover (``access.py``): the appointment is then the covering colleague's, recorded in
+``covered``. Jobseekers cancel and join their own.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import secrets
 import time
 
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
+from .access import Acting, CoverService
 from .mail import Mailer
 from .notify import Notifier, now_ms
 from .service import PortfolioService, not_found
@@ -33,10 +38,11 @@ def when(ms: int) -> str:
 
 
 class AppointmentService:
-    def __init__(self, *, store: WorkflowStore, portfolios: PortfolioService, notifier: Notifier, mailer: Mailer,
-                 webhooks: WebhookDispatcher, config: WorkflowConfig):
+    def __init__(self, *, store: WorkflowStore, portfolios: PortfolioService, access: CoverService,
+                 notifier: Notifier, mailer: Mailer, webhooks: WebhookDispatcher, config: WorkflowConfig):
         self._store = store
         self._portfolios = portfolios
+        self._access = access
         self._notify = notifier
         self._mailer = mailer
         self._webhooks = webhooks
@@ -44,8 +50,7 @@ class AppointmentService:
 
     async def schedule(self, advisor: str, jobseeker: str, *, start_ms: int, duration_min: int) -> Appointment:
         followup = await self._portfolios.followup(jobseeker)
-        if followup.advisor != advisor:
-            raise Forbidden(f"{jobseeker!r} is not in your portfolio")
+        acting = await self._access.authorize(advisor, jobseeker)
         if followup.status is not FollowUpStatus.ACTIVE:
             raise Forbidden("web follow-up is paused for this jobseeker")
         now = now_ms()
@@ -54,7 +59,8 @@ class AppointmentService:
         if not 1 <= duration_min <= self._config.max_duration_min:
             raise BadRequest(f"'duration_min' must be from 1 to {self._config.max_duration_min}")
         appointment = Appointment(secrets.token_hex(8), advisor, jobseeker, followup.room, start_ms, duration_min,
-                                  AppointmentStatus.SCHEDULED, now, now)
+                                  AppointmentStatus.SCHEDULED, now, now,
+                                  covered=acting.audit("appointment_scheduled", now))
         await self._store.save_appointment(appointment, expected_version=None)
         appointment = dataclasses.replace(appointment, version=1)
         for lead_s in self._config.reminder_leads_s:
@@ -64,6 +70,7 @@ class AppointmentService:
         await self._store.schedule(TimerKind.APPOINTMENT_END, appointment.id, start_ms + self._config.missed_after_ms)
         await self._announce(appointment, "scheduled", actor=advisor,
                              text=f"Entretien vidéo prévu le {when(start_ms)} ({duration_min} min).")
+        self._access.used(acting, "appointment_scheduled", appointment=appointment.id, jobseeker=jobseeker)
         return appointment
 
     async def get(self, appointment_id: str, user_id: str | None = None) -> Appointment:
@@ -72,20 +79,36 @@ class AppointmentService:
             raise not_found(f"no appointment {appointment_id!r}")
         return found
 
-    async def cancel(self, appointment_id: str, user_id: str) -> Appointment:
+    async def _party(self, appointment_id: str, user_id: str, *, advisor: bool) -> tuple[Appointment, Acting | None]:
+        """The appointment, if ``user_id`` may act on it: its jobseeker, or (``advisor``) the
+        jobseeker's current advisor or a colleague covering him, whoever's name it bears."""
+        found = await self._store.get_appointment(appointment_id)
+        if found is None or (not advisor and user_id != found.jobseeker):
+            raise not_found(f"no appointment {appointment_id!r}")
+        return found, (await self._access.authorize(user_id, found.jobseeker) if advisor else None)
+
+    async def cancel(self, appointment_id: str, user_id: str, *, advisor: bool) -> Appointment:
+        before, acting = await self._party(appointment_id, user_id, advisor=advisor)
+
         def change(a: Appointment) -> Appointment:
             if a.status is not AppointmentStatus.SCHEDULED:
                 raise RtError(f"the appointment is {a.status}", code=ErrorCode.CONFLICT)
-            return dataclasses.replace(a, status=AppointmentStatus.CANCELLED, updated_ms=now_ms())
+            now = now_ms()
+            covered = acting.audit("appointment_cancelled", now) if acting is not None else ()
+            return dataclasses.replace(a, status=AppointmentStatus.CANCELLED, updated_ms=now,
+                                       covered=(*a.covered, *covered))
 
-        appointment = await self._portfolios.update_appointment(await self.get(appointment_id, user_id), change)
+        appointment = await self._portfolios.update_appointment(before, change)
         assert appointment is not None
         await self._store.unschedule(TimerKind.APPOINTMENT_END, appointment.id)
         await self._announce(appointment, "cancelled", actor=user_id,
                              text=f"Entretien du {when(appointment.start_ms)} annulé.")
+        if acting is not None:
+            self._access.used(acting, "appointment_cancelled", appointment=appointment.id,
+                              jobseeker=appointment.jobseeker)
         return appointment
 
-    async def join(self, appointment_id: str, user_id: str) -> Appointment:
+    async def join(self, appointment_id: str, user_id: str, *, advisor: bool) -> Appointment:
         """Record the join; the caller then joins the interview with ``media_join`` on ``room``."""
         now = now_ms()
 
@@ -101,7 +124,9 @@ class AppointmentService:
             return dataclasses.replace(a, joined=joined, updated_ms=now,
                                        status=AppointmentStatus.HELD if both else a.status)
 
-        before = await self.get(appointment_id, user_id)
+        before, _ = await self._party(appointment_id, user_id, advisor=advisor)
+        if advisor and user_id != before.advisor:
+            raise Forbidden("the interview is held by the advisor it names")
         appointment = await self._portfolios.update_appointment(before, change)
         assert appointment is not None
         if user_id not in before.joined:

@@ -3,7 +3,8 @@
 Handlers take the connection and the parsed request and return the reply, like the chat's.
 Who may do what is decided here from the token's role: jobseekers ask for and cancel callbacks
 and opt out or in; advisors claim, record outcomes and schedule appointments; both list theirs
-and join appointments.
+and join appointments. Which jobseekers an advisor may act on is the services' check
+(``access.py``: the current advisor, or a colleague covering him), made on every request.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def _role(conn: Connection, role: Role) -> str:
     if conn.identity.role is not role:
         raise Forbidden(f"only a {role} may do this")
     return conn.identity.user_id
+
+
+def _is_advisor(conn: Connection) -> bool:
+    assert conn.identity is not None
+    return conn.identity.role is Role.ADVISOR
 
 
 class LiveRequests:
@@ -98,7 +104,7 @@ class LiveRequests:
     async def callbacks(self, conn: Connection, req: ListCallbacks) -> dict[str, Any]:
         assert conn.identity is not None
         if conn.identity.role is Role.ADVISOR:
-            found = await self._wf.callbacks.queue(conn.user_id)
+            found = await self._wf.callbacks.queue(req.advisor or conn.user_id, actor=conn.user_id)
         else:
             found = await self._wf.callbacks.of(conn.user_id)
         now = now_ms()
@@ -111,11 +117,11 @@ class LiveRequests:
         return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict()}
 
     async def appointment_cancel(self, conn: Connection, req: AppointmentCancel) -> dict[str, Any]:
-        appointment = await self._wf.appointments.cancel(req.appointment, conn.user_id)
+        appointment = await self._wf.appointments.cancel(req.appointment, conn.user_id, advisor=_is_advisor(conn))
         return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict()}
 
     async def appointment_join(self, conn: Connection, req: AppointmentJoin) -> dict[str, Any]:
-        appointment = await self._wf.appointments.join(req.appointment, conn.user_id)
+        appointment = await self._wf.appointments.join(req.appointment, conn.user_id, advisor=_is_advisor(conn))
         return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict(), "room": appointment.room}
 
     async def appointments(self, conn: Connection, req: ListAppointments) -> dict[str, Any]:

@@ -18,6 +18,7 @@ Layout::
     rt:{wf}:cbpending:JOBSEEKER zset   open and claimed callback ids by due time
     rt:{wf}:ap:ID              hash    v, d (the appointment, JSON)
     rt:{wf}:aps:USER           zset    appointment ids (advisor's and jobseeker's) by start time
+    rt:{wf}:covers:ADVISOR     hash    colleague -> the cover of the advisor's portfolio (JSON)
     rt:{wf}:timers             zset    KIND|REF by due time; ZREM-once decides which node fires it
     rt:{wf}:outbox             hash    webhook delivery id -> delivery (until delivered or given up)
     rt:{wf}:questions          hash    jobseeker -> time their unanswered wait started
@@ -36,7 +37,7 @@ from typing import Any
 
 from ..backends.redis_link import RedisLink
 from ..errors import ErrorCode, LimitExceeded, RtError
-from .store import Appointment, Callback, FollowUp, FollowUpStatus, Timer, TimerKind, User
+from .store import Appointment, Callback, Cover, FollowUp, FollowUpStatus, Timer, TimerKind, User
 
 __all__ = ["RedisWorkflowStore"]
 
@@ -333,6 +334,20 @@ class RedisWorkflowStore:
             _key("aps", user_id), 0, limit - 1))]
         found = [Appointment.decode(r) for r in await self._records("wf_appointments_of", "ap", ids)]
         return [a for a in found if user_id in (a.advisor, a.jobseeker)]
+
+    # -- covers ----------------------------------------------------------------------------------
+    async def put_cover(self, cover: Cover) -> None:
+        await self._link.call("wf_put_cover", lambda: self._link.client.hset(
+            _key("covers", cover.advisor), cover.colleague, cover.encode()))
+
+    async def get_cover(self, advisor: str, colleague: str) -> Cover | None:
+        found = await self._link.call("wf_get_cover", lambda: self._link.client.hget(_key("covers", advisor),
+                                                                                       colleague))
+        return None if found is None else Cover.decode(found)
+
+    async def covers_of(self, advisor: str) -> list[Cover]:
+        found = await self._link.call("wf_covers_of", lambda: self._link.client.hgetall(_key("covers", advisor)))
+        return [Cover.decode(raw) for _, raw in sorted(found.items())]
 
     # -- timers ----------------------------------------------------------------------------------
     async def schedule(self, kind: TimerKind, ref: str, due_ms: int, *, keep_earlier: bool = False) -> None:

@@ -21,6 +21,7 @@ from ..node.connection import Connection
 from ..node.node import Node
 from ..precall.results import CheckResults
 from ..tasks import BackgroundTasks, honour_cancellation
+from .access import CoverService
 from .appointments import AppointmentService
 from .callbacks import CallbackService
 from .digest import DigestService
@@ -63,10 +64,12 @@ class Workflow:
                                            remove_member=node.chat.remove_member, notifier=self.notifier,
                                            webhooks=self.webhooks, config=config,
                                            max_room_members=node.settings.max_room_members)
-        self.callbacks = CallbackService(store=store, portfolios=self.portfolios, notifier=self.notifier,
-                                         webhooks=self.webhooks, config=config)
-        self.appointments = AppointmentService(store=store, portfolios=self.portfolios, notifier=self.notifier,
-                                               mailer=self.mailer, webhooks=self.webhooks, config=config)
+        self.covers = CoverService(store=store, portfolios=self.portfolios, webhooks=self.webhooks, config=config)
+        self.callbacks = CallbackService(store=store, portfolios=self.portfolios, access=self.covers,
+                                         notifier=self.notifier, webhooks=self.webhooks, config=config)
+        self.appointments = AppointmentService(store=store, portfolios=self.portfolios, access=self.covers,
+                                               notifier=self.notifier, mailer=self.mailer, webhooks=self.webhooks,
+                                               config=config)
         self.digests = DigestService(store=store, chat_store=b.store, presence=b.presence, mailer=self.mailer,
                                      config=config)
         self.figures = Figures(store=store, webhooks=self.webhooks, config=config)

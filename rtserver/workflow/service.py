@@ -134,7 +134,7 @@ class PortfolioService:
         await self._notify.live(room, {"type": "followup", "event": "transferred", "from": old_id,
                                        "followup": followup.to_dict()})
         await self._remove_member(room, old_id)  # on every node: its connections leave the room
-        await self._move_appointments(jobseeker_id, old_id, advisor_id)
+        await self._move_appointments(jobseeker_id, advisor_id)
         await self._store.unschedule(TimerKind.MEMBERSHIP, repair)
         self._webhooks.emit("followup.transferred", {**followup.to_dict(), "from": old_id})
         return old_id, followup
@@ -170,16 +170,18 @@ class PortfolioService:
             if previous in members:
                 await self._remove_member(followup.room, previous)
                 changed = True
-            await self._move_appointments(jobseeker_id, previous, followup.advisor)
+            await self._move_appointments(jobseeker_id, followup.advisor)
         if changed:
             log.warning("follow-up of %s: completed an interrupted assignment or transfer", jobseeker_id)
         return changed
 
-    async def _move_appointments(self, jobseeker: str, old: str, new: str) -> None:
+    async def _move_appointments(self, jobseeker: str, new: str) -> None:
+        """Every scheduled appointment of the jobseeker goes to the new advisor: the old one's, and
+        any that a colleague covering the old one had scheduled."""
         for appointment in await self._store.appointments_of(jobseeker, limit=100):
-            if appointment.status is AppointmentStatus.SCHEDULED and appointment.advisor == old:
+            if appointment.status is AppointmentStatus.SCHEDULED and appointment.advisor != new:
                 await self.update_appointment(appointment, lambda a: dataclasses.replace(
-                    a, advisor=new, updated_ms=now_ms()) if a.advisor == old else None)
+                    a, advisor=new, updated_ms=now_ms()) if a.advisor != new else None)
 
     async def update_appointment(self, appointment: Appointment, change: Any) -> Appointment | None:
         """Compare-and-set ``change(a)`` (None: nothing to do), re-reading on a lost race."""

@@ -20,6 +20,7 @@ __all__ = ["SmtpConfig", "WebhookConfig", "WorkflowConfig"]
 
 TLS_MODES = ("starttls", "tls", "none")
 MIN_WEBHOOK_SECRET_CHARS = 16
+DAY_MS = 86_400_000
 
 
 def _secret(environ: Mapping[str, str], name: str, path: str) -> str:
@@ -66,6 +67,8 @@ class WorkflowConfig:
     callback_sla_ms: int
     calendar: WorkingCalendar | None  # None: service levels count calendar time
     callback_max_open: int
+    callback_max_horizon_ms: int
+    cover_max_ms: int
     reply_sla_ms: int
     digest_delay_ms: int
     digest_max_messages: int
@@ -96,8 +99,10 @@ class WorkflowConfig:
             raise ValueError("appointment_reminders_s: lead times must be positive")
         if s.smtp_tls not in TLS_MODES:
             raise ValueError(f"smtp_tls must be one of {', '.join(TLS_MODES)}")
-        if s.portfolio_cap < 1 or s.callback_max_open < 1 or s.webhook_max_attempts < 1 or s.webhook_queue_max < 1:
-            raise ValueError("portfolio_cap, callback_max_open, webhook_max_attempts, webhook_queue_max: at least 1")
+        if (s.portfolio_cap < 1 or s.callback_max_open < 1 or s.webhook_max_attempts < 1 or s.webhook_queue_max < 1
+                or s.callback_max_horizon_days < 1 or s.cover_max_days < 1):
+            raise ValueError("portfolio_cap, callback_max_open, webhook_max_attempts, webhook_queue_max, "
+                             "callback_max_horizon_days, cover_max_days: at least 1")
         if s.workflow_tick_s <= 0 or s.figures_refresh_s <= 0 or s.membership_repair_s <= 0:
             raise ValueError("workflow_tick_s, figures_refresh_s and membership_repair_s must be positive")
         urls = tuple(u.strip() for u in s.webhook_urls.split(",") if u.strip())
@@ -121,7 +126,8 @@ class WorkflowConfig:
             portfolio_cap=s.portfolio_cap, near_cap_ratio=s.portfolio_near_cap_ratio,
             callback_sla_ms=int(s.callback_sla_s * 1000),
             calendar=WorkingCalendar.parse(s.working_hours, s.working_timezone, s.holidays),
-            callback_max_open=s.callback_max_open,
+            callback_max_open=s.callback_max_open, callback_max_horizon_ms=s.callback_max_horizon_days * DAY_MS,
+            cover_max_ms=s.cover_max_days * DAY_MS,
             reply_sla_ms=int(s.reply_sla_s * 1000), digest_delay_ms=int(s.digest_delay_s * 1000),
             digest_max_messages=s.digest_max_messages, reminder_leads_s=tuple(leads),
             missed_after_ms=int(s.appointment_missed_after_s * 1000), max_duration_min=s.appointment_max_duration_min,

@@ -16,6 +16,7 @@ from ..errors import ErrorCode, LimitExceeded, RtError
 from .store import (
     Appointment,
     Callback,
+    Cover,
     FollowUp,
     FollowUpStatus,
     Timer,
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS wf_timers (
     kind TEXT NOT NULL, ref TEXT NOT NULL, due_ms INTEGER NOT NULL, PRIMARY KEY (kind, ref)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS wf_timers_by_due ON wf_timers (due_ms);
+CREATE TABLE IF NOT EXISTS wf_covers (
+    advisor TEXT NOT NULL, colleague TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (advisor, colleague)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wf_outbox (id TEXT PRIMARY KEY, payload BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wf_questions (jobseeker TEXT PRIMARY KEY, since_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wf_reply_times (
@@ -247,6 +251,21 @@ class SqliteWorkflowStore:
             "SELECT data FROM wf_appointments WHERE advisor=? OR jobseeker=? ORDER BY start_ms DESC LIMIT ?",
             (user_id, user_id, limit)).fetchall())
         return [Appointment.decode(r[0]) for r in rows]
+
+    # -- covers ----------------------------------------------------------------------------------
+    async def put_cover(self, cover: Cover) -> None:
+        await self._run(lambda c: c.execute("INSERT OR REPLACE INTO wf_covers (advisor, colleague, data) VALUES "
+                                            "(?,?,?)", (cover.advisor, cover.colleague, cover.encode())), write=True)
+
+    async def get_cover(self, advisor: str, colleague: str) -> Cover | None:
+        row = await self._run(lambda c: c.execute("SELECT data FROM wf_covers WHERE advisor=? AND colleague=?",
+                                                  (advisor, colleague)).fetchone())
+        return None if row is None else Cover.decode(row[0])
+
+    async def covers_of(self, advisor: str) -> list[Cover]:
+        rows = await self._run(lambda c: c.execute("SELECT data FROM wf_covers WHERE advisor=? ORDER BY colleague",
+                                                   (advisor,)).fetchall())
+        return [Cover.decode(r[0]) for r in rows]
 
     # -- timers ----------------------------------------------------------------------------------
     async def schedule(self, kind: TimerKind, ref: str, due_ms: int, *, keep_earlier: bool = False) -> None:

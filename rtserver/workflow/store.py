@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from ..protocol.workflow import CallbackChannel as Channel
 
 __all__ = [
-    "Appointment", "AppointmentStatus", "Callback", "CallbackStatus", "Channel", "FollowUp", "FollowUpStatus",
+    "Appointment", "AppointmentStatus", "Callback", "CallbackStatus", "Channel", "Cover", "FollowUp", "FollowUpStatus",
     "Timer", "TimerKind", "User", "WorkflowStore", "followup_room", "jobseeker_of_room",
 ]
 
@@ -108,14 +108,16 @@ class Callback:
     updated_ms: int
     claimed_by: str | None = None
     claimed_ms: int | None = None
-    outcomes: tuple[dict[str, Any], ...] = ()  # {outcome, by, at, note?}, oldest first
+    outcomes: tuple[dict[str, Any], ...] = ()  # {outcome, by, at, note?, cover?}, oldest first
     version: int = 0
+    covered: tuple[dict[str, Any], ...] = ()  # actions under a cover: {action, acted_by, advisor, cover, at}
 
     def to_dict(self, now_ms: int | None = None) -> dict[str, Any]:
         out = {"id": self.id, "jobseeker": self.jobseeker, "reason": self.reason, "channel": str(self.channel),
                "windows": [{"start": s, "end": e} for s, e in self.windows], "status": str(self.status),
                "created": self.created_ms, "due": self.due_ms, "late_at": self.late_ms, "updated": self.updated_ms,
-               "claimed_by": self.claimed_by, "claimed_at": self.claimed_ms, "outcomes": list(self.outcomes)}
+               "claimed_by": self.claimed_by, "claimed_at": self.claimed_ms, "outcomes": list(self.outcomes),
+               "covered": list(self.covered)}
         if now_ms is not None:
             out["age_s"] = max(0, (now_ms - self.created_ms) // 1000)
             out["late"] = self.status.pending and now_ms > self.late_ms
@@ -131,6 +133,7 @@ class Callback:
         d = json.loads(raw)
         d["windows"] = tuple(tuple(w) for w in d["windows"])
         d["outcomes"] = tuple(d["outcomes"])
+        d["covered"] = tuple(d.get("covered", ()))  # absent from records written before covers
         d["channel"], d["status"] = Channel(d["channel"]), CallbackStatus(d["status"])
         return cls(**d)
 
@@ -149,6 +152,8 @@ class Appointment:
     joined: dict[str, int] = dataclasses.field(default_factory=dict)  # user -> first join (ms)
     missed_by: tuple[str, ...] = ()
     version: int = 0
+    covered: tuple[dict[str, Any], ...] = ()  # as ``Callback.covered``
+
 
     @property
     def end_ms(self) -> int:
@@ -158,7 +163,7 @@ class Appointment:
         return {"id": self.id, "advisor": self.advisor, "jobseeker": self.jobseeker, "room": self.room,
                 "start": self.start_ms, "duration_min": self.duration_min, "status": str(self.status),
                 "created": self.created_ms, "updated": self.updated_ms, "joined": dict(self.joined),
-                "missed_by": list(self.missed_by)}
+                "missed_by": list(self.missed_by), "covered": list(self.covered)}
 
     def encode(self) -> str:
         data = dataclasses.asdict(self)
@@ -169,7 +174,35 @@ class Appointment:
         d = json.loads(raw)
         d["status"] = AppointmentStatus(d["status"])
         d["missed_by"] = tuple(d["missed_by"])
+        d["covered"] = tuple(d.get("covered", ()))
         return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cover:
+    """``colleague`` may act on ``advisor``'s portfolio until ``until_ms`` (unless revoked). One
+    per pair: granting again replaces it with a new id."""
+
+    id: str
+    advisor: str
+    colleague: str
+    until_ms: int
+    created_ms: int
+    revoked_ms: int | None = None
+
+    def active(self, now_ms: int) -> bool:
+        return self.revoked_ms is None and now_ms < self.until_ms
+
+    def to_dict(self, now_ms: int) -> dict[str, Any]:
+        return {"id": self.id, "advisor": self.advisor, "colleague": self.colleague, "until": self.until_ms,
+                "created": self.created_ms, "revoked": self.revoked_ms, "active": self.active(now_ms)}
+
+    def encode(self) -> str:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Cover:
+        return cls(**json.loads(raw))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -224,6 +257,14 @@ class WorkflowStore(Protocol):
     async def get_appointment(self, appointment_id: str) -> Appointment | None: ...
     async def appointments_of(self, user_id: str, *, limit: int) -> list[Appointment]:
         """The user's appointments (as advisor or jobseeker), latest start first."""
+
+    # -- covers --------------------------------------------------------------------------------
+    async def put_cover(self, cover: Cover) -> None:
+        """Keep (or replace) the cover of this (advisor, colleague) pair."""
+
+    async def get_cover(self, advisor: str, colleague: str) -> Cover | None: ...
+    async def covers_of(self, advisor: str) -> list[Cover]:
+        """The covers of the advisor's portfolio (expired and revoked ones too), by colleague."""
 
     # -- timers --------------------------------------------------------------------------------
     async def schedule(self, kind: TimerKind, ref: str, due_ms: int, *, keep_earlier: bool = False) -> None:

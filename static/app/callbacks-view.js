@@ -72,7 +72,9 @@ export class CallbackForm {
     const start = localMs(this.day.value, this.from.value);
     const end = localMs(this.day.value, this.to.value);
     try {
-      await this.client.request("callback_request", { reason: this.reason.value.trim(), channel,
+      // The server takes a reason on one line (it is quoted inside a notice): the lines typed
+      // in the box are joined with spaces.
+      await this.client.request("callback_request", { reason: this.reason.value.replace(/\s+/g, " ").trim(), channel,
         windows: [{ start, end }] });
       this.reason.value = "";
       this.message.textContent = t("callbackSent");
