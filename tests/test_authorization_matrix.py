@@ -48,11 +48,13 @@ def row(js: str, adv: str, guest: str, transferred: str, stranger: str, anonymou
 
 
 OK_FOR_ALL = row("ok", "ok", "ok", "ok", "ok")
-MEMBERS_ONLY = row("ok", "ok", "not_joined", "forbidden", "not_joined")  # after the caller tried to join
+# After the caller tried to join. A removed member's connections were evicted from the room: he is
+# told he is not joined (and joining again is forbidden).
+MEMBERS_ONLY = row("ok", "ok", "not_joined", "not_joined", "not_joined")
 MEDIA_PARTICIPANTS = row("passes", "passes", "passes", "forbidden", "not_joined")
 CURRENT_ADVISOR = row("forbidden", "ok", "forbidden", "forbidden", "forbidden")
 OWN_FOLLOWUP = row("ok", "forbidden", "not_found", "forbidden", "forbidden")  # the guest has no follow-up
-PARTIES = row("ok", "ok", "not_found", "not_found", "not_found")  # an appointment's: "not yours" is not_found
+PARTIES = row("ok", "ok", "not_found", "forbidden", "forbidden")  # an appointment's: advisors learn it is not theirs
 
 # Keys: a request type, or "type/variant" for the same type on another target:
 # /nonexistent: a room that does not exist (must answer as for a room one is not a member of);
@@ -120,7 +122,7 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "GET /metrics": PUBLIC,
     "GET /ws": PUBLIC,  # the upgrade itself; the token is checked on the socket
     "GET /static": PUBLIC,
-    "GET /api/openapi.json": PORTAL,
+    "GET /api/openapi.json": PUBLIC,  # the API's description, no data: portals' tooling reads it without a key
     "PUT /api/users/{user}": PORTAL,
     "GET /api/users/{user}": PORTAL,
     "GET /api/users/{user}/appointments": PORTAL,
@@ -139,6 +141,12 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "GET /api/advisors/{advisor}/figures": PORTAL,
     "GET /api/figures": PORTAL,
     "GET /api/callbacks/{callback}": PORTAL,
+    "POST /api/callbacks/{callback}/claim": PORTAL,
+    "POST /api/callbacks/{callback}/outcome": PORTAL,
+    "POST /api/appointments/{appointment}/cancel": PORTAL,
+    "POST /api/advisors/{advisor}/cover": PORTAL,
+    "GET /api/advisors/{advisor}/covers": PORTAL,
+    "DELETE /api/advisors/{advisor}/cover/{colleague}": PORTAL,
     "POST /api/appointments": PORTAL,
     "GET /api/appointments/{appointment}": PORTAL,
     "POST /api/rooms": PORTAL,
@@ -287,7 +295,7 @@ async def _http_request(portal: Harness, key: str, w: World) -> tuple[str, str, 
     """(method, path, JSON body or None) of a valid request for route ``key`` in world ``w``."""
     method, _, canonical = key.partition(" ")
     values = {"user": w.js, "jobseeker": w.js, "advisor": w.adv, "callback": w.callback or "",
-              "appointment": w.appointment or "", "room": w.room}
+              "appointment": w.appointment or "", "room": w.room, "colleague": w.adv2}
     body: Any = None
     if key == "PUT /api/users/{user}":
         values["user"] = w.guest
@@ -306,6 +314,20 @@ async def _http_request(portal: Harness, key: str, w: World) -> tuple[str, str, 
         body = {"id": f"group-{w.n}", "kind": "group", "members": [{"user": w.js}]}
     elif key == "POST /api/rooms/{room}/members":
         body = {"members": [{"user": w.guest}]}
+    elif key == "POST /api/callbacks/{callback}/claim":
+        body = {"advisor": w.adv}
+    elif key == "POST /api/callbacks/{callback}/outcome":
+        status, data = await portal.api("POST", f"/api/callbacks/{w.callback}/claim", {"advisor": w.adv})
+        assert status == 200, data
+        body = {"advisor": w.adv, "outcome": "done"}
+    elif key == "POST /api/appointments/{appointment}/cancel":
+        body = {"by": w.js}
+    elif key == "POST /api/advisors/{advisor}/cover":
+        body = {"colleague": w.adv2, "until": int(time.time() * 1000) + 3_600_000}
+    elif key == "DELETE /api/advisors/{advisor}/cover/{colleague}":
+        status, data = await portal.api("POST", f"/api/advisors/{w.adv}/cover",
+                                        {"colleague": w.adv2, "until": int(time.time() * 1000) + 3_600_000})
+        assert status == 201, data
     elif key == "GET /static":
         canonical = "/static/rtclient.js"
     return method, fill_path(canonical, values), body
