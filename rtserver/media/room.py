@@ -36,7 +36,9 @@ class MediaRoom:
         self.config = config
         self.participants: dict[str, Participant] = {}
         self.publications: dict[str, Publication] = {}
-        self.invited: set[str] = set()  # third parties an advisor let in (interpreters), for the room's life
+        # Third parties an advisor let in (interpreters): guest -> who invited them (the latest
+        # invitation counts). Valid while the inviter is a member of the chat room (MediaService).
+        self.invited: dict[str, str] = {}
         self._totals = totals
         self._on_empty = on_empty
         self._on_released = on_released  # a participant's connections are closed (see MediaService)

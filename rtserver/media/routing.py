@@ -12,6 +12,12 @@ Why forward rather than send the client to the hosting node: a browser keeps one
 load balancers place WebSockets on any node, and nodes need not be reachable one by one for
 signalling; forwarding costs one Redis round trip per signalling message, a few per interview.
 
+A member removed from a chat room (``ChatService.remove_member``: the HTTP API, a transfer) must
+leave its interview at once, but the hosting node hears of the chat's ``removed`` event only if
+one of its connections has joined that chat room, which need not be. So the node that removed
+the member tells the hosting node directly (``member_removed``: a ``recheck`` message), and the
+hosting node re-reads the membership of the interview's participants from the store.
+
 Liveness, both ways, on the node heartbeat:
 - the hosting node renews its leases; a node that loses one (Redis lost it, or the node was
   cut off long enough for another to claim the interview) closes its copy (``media_closed``,
@@ -19,6 +25,9 @@ Liveness, both ways, on the node heartbeat:
 - a forwarding node tells each hosting node which of its connections are still there; a
   hosting node that stops hearing about one treats it as a dropped WebSocket
   (``media_drop_timeout_s`` applies);
+- the hosting node re-checks the membership of its interviews' participants (``revalidate``):
+  a removal it missed (the message below lost, the node that removed the member down) ends
+  the removed user's session at the next heartbeat;
 - a forwarding node checks that the interviews it forwards to are still held by the same node;
   when not, at two heartbeats in a row (the host died and its lease ran out; one heartbeat
   lets what a host that shut down sent before letting go arrive first), it tells its clients
@@ -253,6 +262,22 @@ class MediaRouting:
         except RtError as exc:
             log.info("could not reach node %s: %s", node, exc.message)
 
+    async def member_removed(self, room_id: str, user_id: str) -> None:
+        """``user_id`` is no longer a member of chat room ``room_id``: the node hosting its interview
+        re-checks every participant now (the guests the user invited go too). Best effort: the
+        hosting node's heartbeat re-checks anyway."""
+        del user_id  # the whole interview is re-checked, from the store: nothing to trust in the message
+        if room_id in self.media.rooms:
+            await self.media.recheck(room_id)
+            return
+        try:
+            host = await self._directory.owner(room_id)
+        except RtError as exc:
+            log.warning("interview %s: could not have its participants re-checked now: %s", room_id, exc.message)
+            return
+        if host is not None and host != self.node_id:
+            await self.send_quietly(host, {"op": "recheck", "from": self.node_id, "room": room_id})
+
     # -- messages from other nodes ---------------------------------------------------------------
     def _on_message(self, message: dict[str, Any]) -> None:
         op = message.get("op")
@@ -272,6 +297,8 @@ class MediaRouting:
                     self._unbind(conn, event.get("room", ""))
         elif op == "request":
             self._tasks.spawn(self._serve_forwarded(message))
+        elif op == "recheck":
+            self._tasks.spawn(self.media.recheck(str(message["room"])))
         elif op == "closed":
             proxy = self._proxies.pop((message["from"], message["conn"]), None)
             if proxy is not None:
@@ -331,6 +358,7 @@ class MediaRouting:
         self._expire_proxies()
         await self._report_alive()
         await self._check_hosts()
+        await self.media.recheck_all()  # last: the leases above come first
 
     async def _renew_held(self) -> None:
         hosted = {room for room in self.media.rooms if echo_room_owner(room) is None}  # echo rooms: never claimed

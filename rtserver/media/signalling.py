@@ -6,6 +6,13 @@ Broadcast rooms (information sessions) have no video. A participant whose WebSoc
 in the room, its media still flowing, for ``media_drop_timeout_s``; joining again from any
 connection within that time resumes it. A room closes when its last participant is gone.
 
+Who may *stay* is decided again and again, from the store, never from what was true when the
+call began: every request of a participant re-reads its membership (a guest's: its inviter's),
+and ``revalidate`` re-reads everyone's when a member is removed (the chat service tells the
+routing, which reaches the hosting node) and at every node heartbeat (a missed removal). A
+participant who may no longer be there gets ``media_closed`` (``removed``; a guest whose inviter
+was removed: ``inviter_removed``) and the others see it leave.
+
 Media rooms live in this process: with several nodes, every participant of an interview must
 reach the same node (see docs/media.md).
 """
@@ -16,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..auth import Role
@@ -48,7 +55,9 @@ from .track import ForwardingTotals
 if TYPE_CHECKING:
     from ..node.connection import Connection
 
-__all__ = ["ECHO_PREFIX", "MediaService", "echo_room_owner", "media_config"]
+__all__ = ["ECHO_PREFIX", "GUEST", "MediaService", "echo_room_owner", "media_config"]
+
+GUEST = "guest"  # an invited participant's role in the interview
 
 ECHO_PREFIX = "precall:"
 # A browser's sender starts near 300 kbit/s and, with no transport-wide feedback from the node,
@@ -84,6 +93,7 @@ def echo_room_owner(room_id: str) -> str | None:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
+IsMember = Callable[[str], Awaitable[bool]]
 
 
 def media_config(settings: Settings) -> MediaConfig:
@@ -138,6 +148,95 @@ class MediaService:
             raise Forbidden(f"join the interview {room_id!r} first (media_join)", code=ErrorCode.NOT_JOINED)
         return room, participant
 
+    def _is_member(self, room_id: str) -> IsMember:
+        """Whether a user is a member of chat room ``room_id`` now, read from the store once per
+        user for the life of the returned function (one check of one room)."""
+        known: dict[str, bool] = {}
+
+        async def is_member(user: str) -> bool:
+            if user not in known:
+                known[user] = await self._store.member_role(room_id, user) is not None
+            return known[user]
+        return is_member
+
+    @staticmethod
+    async def _standing(room: MediaRoom, user: str, *, guest: bool, is_member: IsMember) -> str | None:
+        """None while ``user`` may be in the interview; otherwise why not: ``removed`` (not a member,
+        nor a guest with an invitation) or ``inviter_removed`` (a guest whose inviter is no longer
+        a member: an invitation lasts as long as its inviter's right to be there). A participant
+        who came in as a member does not stay on as a guest: he would keep his role's rights."""
+        if await is_member(user):
+            return None
+        inviter = room.invited.get(user)
+        if not guest or inviter is None or inviter == user:
+            return "removed"
+        return None if await is_member(inviter) else "inviter_removed"
+
+    async def _authorized(self, conn: Connection, room_id: str) -> tuple[MediaRoom, Participant]:
+        """The caller's participant, if it may still be in the interview (read from the store on every
+        request: one lookup, two for a guest). If not, it is taken out and the request refused."""
+        room, participant = self._participant(conn, room_id)
+        if room.echo:
+            return room, participant
+        reason = await self._standing(room, participant.user_id, guest=participant.role == GUEST,
+                                      is_member=self._is_member(room_id))
+        if reason is not None:
+            await self._expel_and_recheck(room, [(participant, reason)])
+            raise Forbidden(f"you may no longer take part in the interview {room_id!r} "
+                            "(not a member, or whoever invited you no longer is)")
+        return self._participant(conn, room_id)  # again: it may have been taken out meanwhile
+
+    def _expel(self, room: MediaRoom, participant: Participant, reason: str) -> None:
+        """Take out a participant who may no longer be there: ``media_closed`` to it, ``left`` to the others."""
+        if room.participants.get(participant.user_id) is not participant:
+            return  # already gone (a concurrent check, or it left)
+        log.info("interview %s: %s may no longer take part (%s)", room.id, participant.user_id, reason)
+        participant.post({"type": "media_closed", "room": room.id, "reason": reason})
+        if participant.conn is not None:
+            self._forget(participant.conn, room.id)
+        room.remove(participant, reason)
+
+    async def _expel_and_recheck(self, room: MediaRoom, expelled: Iterable[tuple[Participant, str]]) -> None:
+        """Expel these, then re-check the rest of the room: the guests they invited go with them."""
+        for participant, reason in expelled:
+            self._expel(room, participant, reason)
+        await self.recheck(room.id)
+
+    async def revalidate(self, room_id: str) -> None:
+        """Re-check everyone in the interview against the chat room's current members, and expel
+        who may no longer be there; invitations whose inviter is no longer a member end too.
+
+        Store load: one ``member_role`` per participant (at most ``media_max_participants``, 4)
+        plus one per inviter not in the interview (an advisor who invited, then left it), each
+        user looked up once. At the node heartbeat (4 s) a node hosting 100 interviews of 3 makes
+        about 300 point reads per beat, 75 per second: small next to the chat's own traffic.
+        """
+        room = self.rooms.get(room_id)
+        if room is None or room.echo:
+            return
+        is_member = self._is_member(room_id)
+        verdicts = [(p, await self._standing(room, p.user_id, guest=p.role == GUEST, is_member=is_member))
+                    for p in list(room.participants.values())]
+        for guest, inviter in list(room.invited.items()):  # a guest invited earlier cannot come in later
+            if not await is_member(inviter) and room.invited.get(guest) == inviter:
+                del room.invited[guest]
+        for participant, reason in verdicts:
+            if reason is not None:
+                self._expel(room, participant, reason)
+
+    async def recheck(self, room_id: str) -> None:
+        """``revalidate``, logging a store failure: nobody is expelled on a failed read, and the
+        next heartbeat tries again."""
+        try:
+            await self.revalidate(room_id)
+        except RtError as exc:
+            log.warning("interview %s: could not re-check its participants: %s", room_id, exc.message)
+
+    async def recheck_all(self) -> None:
+        """``recheck`` every interview held here (the heartbeat's backstop for a missed removal)."""
+        for room_id in [r for r, room in self.rooms.items() if not room.echo]:
+            await self.recheck(room_id)
+
     def _on_empty(self, room: MediaRoom) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
@@ -165,8 +264,14 @@ class MediaService:
         chat_room = await self._store.get_room(room_id)
         role = None if chat_room is None else await self._store.member_role(room_id, user)
         room = self.rooms.get(room_id)
-        invited = room is not None and user in room.invited
+        inviter = None if room is None else room.invited.get(user)
+        # A guest comes in while the advisor who invited them is still a member.
+        invited = (chat_room is not None and role is None and inviter is not None and inviter != user
+                   and await self._store.member_role(room_id, inviter) is not None)
         if chat_room is None or (role is None and not invited):
+            room = self.rooms.get(room_id)
+            if room is not None and user in room.participants:  # still in from before: out now, with its guests
+                await self._expel_and_recheck(room, [])
             raise Forbidden(f"room {room_id!r} does not exist or you are not a member")
         if chat_room.kind is RoomKind.BROADCAST:
             raise Forbidden("information sessions (broadcast rooms) have no video")
@@ -174,7 +279,7 @@ class MediaService:
         if room is None:
             room = self.rooms[room_id] = MediaRoom(room_id, config=self.config, totals=self.totals,
                                                    on_empty=self._on_empty, on_released=self.collection.request)
-        return room, str(conn.identity.role) if role is not None else "guest"
+        return room, str(conn.identity.role) if role is not None else GUEST
 
     async def join(self, conn: Connection, req: MediaJoin) -> dict[str, Any]:
         assert conn.identity is not None
@@ -204,7 +309,7 @@ class MediaService:
         return {"type": "ok", "id": req.id}
 
     async def offer(self, conn: Connection, req: MediaOffer) -> dict[str, Any]:
-        room, participant = self._participant(conn, req.room)
+        room, participant = await self._authorized(conn, req.room)
         try:
             sdp = await participant.publisher.apply_offer(req.sdp, req.restart)
             if room.echo:
@@ -216,12 +321,12 @@ class MediaService:
                 "tracks": [p.describe() | {"mid": p.mid} for p in room.publications_of(participant.user_id)]}
 
     async def answer(self, conn: Connection, req: MediaAnswer) -> dict[str, Any]:
-        _, participant = self._participant(conn, req.room)
+        _, participant = await self._authorized(conn, req.room)
         await participant.subscriber.apply_answer(req.sdp)
         return {"type": "ok", "id": req.id}
 
     async def candidate(self, conn: Connection, req: MediaCandidate) -> dict[str, Any] | None:
-        _, participant = self._participant(conn, req.room)
+        _, participant = await self._authorized(conn, req.room)
         candidate = None
         if req.candidate is not None:
             try:
@@ -234,12 +339,12 @@ class MediaService:
         return None if req.id is None else {"type": "ok", "id": req.id}
 
     async def restart(self, conn: Connection, req: MediaRestart) -> dict[str, Any]:
-        _, participant = self._participant(conn, req.room)
+        _, participant = await self._authorized(conn, req.room)
         await participant.subscriber.restart()
         return {"type": "ok", "id": req.id}
 
     async def stats(self, conn: Connection, req: MediaStats) -> dict[str, Any]:
-        room, participant = self._participant(conn, req.room)
+        room, participant = await self._authorized(conn, req.room)
         if participant.role != str(Role.ADVISOR) and not room.echo:
             raise Forbidden("connection quality is shown to the interview's advisor")
         if req.every_ms is not None:
@@ -257,15 +362,15 @@ class MediaService:
             participant.post({"type": "media_stats", **await room.stats()})
 
     async def receive(self, conn: Connection, req: MediaReceive) -> dict[str, Any]:
-        _, participant = self._participant(conn, req.room)
+        _, participant = await self._authorized(conn, req.room)
         participant.subscriber.set_receive_video(req.video)
         return {"type": "ok", "id": req.id}
 
     async def invite(self, conn: Connection, req: MediaInvite) -> dict[str, Any]:
-        room, participant = self._participant(conn, req.room)
+        room, participant = await self._authorized(conn, req.room)
         if participant.role != str(Role.ADVISOR):
             raise Forbidden("only the advisor invites to an interview")
-        room.invited.add(req.user)
+        room.invited[req.user] = participant.user_id
         return {"type": "ok", "id": req.id}
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class Node:
             timeout_s=settings.media_forward_timeout_s, heartbeat_s=settings.node_heartbeat_s,
             lease_s=settings.media_owner_lease_s, registry=self.metrics.registry)
         self._routes.update(self.media_routing.routes())
+        self.chat.on_member_removed(self.media_routing.member_removed)  # a removed member leaves the interview
         self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._expiry_sweeper: asyncio.Task[None] | None = None
         self._lag_watch: asyncio.Task[None] | None = None

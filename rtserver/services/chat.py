@@ -9,6 +9,7 @@ let both the node and the client drop anything seen twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
@@ -34,6 +35,12 @@ class ChatService:
         self._presence = presence
         self._settings = settings
         self._metrics = metrics
+        self._removal_listeners: list[Callable[[str, str], Awaitable[None]]] = []
+
+    def on_member_removed(self, listener: Callable[[str, str], Awaitable[None]]) -> None:
+        """Have ``listener(room, user)`` awaited after each removal (the media routing: the user's
+        interview ends too, on the node hosting it, which may have no chat member of the room)."""
+        self._removal_listeners.append(listener)
 
     async def join(self, conn: Connection, req: Join) -> None:
         if req.room in conn.rooms:
@@ -177,8 +184,11 @@ class ChatService:
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
         """Take the user out of the room's members, and every connection of theirs, on every node,
-        out of the room: each node's hub evicts them when the ``removed`` event reaches it."""
+        out of the room: each node's hub evicts them when the ``removed`` event reaches it. The
+        listeners hear of it first (media: the user's interview ends), whatever becomes of the event."""
         removed = await self._store.remove_member(room_id, user_id)
+        for listener in self._removal_listeners:
+            await listener(room_id, user_id)
         try:
             await self._broker.publish(room_id, {"type": "member", "room": room_id, "user": user_id,
                                                  "event": "removed"})
