@@ -51,7 +51,8 @@ OK_FOR_ALL = row("ok", "ok", "ok", "ok", "ok")
 # After the caller tried to join. A removed member's connections were evicted from the room: he is
 # told he is not joined (and joining again is forbidden).
 MEMBERS_ONLY = row("ok", "ok", "not_joined", "not_joined", "not_joined")
-MEDIA_PARTICIPANTS = row("passes", "passes", "passes", "forbidden", "not_joined")
+# A removed member's participant was taken out of the interview at the removal: not joined.
+MEDIA_PARTICIPANTS = row("passes", "passes", "passes", "not_joined", "not_joined")
 CURRENT_ADVISOR = row("forbidden", "ok", "forbidden", "forbidden", "forbidden")
 OWN_FOLLOWUP = row("ok", "forbidden", "not_found", "forbidden", "forbidden")  # the guest has no follow-up
 PARTIES = row("ok", "ok", "not_found", "forbidden", "forbidden")  # an appointment's: advisors learn it is not theirs
@@ -77,14 +78,14 @@ WS_TABLE: dict[str, dict[str, str]] = {
     "media_join/nonexistent": row("forbidden", "forbidden", "forbidden", "forbidden", "forbidden"),
     "media_join/precall":   row("ok",        "forbidden", "forbidden", "forbidden", "forbidden"),
     "media_join/own_precall": OK_FOR_ALL,
-    "media_leave":          row("ok",        "ok",        "ok",        "forbidden", "not_joined"),
+    "media_leave":          row("ok",        "ok",        "ok",        "not_joined", "not_joined"),
     "media_offer":          MEDIA_PARTICIPANTS,
     "media_answer":         MEDIA_PARTICIPANTS,
     "media_candidate":      MEDIA_PARTICIPANTS,
     "media_restart":        MEDIA_PARTICIPANTS,
     "media_receive":        MEDIA_PARTICIPANTS,
-    "media_stats":          row("forbidden", "ok",        "forbidden", "forbidden", "not_joined"),
-    "media_invite":         row("forbidden", "ok",        "forbidden", "forbidden", "not_joined"),
+    "media_stats":          row("forbidden", "ok",        "forbidden", "not_joined", "not_joined"),
+    "media_invite":         row("forbidden", "ok",        "forbidden", "not_joined", "not_joined"),
     "callback_request":     OWN_FOLLOWUP,
     "callback_cancel":      row("ok",        "forbidden", "not_found", "forbidden", "forbidden"),
     "callback_claim":       CURRENT_ADVISOR,
