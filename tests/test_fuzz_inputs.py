@@ -31,7 +31,8 @@ from test_authorization_matrix import _probe_frame, http_routes
 
 from rtserver.errors import ErrorCode, RtError
 from rtserver.media import forwarder
-from rtserver.precall.verdict import SCHEMA, evaluate
+from rtserver.precall.verdict import evaluate
+from rtserver.protocol.measurements import MEASUREMENTS, Section
 from rtserver.protocol import CODECS
 from rtserver.protocol.requests import _PARSERS, REQUEST_TYPES, Limits, parse_request
 from rtserver.protocol.workflow import parse_windows
@@ -110,10 +111,10 @@ CANDIDATES = st.one_of(st.text(max_size=120), st.lists(CANDIDATE_WORDS, min_size
 
 
 def measurements() -> st.SearchStrategy[Any]:
-    """Objects shaped like docs/precall.md's measurements (from the verdict's SCHEMA), values anything."""
+    """Objects shaped like docs/precall.md's measurements (from the schema's sections), values anything."""
     sections = {name: st.fixed_dictionaries({}, optional={f: st.one_of(SCALARS, st.just(True), st.just(1.5))
-                                                          for f in fields})
-                for name, fields in SCHEMA.items()}
+                                                          for f in section.fields})
+                for name, section in MEASUREMENTS.fields.items() if isinstance(section, Section)}
     return st.one_of(st.fixed_dictionaries({}, optional={**sections, "duration_ms": SCALARS}), JSONISH)
 
 
