@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
+from .params import int_query
 from .ws import NODE_KEY
 
 __all__ = ["add_routes"]
@@ -18,6 +19,7 @@ __all__ = ["add_routes"]
 ROOM_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 USER_ID = re.compile(r"^[^\s]{1,128}$")
 MAX_MEMBERS_PER_CALL = 10_000
+EXPORT_PAGE_MAX = 1000
 
 _STATUS = {
     ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
@@ -135,11 +137,8 @@ async def export_messages(request: web.Request) -> web.Response:
     _require_key(request)
     store = request.app[NODE_KEY].backends.store
     room_id = _room_id(request, request.match_info["room"])
-    try:
-        after = int(request.query.get("after", "0"))
-        limit = min(1000, max(1, int(request.query.get("limit", "1000"))))
-    except ValueError:
-        raise BadRequest("'after' and 'limit' must be integers") from None
+    after = int_query(request.query, "after", 0)
+    limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
     messages = await store.read_after(room_id, after, limit)
     return web.json_response({"room": room_id, "messages": [m.to_event() for m in messages],
                               "more": len(messages) == limit})
