@@ -15,7 +15,8 @@ from .metrics import Metrics
 from .node import Node
 from .node.cors import cors
 from .node.http import add_routes, api_errors
-from .node.ws import NODE_KEY, websocket_handler
+from .node.preauth import PendingAuth
+from .node.ws import NODE_KEY, PENDING_AUTH_KEY, websocket_handler
 from .precall.install import install_precall
 from .workflow import install_workflow
 
@@ -32,6 +33,7 @@ def build_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
     app[NODE_KEY] = node
+    app[PENDING_AUTH_KEY] = PendingAuth(settings.max_unauthenticated_per_address)
 
     async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await node.start()

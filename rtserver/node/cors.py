@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .ws import NODE_KEY, origin_allowed
+from .origins import origin_allowed, request_origin
+from .ws import NODE_KEY
 
 __all__ = ["cors"]
 
@@ -28,7 +29,7 @@ async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is None or not request.path.startswith(PREFIXES):
         return await handler(request)
-    allowed = origin_allowed(origin, request.host, request.app[NODE_KEY].settings.origins())
+    allowed = origin_allowed(origin, request_origin(request), request.app[NODE_KEY].settings.origins())
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         if not allowed:
             raise web.HTTPForbidden(text="origin not allowed")
