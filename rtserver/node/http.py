@@ -160,6 +160,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    expected = request.app[NODE_KEY].settings.metrics_token
+    if expected:  # a scraper's Bearer token; without one set, /metrics stays open (aggregates only by default)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise web.HTTPUnauthorized(text="/metrics needs Authorization: Bearer <metrics token>",
+                                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = generate_latest(request.app[NODE_KEY].metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
