@@ -14,6 +14,7 @@ from .demo import add_demo_routes, check_demo_allowed, seed
 from .metrics import Metrics
 from .node import Node
 from .node.cors import cors
+from .node.headers import security_headers
 from .node.http import add_routes, api_errors
 from .node.preauth import PendingAuth
 from .node.ws import NODE_KEY, PENDING_AUTH_KEY, websocket_handler
@@ -30,6 +31,7 @@ def build_app(settings: Settings) -> web.Application:
     """The node's application; raises ValueError for settings that cannot work together."""
     check_demo_allowed(settings)
     app = web.Application(middlewares=[cors, api_errors])
+    app.on_response_prepare.append(security_headers)
     metrics = Metrics()
     node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
     app[NODE_KEY] = node

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
+from .origins import normalize_origin
 from .params import int_query
 from .ws import NODE_KEY
 
@@ -144,6 +145,14 @@ async def export_messages(request: web.Request) -> web.Response:
                               "more": len(messages) == limit})
 
 
+async def client_config(request: web.Request) -> web.Response:
+    """What the pages may trust besides their own origin: a token endpoint (``?token_endpoint=``)
+    or a widget host (``?host=``) on another origin must be listed here (docs/web-client.md)."""
+    allowed = request.app[NODE_KEY].settings.origins()
+    origins = sorted({o for o in (normalize_origin(a) for a in allowed if a != "*") if o is not None})
+    return web.json_response({"allowed_origins": origins, "any_origin": "*" in allowed})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -174,6 +183,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/client-config", client_config)  # public, like /healthz: outside the keyed /api
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room}", get_room)
     app.router.add_post("/api/rooms/{room}/members", add_members)
