@@ -1,11 +1,10 @@
-"""Cross-origin access for the pages a portal embeds: CORS on the browser-facing HTTP endpoints.
+"""Cross-origin access for portals: CORS on ``/static/`` and ``/api/`` for the ``allowed_origins``.
 
-A portal that embeds the widget or the pre-call check serves its page from its own origin and
-calls this node's HTTP endpoints with the user's token (``Authorization: Bearer``). Those calls
-are allowed from the same Origins that may open ``/ws`` (``allowed_origins``). Only the
-``Authorization`` and ``Content-Type`` headers are allowed across origins, so the
-server-to-server API, which needs ``X-Api-Key``, stays out of reach of browsers on other sites.
-"""
+A portal building its own pages on the SDK loads the node's module scripts (``/static/``) from
+its origin, which needs CORS. No HTTP endpoint takes a user's token: browsers use ``/ws``. The
+``/api/`` routes are server-to-server; a listed portal's page may read their errors, but only the
+``Authorization`` and ``Content-Type`` headers are allowed across origins, so ``X-Api-Key`` calls
+stay out of reach of browsers on other sites. Origins are compared whole (``origins.py``)."""
 
 from __future__ import annotations
 
