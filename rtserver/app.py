@@ -14,8 +14,10 @@ from .demo import add_demo_routes, check_demo_allowed, seed
 from .metrics import Metrics
 from .node import Node
 from .node.cors import cors
+from .node.headers import security_headers
 from .node.http import add_routes, api_errors
-from .node.ws import NODE_KEY, websocket_handler
+from .node.preauth import PendingAuth
+from .node.ws import NODE_KEY, PENDING_AUTH_KEY, websocket_handler
 from .precall.install import install_precall
 from .workflow import install_workflow
 
@@ -30,9 +32,11 @@ def build_app(settings: Settings) -> web.Application:
     check_demo_allowed(settings)
     warn_exposed_files(settings)
     app = web.Application(middlewares=[cors, api_errors])
+    app.on_response_prepare.append(security_headers)
     metrics = Metrics()
     node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
     app[NODE_KEY] = node
+    app[PENDING_AUTH_KEY] = PendingAuth(settings.max_unauthenticated_per_address)
 
     async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await node.start()

@@ -60,8 +60,11 @@ def serve(settings: Settings) -> None:
     print(f"rtserver listening on http://{settings.host}:{settings.port} (store {settings.store})", flush=True)
     # run_app handles SIGINT/SIGTERM: stop accepting, on_shutdown tells clients to reconnect (1012),
     # then cleanup flushes the store.
+    # keepalive_timeout also closes a connection that never completes its request's headers (aiohttp
+    # arms it when the connection opens): 75 s by default, a cheap way to hold a node's sockets.
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
-                shutdown_timeout=settings.shutdown_timeout_s, loop=_new_loop())
+                shutdown_timeout=settings.shutdown_timeout_s, keepalive_timeout=settings.http_idle_timeout_s,
+                loop=_new_loop())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,11 @@ class Settings:
     history_page_max: int = _opt(200, "most messages returned by one history request")
     resume_max_messages: int = _opt(10_000, "most missed messages replayed on join; beyond, the client pages history")
     auth_timeout_s: float = _opt(10.0, "time a connection has to authenticate")
+    max_unauthenticated_per_address: int = _opt(20, "WebSocket connections one client address may hold before "
+                                                 "they authenticate; more get HTTP 429 (behind a proxy every "
+                                                 "client has the proxy's address); 0: no limit")
+    http_idle_timeout_s: float = _opt(15.0, "an HTTP connection idle between requests, or still sending a "
+                                      "request's headers, is closed after this")
     heartbeat_s: float = _opt(30.0, "WebSocket ping interval; a peer silent for twice this is dropped")
     typing_ttl_s: float = _opt(6.0, "how long a typing indicator lasts without refresh (told to clients)")
     presence_ttl_s: float = _opt(20.0, "presence entries expire unless refreshed within this (multi-node)")
@@ -123,6 +128,9 @@ class Settings:
     membership_repair_s: float = _opt(30.0, "an assignment or transfer interrupted (node crash) before the "
                                       "conversation's members were updated is completed by any node after this")
     figures_window_s: float = _opt(30 * 86_400.0, "reply times older than this leave the response-time figures")
+    metrics_token: str = _opt("", "when set, /metrics needs Authorization: Bearer <this>; empty: open")
+    metrics_advisor_labels: bool = _opt(False, "export the per-advisor figures on /metrics labelled by advisor "
+                                        "id; off: totals over all advisors only")
     figures_refresh_s: float = _opt(15.0, "how often /metrics' per-advisor figures are recomputed")
     smtp_host: str = _opt("", "SMTP server for mails (digests, reminders); empty: no mail is sent")
     smtp_port: int = _opt(587, "SMTP port")

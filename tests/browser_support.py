@@ -12,7 +12,10 @@ A browser test module does::
   It runs in the module's event loop, like the browser, so both live in one loop.
 - ``browser_session``: a new browser context per test (camera and microphone allowed) that opens
   pages with a freshly minted token, and at teardown, pass or fail, saves each page's screenshot
-  and console log to ``test-artifacts/<test>-<page>.png|.log``.
+  and console log to ``test-artifacts/<test>-<page>.png|.log``. A test that passed also fails if
+  any page or frame of its context broke the node's Content-Security-Policy (Chromium reports
+  each refused script, style, connection or frame on the console, and the pages' own
+  ``securitypolicyviolation`` events are forwarded there too).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,8 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from rtserver.app import build_app
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "BrowserSession", "browser", "browser_session", "node"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "BrowserSession", "browser", "browser_session", "free_port", "node",
+           "node_settings"]
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -60,10 +65,23 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server whose origin must be known before it starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def node_settings() -> dict[str, Any]:
+    """Settings of the test's node besides NODE_SETTINGS (a module overrides this fixture)."""
+    return {}
+
+
 @pytest_asyncio.fixture(loop_scope="module")
-async def node(tmp_path: Path) -> AsyncIterator[Harness]:
+async def node(tmp_path: Path, node_settings: dict[str, Any]) -> AsyncIterator[Harness]:
     """A running node for one test (the ``harness`` of conftest.py, in the module's loop)."""
-    settings = make_settings(tmp_path, **NODE_SETTINGS)
+    settings = make_settings(tmp_path, **{**NODE_SETTINGS, **node_settings})
     server = TestServer(build_app(settings), host="127.0.0.1")
     await server.start_server()
     try:
@@ -78,6 +96,12 @@ async def node(tmp_path: Path) -> AsyncIterator[Harness]:
         await server.close()
 
 
+# Chromium's console line for a CSP refusal, and the event pages fire for it (forwarded by WATCH_CSP).
+CSP_REPORT = re.compile(r"Content Security Policy|\[csp\]")
+WATCH_CSP = """window.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`[csp] ${e.effectiveDirective} refused ${e.blockedURI} in ${e.documentURI}`));"""
+
+
 class BrowserSession:
     """One test's browser context: opens pages as users, keeps their console output."""
 
@@ -87,6 +111,21 @@ class BrowserSession:
         self.test_name = re.sub(r"[^A-Za-z0-9_.-]", "_", test_name)
         self.pages: dict[str, Page] = {}
         self.logs: dict[str, list[str]] = {}
+        self.csp_reports: list[str] = []  # from every page and frame of the context, tracked or not
+        context.on("console", self._note_csp)
+
+    def _note_csp(self, message: ConsoleMessage) -> None:
+        if CSP_REPORT.search(message.text):
+            self.csp_reports.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    @classmethod
+    async def start(cls, context: BrowserContext, harness: Harness, test_name: str) -> BrowserSession:
+        """A session whose pages also report their ``securitypolicyviolation`` events."""
+        await context.add_init_script(WATCH_CSP)
+        return cls(context, harness, test_name)
+
+    def assert_no_csp_violation(self) -> None:
+        assert not self.csp_reports, "Content-Security-Policy violations:\n" + "\n".join(self.csp_reports)
 
     async def open(self, label: str, path: str, *, user: str, role: str = "jobseeker", **query: str) -> Page:
         """Open ``path`` on the node as ``user`` (token in the fragment), under ``label`` for the artifacts."""
@@ -146,9 +185,10 @@ def _console_line(message: ConsoleMessage) -> str:
 async def browser_session(browser: Browser, node: Harness, request: pytest.FixtureRequest
                           ) -> AsyncIterator[BrowserSession]:
     context = await browser.new_context(permissions=["camera", "microphone"], base_url=node.url("/"))
-    session = BrowserSession(context, node, request.node.name)
+    session = await BrowserSession.start(context, node, request.node.name)
     try:
         yield session
+        session.assert_no_csp_violation()
     finally:
         await session.save_artifacts()
         await context.close()

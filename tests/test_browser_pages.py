@@ -123,7 +123,9 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical WCAG 2.x A/AA violations axe-core finds on the page as it is now."""
     if not AXE.exists():
         pytest.fail(f"axe-core is missing at {AXE}: run `npm ci` in tests/ (scripts/test does)", pytrace=False)
-    await page.add_script_tag(path=str(AXE))
+    # Evaluated through the browser's debugging protocol: the page's CSP refuses inline scripts,
+    # which add_script_tag would be.
+    await page.evaluate(AXE.read_text() + "\n;undefined")
     result = await page.evaluate("""async () => {
       const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
       return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
@@ -139,7 +141,7 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
     from browser_support import BrowserSession
 
     context = await browser.new_context(permissions=["camera", "microphone"])
-    session = BrowserSession(context, demo_node, request.node.name)
+    session = await BrowserSession.start(context, demo_node, request.node.name)
     base = demo_node.url("").rstrip("/")
     try:
         advisor = await demo_sign_in(session, "advisor", base, "demo-advisor")
@@ -231,6 +233,7 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
         await karim.click("[data-action=leave]")
         await expect(karim.locator("#join-video")).to_be_visible(timeout=WAIT_MS)
         await expect(advisor.locator(".call-status")).to_have_text("Karim Benali a quitté l'entretien", timeout=WAIT_MS)
+        session.assert_no_csp_violation()  # the demo page, the console and the jobseeker page
     finally:
         await session.save_artifacts()
         await context.close()
@@ -251,9 +254,26 @@ HOST_PAGE = """<!doctype html>
 </body></html>"""
 
 
+@pytest.fixture
+def portal_port() -> int:
+    from browser_support import free_port  # the plugin, imported by then
+
+    return free_port()
+
+
+@pytest.fixture
+def node_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A test with a portal lists the portal's origin in the node's allowed_origins, as a deployment
+    embedding the widget must (the widget's host and frame-ancestors are checked against it)."""
+    if "portal" not in request.fixturenames:
+        return {}
+    return {"allowed_origins": f"http://127.0.0.1:{request.getfixturevalue('portal_port')}"}
+
+
 @pytest_asyncio.fixture(loop_scope="module")
-async def portal(node: Harness) -> AsyncIterator[dict[str, Any]]:
-    """A portal on another origin: a page embedding the widget and the token endpoint it calls.
+async def portal(node: Harness, portal_port: int) -> AsyncIterator[dict[str, Any]]:
+    """A portal on another origin (listed in the node's allowed_origins): a page embedding the widget
+    and the token endpoint it calls.
 
     The follow-up (advisor adv-1 for jobseeker js-1) is set up through the HTTP API, as a portal does.
     """
@@ -277,7 +297,7 @@ async def portal(node: Harness) -> AsyncIterator[dict[str, Any]]:
     app = web.Application()
     app.router.add_get("/", host_page)
     app.router.add_get("/rt-token", rt_token)
-    server = TestServer(app, host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1", port=portal_port)
     await server.start_server()
     try:
         yield {"url": str(server.make_url("/")), "tokens_given": tokens_given, "data": data}

@@ -115,9 +115,10 @@ async def camera_refused(browser: Browser, node: Harness, request: pytest.Fixtur
     args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"] + ["--deny-permission-prompts"]
     refusing = await browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
     context = await refusing.new_context(permissions=["microphone"], base_url=node.url("/"))
-    session = BrowserSession(context, node, request.node.name)
+    session = await BrowserSession.start(context, node, request.node.name)
     try:
         yield session
+        session.assert_no_csp_violation()
     finally:
         await session.save_artifacts()
         await refusing.close()

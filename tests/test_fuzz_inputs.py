@@ -32,8 +32,8 @@ from test_authorization_matrix import _probe_frame, http_routes
 from rtserver.errors import ErrorCode, RtError
 from rtserver.media import forwarder
 from rtserver.precall.verdict import evaluate
-from rtserver.protocol.measurements import MEASUREMENTS, Section
 from rtserver.protocol import CODECS
+from rtserver.protocol.measurements import MEASUREMENTS, Section
 from rtserver.protocol.requests import _PARSERS, REQUEST_TYPES, Limits, parse_request
 from rtserver.protocol.workflow import parse_windows
 

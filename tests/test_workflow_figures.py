@@ -13,7 +13,7 @@ from rtserver.workflow.figures import percentile
 
 @pytest.fixture
 def settings_overrides():
-    return {"figures_refresh_s": 0.05}
+    return {"figures_refresh_s": 0.05, "metrics_advisor_labels": True}  # labels checked below
 
 
 def test_percentile_interpolates():

@@ -1,11 +1,10 @@
-"""Cross-origin access for the pages a portal embeds: CORS on the browser-facing HTTP endpoints.
+"""Cross-origin access for portals: CORS on ``/static/`` and ``/api/`` for the ``allowed_origins``.
 
-A portal that embeds the widget or the pre-call check serves its page from its own origin and
-calls this node's HTTP endpoints with the user's token (``Authorization: Bearer``). Those calls
-are allowed from the same Origins that may open ``/ws`` (``allowed_origins``). Only the
-``Authorization`` and ``Content-Type`` headers are allowed across origins, so the
-server-to-server API, which needs ``X-Api-Key``, stays out of reach of browsers on other sites.
-"""
+A portal building its own pages on the SDK loads the node's module scripts (``/static/``) from
+its origin, which needs CORS. No HTTP endpoint takes a user's token: browsers use ``/ws``. The
+``/api/`` routes are server-to-server; a listed portal's page may read their errors, but only the
+``Authorization`` and ``Content-Type`` headers are allowed across origins, so ``X-Api-Key`` calls
+stay out of reach of browsers on other sites. Origins are compared whole (``origins.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .ws import NODE_KEY, origin_allowed
+from .origins import origin_allowed, request_origin
+from .ws import NODE_KEY
 
 __all__ = ["cors"]
 
@@ -28,7 +28,7 @@ async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is None or not request.path.startswith(PREFIXES):
         return await handler(request)
-    allowed = origin_allowed(origin, request.host, request.app[NODE_KEY].settings.origins())
+    allowed = origin_allowed(origin, request_origin(request), request.app[NODE_KEY].settings.origins())
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         if not allowed:
             raise web.HTTPForbidden(text="origin not allowed")

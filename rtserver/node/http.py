@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
+from .origins import normalize_origin
+from .params import int_query
 from .ws import NODE_KEY
 
 __all__ = ["add_routes"]
@@ -18,6 +20,7 @@ __all__ = ["add_routes"]
 ROOM_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 USER_ID = re.compile(r"^[^\s]{1,128}$")
 MAX_MEMBERS_PER_CALL = 10_000
+EXPORT_PAGE_MAX = 1000
 
 _STATUS = {
     ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
@@ -135,14 +138,19 @@ async def export_messages(request: web.Request) -> web.Response:
     _require_key(request)
     store = request.app[NODE_KEY].backends.store
     room_id = _room_id(request, request.match_info["room"])
-    try:
-        after = int(request.query.get("after", "0"))
-        limit = min(1000, max(1, int(request.query.get("limit", "1000"))))
-    except ValueError:
-        raise BadRequest("'after' and 'limit' must be integers") from None
+    after = int_query(request.query, "after", 0)
+    limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
     messages = await store.read_after(room_id, after, limit)
     return web.json_response({"room": room_id, "messages": [m.to_event() for m in messages],
                               "more": len(messages) == limit})
+
+
+async def client_config(request: web.Request) -> web.Response:
+    """What the pages may trust besides their own origin: a token endpoint (``?token_endpoint=``)
+    or a widget host (``?host=``) on another origin must be listed here (docs/web-client.md)."""
+    allowed = request.app[NODE_KEY].settings.origins()
+    origins = sorted({o for o in (normalize_origin(a) for a in allowed if a != "*") if o is not None})
+    return web.json_response({"allowed_origins": origins, "any_origin": "*" in allowed})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -161,6 +169,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    expected = request.app[NODE_KEY].settings.metrics_token
+    if expected:  # a scraper's Bearer token; without one set, /metrics stays open (aggregates only by default)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise web.HTTPUnauthorized(text="/metrics needs Authorization: Bearer <metrics token>",
+                                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = generate_latest(request.app[NODE_KEY].metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -169,6 +183,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/client-config", client_config)  # public, like /healthz: outside the keyed /api
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room}", get_room)
     app.router.add_post("/api/rooms/{room}/members", add_members)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlsplit
+import math
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -17,25 +18,21 @@ from ..errors import CloseCode, ErrorCode, RtError
 from ..protocol import CODECS, JSON
 from .connection import Connection
 from .node import Node
+from .origins import origin_allowed, request_origin
+from .preauth import Hold, PendingAuth
 
-__all__ = ["NODE_KEY", "websocket_handler"]
+__all__ = ["NODE_KEY", "PENDING_AUTH_KEY", "websocket_handler"]
 
 log = logging.getLogger(__name__)
 NODE_KEY: web.AppKey[Node] = web.AppKey("rtserver_node", Node)
-
-
-def origin_allowed(origin: str, host: str, allowed: frozenset[str]) -> bool:
-    """Same host always; others only when listed (or ``*``). Refusing the rest stops cross-site hijacking."""
-    if "*" in allowed or origin.rstrip("/") in allowed:
-        return True
-    return urlsplit(origin).netloc == host
+PENDING_AUTH_KEY: web.AppKey[PendingAuth] = web.AppKey("rtserver_pending_auth", PendingAuth)
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
     settings = node.settings
     origin = request.headers.get("Origin")
-    if origin is not None and not origin_allowed(origin, request.host, settings.origins()):
+    if origin is not None and not origin_allowed(origin, request_origin(request), settings.origins()):
         raise web.HTTPForbidden(text="origin not allowed")
     if not node.accepting:
         raise web.HTTPServiceUnavailable(text="server restarting", headers={"Retry-After": "1"})
@@ -53,7 +50,22 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             identity = node.verifier.verify(token.strip())
         except RtError as exc:
             raise web.HTTPUnauthorized(text=exc.message) from None
+    # Not yet authenticated: counted per peer address until its auth message (rtserver/node/preauth.py).
+    hold = None
+    if identity is None:
+        hold = request.app[PENDING_AUTH_KEY].hold(request.remote or "")
+        if hold is None:
+            raise web.HTTPTooManyRequests(text="too many connections from this address waiting to authenticate",
+                                          headers={"Retry-After": str(math.ceil(settings.auth_timeout_s))})
+    try:
+        return await _serve(request, node, identity, hold)
+    finally:
+        if hold is not None:
+            hold.release()
 
+
+async def _serve(request: web.Request, node: Node, identity: Any, hold: Hold | None) -> web.StreamResponse:
+    settings = node.settings
     ws = web.WebSocketResponse(
         protocols=tuple(CODECS), compress=False,  # frames are shared by a room's members: no per-connection deflate
         max_msg_size=settings.hard_max_frame_bytes, heartbeat=settings.heartbeat_s)
@@ -80,6 +92,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 if auth_timer is not None and conn.identity is not None:
                     auth_timer.cancel()
                     auth_timer = None
+                    if hold is not None:
+                        hold.release()
             if conn.closed:
                 break
     except RtError as exc:  # opening the session failed (header auth path)

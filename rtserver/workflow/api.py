@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ..auth import Role
 from ..errors import BadRequest, ErrorCode, RtError
+from ..node.params import int_field, int_query
 from ..node.ws import NODE_KEY
 from ..protocol.precall import DEFAULT_RESULTS_PAGE, MAX_RESULTS_PAGE
 from ..protocol.requests import _invalid
@@ -113,14 +114,6 @@ def _text(body: dict[str, Any], name: str, max_chars: int, *, required: bool = T
     return value
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(request.query.get(name, str(default)))
-    except ValueError:
-        raise BadRequest(f"'{name}' must be an integer") from None
-    return min(high, max(low, value))
-
-
 # -- users ---------------------------------------------------------------------------------------
 @endpoint()
 async def put_user(request: web.Request, wf: Workflow) -> Any:
@@ -185,8 +178,8 @@ async def export(request: web.Request, wf: Workflow) -> Any:
     """The conversation (a page of messages, oldest first) with the callbacks and appointments."""
     jobseeker = _id(request.match_info["jobseeker"])
     followup = await wf.portfolios.followup(jobseeker)
-    after = _int_query(request, "after", 0, 0, 2**62)
-    limit = _int_query(request, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX)
+    after = int_query(request.query, "after", 0, 0, 2**62, clamp=True)
+    limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
     messages = await request.app[NODE_KEY].backends.store.read_after(followup_room(jobseeker), after, limit)
     now = now_ms()
     return {"followup": followup.to_dict(), "room": followup.room, "messages": [m.to_event() for m in messages],
@@ -310,10 +303,7 @@ async def get_callback(request: web.Request, wf: Workflow) -> Any:
 @endpoint(201)
 async def create_appointment(request: web.Request, wf: Workflow) -> Any:
     body = await _body(request)
-    start, duration = body.get("start"), body.get("duration_min")
-    if isinstance(start, bool) or not isinstance(start, int) or isinstance(duration, bool) or not isinstance(
-            duration, int):
-        raise BadRequest("'start' (ms since the epoch) and 'duration_min' must be integers")
+    start, duration = int_field(body, "start", 0, MAX_MS), int_field(body, "duration_min", 1)
     appointment = await wf.appointments.schedule(_id(body.get("advisor"), "'advisor'"),
                                                  _id(body.get("jobseeker"), "'jobseeker'"), start_ms=start,
                                                  duration_min=duration)
@@ -347,10 +337,8 @@ async def openapi(request: web.Request) -> web.Response:
 @endpoint()
 async def user_checks(request: web.Request, wf: Workflow) -> Any:
     user = _id(request.match_info["user"])
-    limit = request.query.get("limit", str(DEFAULT_RESULTS_PAGE))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_RESULTS_PAGE:
-        raise BadRequest(f"limit: an integer from 1 to {MAX_RESULTS_PAGE}")
-    return {"user": user, "results": [] if wf.checks is None else await wf.checks.history(user, limit=int(limit))}
+    limit = int_query(request.query, "limit", DEFAULT_RESULTS_PAGE, 1, MAX_RESULTS_PAGE)
+    return {"user": user, "results": [] if wf.checks is None else await wf.checks.history(user, limit=limit)}
 
 
 def add_workflow_routes(app: web.Application) -> None:

@@ -93,12 +93,21 @@ class Figures:
 
 
 class FigureCollector(Collector):
-    """Exports ``Figures.snapshot`` on the node's registry."""
+    """Exports ``Figures.snapshot`` on the node's registry.
 
-    def __init__(self, figures: Figures):
+    By default only totals over all advisors: ``/metrics`` is often scraped without credentials,
+    and an advisor's id next to his reply times and late callbacks is personal data. With
+    ``per_advisor`` (``metrics_advisor_labels``) each advisor's figures carry an ``advisor`` label.
+    """
+
+    def __init__(self, figures: Figures, *, per_advisor: bool = False):
         self._figures = figures
+        self._per_advisor = per_advisor
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from (self._labelled() if self._per_advisor else self._totals())
+
+    def _labelled(self) -> Iterator[GaugeMetricFamily]:
         reply = GaugeMetricFamily("rtserver_advisor_first_reply_seconds",
                                   "time to first reply to a jobseeker's message", labels=["advisor", "quantile"])
         size = GaugeMetricFamily("rtserver_advisor_portfolio_size", "jobseekers followed", labels=["advisor"])
@@ -110,11 +119,37 @@ class FigureCollector(Collector):
                                  labels=["advisor"])
         for row in self._figures.snapshot:
             a = row["advisor"]
-            for q, key in (("0.5", "first_reply_median_s"), ("0.9", "first_reply_p90_s")):
+            for q, key in QUANTILES:
                 if row[key] is not None:
                     reply.add_metric([a, q], row[key])
             size.add_metric([a], row["portfolio_size"])
             open_cb.add_metric([a], row["open_callbacks"])
             oldest.add_metric([a], row["oldest_open_callback_age_s"] or 0.0)
             late.add_metric([a], row["late_callbacks"])
-        yield from (reply, size, open_cb, oldest, late)
+        return iter((reply, size, open_cb, oldest, late))
+
+    def _totals(self) -> Iterator[GaugeMetricFamily]:
+        rows = self._figures.snapshot
+        reply = GaugeMetricFamily("rtserver_advisors_first_reply_seconds_max",
+                                  "the slowest advisor's time to first reply (each quantile of his replies)",
+                                  labels=["quantile"])
+        for q, key in QUANTILES:
+            values = [row[key] for row in rows if row[key] is not None]
+            if values:
+                reply.add_metric([q], max(values))
+        return iter((
+            GaugeMetricFamily("rtserver_advisors", "advisors with figures", value=len(rows)),
+            reply,
+            GaugeMetricFamily("rtserver_advisors_portfolio_size", "jobseekers followed, all advisors",
+                              value=sum(row["portfolio_size"] for row in rows)),
+            GaugeMetricFamily("rtserver_advisors_open_callbacks", "callback requests waiting to be claimed",
+                              value=sum(row["open_callbacks"] for row in rows)),
+            GaugeMetricFamily("rtserver_advisors_oldest_open_callback_age_seconds",
+                              "age of the oldest open callback request, all advisors",
+                              value=max((row["oldest_open_callback_age_s"] or 0.0 for row in rows), default=0.0)),
+            GaugeMetricFamily("rtserver_advisors_late_callbacks", "pending callback requests past their SLA",
+                              value=sum(row["late_callbacks"] for row in rows)),
+        ))
+
+
+QUANTILES = (("0.5", "first_reply_median_s"), ("0.9", "first_reply_p90_s"))

@@ -73,7 +73,7 @@ class Workflow:
         self.digests = DigestService(store=store, chat_store=b.store, presence=b.presence, mailer=self.mailer,
                                      config=config)
         self.figures = Figures(store=store, webhooks=self.webhooks, config=config)
-        registry.register(FigureCollector(self.figures))
+        registry.register(FigureCollector(self.figures, per_advisor=node.settings.metrics_advisor_labels))
         self._chat_store = b.store
         self._hub = node.hub
         self.live = LiveRequests(self, node.chat.send)

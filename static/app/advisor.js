@@ -7,6 +7,7 @@ import { AppointmentsView } from "./appointments-view.js";
 import { CallbackQueue } from "./callbacks-view.js";
 import { ChatView } from "./chat-view.js";
 import { showConnectionState } from "./connection-status.js";
+import { failureText } from "./client-config.js";
 import { byId, el } from "./dom.js";
 import { switchLang, t, translate } from "./i18n.js";
 import { InterviewView } from "./interview-view.js";
@@ -22,7 +23,7 @@ import { storedSession, tokenSource } from "./session.js";
 async function main() {
   translate();
   byId("lang").addEventListener("click", switchLang);
-  const token = tokenSource();
+  const token = await tokenSource();
   if (!token) {
     const notice = byId("notice");
     notice.replaceChildren(t("noSession"), " ", el("a", { href: "/static/demo.html" }, t("signInLink")));
@@ -168,5 +169,6 @@ async function loadLastContacts(client, state, portfolio, limits) {
 
 main().catch((error) => {
   console.error(error);
-  byId("notice").textContent = t("failed", error instanceof Error ? error.message : String(error));
+  byId("notice").textContent = failureText(error, t);
+  document.body.dataset.ready = "true";
 });

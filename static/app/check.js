@@ -6,6 +6,7 @@ import { RtClient } from "/static/rtclient.js";
 import { runPrecallCheck } from "/static/rtprecall.js";
 import { CallbackForm } from "./callbacks-view.js";
 import { CheckView } from "./check-view.js";
+import { failureText } from "./client-config.js";
 import { byId, el } from "./dom.js";
 import { notifyHost } from "./embed.js";
 import { switchLang, t, translate } from "./i18n.js";
@@ -18,7 +19,7 @@ async function main() {
   const framed = window.parent !== window;
   document.body.classList.toggle("framed", framed); // the framing page has its own title bar
   byId("lang").addEventListener("click", switchLang);
-  const token = parentPageToken() ?? tokenSource();
+  const token = parentPageToken() ?? await tokenSource();
   if (!token) {
     showNotice(t("noSession"));
     byId("notice").append(" ", el("a", { href: "/static/demo.html" }, t("signInLink")));
@@ -170,5 +171,5 @@ function showNotice(text) {
 
 main().catch((error) => {
   console.error(error);
-  showNotice(t("failed", error instanceof Error ? error.message : String(error)));
+  showNotice(failureText(error, t));
 });

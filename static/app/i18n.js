@@ -19,6 +19,7 @@ export const STRINGS = {
     connectionClosed: "La session est terminée. Rechargez la page pour vous reconnecter.",
     noSession: "Vous n'êtes pas connecté.", signInLink: "Se connecter",
     failed: (/** @type {string} */ why) => `Une erreur est survenue : ${why}`,
+    refusedOrigin: (/** @type {string} */ param) => `Connexion refusée : ce lien (${param}) désigne un site que ce service n'autorise pas.`,
     // presence
     online: "En ligne", away: "Absent", offline: "Hors ligne",
     available: "Disponible", busy: "Occupé", unavailable: "Indisponible",
@@ -139,6 +140,7 @@ export const STRINGS = {
     connectionClosed: "The session has ended. Reload the page to connect again.",
     noSession: "You are not signed in.", signInLink: "Sign in",
     failed: (/** @type {string} */ why) => `Something went wrong: ${why}`,
+    refusedOrigin: (/** @type {string} */ param) => `Sign-in refused: this link (${param}) names a site this service does not allow.`,
     online: "Online", away: "Away", offline: "Offline",
     available: "Available", busy: "Busy", unavailable: "Unavailable",
     presenceOf: (/** @type {string} */ name, /** @type {string} */ state) => `${name}: ${state}`,

@@ -6,6 +6,7 @@ import { AppointmentsView } from "./appointments-view.js";
 import { CallbackForm } from "./callbacks-view.js";
 import { ChatView } from "./chat-view.js";
 import { showConnectionState } from "./connection-status.js";
+import { failureText } from "./client-config.js";
 import { byId, el } from "./dom.js";
 import { notifyHost } from "./embed.js";
 import { switchLang, t, translate } from "./i18n.js";
@@ -20,7 +21,7 @@ const PRECALL_PAGE = "/static/check.html";
 async function main() {
   translate();
   byId("lang").addEventListener("click", switchLang);
-  const token = tokenSource();
+  const token = await tokenSource();
   if (!token) return showSignedOut();
   if (storedSession()?.demo && !isEmbedded()) byId("sign-out").hidden = false;
 
@@ -123,5 +124,5 @@ function showSignedOut() {
 
 main().catch((error) => {
   console.error(error);
-  showNotice(t("failed", error instanceof Error ? error.message : String(error)));
+  showNotice(failureText(error, t));
 });

@@ -5,10 +5,15 @@
 //    portal's token endpoint and hands them over by postMessage (see ./embed.js).
 // 2. A token endpoint (`?token_endpoint=URL`): the page fetches a token from it before every
 //    connection, with the user's cookies (the portal's own sign-in).
+//
+// The host and the token endpoint must be of this page's origin or of the node's
+// `allowed_origins` (./client-config.js): otherwise tokenSource rejects with RefusedOrigin and
+// the page says so, rather than sign its visitor in with whatever token a stranger's link chose.
 // 3. sessionStorage (`rtserver.session`): put there by the demo sign-in page (demo.html) or by a
 //    portal page of the same origin. It lasts as long as the tab.
 
-import { requestTokenFromHost } from "./embed.js";
+import { RefusedOrigin, trustedOrigin } from "./client-config.js";
+import { hostReady, requestTokenFromHost } from "./embed.js";
 
 export const SESSION_KEY = "rtserver.session";
 /** Fetch a new demo token this long before the stored one expires. */
@@ -80,13 +85,20 @@ export function isEmbedded() {
 
 /**
  * The token callback for RtClient, or null when the page has no way to get one (not signed in).
- * @returns {(() => Promise<string>) | null}
+ * Rejects with RefusedOrigin when the URL names a host or token endpoint the node does not allow.
+ * @returns {Promise<(() => Promise<string>) | null>}
  */
-export function tokenSource() {
+export async function tokenSource() {
   const query = new URLSearchParams(location.search);
-  if (isEmbedded()) return requestTokenFromHost;
+  if (isEmbedded()) {
+    await hostReady();
+    return requestTokenFromHost;
+  }
   const endpoint = query.get("token_endpoint");
-  if (endpoint) return () => fetchToken(endpoint);
+  if (endpoint) {
+    if (await trustedOrigin(endpoint) === null) throw new RefusedOrigin("token_endpoint", endpoint);
+    return () => fetchToken(endpoint);
+  }
   const stored = storedSession();
   if (!stored) return null;
   return async () => {
