@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import API_KEY
 from test_workflow_support import follow, users
 
 from rtserver.errors import BadRequest
@@ -51,3 +52,29 @@ async def test_every_integer_parameter_answers_400_past_64_bits(harness) -> None
     # In range, a page size asked too large is still brought down to the largest page.
     status, data = await harness.api("GET", "/api/rooms/conv/messages?after=0&limit=5000")
     assert status == 200 and data["more"] is False
+
+
+async def test_a_deeply_nested_body_answers_400_not_500(harness) -> None:
+    """The standard JSON parser recursed until RecursionError (HTTP 500) on 20,000 nested objects."""
+    nested = '{"a":' * 20_000 + "1" + "}" * 20_000
+    for path in ("/api/rooms", "/api/rooms/conv/members", "/api/followups", "/api/followups/js-1/transfer",
+                 "/api/appointments"):
+        async with harness.session.post(harness.url(path), data=nested, headers={
+                "X-Api-Key": API_KEY, "Content-Type": "application/json"}) as resp:
+            data = await resp.json()
+            assert (resp.status, data["error"]["code"]) == (400, "invalid_message"), (path, data)
+    status, _ = await harness.api("GET", "/api/rooms/nothing-here")
+    assert status == 404  # the node still answers
+
+
+async def test_ids_and_addresses_are_matched_whole(harness) -> None:
+    """``re.match`` with ``$`` accepts a trailing newline: an e-mail address could carry one into mail headers."""
+    status, data = await harness.api("PUT", "/api/users/js-1", {"name": "A", "role": "jobseeker",
+                                                                 "email": "a@example.org\n"})
+    assert (status, data["error"]["code"]) == (400, "invalid_message"), data
+    for member in ("js\x01", "js-1\n", "js 1", "x" * 101):
+        status, data = await harness.api("POST", "/api/rooms", {"id": "r1", "kind": "group",
+                                                                 "members": [{"user": member}]})
+        assert (status, data["error"]["code"]) == (400, "invalid_message"), (member, data)
+    status, data = await harness.api("POST", "/api/rooms", {"id": "r1\n", "kind": "group", "members": []})
+    assert (status, data["error"]["code"]) == (400, "invalid_message"), data

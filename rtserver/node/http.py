@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 from typing import Any
 
 from aiohttp import web
@@ -11,14 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
+from ..ids import valid_room_id, valid_user_id
 from .origins import normalize_origin
-from .params import int_query
+from .params import int_query, json_object
 from .ws import NODE_KEY
 
 __all__ = ["add_routes"]
 
-ROOM_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-USER_ID = re.compile(r"^[^\s]{1,128}$")
 MAX_MEMBERS_PER_CALL = 10_000
 EXPORT_PAGE_MAX = 1000
 
@@ -52,13 +50,7 @@ def _require_key(request: web.Request) -> None:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("body must be JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
+    return await json_object(request)
 
 
 def _members(raw: Any) -> dict[str, MemberRole]:
@@ -67,7 +59,7 @@ def _members(raw: Any) -> dict[str, MemberRole]:
     members: dict[str, MemberRole] = {}
     for item in raw:
         user = item.get("user") if isinstance(item, dict) else None
-        if not isinstance(user, str) or not USER_ID.match(user):
+        if not valid_user_id(user):
             raise BadRequest("each member needs a 'user' id (1-128 characters, no spaces)")
         try:
             members[user] = MemberRole(item.get("role", "member"))
@@ -77,7 +69,7 @@ def _members(raw: Any) -> dict[str, MemberRole]:
 
 
 def _room_id(request: web.Request, value: Any) -> str:
-    if not isinstance(value, str) or not ROOM_ID.match(value):
+    if not valid_room_id(value):
         raise BadRequest("room id: 1-128 characters among letters, digits and . _ : @ -")
     return value
 

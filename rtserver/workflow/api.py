@@ -21,7 +21,8 @@ from aiohttp import web
 
 from ..auth import Role
 from ..errors import BadRequest, ErrorCode, RtError
-from ..node.params import int_field, int_query
+from ..ids import valid_user_id
+from ..node.params import int_field, int_query, json_object
 from ..node.ws import NODE_KEY
 from ..protocol.precall import DEFAULT_RESULTS_PAGE, MAX_RESULTS_PAGE
 from ..protocol.requests import _invalid
@@ -42,7 +43,6 @@ __all__ = ["OPENAPI_PATH", "add_workflow_routes"]
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 # Ids end up in room ids (followup-ID) and Redis keys: the room id alphabet, a little shorter.
-USER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 MAX_NAME_CHARS = 200
 EXPORT_PAGE_MAX = 1000
@@ -91,17 +91,11 @@ def _require_key(request: web.Request) -> None:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("body must be JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
+    return await json_object(request)
 
 
 def _id(value: Any, what: str = "user id") -> str:
-    if not isinstance(value, str) or not USER_ID.match(value):
+    if not valid_user_id(value):
         raise BadRequest(f"{what}: 1-100 characters among letters, digits and . _ : @ -")
     return value
 
@@ -124,7 +118,7 @@ async def put_user(request: web.Request, wf: Workflow) -> Any:
     except ValueError:
         raise BadRequest("'role' must be advisor or jobseeker") from None
     email = _text(body, "email", 254, required=False)
-    if email and not EMAIL.match(email):
+    if email and not EMAIL.fullmatch(email):  # match() would let a trailing newline through to mail headers
         raise BadRequest("'email' is not an e-mail address")
     volunteer = body.get("volunteer", False)
     if not isinstance(volunteer, bool):
