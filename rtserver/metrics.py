@@ -39,7 +39,6 @@ class Metrics:
         # Read when scraped (in the event loop): a count that keeps growing is a task leak.
         Gauge("rtserver_asyncio_tasks", "asyncio tasks not yet done", registry=r).set_function(_task_count)
 
-
     def refused_candidate(self, reason: str) -> None:
         self.candidates_refused.labels(str(reason)).inc()
 

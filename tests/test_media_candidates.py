@@ -13,6 +13,7 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aioice.ice
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from conftest import Harness
@@ -172,5 +173,31 @@ async def test_remote_candidates_past_the_cap_get_no_stun(harness: Harness):
             ice = server_pc.getTransceivers()[0].receiver.transport.transport
             assert sorted(c.port for c in ice.getRemoteCandidates()) == sorted(p for _, p, _ in kept)
         assert refused_total(harness, "cap") == 5
+    finally:
+        await pc.close()
+
+
+# -- host names: never resolved --------------------------------------------------------------------
+@pytest.mark.parametrize("settings_overrides", [{"media_listen_address": "127.0.0.1", "media_drop_timeout_s": 1.0}])
+async def test_mdns_candidates_are_not_resolved(harness: Harness, monkeypatch: pytest.MonkeyPatch):
+    lookups: list[str] = []
+
+    async def mdns(connection: Any) -> Any:  # aioice's multicast resolver, which must not be reached
+        lookups.append(str(connection))
+        raise AssertionError("mDNS lookup")
+
+    monkeypatch.setattr(aioice.ice, "get_or_create_mdns_protocol", mdns)
+    room = "precall:js"
+    client = await harness.client("js", "jobseeker")
+    pc, sdp = await offer_without_candidates()
+    try:
+        name = "1f0e5c2a-9d7b-4c3e-8f00-0a1b2c3d4e5f.local"
+        await client.request("media_join", room=room)
+        await client.request("media_offer", room=room, sdp=with_candidates(sdp, [candidate_line(0, name, 50000, 100)],
+                                                                           end=False))
+        await client.request("media_candidate", room=room, pc="publish",
+                             candidate={"candidate": candidate_line(1, "printer.local", 50001, 100), "sdp_mid": "0"})
+        assert lookups == []
+        assert refused_total(harness, "hostname") == 2
     finally:
         await pc.close()
