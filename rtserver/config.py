@@ -86,6 +86,17 @@ class Settings:
                       "their tokens (refused when a production secret is set)")
     media_port_range: str = _opt("", "UDP ports media binds to, as FIRST-LAST (e.g. 40000-40999: two per "
                                  "participant); empty: any ephemeral port")
+    media_candidate_allow_private: bool = _opt(True, "send ICE checks to remote candidates in private ranges "
+                                               "(RFC 1918, 100.64/10, fc00::/7): clients on the node's LAN or "
+                                               "VPN; turn off on an internet-facing node")
+    media_candidate_allow_hostnames: bool = _opt(False, "accept remote candidates naming a host (mDNS .local): "
+                                                 "the node then resolves them by multicast on its network")
+    media_candidate_min_port: int = _opt(1024, "remote candidates on a lower port are refused (no browser, NAT "
+                                         "or TURN relay uses one; DNS, NTP, SNMP live there)")
+    media_candidate_deny: str = _opt("", "comma-separated CIDRs the node never sends ICE checks to, on top of "
+                                     "loopback, link-local, multicast, reserved and its own addresses")
+    media_max_remote_candidates: int = _opt(30, "remote ICE candidates one peer connection may pair with "
+                                            "(a browser signals 2 to 10); more are ignored")
     ice_servers: str = _opt("", "comma-separated stun:/turn: URLs handed to clients; empty: none")
     turn_secret: str = _opt("", "coturn static-auth-secret: clients get TURN REST credentials computed from it")
     turn_ttl_s: float = _opt(3600.0, "lifetime of the TURN credentials handed to a client")

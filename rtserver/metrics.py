@@ -32,8 +32,15 @@ class Metrics:
             "rtserver_event_loop_lag_seconds",
             "how late the event loop runs a timer due now: what every packet and message waits behind",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0), registry=r)
+        self.candidates_refused = Counter(
+            "rtserver_media_candidates_refused",
+            "remote ICE candidates the node would not send to, by reason (docs/media.md); tcp is routine",
+            ["reason"], registry=r)
         # Read when scraped (in the event loop): a count that keeps growing is a task leak.
         Gauge("rtserver_asyncio_tasks", "asyncio tasks not yet done", registry=r).set_function(_task_count)
+
+    def refused_candidate(self, reason: str) -> None:
+        self.candidates_refused.labels(str(reason)).inc()
 
 
 def _task_count() -> float:

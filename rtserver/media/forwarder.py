@@ -14,6 +14,12 @@ wants neither, so this module taps aiortc at the RTP level:
   retransmission history (so aiortc's own NACK handling answers from it, over RTX), and keeps
   the sender's report counters so its Sender Reports stay true. The sender's RTCP handler is
   wrapped: PLI/FIR and REMB from the subscriber come to the room instead of an encoder.
+- ``new_peer_connection`` guards the remote candidates: every ICE transport the connection
+  creates (``RTCPeerConnection.__createDtlsTransport``) gets its ``aioice.Connection``'s
+  ``add_remote_candidate`` (where SDP and trickled candidates enter, before aioice resolves an
+  mDNS name) and ``_add_remote_candidate`` (where a candidate, resolved, becomes a check target)
+  wrapped by the ``CandidateGate`` of rtserver/media/candidate_policy.py, so the node sends no
+  STUN to loopback, link-local, its own addresses and the like (``set_remote`` checks it held).
 - ``pin_host_addresses`` makes ICE gather on configured addresses (aioice skips 127.0.0.1),
   optionally on UDP ports from a configured range (firewalls), and can announce another address
   in the candidates (1:1 NAT, containers); it also stops the consent task aioice can leave
@@ -72,6 +78,8 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
+from .candidate_policy import CandidateGate, CandidatePolicy, normalise
+
 __all__ = [
     "SUPPORTED_AIORTC", "AiortcIncompatible", "CodecSpec", "HostAddresses", "Inbound", "InboundHandler",
     "Outbound", "OutboundHandler", "RtpPacket", "add_forwarding_transceiver", "answer", "check_aiortc",
@@ -94,6 +102,7 @@ _SENDER_ATTRS = ("_ssrc", "_stream_id", "_RTCRtpSender__rtp_history", "_RTCRtpSe
                  "_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__octet_count",
                  "_RTCRtpSender__packet_count")
 _TRANSCEIVER_ATTRS = ("_codecs",)
+_ICE_REMOTE_ATTRS = ("add_remote_candidate", "_add_remote_candidate", "_closing")
 _ICE_CONNECTION_ATTRS = ("_local_candidates", "_local_candidates_start", "_local_candidates_end", "_components",
                          "_use_ipv4", "_use_ipv6", "get_component_candidates", "connect", "_closing",
                          "_query_consent_task", "_protocols")
@@ -118,7 +127,9 @@ def check_aiortc() -> None:
                                  f"on the internals of aiortc {SUPPORTED_AIORTC}x")
     _require(RTCRtpReceiver, _RECEIVER_METHODS, "RTCRtpReceiver")
     _require(RTCRtpSender, _SENDER_METHODS, "RTCRtpSender")
-    _require(aioice.Connection, ("get_component_candidates", "gather_candidates"), "aioice.Connection")
+    _require(aioice.Connection, ("get_component_candidates", "gather_candidates", *_ICE_REMOTE_ATTRS[:2]),
+             "aioice.Connection")
+    _require(RTCPeerConnection, (_CREATE_TRANSPORT,), "RTCPeerConnection")
     _require(aioice.ice, ("get_host_addresses", "StunProtocol"), "aioice.ice")
     _require(aioice.candidate, ("candidate_foundation", "candidate_priority"), "aioice.candidate")
     _require(aioice.turn, ("UDP_SOCKET_BUFFER_SIZE",), "aioice.turn")
@@ -141,11 +152,87 @@ class HostAddresses:
     listen: tuple[str, ...] = ()
     announced: str | None = None
     ports: range | None = None  # UDP ports to bind (firewalls open only these); None: any ephemeral port
+    remote: CandidatePolicy | None = None  # which remote candidates the node sends to; None: any (clients)
 
 
-def new_peer_connection() -> RTCPeerConnection:
-    """A peer connection with no ICE servers of its own (aiortc would add a public STUN server)."""
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+_CREATE_TRANSPORT = "_RTCPeerConnection__createDtlsTransport"
+
+
+def new_peer_connection(addresses: HostAddresses | None = None) -> RTCPeerConnection:
+    """A peer connection with no ICE servers of its own (aiortc would add a public STUN server).
+
+    With ``addresses.remote`` (the node's connections), its remote candidates pass that policy.
+    """
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    if addresses is not None and addresses.remote is not None:
+        _guard_remote_candidates(pc, addresses.remote)
+    return pc
+
+
+def _guard_remote_candidates(pc: RTCPeerConnection, policy: CandidatePolicy) -> None:
+    # Remote candidates reach aioice through RTCIceTransport.addRemoteCandidate, from
+    # setRemoteDescription (the SDP's a=candidate lines) and addIceCandidate (trickled), on ICE
+    # transports setRemoteDescription may create itself (the publish side's, from the offer):
+    # so the guard goes on every transport as the peer connection creates it. One gate per
+    # peer connection: unbundled sections share its cap.
+    _require(pc, (_CREATE_TRANSPORT,), "RTCPeerConnection")
+    gate = policy.gate(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True))
+    create = getattr(pc, _CREATE_TRANSPORT)
+
+    def create_guarded() -> Any:
+        transport = create()
+        _guard_connection(transport.transport.iceGatherer._connection, gate)
+        return transport
+
+    setattr(pc, _CREATE_TRANSPORT, create_guarded)
+    pc._rtserver_candidate_gate = gate  # what set_remote checks
+
+
+def _guard_connection(connection: aioice.Connection, gate: CandidateGate) -> None:
+    _require(connection, _ICE_REMOTE_ATTRS, "aioice.Connection")
+    add, pair = connection.add_remote_candidate, connection._add_remote_candidate
+    accepted = 0
+
+    async def add_remote_candidate(candidate: aioice.Candidate | None) -> None:
+        if candidate is None and not accepted:
+            # End of candidates with none kept: aioice would drop the component (it has no remote
+            # candidate), gather nothing and answer with no candidate. Keep waiting instead: the
+            # client's checks reach the node, which pairs with where they come from (prflx).
+            log.debug("end of remote candidates ignored: every candidate was refused")
+            return
+        # A host name is refused here, before aioice would resolve it (mDNS, by multicast).
+        if candidate is not None and normalise(candidate.host) is None and not connection._closing:
+            refusal = gate.admit(candidate.host, candidate.port, candidate.transport, candidate.type)
+            if refusal is not None:
+                log.debug("remote candidate refused (%s): %s:%s", refusal, candidate.host, candidate.port)
+                return
+        await add(candidate)
+
+    def add_resolved(candidate: aioice.Candidate, network_host: str) -> None:
+        # Every candidate aioice would pair comes through here, with the address it would send to.
+        refusal = gate.admit(network_host, candidate.port, candidate.transport, candidate.type)
+        if refusal is not None:
+            log.debug("remote candidate refused (%s): %s:%s", refusal, network_host, candidate.port)
+            return
+        nonlocal accepted
+        accepted += 1
+        pair(candidate, network_host)
+
+    connection.add_remote_candidate = add_remote_candidate
+    connection._add_remote_candidate = add_resolved
+    connection._rtserver_candidate_gate = gate
+
+
+def _check_guarded(pc: RTCPeerConnection) -> None:
+    """Fail loudly if a guarded peer connection has an ICE transport the guard missed (aiortc moved)."""
+    gate = getattr(pc, "_rtserver_candidate_gate", None)
+    if gate is None:
+        return
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport.iceGatherer._connection
+        if getattr(connection, "_rtserver_candidate_gate", None) is not gate:
+            raise AiortcIncompatible(f"aiortc {aiortc.__version__}: an ICE transport was created without going "
+                                     f"through {_CREATE_TRANSPORT}: its remote candidates are not checked")
 
 
 def pin_host_addresses(pc: RTCPeerConnection, addresses: HostAddresses) -> None:
@@ -268,7 +355,9 @@ def ice_ufrag(sdp: str) -> str | None:
 
 
 async def set_remote(pc: RTCPeerConnection, sdp: str, kind: str) -> None:
+    _check_guarded(pc)  # the subscribe side's transports exist already: their candidates come now
     await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+    _check_guarded(pc)
 
 
 async def answer(pc: RTCPeerConnection, addresses: HostAddresses) -> str:

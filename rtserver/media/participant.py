@@ -144,7 +144,7 @@ class PublishSession:
         if self.pc is not None and (restart or ufrag != self._ufrag):
             await self._close_pc()
         if self.pc is None:
-            self.pc = forwarder.new_peer_connection()
+            self.pc = forwarder.new_peer_connection(self.participant.config.addresses)
             _watch(self.participant, self, self.pc, "publish")
         pc = self.pc
         try:
@@ -224,7 +224,7 @@ class SubscribeSession:
                              None)
             if downtrack is None:
                 if self.pc is None:
-                    self.pc = forwarder.new_peer_connection()
+                    self.pc = forwarder.new_peer_connection(me.config.addresses)
                     _watch(me, self, self.pc, "subscribe")
                 transceiver = forwarder.add_forwarding_transceiver(self.pc, publication.codec, stream_id=stream_id,
                                                                    track_id=publication.id)

@@ -45,6 +45,7 @@ from ..protocol.media import (
     PcRole,
 )
 from . import forwarder
+from .candidate_policy import CandidatePolicy, Refusal
 from .forwarder import HostAddresses
 from .ice import IceServerConfig
 from .participant import MediaConfig, Participant
@@ -96,7 +97,7 @@ Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
 IsMember = Callable[[str], Awaitable[bool]]
 
 
-def media_config(settings: Settings) -> MediaConfig:
+def media_config(settings: Settings, *, on_refused_candidate: Callable[[Refusal], None] | None = None) -> MediaConfig:
     """The media part of the settings, validated (raises ValueError with what is wrong)."""
     listen = tuple(a.strip() for a in settings.media_listen_address.split(",") if a.strip())
     announced = settings.media_announced_address.strip() or None
@@ -114,7 +115,8 @@ def media_config(settings: Settings) -> MediaConfig:
     if settings.media_drop_timeout_s <= 0 or settings.media_max_participants < 2:
         raise ValueError("media_drop_timeout_s must be positive and media_max_participants at least 2")
     return MediaConfig(
-        addresses=HostAddresses(listen, announced, ports),
+        addresses=HostAddresses(listen, announced, ports, CandidatePolicy.from_settings(
+            settings, listen=listen, announced=announced, on_refused=on_refused_candidate)),
         ice=IceServerConfig.from_settings(settings.ice_servers, turn_secret=settings.turn_secret,
                                           turn_ttl_s=settings.turn_ttl_s),
         drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants)
@@ -123,7 +125,7 @@ def media_config(settings: Settings) -> MediaConfig:
 class MediaService:
     def __init__(self, *, store: Store, settings: Settings, metrics: Metrics):
         forwarder.check_aiortc()
-        self.config = media_config(settings)
+        self.config = media_config(settings, on_refused_candidate=metrics.refused_candidate)
         self.rooms: dict[str, MediaRoom] = {}
         self.totals = ForwardingTotals()
         self._store = store
