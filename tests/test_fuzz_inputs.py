@@ -373,7 +373,7 @@ async def test_http_bodies_queries_and_paths(harness: Harness) -> None:
 
     w = await make_world(harness, callback=True, appointment=True)
     values = {"user": w.js, "jobseeker": w.js, "advisor": w.adv, "callback": w.callback or "",
-              "appointment": w.appointment or "", "room": w.room}
+              "appointment": w.appointment or "", "room": w.room, "colleague": w.adv2}
     findings: list[tuple[str, Any]] = []
 
     async def call(method: str, path: str, body: bytes | None = None, params: dict[str, str] | None = None) -> None:

@@ -346,8 +346,12 @@ def parse_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: int | 
 
 
 def ice_ufrag(sdp: str) -> str | None:
-    """The ICE username fragment of a description's first media section (it changes on an ICE restart)."""
-    description = aiortc_sdp.SessionDescription.parse(sdp)
+    """The ICE username fragment of a description's first media section (it changes on an ICE restart);
+    ValueError when the description cannot be read (aiortc asserts on some malformed lines, "m=")."""
+    try:
+        description = aiortc_sdp.SessionDescription.parse(sdp)
+    except (AssertionError, ValueError, IndexError, KeyError) as exc:
+        raise ValueError(f"not a session description: {exc or type(exc).__name__}") from exc
     for media in description.media:
         if media.ice is not None and media.ice.usernameFragment:
             return str(media.ice.usernameFragment)
