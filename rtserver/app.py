@@ -40,7 +40,7 @@ def build_app(settings: Settings) -> web.Application:
 
     async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await node.start()
-        log.info("node %s ready on %s:%s (store %s)", node.id, settings.host, settings.port, settings.store)
+        log.info("node %s ready on %s:%s (store %s)", node.id, settings.host, settings.port, settings.store_for_logs())
         yield
         await node.stop()  # after on_shutdown closed the connections: flushes the store
 

@@ -57,7 +57,8 @@ def serve(settings: Settings) -> None:
     except ValueError as exc:  # a setting that cannot work: say which, without a traceback
         raise SystemExit(f"rtserver: {exc}") from None
     _tune_gc()
-    print(f"rtserver listening on http://{settings.host}:{settings.port} (store {settings.store})", flush=True)
+    print(f"rtserver listening on http://{settings.host}:{settings.port} (store {settings.store_for_logs()})",
+          flush=True)
     # run_app handles SIGINT/SIGTERM: stop accepting, on_shutdown tells clients to reconnect (1012),
     # then cleanup flushes the store.
     # keepalive_timeout also closes a connection that never completes its request's headers (aiohttp

@@ -178,6 +178,16 @@ class Settings:
     def resolved_secret(self) -> str:
         return self.secret or load_secret(self.secret_file)
 
+    def store_for_logs(self) -> str:
+        """``store`` with any password in it replaced by ``***`` (redis://:PASSWORD@host): start-up lines
+        go to logs that more people read than hold the password."""
+        scheme, sep, rest = self.store.partition("://")
+        userinfo, at, hostpart = rest.rpartition("@")
+        if not sep or not at:
+            return self.store
+        user, colon, _ = userinfo.partition(":")
+        return f"{scheme}://{user}:***@{hostpart}" if colon else self.store
+
     def sqlite_path(self) -> str | None:
         """The SQLite database file of a ``sqlite:PATH`` store; None for Redis."""
         if not self.store.startswith("sqlite:"):

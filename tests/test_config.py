@@ -67,3 +67,11 @@ def test_token_limits_are_settings_and_must_be_positive(tmp_path):
 ])
 def test_the_sqlite_path_of_a_store(store, path):
     assert Settings(store=store).sqlite_path() == path
+
+
+def test_a_store_password_never_reaches_the_logs():
+    for store, shown in (("redis://:s3cret@10.0.0.5:6379/0", "redis://:***@10.0.0.5:6379/0"),
+                         ("redis://app:s3cret@h:6379/0", "redis://app:***@h:6379/0"),
+                         ("redis+cluster://:p@a:1,b:2", "redis+cluster://:***@a:1,b:2"),
+                         ("redis://h:6379/0", "redis://h:6379/0"), ("sqlite:rtserver.db", "sqlite:rtserver.db")):
+        assert Settings(store=store).store_for_logs() == shown

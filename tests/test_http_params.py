@@ -78,3 +78,12 @@ async def test_ids_and_addresses_are_matched_whole(harness) -> None:
         assert (status, data["error"]["code"]) == (400, "invalid_message"), (member, data)
     status, data = await harness.api("POST", "/api/rooms", {"id": "r1\n", "kind": "group", "members": []})
     assert (status, data["error"]["code"]) == (400, "invalid_message"), data
+
+
+async def test_a_user_name_set_by_the_portal_has_no_control_characters(harness) -> None:
+    """Names are shown to others, as tokens' names are: the same rules (no CR/LF, ESC, bidi overrides)."""
+    for name in ("Ada\nAdvisor: call 0800", "Ada\x1b[31m", "\u202eAda"):
+        status, data = await harness.api("PUT", "/api/users/js-1", {"name": name, "role": "jobseeker"})
+        assert (status, data["error"]["code"]) == (400, "invalid_message"), (name, data)
+    status, _ = await harness.api("PUT", "/api/users/js-1", {"name": "Ada Lovelace 👩‍💻", "role": "jobseeker"})
+    assert status == 200

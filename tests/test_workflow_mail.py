@@ -135,3 +135,19 @@ async def test_the_timer_loop_stops_even_when_a_job_swallows_its_cancellation(ha
     async with asyncio.timeout(5):
         await asyncio.gather(loop_task, return_exceptions=True)
     assert loop_task.cancelled()
+
+
+async def test_a_failed_mail_leaves_the_address_out_of_the_log(caplog):
+    """Personal data stays out of logs by default: the log says a mail failed and why, not to whom."""
+    from prometheus_client import CollectorRegistry
+    from redis_server import free_port
+
+    from rtserver.workflow.mail import Mailer
+    from rtserver.workflow.settings import SmtpConfig
+
+    mailer = Mailer(SmtpConfig(host="127.0.0.1", port=free_port(), tls="none", user="", password="",
+                               sender="suivi@example.org", timeout_s=2.0), registry=CollectorRegistry())
+    with caplog.at_level("WARNING"):
+        assert await mailer.send("ada.lovelace@example.org", "Rappel", "Bonjour") is False
+    assert "a mail failed" in caplog.text
+    assert "ada.lovelace" not in caplog.text and "example.org" not in caplog.text

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
-from ..ids import valid_room_id, valid_user_id
+from ..ids import ID_CHARS, MAX_ROOM_ID_CHARS, MAX_USER_ID_CHARS, valid_room_id, valid_user_id
 from .origins import normalize_origin
 from .params import int_query, json_object
 from .ws import NODE_KEY
@@ -60,7 +60,7 @@ def _members(raw: Any) -> dict[str, MemberRole]:
     for item in raw:
         user = item.get("user") if isinstance(item, dict) else None
         if not valid_user_id(user):
-            raise BadRequest("each member needs a 'user' id (1-128 characters, no spaces)")
+            raise BadRequest(f"each member needs a 'user' id: 1-{MAX_USER_ID_CHARS} characters among {ID_CHARS}")
         try:
             members[user] = MemberRole(item.get("role", "member"))
         except ValueError:
@@ -70,7 +70,7 @@ def _members(raw: Any) -> dict[str, MemberRole]:
 
 def _room_id(request: web.Request, value: Any) -> str:
     if not valid_room_id(value):
-        raise BadRequest("room id: 1-128 characters among letters, digits and . _ : @ -")
+        raise BadRequest(f"room id: 1-{MAX_ROOM_ID_CHARS} characters among {ID_CHARS}")
     return value
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..auth import Role
+from ..auth import Role, name_problem
 from ..errors import BadRequest, ErrorCode, RtError
 from ..ids import valid_user_id
 from ..node.params import int_field, int_query, json_object
@@ -123,7 +123,10 @@ async def put_user(request: web.Request, wf: Workflow) -> Any:
     volunteer = body.get("volunteer", False)
     if not isinstance(volunteer, bool):
         raise BadRequest("'volunteer' must be true or false")
-    user = await wf.portfolios.put_user(user_id, name=_text(body, "name", MAX_NAME_CHARS), role=role, email=email,
+    name = _text(body, "name", MAX_NAME_CHARS)
+    if (problem := name_problem(name, MAX_NAME_CHARS)) is not None:  # shown to others as tokens' names are
+        raise BadRequest(f"'name' {problem}")
+    user = await wf.portfolios.put_user(user_id, name=name, role=role, email=email,
                                         volunteer=volunteer)
     return user.to_dict()
 
