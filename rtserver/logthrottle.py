@@ -1,10 +1,10 @@
 """Logging of repeated failures: one traceback per cause per interval, then how many were not logged.
 
 A failure a client can provoke at will (a request that trips a bug) would otherwise write a full
-traceback, about 1.3 KB, for every frame: 300 small frames, 400 KB of log from one connection. A
-cause is the exception's type and the line that raised it; the first of a cause is logged with its
-traceback, the others within the interval only counted, and the count logged when it ends (the
-next one after that gets its traceback again).
+traceback, about 1.3 KB, for every frame: 300 small frames, 400 KB of log from one connection.
+A cause is the exception's type and the line of ours that raised it; the first of a cause is
+logged with its traceback, the others within the interval only counted, and the count logged
+when it ends (the next one after that gets its traceback again).
 
 Pure apart from the logger: the clock and the timer are passed in (the running loop's by default).
 """
@@ -27,16 +27,25 @@ MAX_CAUSES = 256
 
 Cause = tuple[str, str, int]
 _OTHER: Cause = ("other causes", "", 0)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def cause_of(exc: BaseException) -> Cause:
-    """The exception's type and where it was raised (the innermost frame of its traceback)."""
+    """The exception's type and where it was raised: the innermost frame of its traceback in this
+    package's code (a TypeError inside ``json`` is placed at the line of ours that called it), or the
+    innermost frame when none is ours."""
     tb = exc.__traceback__
     if tb is None:
         return (type(exc).__qualname__, "", 0)
-    while tb.tb_next is not None:
+    place = None
+    while True:
+        if tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            place = tb
+        if tb.tb_next is None:
+            break
         tb = tb.tb_next
-    return (type(exc).__qualname__, tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+    place = place or tb
+    return (type(exc).__qualname__, place.tb_frame.f_code.co_filename, place.tb_lineno)
 
 
 def _describe(cause: Cause) -> str:
@@ -77,7 +86,7 @@ class LogThrottle:
             self._end(cause, entry[0])  # its timer is late: close the interval before starting another
         self._causes[cause] = [now, 0]
         self._logger.error("%s (more %s within %.0f s are counted, not logged)", message, _describe(cause),
-                           self._interval, exc_info=exc)
+                           self._interval, exc_info=exc, stacklevel=2)
         self._call_later(self._interval, functools.partial(self._end, cause, now))
 
     def _end(self, cause: Cause, started: float) -> None:
