@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import aiohttp
+import msgpack
 import pytest
 
 from rtserver.errors import CloseCode, ErrorCode, LimitExceeded, Unavailable
@@ -15,7 +16,8 @@ from rtserver.protocol import ListRooms, Send, Session
 
 async def _authed(harness, user="js", role="jobseeker", **kw):
     ws = await harness.raw(headers={"Authorization": f"Bearer {harness.token(user, role)}"}, **kw)
-    hello = await ws.receive_json(timeout=5)
+    msg = await ws.receive(timeout=5)
+    hello = msgpack.unpackb(msg.data) if msg.type is aiohttp.WSMsgType.BINARY else msg.json()
     assert hello["type"] == "hello"
     return ws
 
@@ -169,3 +171,13 @@ def test_the_throttle_remembers_a_bounded_number_of_causes(caplog):
     assert len(throttle) <= 3
     clock.advance(60.0)
     assert len(throttle) == 0
+
+
+async def test_msgpack_values_json_cannot_hold_are_invalid_not_internal(harness):
+    """Found looking for a real input that raised inside the node: msgpack bytes in a pre-call check's
+    measurements (JSON cannot express them) reached json.dumps and answered ``internal``."""
+    ws = await _authed(harness, protocols=("rtserver.v1.msgpack",))
+    for i, measurements in enumerate([{"start": b"x"}, {b"key": 1}]):
+        await ws.send_bytes(msgpack.packb({"type": "precall_result", "id": i, "measurements": measurements}))
+        error = msgpack.unpackb((await ws.receive(timeout=5)).data)
+        assert (error["code"], error["id"]) == ("invalid_message", i)

@@ -36,7 +36,11 @@ def _parse_result(rid: Any, f: dict[str, Any], limits: Any) -> Request:
     measurements = f.get("measurements")
     if not isinstance(measurements, dict):
         raise _invalid("'measurements' is required: an object (see docs/precall.md)")
-    if len(json.dumps(measurements, separators=(",", ":"))) > MAX_MEASUREMENTS_BYTES:
+    try:
+        size = len(json.dumps(measurements, separators=(",", ":")))
+    except (TypeError, ValueError, RecursionError):  # msgpack can carry bytes, non-string keys, deep nesting
+        raise _invalid("'measurements' must hold only JSON values") from None
+    if size > MAX_MEASUREMENTS_BYTES:
         raise _invalid(f"'measurements' is larger than {MAX_MEASUREMENTS_BYTES} bytes")
     return PrecallResult(rid, measurements)
 
