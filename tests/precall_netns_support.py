@@ -60,8 +60,9 @@ class RtserverNode:
                    "--media-listen-address": media_listen_address or host, "--media-port-range": media_port_range,
                    "--media-announced-address": media_announced_address,
                    "--ice-servers": ",".join(ice_servers or []), "--turn-secret": turn_secret}
+        # --flag=value: a value starting with "-" (token_urlsafe gives one in 64) would read as a flag.
         self.args = [sys.executable, "-m", "rtserver", "serve",
-                     *(item for flag, value in options.items() if value for item in (flag, value)), *(extra_args or [])]
+                     *(f"{flag}={value}" for flag, value in options.items() if value), *(extra_args or [])]
 
     @property
     def http_url(self) -> str:

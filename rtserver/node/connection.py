@@ -5,6 +5,12 @@ straight to the transport. If the client does not read, the transport's buffer g
 ``max_outgoing_bytes`` the connection is cut off (close 4000) instead of holding more memory.
 ``send`` is the request/reply path: it awaits the transport draining, so a client that reads
 slowly slows only its own requests.
+
+Neither raises when the socket is already gone or closing (a page closed while an event was on
+its way: uvloop's transport raises RuntimeError once closed, asyncio's drops the bytes and warns).
+The connection is marked closed at once, so no later write tries it, and its session ends as the
+handler sees the socket close, as for any disconnect. A room's fan-out never depends on one
+member's socket.
 """
 
 from __future__ import annotations
@@ -65,10 +71,16 @@ class Connection:
         if self.closed:
             return
         transport = self._transport
+        if transport.is_closing():  # about 12 ns on uvloop: well under 1 % of a delivery
+            self._lost()
+            return
         if transport.get_write_buffer_size() > self._max_out:
             self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
             return
-        transport.write(frame)
+        try:
+            transport.write(frame)
+        except RuntimeError:  # closed between the check and the write; the try costs nothing otherwise
+            self._lost()
 
     def encode(self, event: dict[str, Any]) -> bytes:
         return build_frame(self.codec.encode(event), self.codec.opcode)
@@ -82,7 +94,13 @@ class Connection:
         try:
             await self.ws.send_frame(self.codec.encode(event), self.codec.opcode)  # type: ignore[arg-type]
         except (ConnectionError, RuntimeError):
-            self.closed = True
+            self._lost()
+
+    def _lost(self) -> None:
+        """The socket is gone or going: stop all delivery to it now. Nothing more to do here: a closed
+        or closing transport reports itself lost, the handler's read loop ends and the session ends
+        as for any disconnect (aborting it instead could drop a close frame aiohttp is still sending)."""
+        self.closed = True
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
         """Stop all delivery now, send the close frame, and drop the socket if the peer never answers."""

@@ -65,19 +65,33 @@ class ViolationWindow:
 class Session:
     """Joins and leaves draw from a budget of their own: a console joining every conversation of a
     150-jobseeker portfolio, or a client rejoining all its rooms after a reconnect, sends them in
-    one burst, which the message budget (and the abuse window behind it) must not punish."""
+    one burst, which the message budget (and the abuse window behind it) must not punish.
 
-    __slots__ = ("_bucket", "_joins", "_violations", "state")
+    Every frame first draws from the frame budget, before it is decoded: which of the two budgets
+    a request belongs to is only known once it is parsed, and parsing is the work a flood must not
+    get for free. The frame budget is the two together (rates and bursts added), so a client within
+    both never meets it; keepalives and token refreshes, exempt from both, draw from it too (a ping
+    every few seconds is nothing beside it)."""
+
+    __slots__ = ("_bucket", "_frames", "_joins", "_violations", "state")
 
     def __init__(self, *, rate_per_s: float, burst: int, max_violations: int, now: float,
                  joins_per_s: float | None = None, join_burst: int | None = None):
         self.state = SessionState.AWAITING_AUTH
         self._bucket = TokenBucket(rate_per_s, burst, now)
         self._joins = TokenBucket(joins_per_s or rate_per_s, join_burst or burst, now)
+        self._frames = TokenBucket(rate_per_s + (joins_per_s or rate_per_s), burst + (join_burst or burst), now)
         self._violations = ViolationWindow(max_violations, now)
 
+    def admit_frame(self, now: float) -> None:
+        """Before decoding: raise rate_limited when the connection's frames exceed the frame budget."""
+        wait_ms = self._frames.take(now)
+        if wait_ms:
+            raise LimitExceeded("too many frames: refused unread", code=ErrorCode.RATE_LIMITED,
+                                retry_after_ms=wait_ms)
+
     def admit(self, request: Request, now: float) -> None:
-        """Raise the error to answer with, or return when the request may proceed."""
+        """After parsing: raise the error to answer with, or return when the request may proceed."""
         if self.state is SessionState.AWAITING_AUTH:
             if not isinstance(request, Auth):
                 raise RtError("authenticate first: send {type: 'auth', token}", code=ErrorCode.UNAUTHORIZED)
