@@ -43,6 +43,7 @@ from av import AudioFrame, VideoFrame
 
 from rtserver.client import Client
 from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
+from rtserver.tasks import honour_cancellation
 
 LOOPBACK = HostAddresses(("127.0.0.1",))
 
@@ -318,6 +319,10 @@ class MediaPeer:
                     await self._answer(event)
                 except Exception as exc:  # surfaced to the test through the events
                     event = {"type": "peer_error", "error": repr(exc)}
+                # aiortc awaits asyncio.wait_for, which on Python 3.11 loses a cancellation arriving as
+                # it finishes: the pump then went back to waiting for events and close() waited on it
+                # forever (a teardown hang, about one run in three of the cross-node file).
+                honour_cancellation()
             self.events.append(event)
             self._notify()
 
