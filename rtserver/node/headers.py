@@ -23,7 +23,7 @@ import re
 
 from aiohttp import web
 
-from .origins import normalize_origin
+from .origins import listed_origins
 from .ws import NODE_KEY
 
 __all__ = ["PAGES", "Page", "content_security_policy", "security_headers"]
@@ -50,7 +50,7 @@ PAGES = {
 def _sources(allowed: frozenset[str]) -> list[str]:
     if "*" in allowed:
         return ["*"]
-    return sorted({o for o in (normalize_origin(a) for a in allowed) if o is not None})
+    return list(listed_origins(allowed))
 
 
 def content_security_policy(page: Page, host: str, allowed: frozenset[str]) -> str:

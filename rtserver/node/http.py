@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
 from ..ids import ID_CHARS, MAX_ROOM_ID_CHARS, MAX_USER_ID_CHARS, valid_room_id, valid_user_id
-from .origins import normalize_origin
+from .origins import listed_origins
 from .params import int_query, json_object
 from .ws import NODE_KEY
 
@@ -141,8 +141,7 @@ async def client_config(request: web.Request) -> web.Response:
     """What the pages may trust besides their own origin: a token endpoint (``?token_endpoint=``)
     or a widget host (``?host=``) on another origin must be listed here (docs/web-client.md)."""
     allowed = request.app[NODE_KEY].settings.origins()
-    origins = sorted({o for o in (normalize_origin(a) for a in allowed if a != "*") if o is not None})
-    return web.json_response({"allowed_origins": origins, "any_origin": "*" in allowed})
+    return web.json_response({"allowed_origins": list(listed_origins(allowed)), "any_origin": "*" in allowed})
 
 
 async def healthz(request: web.Request) -> web.Response:

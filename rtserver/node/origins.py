@@ -10,11 +10,12 @@ in ``allowed_origins`` (docs/protocol.md).
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-__all__ = ["normalize_origin", "origin_allowed", "request_origin"]
+__all__ = ["listed_origins", "normalize_origin", "origin_allowed", "request_origin"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -35,6 +36,13 @@ def normalize_origin(value: str) -> str | None:
     return f"{scheme}://{netloc}" if port in (None, DEFAULT_PORTS[scheme]) else f"{scheme}://{netloc}:{port}"
 
 
+@functools.lru_cache(maxsize=8)
+def listed_origins(allowed: frozenset[str]) -> tuple[str, ...]:
+    """The ``allowed_origins`` entries that are origins, normalised and sorted (``*`` and what is not
+    an origin left out). Cached: the list is the settings', so it is normalised once, not per request."""
+    return tuple(sorted({o for o in map(normalize_origin, allowed) if o is not None}))
+
+
 def request_origin(request: web.BaseRequest) -> str | None:
     """The node's own origin as this request reached it: TLS on the socket or not, and its Host."""
     return normalize_origin(f"{'https' if request.secure else 'http'}://{request.host}")
@@ -48,4 +56,4 @@ def origin_allowed(origin: str, own: str | None, allowed: frozenset[str]) -> boo
     normalized = normalize_origin(origin)
     if normalized is None:
         return False
-    return normalized == own or normalized in {normalize_origin(o) for o in allowed}
+    return normalized == own or normalized in listed_origins(allowed)
