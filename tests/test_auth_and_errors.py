@@ -360,3 +360,19 @@ async def test_api_requires_key(harness):
     assert (status, body["error"]["code"]) == (400, "invalid_message")
     status, body = await harness.api("GET", "/api/rooms/nope")
     assert (status, body["error"]["code"]) == (404, "room_not_found")
+
+
+async def test_joining_the_interview_of_a_missing_room_and_of_others_look_the_same(harness):
+    """media_join read the room before the membership: a missing room answered sooner than a room of others."""
+    await harness.room("conv-alice", {"adv": "member", "alice": "member"}, kind="conversation")
+    mallory = await harness.client("mallory")
+    counting = _CountingStore(harness.node.media._store)
+    harness.node.media._store = counting
+    answers = []
+    for room in ("conv-alice", "conv-bobby"):
+        counting.calls.clear()
+        with pytest.raises(ServerError) as err:
+            await mallory.request("media_join", room=room)
+        answers.append((err.value.code, str(err.value).replace(room, "ROOM"), list(counting.calls)))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == "forbidden" and answers[0][2] == ["member_role"]

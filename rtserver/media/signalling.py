@@ -150,10 +150,11 @@ class MediaService:
             raise Forbidden(f"join the interview {room_id!r} first (media_join)", code=ErrorCode.NOT_JOINED)
         return room, participant
 
-    def _is_member(self, room_id: str) -> IsMember:
+    def _is_member(self, room_id: str, known: dict[str, bool] | None = None) -> IsMember:
         """Whether a user is a member of chat room ``room_id`` now, read from the store once per
-        user for the life of the returned function (one check of one room)."""
-        known: dict[str, bool] = {}
+        user for the life of the returned function (one check of one room); ``known``: answers
+        already read."""
+        known = {} if known is None else known
 
         async def is_member(user: str) -> bool:
             if user not in known:
@@ -263,15 +264,15 @@ class MediaService:
         """The interview of chat room ``room_id``, and the user's role in it, if they may join."""
         assert conn.identity is not None
         user = conn.user_id
-        chat_room = await self._store.get_room(room_id)
-        role = None if chat_room is None else await self._store.member_role(room_id, user)
+        # The membership first, as chat's join does: a room that does not exist and a room of others
+        # then cost the same single lookup and get the same answer (the room is read only after).
+        role = await self._store.member_role(room_id, user)
         room = self.rooms.get(room_id)
-        inviter = None if room is None else room.invited.get(user)
         # A guest comes in while the advisor who invited them is still a member.
-        invited = (chat_room is not None and role is None and inviter is not None and inviter != user
-                   and await self._store.member_role(room_id, inviter) is not None)
-        if chat_room is None or (role is None and not invited):
-            room = self.rooms.get(room_id)
+        allowed = role is not None or (room is not None and await self._standing(
+            room, user, guest=True, is_member=self._is_member(room_id, known={user: False})) is None)
+        chat_room = await self._store.get_room(room_id) if allowed else None
+        if chat_room is None:
             if room is not None and user in room.participants:  # still in from before: out now, with its guests
                 await self._expel_and_recheck(room, [])
             raise Forbidden(f"room {room_id!r} does not exist or you are not a member")
