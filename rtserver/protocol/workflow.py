@@ -15,10 +15,10 @@ from typing import Any
 from .requests import FORBIDDEN_IN_TEXT, Request, _enum, _invalid, _string, visible
 
 __all__ = [
-    "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin", "CallbackCancel",
-    "CallbackChannel", "CallbackClaim", "CallbackOutcome", "CallbackOutcomeRequest", "CallbackRequest",
-    "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks", "one_line",
-    "parse_windows",
+    "LINE_BREAKERS", "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin",
+    "CallbackCancel", "CallbackChannel", "CallbackClaim", "CallbackOutcome", "CallbackOutcomeRequest",
+    "CallbackRequest", "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks",
+    "one_line", "parse_windows",
 ]
 
 MAX_RECORD_ID_CHARS = 32
@@ -31,7 +31,8 @@ MAX_MS = 2**53  # JSON-safe integers
 # Text quoted inside a system notice (a callback's reason) is one line: no control character
 # (newlines included), no line or paragraph separator, no bidi embedding, override or isolate
 # (which would reorder the notice around it on screen), no lone surrogate.
-NOT_IN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+LINE_BREAKERS = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"  # a regex character range
+NOT_IN_ONE_LINE = re.compile(f"[{LINE_BREAKERS}\ud800-\udfff]")
 
 
 class CallbackChannel(enum.StrEnum):

@@ -55,12 +55,14 @@ class CoverService:
     # -- the check ---------------------------------------------------------------------------------
     async def authorize(self, actor: str, jobseeker: str) -> Acting:
         """Raises ``forbidden`` unless ``actor`` is the jobseeker's current advisor or covers him."""
+        acting = await self._acting_for(actor, jobseeker)
+        if acting is None:
+            raise Forbidden(f"{jobseeker!r} is not in your portfolio nor in one you cover")
+        return acting
+
+    async def _acting_for(self, actor: str, jobseeker: str) -> Acting | None:
         followup = await self._store.get_followup(jobseeker)
-        if followup is not None:
-            acting = await self.on_portfolio(actor, followup.advisor)
-            if acting is not None:
-                return acting
-        raise Forbidden(f"{jobseeker!r} is not in your portfolio nor in one you cover")
+        return None if followup is None else await self.on_portfolio(actor, followup.advisor)
 
     async def on_portfolio(self, actor: str, advisor: str) -> Acting | None:
         if actor == advisor:
@@ -71,8 +73,7 @@ class CoverService:
         return None
 
     async def may_act(self, actor: str, jobseeker: str) -> bool:
-        followup = await self._store.get_followup(jobseeker)
-        return followup is not None and await self.on_portfolio(actor, followup.advisor) is not None
+        return await self._acting_for(actor, jobseeker) is not None
 
     def used(self, acting: Acting, action: str, **refs: Any) -> None:
         """The webhook of an action taken under a cover (nothing for the advisor's own)."""

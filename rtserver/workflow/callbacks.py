@@ -24,6 +24,7 @@ import secrets
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
+from ..protocol.workflow import LINE_BREAKERS
 from ..protocol.workflow import CallbackOutcome as Outcome
 from .access import Acting, CoverService
 from .notify import Notifier, now_ms
@@ -45,7 +46,7 @@ STATUS_FR = {
 QUOTED_BY = "Motif saisi par le demandeur d'emploi : "
 # Whitespace, controls, separators and bidi/format characters: one space each run, so a reason
 # stored before the one-line check (or by any other path) still renders on one line.
-_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_BREAKS = re.compile(rf"[\s{LINE_BREAKERS}]+")
 
 
 def quoted(text: str) -> str:
