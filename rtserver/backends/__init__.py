@@ -48,8 +48,7 @@ def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Ba
     ``ValueError``.
     """
     url = settings.store
-    if url.startswith("sqlite:"):
-        path = url.removeprefix("sqlite:").removeprefix("//") or "rtserver.db"
+    if (path := settings.sqlite_path()) is not None:
         return Backends(SqliteStore(path, synchronous=settings.sqlite_synchronous), LocalBroker(), LocalPresence(),
                         LocalMediaDirectory())
     if is_redis_url(url):

@@ -23,8 +23,7 @@ __all__ = ["install_precall"]
 def _results_store(settings: Settings, node: Node) -> SqliteCheckResults | RedisCheckResults:
     if settings.precall_history < 1:
         raise ValueError("precall_history must be at least 1")
-    if settings.store.startswith("sqlite:"):
-        path = settings.store.removeprefix("sqlite:").removeprefix("//") or "rtserver.db"
+    if (path := settings.sqlite_path()) is not None:
         return SqliteCheckResults(path, keep=settings.precall_history)
     if isinstance(node.backends.store, RedisStore):
         return RedisCheckResults(node.backends.store.link, keep=settings.precall_history)

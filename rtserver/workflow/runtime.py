@@ -43,8 +43,8 @@ TIMERS_PER_TICK = 200
 
 
 def create_workflow_store(settings: Settings, backends: Backends) -> WorkflowStore:
-    if settings.store.startswith("sqlite:"):
-        return SqliteWorkflowStore(settings.store.removeprefix("sqlite:").removeprefix("//") or "rtserver.db")
+    if (path := settings.sqlite_path()) is not None:
+        return SqliteWorkflowStore(path)
     if isinstance(backends.store, RedisStore):
         return RedisWorkflowStore(backends.store.link)
     raise ValueError(f"no workflow store for {settings.store!r}")
