@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-import unicodedata
 from typing import TYPE_CHECKING
 
 import jwt
 
 from .errors import ErrorCode, RtError
 from .ids import ID_CHARS, MAX_USER_ID_CHARS, valid_user_id
+from .text import NOT_IN_ONE_LINE
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -22,19 +22,13 @@ __all__ = ["Identity", "Role", "TokenError", "TokenVerifier", "mint_token", "nam
 MIN_SECRET_CHARS = 32  # RFC 7518 section 3.2: an HS256 key at least as long as the hash
 DEFAULT_MAX_LIFETIME_S = 86_400.0
 DEFAULT_MAX_NAME_CHARS = 200
-# Names are shown to other users (member lists, message events, mails): no control characters
-# (Cc: NUL, ESC, CR, LF...), no lone surrogates (Cs), no line or paragraph separators (Zl, Zp),
-# and none of the bidirectional embeddings, overrides and isolates, which reorder the text
-# around them ("\u202e" makes "gpj.exe" read "exe.jpg"). Joiners (Cf, U+200D) stay: emoji use them.
-_BAD_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def name_problem(name: object, max_chars: int = DEFAULT_MAX_NAME_CHARS) -> str | None:
     """Why ``name`` cannot be a display name, or None when it can."""
     if not isinstance(name, str) or not 1 <= len(name) <= max_chars:
         return f"must be a string of 1 to {max_chars} characters"
-    if any(ch in _BIDI_CONTROLS or unicodedata.category(ch) in _BAD_CATEGORIES for ch in name):
+    if NOT_IN_ONE_LINE.search(name):  # shown to others (member lists, messages, mails): rtserver.text
         return "must not contain control characters"
     return None
 

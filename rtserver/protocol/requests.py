@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
-import unicodedata
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode
+from ..text import FORBIDDEN_IN_TEXT, visible
 
 __all__ = [
     "Auth", "Availability", "History", "Join", "Leave", "Limits", "ListRooms", "Ping", "PresenceStatus",
@@ -23,9 +22,6 @@ MAX_ID_CHARS = 64
 MAX_ROOM_CHARS = 128
 MAX_KEY_CHARS = 64
 MAX_TOKEN_CHARS = 8192
-# C0 controls but tab and newline (NUL, escape sequences, a bare CR that rewrites a line in a
-# terminal), and lone surrogates (a JSON "\ud800" decodes to one; no UTF-8 can store it).
-FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
 
 
 class PresenceStatus(enum.StrEnum):
@@ -167,13 +163,6 @@ def _parse_join(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     room = _string(f, "room", MAX_ROOM_CHARS)
     epoch = _string(f, "epoch", 64, required=False)
     return Join(rid, room, _offset(f, "after", required=False), epoch)  # type: ignore[arg-type]
-
-
-def visible(text: str) -> bool:
-    """Whether ``text`` has a character that shows: not whitespace, not a format character
-    (Unicode Cf: zero-width space and joiners, word joiner, byte order mark, bidi controls...).
-    Ordinary text answers at its first character; only invisible text is read to the end."""
-    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 def _parse_send(rid: Any, f: dict[str, Any], limits: Limits) -> Request:

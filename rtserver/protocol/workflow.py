@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 from typing import Any
 
-from .requests import FORBIDDEN_IN_TEXT, Request, _enum, _invalid, _string, visible
+from ..text import FORBIDDEN_IN_TEXT, NOT_IN_ONE_LINE, visible
+from .requests import Request, _enum, _invalid, _string
 
 __all__ = [
-    "LINE_BREAKERS", "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin",
+    "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin",
     "CallbackCancel", "CallbackChannel", "CallbackClaim", "CallbackOutcome", "CallbackOutcomeRequest",
     "CallbackRequest", "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks",
     "one_line", "parse_windows",
@@ -28,11 +28,6 @@ MAX_NOTE_CHARS = 1000
 MAX_WINDOWS = 5
 MAX_WINDOW_MS = 7 * 86_400_000  # one window spans at most a week
 MAX_MS = 2**53  # JSON-safe integers
-# Text quoted inside a system notice (a callback's reason) is one line: no control character
-# (newlines included), no line or paragraph separator, no bidi embedding, override or isolate
-# (which would reorder the notice around it on screen), no lone surrogate.
-LINE_BREAKERS = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"  # a regex character range
-NOT_IN_ONE_LINE = re.compile(f"[{LINE_BREAKERS}\ud800-\udfff]")
 
 
 class CallbackChannel(enum.StrEnum):

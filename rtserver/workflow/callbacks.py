@@ -24,8 +24,8 @@ import secrets
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
-from ..protocol.workflow import LINE_BREAKERS
 from ..protocol.workflow import CallbackOutcome as Outcome
+from ..text import LINE_BREAKERS
 from .access import Acting, CoverService
 from .notify import Notifier, now_ms
 from .service import MAX_CAS_RETRIES, PortfolioService, not_found
