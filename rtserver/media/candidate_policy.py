@@ -32,6 +32,7 @@ import dataclasses
 import enum
 import ipaddress
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ class CandidatePolicy:
         return bool(addresses) and all(a is not None and a.is_loopback for a in addresses)
 
     def judge(self, host: str, port: int, transport: str = "udp", kind: str = "host", *,
-              own: Iterable[IPAddress] = ()) -> Refusal | None:
+              own: AbstractSet[IPAddress] = frozenset()) -> Refusal | None:
         """Why the node must not send to this candidate, or None when it may (the cap aside)."""
         if transport.lower() != "udp":
             return Refusal.TCP
@@ -206,7 +207,7 @@ class CandidatePolicy:
         refusal = judge_address(address, allow_private=self.allow_private, allow_loopback=self.allow_loopback)
         if refusal is not None:
             return refusal
-        if not address.is_loopback and (address in self.own or address in set(own)):
+        if not address.is_loopback and (address in self.own or address in own):
             return Refusal.OWN_ADDRESS
         if any(address.version == n.version and address in n for n in self.deny):
             return Refusal.DENIED
