@@ -18,7 +18,7 @@ __all__ = [
     "WORKFLOW_PARSERS", "AppointmentCancel", "AppointmentCreate", "AppointmentJoin",
     "CallbackCancel", "CallbackChannel", "CallbackClaim", "CallbackOutcome", "CallbackOutcomeRequest",
     "CallbackRequest", "FollowUpOptIn", "FollowUpOptOut", "GetFollowUp", "ListAppointments", "ListCallbacks",
-    "one_line", "parse_windows",
+    "one_line", "outcome_fields", "parse_windows",
 ]
 
 MAX_RECORD_ID_CHARS = 32
@@ -168,12 +168,18 @@ def _parse_callback_request(rid: Any, f: dict[str, Any], limits: Any) -> Request
     return CallbackRequest(rid, reason, channel, parse_windows(f.get("windows")))  # type: ignore[arg-type]
 
 
-def _parse_outcome(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+def outcome_fields(f: dict[str, Any]) -> tuple[CallbackOutcome, str | None, tuple[tuple[int, int], ...] | None]:
+    """An outcome's ``outcome``, ``note`` and (rescheduled) ``windows``; shared with the HTTP API."""
     outcome = _enum(CallbackOutcome, f, "outcome")
     if outcome is None:
         raise _invalid("'outcome' is required: done, no_answer or rescheduled")
     windows = parse_windows(f.get("windows")) if outcome is CallbackOutcome.RESCHEDULED else None
-    return CallbackOutcomeRequest(rid, _record(f, "callback"), outcome, note_text(f.get("note")), windows)
+    return outcome, note_text(f.get("note")), windows
+
+
+def _parse_outcome(rid: Any, f: dict[str, Any], limits: Any) -> Request:
+    outcome, note, windows = outcome_fields(f)
+    return CallbackOutcomeRequest(rid, _record(f, "callback"), outcome, note, windows)
 
 
 def _parse_appointment(rid: Any, f: dict[str, Any], limits: Any) -> Request:

@@ -30,9 +30,8 @@ from ..protocol.workflow import (
     MAX_MS,
     MAX_REASON_CHARS,
     CallbackChannel,
-    CallbackOutcome,
-    note_text,
     one_line,
+    outcome_fields,
     parse_windows,
 )
 from .notify import now_ms
@@ -214,9 +213,7 @@ async def queue(request: web.Request, wf: Workflow) -> Any:
 @endpoint(201)
 async def grant_cover(request: web.Request, wf: Workflow) -> Any:
     body = await _body(request)
-    until = body.get("until")
-    if isinstance(until, bool) or not isinstance(until, int) or not 0 <= until <= MAX_MS:
-        raise BadRequest("'until' must be an integer (ms since the epoch)")
+    until = int_field(body, "until", 0, MAX_MS)  # ms since the epoch
     cover = await wf.covers.grant(_id(request.match_info["advisor"]), _id(body.get("colleague"), "'colleague'"),
                                   until)
     return cover.to_dict(now_ms())
@@ -280,14 +277,9 @@ async def claim_callback(request: web.Request, wf: Workflow) -> Any:
 @endpoint()
 async def callback_outcome(request: web.Request, wf: Workflow) -> Any:
     body = await _body(request)
-    try:
-        outcome = CallbackOutcome(body.get("outcome"))
-    except ValueError:
-        raise _invalid("'outcome' must be done, no_answer or rescheduled") from None
-    windows = parse_windows(body.get("windows")) if outcome is CallbackOutcome.RESCHEDULED else None
+    outcome, note, windows = outcome_fields(body)  # as over WebSocket
     cb = await wf.callbacks.outcome(_id(request.match_info["callback"], "callback id"),
-                                    _id(body.get("advisor"), "'advisor'"), outcome, note=note_text(body.get("note")),
-                                    windows=windows)
+                                    _id(body.get("advisor"), "'advisor'"), outcome, note=note, windows=windows)
     return cb.to_dict(now_ms())
 
 
