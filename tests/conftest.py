@@ -126,3 +126,15 @@ async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[Te
                 await h.server.close()
     finally:
         server.kill()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Any]:
+    """A portal's webhook endpoint (test_workflow_support.WebhookReceiver) that accepts every delivery;
+    files needing one that fails or stalls define their own ``receiver``."""
+    from test_workflow_support import WebhookReceiver
+
+    hook = WebhookReceiver()
+    await hook.start()
+    yield hook
+    await hook.stop()

@@ -24,14 +24,6 @@ DAY_MS = 24 * HOUR_MS
 
 
 @pytest.fixture
-async def receiver():
-    hook = WebhookReceiver()
-    await hook.start()
-    yield hook
-    await hook.stop()
-
-
-@pytest.fixture
 def settings_overrides(receiver, monkeypatch):
     monkeypatch.setenv("RTSERVER_WEBHOOK_SECRET", "portal-shared-secret-0123456789")
     return {"webhook_urls": receiver.url, "callback_max_horizon_days": 60, "cover_max_days": 10}

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from test_workflow_support import Mailbox, WebhookReceiver, follow, users, workflow_of
+from test_workflow_support import Mailbox, follow, users, workflow_of
 
 DIGEST_DELAY_S = 0.4
 WEBHOOK_SECRET = "appointment-hook-secret-123"
@@ -18,14 +18,6 @@ async def mailbox():
     box.start()
     yield box
     box.stop()
-
-
-@pytest.fixture
-async def receiver():
-    hook = WebhookReceiver()
-    await hook.start()
-    yield hook
-    await hook.stop()
 
 
 @pytest.fixture
