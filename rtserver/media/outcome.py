@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import uuid
 from typing import Any
 
 __all__ = ["ADMINISTRATIVE_ENDS", "OUTCOMES", "TECHNICAL_REASONS", "InterviewOutcome", "Thresholds",
@@ -126,6 +127,7 @@ class InterviewOutcome:
     """The running fold of one interview room. ``now`` is monotonic seconds, never decreasing."""
 
     def __init__(self, room: str, *, now: float, thresholds: Thresholds | None = None):
+        self.id = uuid.uuid4().hex  # the stored record's: a room id is reused by every interview of a follow-up
         self.room = room
         self.thresholds = thresholds or Thresholds()
         self.advisor: str | None = None  # the first advisor to join: for per-advisor figures
