@@ -80,3 +80,30 @@ async def test_sweep_removes_what_started_before_the_cutoff(store: OutcomeStore,
     assert sorted(r["id"] for r in left) == ["r5", "r6", "r7"]
     assert sum((await store.counts(since=0, until=10_000)).values()) == 3
     assert await store.sweep(5000) == 0
+
+
+async def test_the_recorder_sweeps_by_retention_days_and_checks_its_settings(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from rtserver.outcomes.recorder import DAY_MS, OutcomeRecorder
+
+    media = SimpleNamespace(rooms={}, on_interview_closed=None)
+    for bad in ({"retention_days": 0, "checkpoint_s": 60.0}, {"retention_days": 400, "checkpoint_s": 0.0}):
+        with pytest.raises(ValueError):
+            OutcomeRecorder(SqliteOutcomes(str(tmp_path / "x.db")), media=media,  # type: ignore[arg-type]
+                            registry=CollectorRegistry(), **bad)
+    store = SqliteOutcomes(str(tmp_path / "outcomes.db"))
+    recorder = OutcomeRecorder(store, media=media, registry=CollectorRegistry(),  # type: ignore[arg-type]
+                               retention_days=400, checkpoint_s=60.0)
+    assert media.on_interview_closed == recorder.closed
+    await store.open()
+    try:
+        now = 1_800_000_000_000
+        await store.save(record("old", now - 401 * DAY_MS))
+        await store.save(record("kept", now - 399 * DAY_MS))
+        assert await recorder.sweep(now) == 1
+        assert [r["id"] for r in await store.of_advisor("adv", since=0, until=now, limit=10)] == ["kept"]
+    finally:
+        await store.close()
