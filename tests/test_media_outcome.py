@@ -237,3 +237,18 @@ def test_any_sequence_gives_a_consistent_summary(steps: list[tuple[float, tuple[
         assert summary["problems"] == [] and summary["audio_s"] == 0 and summary["reconnections"] == 0
     # Folding is deterministic and summary() does not change the state.
     assert s.summary(end) == summary
+
+
+def test_only_interviews_have_an_outcome() -> None:
+    from rtserver.media.participant import MediaConfig
+    from rtserver.media.room import MediaRoom
+    from rtserver.media.track import ForwardingTotals
+
+    def room(room_id: str, echo: bool) -> MediaRoom:
+        return MediaRoom(room_id, config=MediaConfig(), totals=ForwardingTotals(), on_empty=lambda r: None, echo=echo)
+
+    assert room("precall:js", True).outcome is None
+    interview = room("iv", False)
+    assert interview.outcome is not None and interview.outcome.room == "iv"
+    interview.broadcast({"type": "media_participant", "user": "adv", "role": "advisor", "event": "joined"})
+    assert interview.outcome.advisor == "adv"  # broadcast to nobody, folded all the same

@@ -80,7 +80,11 @@ class OutcomeRecorder:
     # -- recording ----------------------------------------------------------------------------------
     def closed(self, room: MediaRoom) -> None:
         """The interview's room closed: count it, store its final record."""
-        record = outcome_record(room, now=time.monotonic(), now_ms=int(time.time() * 1000))
+        try:  # called from the room's removal of its last participant, which must go on whatever happens here
+            record = outcome_record(room, now=time.monotonic(), now_ms=int(time.time() * 1000))
+        except Exception:
+            log.exception("interview %s: its outcome could not be summarised", room.id)
+            return
         self.interviews.labels(record["outcome"]).inc()
         if record["connect_s"] is not None:
             self.connect_time.observe(record["connect_s"])
