@@ -105,6 +105,10 @@ class Settings:
     media_max_participants: int = _opt(4, "participants in one interview (advisor, jobseeker, guests)")
     precall_max_s: float = _opt(30.0, "a pre-call check's echo session (media room precall:<user>) closes after this")
     precall_history: int = _opt(20, "pre-call check results kept per user (older ones are deleted)")
+    interview_outcomes_retention_days: int = _opt(400, "interview outcome summaries are deleted this many days "
+                                                  "after the interview started (a year and its comparison month)")
+    interview_outcomes_checkpoint_s: float = _opt(60.0, "a running interview's outcome so far is stored this often "
+                                                  "(what remains, as host_lost, if its node dies)")
     media_owner_lease_s: float = _opt(12.0, "multi-node: a node holds each interview it hosts by renewing a lease "
                                       "every node_heartbeat_s; a dead node's interviews move after this")
     media_forward_timeout_s: float = _opt(10.0, "multi-node: a media request forwarded to the node hosting the "

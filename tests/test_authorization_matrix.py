@@ -156,6 +156,8 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "POST /api/rooms/{room}/members": PORTAL,
     "DELETE /api/rooms/{room}/members/{user}": PORTAL,
     "GET /api/rooms/{room}/messages": PORTAL,
+    "GET /api/advisors/{advisor}/interviews": PORTAL,  # interview outcomes: ids, times and figures
+    "GET /api/interviews/outcomes": PORTAL,
 }
 
 

@@ -74,6 +74,7 @@ class Participant:
 
     def post(self, event: dict[str, Any]) -> None:
         """Queue an event for this participant's WebSocket (dropped while it has none)."""
+        self.room.observe(event, self)
         conn = self.conn
         if conn is None or conn.closed:
             return

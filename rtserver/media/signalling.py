@@ -135,6 +135,7 @@ class MediaService:
         # collector thresholds, would stay until a full collection that almost never comes: ask
         # for one after each release (rtserver/gcpolicy.py). The lifecycle test checks they go.
         self.collection = FullCollection()
+        self.on_interview_closed: Callable[[MediaRoom], None] | None = None  # its outcome (rtserver/outcomes)
         metrics.registry.register(MediaCollector(self))
 
     def routes(self) -> dict[type, Handler]:
@@ -243,6 +244,8 @@ class MediaService:
     def _on_empty(self, room: MediaRoom) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+        if room.outcome is not None and self.on_interview_closed is not None:
+            self.on_interview_closed(room)
 
     def peer_connections(self) -> int:
         return sum(p.peer_connections() for r in self.rooms.values() for p in r.participants.values())
