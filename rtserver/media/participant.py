@@ -230,7 +230,8 @@ class SubscribeSession:
                 transceiver = forwarder.add_forwarding_transceiver(self.pc, publication.codec, stream_id=stream_id,
                                                                    track_id=publication.id)
                 downtrack = DownTrack(subscriber=me.user_id, codec=publication.codec, totals=me.totals,
-                                      outbound_factory=lambda d, t=transceiver: Outbound(t, d))
+                                      outbound_factory=lambda d, t=transceiver: Outbound(t, d),
+                                      audio_streams=self.audio_streams)
                 self.downtracks.append(downtrack)
             else:
                 forwarder.relabel(downtrack.outbound.transceiver, stream_id=stream_id, track_id=publication.id,
@@ -248,6 +249,10 @@ class SubscribeSession:
         for downtrack in self.downtracks:
             if downtrack.kind == "video":
                 downtrack.set_paused(not wanted)
+
+    def audio_streams(self) -> int:
+        """Audio streams this connection carries now (their share of the link is kept from the video)."""
+        return sum(1 for d in self.downtracks if d.kind == "audio" and d.publication is not None and not d.paused)
 
     def track_map(self) -> list[dict[str, Any]]:
         """Which publication each media section carries (sections with no entry are inactive)."""
