@@ -104,7 +104,7 @@ class VideoFallback:
         if not active:
             self._bad_since = None
             if self.phase is Phase.TRIAL:
-                self._trial_since = now  # judged afresh once video flows again
+                self._trial_since = None  # judged afresh once video is wanted again
             return None
         if self.phase is Phase.ON:
             if self._on_since is not None and now - self._on_since >= STABLE_S:
@@ -125,7 +125,8 @@ class VideoFallback:
             self.phase = Phase.TRIAL
             self._trial_since = now
             return Transition(True, Reason.RECOVERED)
-        assert self._trial_since is not None
+        if self._trial_since is None:
+            self._trial_since = now
         elapsed = now - self._trial_since
         if elapsed < t.after_s:
             return None  # the stream restarts: a keyframe, the sender adapting to the link
