@@ -30,7 +30,8 @@ def test_each_floor_makes_video_unsustainable_with_its_reason() -> None:
     assert judge(Sample(fps=7.9), FLOORS) == Verdict(Level.POOR, Reason.LOW_FRAMERATE, True)
     assert judge(Sample(fps=24, frozen_share=0.5), FLOORS).reason is Reason.LOW_FRAMERATE
     assert judge(Sample(loss=0.15), FLOORS) == Verdict(Level.POOR, Reason.LOSS, True)
-    assert judge(Sample(kbps=99), FLOORS) == Verdict(Level.POOR, Reason.LOW_BANDWIDTH, True)
+    assert judge(Sample(fps=12, kbps=99), FLOORS) == Verdict(Level.POOR, Reason.LOW_BANDWIDTH, True)
+    assert judge(Sample(kbps=99, limited=True), FLOORS) == Verdict(Level.POOR, Reason.LOW_BANDWIDTH, True)
     # The thin link explains the loss and the frame rate: it is the reason given.
     assert judge(Sample(fps=2, loss=0.3, kbps=60), FLOORS).reason is Reason.LOW_BANDWIDTH
     assert judge(Sample(), FLOORS) == Verdict(Level.UNKNOWN)
@@ -38,7 +39,8 @@ def test_each_floor_makes_video_unsustainable_with_its_reason() -> None:
 
 def test_fair_is_degraded_but_carries_video() -> None:
     for sample, reason in ((Sample(fps=12), Reason.LOW_FRAMERATE), (Sample(loss=0.05), Reason.LOSS),
-                           (Sample(kbps=200), Reason.LOW_BANDWIDTH), (Sample(fps=25, frozen_share=0.2),
+                           (Sample(kbps=200, limited=True), Reason.LOW_BANDWIDTH),
+                           (Sample(fps=25, frozen_share=0.2),
                                                                       Reason.LOW_FRAMERATE)):
         assert judge(sample, FLOORS) == Verdict(Level.FAIR, reason), sample
 
@@ -55,19 +57,27 @@ def test_a_trial_is_judged_with_a_margin() -> None:
     assert not judge(Sample(fps=fps), FLOORS).bad
     assert judge(Sample(fps=fps), FLOORS, strict=True).bad
     assert judge(Sample(loss=FLOORS.max_loss / RECOVER_MARGIN), FLOORS, strict=True).bad
-    assert judge(Sample(kbps=FLOORS.min_kbps * 1.2), FLOORS, strict=True).bad
+    assert judge(Sample(kbps=FLOORS.min_kbps * 1.2, limited=True), FLOORS, strict=True).bad
+
+
+def test_a_low_estimate_alone_is_not_a_thin_link() -> None:
+    # Congestion control keeps its estimate near what flows: a still picture at 50 kbit/s
+    # has an estimate of 85 on any link. Only when the video suffers does it tell the cause.
+    assert judge(Sample(fps=30, kbps=85), FLOORS) == Verdict(Level.GOOD)
+    assert judge(Sample(kbps=85), FLOORS) == Verdict(Level.GOOD)
+    assert judge(Sample(fps=10, kbps=85), FLOORS) == Verdict(Level.POOR, Reason.LOW_BANDWIDTH, True)
 
 
 figure = st.one_of(st.none(), st.floats(0, 1000, allow_nan=False))
 
 
 @given(fps=figure, source=figure, loss=st.one_of(st.none(), st.floats(0, 1)), kbps=figure,
-       frozen=st.one_of(st.none(), st.floats(0, 1)))
+       frozen=st.one_of(st.none(), st.floats(0, 1)), limited=st.booleans())
 @settings(max_examples=300, deadline=None)
 def test_strict_is_never_more_lenient_and_bad_means_poor(fps: float | None, source: float | None,
                                                          loss: float | None, kbps: float | None,
-                                                         frozen: float | None) -> None:
-    sample = Sample(fps=fps, source_fps=source, loss=loss, kbps=kbps, frozen_share=frozen)
+                                                         frozen: float | None, limited: bool) -> None:
+    sample = Sample(fps=fps, source_fps=source, loss=loss, kbps=kbps, frozen_share=frozen, limited=limited)
     lenient, strict = judge(sample, FLOORS), judge(sample, FLOORS, strict=True)
     assert lenient.bad <= strict.bad
     assert lenient.bad == (lenient.level is Level.POOR)

@@ -10,7 +10,8 @@ receives, the loss it sees and its estimate of the uplink. A missing figure is n
 
 The verdict's ``level`` is what the indicators show (``good``, ``fair``, ``poor``, ``unknown``);
 ``bad`` says that video cannot be sustained in this direction now, for ``reason``
-(``low_bandwidth``, ``loss``, ``low_framerate``): what ``fallback.VideoFallback`` acts on once it
+(``low_bandwidth``: the estimate is under the floor while the video suffers or its sender says
+bandwidth holds it back; ``loss``; ``low_framerate``): what ``fallback.VideoFallback`` acts on once it
 has lasted a few seconds. ``strict`` raises the floors by ``RECOVER_MARGIN``: a trial of video
 after a fallback must clear them with room to spare (hysteresis), or it is given up.
 """
@@ -79,6 +80,7 @@ class Sample:
     frozen_share: float | None = None  # share of the window the picture was frozen (0..1)
     loss: float | None = None  # fraction of packets lost (0..1), the worst of the streams measured
     kbps: float | None = None  # bandwidth estimate of the path (REMB, uplink estimate)
+    limited: bool = False  # the sender says its encoder is held back by bandwidth
 
     @property
     def empty(self) -> bool:
@@ -106,14 +108,18 @@ def judge(sample: Sample, floors: Floors, *, strict: bool = False) -> Verdict:
     if sample.source_fps is not None:
         fps_floor = min(fps_floor, sample.source_fps * SOURCE_SHARE)
         fps_fair = min(fps_fair, sample.source_fps * SOURCE_SHARE_FAIR)
-    if sample.kbps is not None and sample.kbps < floors.min_kbps * margin:
+    # An estimate counts only when the video suffers: congestion control keeps it within 1.5 times
+    # what flows, so a still picture compressed to 50 kbit/s has a "thin" estimate on any link.
+    constrained = sample.limited or (sample.fps is not None and sample.fps < fps_fair)
+    thin = sample.kbps is not None and constrained
+    if thin and sample.kbps < floors.min_kbps * margin:  # type: ignore[operator]
         return Verdict(Level.POOR, Reason.LOW_BANDWIDTH, True)
     if sample.loss is not None and sample.loss >= floors.max_loss / margin:
         return Verdict(Level.POOR, Reason.LOSS, True)
     if (sample.fps is not None and sample.fps < fps_floor) or (
             sample.frozen_share is not None and sample.frozen_share >= FROZEN_SHARE_POOR):
         return Verdict(Level.POOR, Reason.LOW_FRAMERATE, True)
-    if sample.kbps is not None and sample.kbps < FAIR_KBPS:
+    if thin and sample.kbps < FAIR_KBPS:  # type: ignore[operator]
         return Verdict(Level.FAIR, Reason.LOW_BANDWIDTH)
     if sample.loss is not None and sample.loss >= FAIR_LOSS:
         return Verdict(Level.FAIR, Reason.LOSS)

@@ -355,7 +355,8 @@ class LinkMonitor:
                     fps = self._frames[publication].rate(now)
                 estimate = None if publication.inbound is None else publication.inbound.uplink_estimate_bps
                 kbps = None if estimate is None else estimate / 1000
-        sample = Sample(fps=fps, loss=max(losses) if losses else None, kbps=kbps)
+        sample = Sample(fps=fps, loss=max(losses) if losses else None, kbps=kbps,
+                        limited=sender is not None and sender.limited == "bandwidth")
         verdict = judge(sample, self.config.floors, strict=machine.strict)
         figures = {"kbps": None if kbps is None else int(kbps), "loss": _round(sample.loss, 3),
                    "fps": _round(fps, 1)}
