@@ -111,15 +111,15 @@ def judge(sample: Sample, floors: Floors, *, strict: bool = False) -> Verdict:
     # An estimate counts only when the video suffers: congestion control keeps it within 1.5 times
     # what flows, so a still picture compressed to 50 kbit/s has a "thin" estimate on any link.
     constrained = sample.limited or (sample.fps is not None and sample.fps < fps_fair)
-    thin = sample.kbps is not None and constrained
-    if thin and sample.kbps < floors.min_kbps * margin:  # type: ignore[operator]
+    kbps = sample.kbps if constrained else None
+    if kbps is not None and kbps < floors.min_kbps * margin:
         return Verdict(Level.POOR, Reason.LOW_BANDWIDTH, True)
     if sample.loss is not None and sample.loss >= floors.max_loss / margin:
         return Verdict(Level.POOR, Reason.LOSS, True)
     if (sample.fps is not None and sample.fps < fps_floor) or (
             sample.frozen_share is not None and sample.frozen_share >= FROZEN_SHARE_POOR):
         return Verdict(Level.POOR, Reason.LOW_FRAMERATE, True)
-    if thin and sample.kbps < FAIR_KBPS:  # type: ignore[operator]
+    if kbps is not None and kbps < FAIR_KBPS:
         return Verdict(Level.FAIR, Reason.LOW_BANDWIDTH)
     if sample.loss is not None and sample.loss >= FAIR_LOSS:
         return Verdict(Level.FAIR, Reason.LOSS)

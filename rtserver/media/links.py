@@ -303,7 +303,7 @@ class LinkMonitor:
                     losses.append(loss)
                 if downtrack.kind == "video" and downtrack.outbound.remb_bps:
                     estimates.append(downtrack.outbound.remb_bps / 1000)
-        videos: list[tuple[float, float | None, float | None]] = []  # (fps, source fps, frozen share)
+        videos: list[tuple[float | None, float | None, float | None]] = []  # (fps, source fps, frozen share)
         for entry in report.receive if report is not None else ():
             downtrack = flowing.get((entry.user, entry.kind))
             if downtrack is None:
@@ -314,12 +314,11 @@ class LinkMonitor:
             if entry.loss is not None:
                 losses.append(entry.loss)
             if entry.kind == "video" and (entry.fps is not None or entry.frozen_ms is not None):
-                source = self._frames.get(downtrack.publication)  # type: ignore[arg-type]
+                source = None if downtrack.publication is None else self._frames.get(downtrack.publication)
                 frozen = None if entry.frozen_ms is None else min(1.0, entry.frozen_ms / 1000 / links.report_window_s)
-                videos.append((entry.fps if entry.fps is not None else math.inf,
-                                None if source is None else source.rate(now), frozen))
+                videos.append((entry.fps, None if source is None else source.rate(now), frozen))
         common = {"loss": max(losses) if losses else None, "kbps": min(estimates) if estimates else None}
-        samples = [Sample(fps=None if math.isinf(fps) else fps, source_fps=src, frozen_share=frozen, **common)
+        samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, **common)
                    for fps, src, frozen in videos] or [Sample(**common)]
         verdict, figures = _worst([(judge(s, self.config.floors, strict=machine.strict),
                                     {"fps": _round(s.fps, 1), "loss": _round(s.loss, 3)}) for s in samples])
