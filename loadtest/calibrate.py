@@ -191,7 +191,7 @@ PAGE_SAMPLE_S = 0.2
 def summarise_page(samples: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
     """Chromium's counters sampled every ``PAGE_SAMPLE_S`` -> the same figures as an aiortc peer's:
     each sample's new frames are spread over the interval before it (so gaps are known to 0.2 s)."""
-    from .calibrate_peer import AUDIO_FRAMES_PER_S, summarise_video
+    from .calibrate_peer import audio_loss, summarise_video
 
     times: list[float] = []
     for before, after in itertools.pairwise(samples):
@@ -201,12 +201,8 @@ def summarise_page(samples: list[dict[str, Any]], start: float, end: float) -> d
     out: dict[str, Any] = {"video": summarise_video(times, start, end)}
     if len(inside) >= 2:
         first, last = inside[0]["audio"], inside[-1]["audio"]
-        received = last["received"] - first["received"]
-        lost = max(0, last["lost"] - first["lost"])
-        expected = AUDIO_FRAMES_PER_S * (inside[-1]["t"] - inside[0]["t"])
-        # Lost packets the page counted, or packets missing against the 50 a second sent: whichever is worse.
-        loss = max(lost / max(1, received + lost), 1 - received / max(1.0, expected))
-        out["audio"] = {"frames": received, "loss": round(max(0.0, loss), 3)}
+        out["audio"] = audio_loss(last["received"] - first["received"], max(0, last["lost"] - first["lost"]),
+                                  inside[-1]["t"] - inside[0]["t"])
     return out
 
 

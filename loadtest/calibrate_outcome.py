@@ -7,8 +7,10 @@ window after the warm-up):
   ``VIDEO_MIN_MEDIAN_FPS`` (10: below it motion is jerky enough that people call it frozen) and no
   wait between two decoded frames reached ``VIDEO_MAX_FREEZE_MS`` (2 s: a freeze anyone notices,
   and longer than one recovering keyframe round trip on any link of the matrix);
-- a direction **holds audio** when at most ``AUDIO_MAX_LOSS`` (10 %) of the audio frames sent in the
-  window were not decoded (Opus' concealment hides a few percent; from about 10 % speech breaks up);
+- a direction **holds audio** when at most ``AUDIO_MAX_LOSS`` (10 %) of the audio packets of the
+  window were lost, as the receiver counts them by sequence number, a stream delivering under half
+  of its 50 packets a second counting the missing ones too (Opus' concealment hides a few percent;
+  from about 10 % speech breaks up);
 - ``video``: both directions hold video and audio; ``audio``: both hold audio (video failed in at
   least one); ``failed``: audio failed in at least one direction (including a call that never connected).
 

@@ -7,7 +7,8 @@ a tone, subscribes to the other participant, decodes everything, and measures wh
 a window fixed on the wall clock (``--start-at`` + ``--warmup-s``, for ``--window-s``) so that both
 participants measure the same seconds. It prints one JSON object: per publisher, the video frames
 decoded in each second of the window, the longest gap between two decoded frames (a freeze), the
-audio frames decoded against the 50 a second sent (audio loss, whatever its cause), and what it sent.
+audio packets lost in the window as the receiver counts them by sequence number (``audio_loss``),
+and what it sent.
 
 aiortc's VP8 encoder never goes below 250 kbit/s whatever the estimate says, where Chromium goes
 down to 30 kbit/s, and its Opus encoder sends 96 kbit/s where Chromium sends 32: on a thin link
@@ -54,7 +55,7 @@ from av import AudioFrame, VideoFrame
 from rtserver.client import Client
 from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
 
-__all__ = ["AUDIO_FRAMES_PER_S", "main", "summarise_video"]
+__all__ = ["AUDIO_FRAMES_PER_S", "audio_loss", "main", "summarise_video"]
 
 BROWSER_MIN_VIDEO_BPS = 30_000  # Chromium's minimum video bitrate
 BROWSER_OPUS_BPS = 32_000  # Chromium's default Opus bitrate
@@ -122,6 +123,17 @@ def summarise_video(times: list[float], start: float, end: float) -> dict[str, A
     gap = max(b - a for a, b in itertools.pairwise(edges))
     return {"frames": len(inside), "fps": per_s, "median_fps": statistics.median(per_s), "min_fps": min(per_s),
             "max_gap_ms": round(gap * 1000)}
+
+
+def audio_loss(received: int, lost: int, seconds: float) -> dict[str, Any]:
+    """Audio over a window from the receiver's packet counters: the share lost, or, when under half of
+    the 50 packets a second sent arrived at all (a stalled stream loses no sequence numbers), the
+    share missing against those 50 a second."""
+    flow = received / max(1.0, AUDIO_FRAMES_PER_S * seconds)
+    loss = lost / (received + lost) if received + lost else 1.0
+    if flow < 0.5:
+        loss = max(loss, 1 - flow)
+    return {"packets": received, "lost": lost, "flow": round(flow, 3), "loss": round(max(0.0, loss), 3)}
 
 
 def _turn_entries(ice_servers: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -218,6 +230,18 @@ class Peer:
 
         self.tasks.append(asyncio.create_task(decode()))
 
+    async def audio_counters(self) -> dict[str, tuple[int, int]]:
+        """Publisher -> (packets received, packets lost) of its audio, as this peer's receiver counts them."""
+        out: dict[str, tuple[int, int]] = {}
+        for transceiver in self.subscribe.getTransceivers() if self.subscribe is not None else []:
+            section = self.sections.get(transceiver.mid or "")
+            if section is None or section.get("kind") != "audio":
+                continue
+            for stats in (await transceiver.receiver.getStats()).values():
+                if stats.type == "inbound-rtp":
+                    out[section["user"]] = (stats.packetsReceived, max(0, stats.packetsLost))
+        return out
+
     async def sent_bytes(self) -> dict[str, int]:
         out = {"audio": 0, "video": 0}
         if self.publish is not None:
@@ -268,9 +292,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["turn"], peer.config = await choose_turn(joined.get("ice_servers", []))
             await peer.start()
             await asyncio.sleep(max(0.0, start - time.time()))
-            sent_before = await peer.sent_bytes()
+            sent_before, audio_before = await peer.sent_bytes(), await peer.audio_counters()
             await asyncio.sleep(max(0.0, end - time.time()))
-            sent_after = await peer.sent_bytes()
+            sent_after, audio_after = await peer.sent_bytes(), await peer.audio_counters()
             result["send_kbps"] = {k: round((sent_after[k] - sent_before.get(k, 0)) * 8 / args.window_s / 1000)
                                    for k in sent_after}
             result["candidate"] = peer.candidate_type()
@@ -279,10 +303,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if kind == "video":
                     entry["video"] = summarise_video(times, start, end)
                 else:
-                    frames = sum(1 for t in times if start <= t < end)
-                    expected = AUDIO_FRAMES_PER_S * args.window_s
-                    entry["audio"] = {"frames": frames, "loss": round(max(0.0, 1 - frames / expected), 3)}
+                    entry["audio_decoded"] = sum(1 for t in times if start <= t < end)
                 entry["first_ms"] = min(entry.get("first_ms", 10**9), round((min(times) - args.start_at) * 1000))
+            for user, (received, lost) in audio_after.items():
+                got, missed = received - audio_before.get(user, (0, 0))[0], lost - audio_before.get(user, (0, 0))[1]
+                result["receive"].setdefault(user, {})["audio"] = audio_loss(got, max(0, missed), args.window_s)
         except Exception as exc:  # the outcome is what was measured; the error says why it stopped
             result["errors"].append(f"{type(exc).__name__}: {exc}")
         finally:
