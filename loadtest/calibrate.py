@@ -36,6 +36,7 @@ import fnmatch
 import itertools
 import json
 import os
+import re
 import secrets
 import sys
 import time
@@ -264,7 +265,8 @@ async def run_condition(condition: Condition, workdir: Path, args: argparse.Name
             result = await asyncio.wait_for(support.run_precall_check(net, node, "js-check",
                                                                       timeout_s=CHECK_TIMEOUT_S), CHECK_TIMEOUT_S + 5)
         except (AssertionError, TimeoutError) as exc:
-            record["errors"].append(f"check: {str(exc)[:500]}")
+            # The end of the message holds the traceback's cause; the token (argv) is masked.
+            record["errors"].append("check: " + re.sub(r"eyJ[\w.-]+", "TOKEN", str(exc))[-1500:])
         record["check_wall_s"] = round(time.monotonic() - t0, 1)
         record["predicted"] = predicted_mode(result)
         if result is not None:
