@@ -1,6 +1,7 @@
 """``python -m loadtest chat {room,one2one,idle} [options]``: benchmark the chat server.
 ``python -m loadtest media [options]``: benchmark media forwarding (see ``media.py``).
 ``python -m loadtest workflow [options]``: portfolios and callbacks at scale (see ``workflow.py``).
+``python -m loadtest calibrate [options]``: the pre-call check against real interviews (see ``calibrate.py``).
 
 By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
 secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
@@ -25,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from . import media, workflow
+from . import calibrate, media, workflow
 from .pool import WorkerPool
 from .report import default_path, failure_recorded, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(idle)
     media.add_parser(commands)
     workflow.add_parser(commands)
+    calibrate.add_parser(commands)
     return parser
 
 
@@ -228,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         media.check(parser, args)
     elif args.command == "workflow":
         workflow.check(parser, args)
+    elif args.command == "calibrate":
+        calibrate.check(parser, args)
     else:
         _check(parser, args)
     _raise_file_limit()
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    runs = {"media": media.run, "workflow": workflow.run}
+    runs = {"media": media.run, "workflow": workflow.run, "calibrate": calibrate.run}
     task = loop.create_task(runs.get(args.command, _run)(args))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

@@ -13,6 +13,9 @@ announcing the relay's address in its ICE candidates (``--media-port-range``,
     python -m loadtest.udp_delay --listen 10.0.0.1 --upstream 10.0.0.2 --ports 40000-40019 \\
         --delay-ms 200 --jitter-ms 10
 
+Flows from ``undelayed_hosts`` are forwarded at once, both ways: a participant on the server's side
+(an interview's other end) then crosses the same relay without the client's delay.
+
 What it does not do: no loss, no rate limit (use iptables and tc tbf), and with jitter datagrams of
 one flow may be reordered, as on a real path with jitter. At most ``max_queued`` datagrams wait at
 once; beyond, new ones are dropped and counted in ``dropped``.
@@ -57,6 +60,7 @@ class _Flow:
     client: tuple[str, int]
     listener: socket.socket
     upstream: socket.socket
+    delayed: bool = True
     last_seen: float = field(default_factory=time.monotonic)
 
 
@@ -66,7 +70,7 @@ class UdpDelayRelay:
 
     def __init__(self, *, listen_host: str, upstream_host: str, ports: list[int], delay_ms: float,
                  jitter_ms: float = 0.0, max_queued: int = 10_000, idle_timeout_s: float = 120.0,
-                 max_flows: int = 1000, seed: int | None = None):
+                 max_flows: int = 1000, seed: int | None = None, undelayed_hosts: frozenset[str] = frozenset()):
         if delay_ms < 0 or jitter_ms < 0:
             raise ValueError("delay and jitter must be >= 0")
         self.listen_host = listen_host
@@ -77,6 +81,7 @@ class UdpDelayRelay:
         self.max_queued = max_queued
         self.idle_timeout_s = idle_timeout_s
         self.max_flows = max_flows
+        self.undelayed_hosts = frozenset(undelayed_hosts)
         self.forwarded = 0
         self.dropped = 0
         self._random = random.Random(seed)
@@ -126,12 +131,12 @@ class UdpDelayRelay:
                 self.dropped += 1
                 continue
             flow.last_seen = time.monotonic()
-            self._hold(flow.upstream, data, None)
+            self._hold(flow.upstream, data, None, flow.delayed)
 
     def _on_upstream_datagram(self, flow: _Flow) -> None:
         for data, _source in _drain(flow.upstream):
             flow.last_seen = time.monotonic()
-            self._hold(flow.listener, data, flow.client)
+            self._hold(flow.listener, data, flow.client, flow.delayed)
 
     def _open_flow(self, client: tuple[str, int], port: int, listener: socket.socket) -> _Flow | None:
         if len(self._flows) >= self.max_flows:
@@ -140,17 +145,17 @@ class UdpDelayRelay:
         upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         upstream.setblocking(False)
         upstream.connect((self.upstream_host, port))  # a connected socket only hears from upstream
-        flow = _Flow(client, listener, upstream)
+        flow = _Flow(client, listener, upstream, delayed=client[0] not in self.undelayed_hosts)
         self._flows[(client, port)] = flow
         self._loop.add_reader(upstream.fileno(), self._on_upstream_datagram, flow)
         return flow
 
-    def _hold(self, sock: socket.socket, data: bytes, destination: tuple[str, int] | None) -> None:
+    def _hold(self, sock: socket.socket, data: bytes, destination: tuple[str, int] | None, delayed: bool) -> None:
         if len(self._queue) >= self.max_queued:
             self.dropped += 1
             return
         assert self._loop is not None
-        hold_s = max(0.0, self.one_way_s + self._random.uniform(-self.jitter_s, self.jitter_s))
+        hold_s = max(0.0, self.one_way_s + self._random.uniform(-self.jitter_s, self.jitter_s)) if delayed else 0.0
         due = self._loop.time() + hold_s
         heapq.heappush(self._queue, (due, next(self._sequence), sock, data, destination))
         # One timer per datagram: whichever fires sends everything due, in (due, sequence) order.

@@ -3,12 +3,20 @@ joined by a veth pair, with impairments applied inside the client namespace only
 
     server (root ns) 10.201.X.1/30 <-- veth --> 10.201.X.2/30 client (namespace rt<pid>n<k>)
 
-The kernel has no ``netem``, so impairments are built from what it has: ``loss(p)`` is an iptables
-``statistic`` DROP on the namespace's INPUT (downlink datagrams lost before any socket sees them),
-``cap(kbit)`` a ``tbf`` qdisc on both ends of the veth, ``block_udp()`` an iptables DROP of every UDP
-datagram on the namespace's veth (TCP, hence TURN over TCP, still passes). Added delay comes from
-the user-space relay ``loadtest.udp_delay`` run in the root namespace. Nothing touches the root
-namespace's iptables or any device but our own veth end, so the rest of the machine is unaffected.
+The kernel has no ``netem``, so impairments are built from what it has, and they combine:
+
+- ``loss(p)`` / ``loss(down=p, up=q)``: iptables ``statistic`` DROPs of UDP, on the namespace's INPUT
+  (downlink datagrams lost before any socket sees them) and on its OUTPUT (uplink: the sender's
+  ``sendto`` gets EPERM for a dropped datagram, which aioice and Chromium both treat as a lost
+  packet; the kernel has no tc actions, so there is no silent egress drop to use instead);
+- ``cap(kbit)`` / ``cap(down_kbit=..., up_kbit=...)``: a ``tbf`` qdisc on the root-side veth end
+  (what it sends is the client's downlink) and on the namespace's end (the uplink);
+- ``block_udp()``: an iptables DROP of every UDP datagram on the namespace's veth (TCP, hence TURN
+  over TCP, still passes).
+
+Added delay comes from the user-space relay ``loadtest.udp_delay`` run in the root namespace. Nothing
+touches the root namespace's iptables or any device but our own veth end, so the rest of the machine
+is unaffected.
 
 Use the ``two_hosts`` fixture (import it into the test module); it skips with the reason when
 namespaces cannot be made (not root, no iproute2), and always deletes the namespace and the link.
@@ -88,22 +96,46 @@ class TwoHosts:
 
     # Impairments: all inside the namespace, except the tbf on our own root-side veth end.
 
-    def loss(self, probability: float) -> None:
-        """Drop this share of the UDP datagrams entering the namespace (the client's downlink)."""
-        self.exec("iptables", "-A", "INPUT", "-i", self.ns_veth, "-p", "udp", "-m", "statistic",
-                  "--mode", "random", "--probability", f"{probability:.4f}", "-j", "DROP")
-        self._impairments.append(f"loss {probability:.0%}")
+    def loss(self, probability: float | None = None, *, down: float | None = None, up: float | None = None) -> None:
+        """Drop this share of the UDP datagrams each way. ``loss(p)`` alone is the downlink only (the
+        datagrams entering the namespace), as it always was; ``down``/``up`` name each direction."""
+        if probability is not None:
+            if down is not None:
+                raise ValueError("loss(p) is the downlink's: give either p or down=")
+            down = probability
+        for name, share in (("down", down), ("up", up)):
+            if share is not None and not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} loss must be a probability in 0..1, not {share!r}")
+        if down:
+            self.exec("iptables", "-A", "INPUT", "-i", self.ns_veth, "-p", "udp", "-m", "statistic",
+                      "--mode", "random", "--probability", f"{down:.4f}", "-j", "DROP")
+            self._impairments.append(f"loss down {down:.0%}")
+        if up:
+            self.exec("iptables", "-A", "OUTPUT", "-o", self.ns_veth, "-p", "udp", "-m", "statistic",
+                      "--mode", "random", "--probability", f"{up:.4f}", "-j", "DROP")
+            self._impairments.append(f"loss up {up:.0%}")
 
-    def cap(self, kbit: int, *, latency_ms: int = 50) -> None:
-        """Limit each direction to ``kbit`` kbit/s; what waits longer than ``latency_ms`` is dropped,
-        as in a saturated home uplink."""
-        # tbf needs a burst of at least one full-size packet; more would let short bursts through uncapped.
-        burst_bytes = max(3000, kbit * 1000 // 8 // 50)
-        qdisc = ["root", "tbf", "rate", f"{kbit}kbit", "burst", str(burst_bytes), "latency", f"{latency_ms}ms"]
-        self.exec("tc", "qdisc", "add", "dev", self.ns_veth, *qdisc)
-        subprocess.run(["tc", "qdisc", "add", "dev", self.host_veth, *qdisc], check=True, capture_output=True,
-                       timeout=COMMAND_TIMEOUT_S)
-        self._impairments.append(f"cap {kbit} kbit/s")
+    def cap(self, kbit: int | None = None, *, down_kbit: int | None = None, up_kbit: int | None = None,
+            latency_ms: int = 50) -> None:
+        """Limit the rate: ``cap(kbit)`` each direction, or ``down_kbit`` (what the namespace receives:
+        tbf on the root-side end) and ``up_kbit`` (what it sends: tbf on its own end) apart. What waits
+        longer than ``latency_ms`` is dropped, as in a saturated home or mobile link."""
+        if kbit is not None:
+            if down_kbit is not None or up_kbit is not None:
+                raise ValueError("cap(kbit) caps both directions: give either kbit or down_kbit/up_kbit")
+            down_kbit = up_kbit = kbit
+        for name, rate in (("down", down_kbit), ("up", up_kbit)):
+            if rate is not None and rate < 8:
+                raise ValueError(f"{name} cap must be at least 8 kbit/s, not {rate!r}")
+        if up_kbit:
+            self.exec("tc", "qdisc", "add", "dev", self.ns_veth, *_tbf(up_kbit, latency_ms))
+        if down_kbit:
+            subprocess.run(["tc", "qdisc", "add", "dev", self.host_veth, *_tbf(down_kbit, latency_ms)], check=True,
+                           capture_output=True, timeout=COMMAND_TIMEOUT_S)
+        if kbit is not None:
+            self._impairments.append(f"cap {kbit} kbit/s")
+        else:
+            self._impairments += [f"cap {d} {r} kbit/s" for d, r in (("down", down_kbit), ("up", up_kbit)) if r]
 
     def block_udp(self) -> None:
         """Drop every UDP datagram on the namespace's veth, both ways; TCP (TURN/TCP, TURN/TLS) still passes."""
@@ -143,6 +175,13 @@ class TwoHosts:
     async def probe(self, *args: str, timeout_s: float = 30.0) -> Any:
         """One of ``tests/netns_probe.py``'s probes, run in the namespace."""
         return await self.run_json([str(PROBE), *args], timeout_s=timeout_s)
+
+
+def _tbf(kbit: int, latency_ms: int) -> list[str]:
+    """A root tbf qdisc at ``kbit``: its burst is one full-size packet at least (tbf needs that) and
+    20 ms of the rate, no more (a larger bucket would let short bursts through uncapped)."""
+    burst_bytes = max(3000, kbit * 1000 // 8 // 50)
+    return ["root", "tbf", "rate", f"{kbit}kbit", "burst", str(burst_bytes), "latency", f"{latency_ms}ms"]
 
 
 async def kill(proc: asyncio.subprocess.Process) -> None:

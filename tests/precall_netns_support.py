@@ -127,13 +127,15 @@ class DelayedMedia:
     node_options: dict[str, str]
 
 
-def delayed_media(net: TwoHosts, *, delay_ms: float, jitter_ms: float = 0.0) -> DelayedMedia:
+def delayed_media(net: TwoHosts, *, delay_ms: float, jitter_ms: float = 0.0,
+                  undelayed_hosts: frozenset[str] = frozenset()) -> DelayedMedia:
     """The node's media on 127.0.0.1:P..P+19, the relay on server_ip:P..P+19 forwarding to it, and the
-    relay's address announced: every media datagram crosses the relay, both ways.
+    relay's address announced: every media datagram crosses the relay, both ways (delayed, unless it
+    comes from one of ``undelayed_hosts``: a peer on the server's side bound to ``net.server_ip``).
     ``await media.relay.start()`` before the node takes calls; ``await media.relay.close()`` at the end."""
     ports = free_port_range(["127.0.0.1", net.server_ip], MEDIA_PORTS)
     relay = UdpDelayRelay(listen_host=net.server_ip, upstream_host="127.0.0.1", ports=ports,
-                          delay_ms=delay_ms, jitter_ms=jitter_ms)
+                          delay_ms=delay_ms, jitter_ms=jitter_ms, undelayed_hosts=undelayed_hosts)
     return DelayedMedia(relay, {"media_listen_address": "127.0.0.1", "media_port_range": f"{ports[0]}-{ports[-1]}",
                                 "media_announced_address": net.server_ip})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import socket
 import sys
 import time
@@ -145,6 +146,84 @@ async def test_cap_limits_udp_out_of_the_namespace(two_hosts: TwoHosts) -> None:
     # The first datagram opens the window: bits after it over the time they took.
     kbps = sum(arrivals.bytes[1:]) * 8 / (arrivals.times[-1] - arrivals.times[0]) / 1000
     assert 100 <= kbps <= 160, f"{kbps:.0f} kbit/s received of {sent}"
+
+
+async def test_uplink_loss_drops_that_share_of_udp_out_of_the_namespace(two_hosts: TwoHosts) -> None:
+    two_hosts.loss(up=0.3)
+    arrivals = Arrivals()
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: arrivals, local_addr=(two_hosts.server_ip, 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        # 1000 datagrams of 200 bytes in 2 s: far below any queue, so only the rule drops them.
+        sent = await two_hosts.probe("udp-blast", "--to", f"{two_hosts.server_ip}:{port}", "--kbps", "800",
+                                     "--seconds", "2", "--size", "200")
+        await asyncio.sleep(0.2)  # the last datagrams cross the veth (microseconds; 0.2 s is generous)
+    finally:
+        transport.close()
+    low, high = binomial_bounds(sent["sent"], 0.3)
+    lost = sent["sent"] - len(arrivals.times)
+    assert low <= lost <= high, f"{lost} of {sent} lost, expected {low:.0f}..{high:.0f}"
+    assert sent["errors"] == lost, sent  # the sender saw each dropped datagram refused (EPERM)
+
+
+async def test_loss_each_way_and_the_old_call_form(two_hosts: TwoHosts) -> None:
+    with pytest.raises(ValueError):
+        two_hosts.loss(0.1, down=0.2)
+    with pytest.raises(ValueError):
+        two_hosts.loss(up=1.5)
+    two_hosts.loss(0.05)
+    two_hosts.loss(up=0.1)
+    rules = two_hosts.exec("iptables", "-S")
+    assert re.search(r"-A INPUT -i \S+ -p udp .*--probability 0\.0499", rules), rules
+    assert re.search(r"-A OUTPUT -o \S+ -p udp .*--probability 0\.1000", rules), rules
+    assert two_hosts.describe().endswith("(loss down 5%, loss up 10%)")
+
+
+async def test_asymmetric_cap_shapes_each_direction_apart(two_hosts: TwoHosts) -> None:
+    two_hosts.cap(down_kbit=600, up_kbit=150)
+    arrivals = Arrivals()
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: arrivals, local_addr=(two_hosts.server_ip, 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        await two_hosts.probe("udp-blast", "--to", f"{two_hosts.server_ip}:{port}", "--kbps", "600",
+                              "--seconds", "3", "--size", "1000")
+    finally:
+        transport.close()
+    up_kbps = sum(arrivals.bytes[1:]) * 8 / (arrivals.times[-1] - arrivals.times[0]) / 1000
+    assert 100 <= up_kbps <= 160, f"uplink {up_kbps:.0f} kbit/s under a 150 kbit/s cap"
+
+    sink = await two_hosts.start(str(PROBE), "udp-sink", "--bind", two_hosts.client_ip)
+    try:
+        assert sink.stdout is not None
+        ports = json.loads(await asyncio.wait_for(sink.stdout.readline(), 10))
+        reader, writer = await asyncio.open_connection(two_hosts.client_ip, ports["tcp_port"])
+        seconds = await asyncio.to_thread(blast, (two_hosts.client_ip, ports["udp_port"]), 1200, 3.0)
+        writer.write(b"done\n")
+        counted = json.loads(await asyncio.wait_for(reader.readline(), 10))
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await kill(sink)
+    # 1200 kbit/s offered for 3 s into a 600 kbit/s downlink: about half passes (tbf's 50 ms queue
+    # and its one-packet bucket add a few datagrams).
+    down_kbps = counted["received"] * 1000 * 8 / seconds / 1000
+    assert 500 <= down_kbps <= 680, f"downlink {down_kbps:.0f} kbit/s under a 600 kbit/s cap ({counted})"
+
+
+def blast(to: tuple[str, int], kbps: float, seconds: float, size: int = 1000) -> float:
+    """Send ``size``-byte datagrams at ``kbps`` for ``seconds`` (paced, blocking); the seconds it took."""
+    interval = size * 8 / (kbps * 1000)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        start = time.monotonic()
+        sent = 0
+        while (now := time.monotonic()) - start < seconds:
+            if now < start + sent * interval:
+                time.sleep(start + sent * interval - now)
+            sock.sendto(bytes(size), to)
+            sent += 1
+        return time.monotonic() - start
 
 
 async def test_block_udp_stops_udp_but_not_tcp(two_hosts: TwoHosts, echoes: tuple[str, str]) -> None:

@@ -1,0 +1,336 @@
+"""One participant of a calibration interview (``python -m loadtest.calibrate_peer``), run as its own
+process: the jobseeker's inside the client namespace, the advisor's in the root namespace.
+
+It joins the interview room, publishes a camera-like video (320x240 at 30 fps, a moving band of
+noise the encoder cannot predict: 0.5-1 Mbit/s when unconstrained, like a webcam at that size) and
+a tone, subscribes to the other participant, decodes everything, and measures what it receives in
+a window fixed on the wall clock (``--start-at`` + ``--warmup-s``, for ``--window-s``) so that both
+participants measure the same seconds. It prints one JSON object: per publisher, the video frames
+decoded in each second of the window, the longest gap between two decoded frames (a freeze), the
+audio packets lost in the window as the receiver counts them by sequence number (``audio_loss``),
+and what it sent.
+
+aiortc's VP8 encoder never goes below 250 kbit/s whatever the estimate says, where Chromium goes
+down to 30 kbit/s, and its Opus encoder sends 96 kbit/s where Chromium sends 32: on a thin link
+aiortc would overflow it and fail where a browser adapts. Both are set to Chromium's here (the
+video floor is a module constant of ``aiortc.codecs.vpx`` read at each bitrate change; Opus' rate
+is set on each new encoder), so the outcome is a browser's rather than aiortc's.
+
+With TURN servers in ``media_join``'s ``ice_servers``, the first TURN URL that allocates (UDP, then
+TCP, then TLS: aiortc takes a single TURN server) is used alongside host candidates, as a browser
+would use them: ICE still prefers the direct path when it works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiortc.codecs.opus
+import aiortc.codecs.vpx
+from aioice.turn import create_turn_endpoint
+from aiortc import (
+    AudioStreamTrack,
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame, VideoFrame
+
+from rtserver.client import Client
+from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
+
+__all__ = ["AUDIO_FRAMES_PER_S", "audio_loss", "main", "summarise_video"]
+
+BROWSER_MIN_VIDEO_BPS = 30_000  # Chromium's minimum video bitrate
+BROWSER_OPUS_BPS = 32_000  # Chromium's default Opus bitrate
+AUDIO_FRAMES_PER_S = 50  # Opus at 20 ms a frame
+TURN_PROBE_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 3.0
+TURN_ORDER = ("udp", "tcp", "tls")
+
+
+class CameraTrack(VideoStreamTrack):
+    """320x240 grey with a 16-row band of fresh noise moving down each frame (see the module's doc)."""
+
+    BAND = 16
+
+    def __init__(self, width: int = 320, height: int = 240):
+        super().__init__()
+        self._size = (width, height)
+        self._row = 0
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        width, height = self._size
+        frame = VideoFrame(width, height, "yuv420p")
+        luma = frame.planes[0]
+        picture = bytearray(b"\x80" * luma.buffer_size)
+        start = self._row * luma.line_size
+        band = os.urandom(min(luma.line_size * self.BAND, luma.buffer_size - start))
+        picture[start:start + len(band)] = band
+        luma.update(bytes(picture))
+        for chroma in frame.planes[1:]:
+            chroma.update(b"\x80" * chroma.buffer_size)
+        self._row = (self._row + self.BAND) % (height - self.BAND)
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+class ToneTrack(AudioStreamTrack):
+    """A 440 Hz tone, 20 ms a frame, in the 8 kHz mono frames of aiortc's silence track (which paces
+    them at real time): silence would not prove audio got through."""
+
+    _TONE = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(8000))).tobytes()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._at = 0
+
+    async def recv(self) -> AudioFrame:
+        frame = await super().recv()
+        size = frame.planes[0].buffer_size
+        frame.planes[0].update((self._TONE * 2)[self._at:self._at + size])
+        self._at = (self._at + size) % len(self._TONE)
+        return frame
+
+
+def summarise_video(times: list[float], start: float, end: float) -> dict[str, Any]:
+    """Frames decoded at ``times`` (seconds, any order), over [start, end): frames per second of each
+    whole second, their median and minimum, and the longest wait without a new frame (from the window's
+    start to the first frame and from the last one to its end included: no frame at all is one freeze)."""
+    inside = sorted(t for t in times if start <= t < end)
+    seconds = max(1, int(end - start))
+    per_s = [0] * seconds
+    for t in inside:
+        per_s[min(seconds - 1, int(t - start))] += 1
+    edges = [start, *inside, end]
+    gap = max(b - a for a, b in itertools.pairwise(edges))
+    return {"frames": len(inside), "fps": per_s, "median_fps": statistics.median(per_s), "min_fps": min(per_s),
+            "max_gap_ms": round(gap * 1000)}
+
+
+def audio_loss(received: int, lost: int, seconds: float) -> dict[str, Any]:
+    """Audio over a window from the receiver's packet counters: the share lost, or, when under half of
+    the 50 packets a second sent arrived at all (a stalled stream loses no sequence numbers), the
+    share missing against those 50 a second."""
+    flow = received / max(1.0, AUDIO_FRAMES_PER_S * seconds)
+    loss = lost / (received + lost) if received + lost else 1.0
+    if flow < 0.5:
+        loss = max(loss, 1 - flow)
+    return {"packets": received, "lost": lost, "flow": round(flow, 3), "loss": round(max(0.0, loss), 3)}
+
+
+def _turn_entries(ice_servers: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(transport, url, username, credential) of each TURN URL, in the order a browser tries them."""
+    entries = []
+    for server in ice_servers:
+        urls = server.get("urls", [])
+        for url in [urls] if isinstance(urls, str) else urls:
+            if not url.startswith(("turn:", "turns:")):
+                continue
+            query = urlsplit(url.replace(":", "://", 1)).query
+            kind = "tls" if url.startswith("turns:") else ("tcp" if "transport=tcp" in query else "udp")
+            entries.append((kind, url, server.get("username", ""), server.get("credential", "")))
+    return sorted(entries, key=lambda e: TURN_ORDER.index(e[0]))
+
+
+async def _allocates(url: str, username: str, credential: str, kind: str) -> bool:
+    host, _, port = url.split(":", 1)[1].split("?")[0].rpartition(":")
+    try:
+        transport, _ = await asyncio.wait_for(create_turn_endpoint(
+            asyncio.DatagramProtocol, server_addr=(host, int(port)), username=username, password=credential,
+            transport="tcp" if kind != "udp" else "udp", ssl=kind == "tls"), TURN_PROBE_TIMEOUT_S)
+    except Exception:  # the probe's answer is whether it allocated
+        return False
+    transport.close()
+    return True
+
+
+async def choose_turn(ice_servers: list[dict[str, Any]]) -> tuple[str | None, list[RTCIceServer]]:
+    for kind, url, username, credential in _turn_entries(ice_servers):
+        if await _allocates(url, username, credential, kind):
+            return kind, [RTCIceServer(urls=url, username=username, credential=credential)]
+    return None, []
+
+
+class Peer:
+    def __init__(self, client: Client, room: str, hosts: HostAddresses | None):
+        self.client, self.room, self.hosts = client, room, hosts
+        self.config: list[RTCIceServer] = []
+        self.publish: RTCPeerConnection | None = None
+        self.subscribe: RTCPeerConnection | None = None
+        self.sections: dict[str, dict[str, Any]] = {}
+        self.decoded: dict[tuple[str, str], list[float]] = {}  # (publisher, kind) -> decode times (wall clock)
+        self.tracks: list[MediaStreamTrack] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.errors: list[str] = []
+
+    def _pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(RTCConfiguration(iceServers=self.config)) if self.config else new_peer_connection()
+
+    async def start(self) -> None:
+        self.tasks.append(asyncio.create_task(self._answer_offers()))
+        self.publish = self._pc()
+        self.tracks = [ToneTrack(), CameraTrack()]
+        for track in self.tracks:
+            self.publish.addTrack(track)
+        if self.hosts is not None:
+            pin_host_addresses(self.publish, self.hosts)
+        await self.publish.setLocalDescription(await self.publish.createOffer())
+        reply = await self.client.request("media_offer", room=self.room, sdp=self.publish.localDescription.sdp)
+        await self.publish.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+
+    async def _answer_offers(self) -> None:
+        while True:
+            offer = await self.client.next_event("media_offer", timeout=3600,
+                                                 where=lambda e: e.get("room") == self.room)
+            try:
+                if offer.get("restart") or self.subscribe is None:
+                    if self.subscribe is not None:
+                        await self.subscribe.close()
+                    self.subscribe = self._pc()
+                    self.subscribe.on("track", self._on_track)
+                self.sections = {s["mid"]: s for s in offer.get("tracks", [])}
+                await self.subscribe.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+                if self.hosts is not None:
+                    pin_host_addresses(self.subscribe, self.hosts)
+                await self.subscribe.setLocalDescription(await self.subscribe.createAnswer())
+                await self.client.request("media_answer", room=self.room, sdp=self.subscribe.localDescription.sdp)
+            except Exception as exc:  # reported in the result; the streams then show as missing
+                self.errors.append(f"answer: {type(exc).__name__}: {exc}")
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        pc = self.subscribe
+        assert pc is not None
+        mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+
+        async def decode() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    await track.recv()
+                    section = self.sections.get(mid or "")
+                    if section is not None:
+                        self.decoded.setdefault((section["user"], track.kind), []).append(time.time())
+
+        self.tasks.append(asyncio.create_task(decode()))
+
+    async def audio_counters(self) -> dict[str, tuple[int, int]]:
+        """Publisher -> (packets received, packets lost) of its audio, as this peer's receiver counts them."""
+        out: dict[str, tuple[int, int]] = {}
+        for transceiver in self.subscribe.getTransceivers() if self.subscribe is not None else []:
+            section = self.sections.get(transceiver.mid or "")
+            if section is None or section.get("kind") != "audio":
+                continue
+            for stats in (await transceiver.receiver.getStats()).values():
+                if stats.type == "inbound-rtp":
+                    out[section["user"]] = (stats.packetsReceived, max(0, stats.packetsLost))
+        return out
+
+    async def sent_bytes(self) -> dict[str, int]:
+        out = {"audio": 0, "video": 0}
+        if self.publish is not None:
+            for stats in (await self.publish.getStats()).values():
+                if stats.type == "outbound-rtp":
+                    out[stats.kind] = out.get(stats.kind, 0) + stats.bytesSent
+        return out
+
+    def candidate_type(self) -> str | None:
+        from rtserver.media.forwarder import nominated_candidate_type
+
+        return nominated_candidate_type(self.publish) if self.publish is not None else None
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for track in self.tracks:
+            track.stop()
+        for pc in (self.publish, self.subscribe):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pc.close(), CLOSE_TIMEOUT_S)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def encode_like_a_browser() -> None:
+    """Chromium's video floor and Opus bitrate for this process's aiortc encoders (see the module's doc)."""
+    aiortc.codecs.vpx.MIN_BITRATE = BROWSER_MIN_VIDEO_BPS
+    opus_init = aiortc.codecs.opus.OpusEncoder.__init__
+
+    def browser_opus(self: aiortc.codecs.opus.OpusEncoder) -> None:
+        opus_init(self)
+        self.codec.bit_rate = BROWSER_OPUS_BPS
+
+    aiortc.codecs.opus.OpusEncoder.__init__ = browser_opus  # type: ignore[method-assign]
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    encode_like_a_browser()
+    start, end = args.start_at + args.warmup_s, args.start_at + args.warmup_s + args.window_s
+    result: dict[str, Any] = {"user": None, "window_s": args.window_s, "receive": {}, "errors": []}
+    hosts = HostAddresses(listen=(args.listen,)) if args.listen else None
+    async with Client(args.url, token=args.token, reconnect=False) as client:
+        result["user"] = client.hello["user"]
+        peer = Peer(client, args.room, hosts)
+        try:
+            joined = await client.request("media_join", room=args.room)
+            result["turn"], peer.config = await choose_turn(joined.get("ice_servers", []))
+            await peer.start()
+            await asyncio.sleep(max(0.0, start - time.time()))
+            sent_before, audio_before = await peer.sent_bytes(), await peer.audio_counters()
+            await asyncio.sleep(max(0.0, end - time.time()))
+            sent_after, audio_after = await peer.sent_bytes(), await peer.audio_counters()
+            result["send_kbps"] = {k: round((sent_after[k] - sent_before.get(k, 0)) * 8 / args.window_s / 1000)
+                                   for k in sent_after}
+            result["candidate"] = peer.candidate_type()
+            for (user, kind), times in peer.decoded.items():
+                entry = result["receive"].setdefault(user, {})
+                if kind == "video":
+                    entry["video"] = summarise_video(times, start, end)
+                else:
+                    entry["audio_decoded"] = sum(1 for t in times if start <= t < end)
+                entry["first_ms"] = min(entry.get("first_ms", 10**9), round((min(times) - args.start_at) * 1000))
+            for user, (received, lost) in audio_after.items():
+                got, missed = received - audio_before.get(user, (0, 0))[0], lost - audio_before.get(user, (0, 0))[1]
+                result["receive"].setdefault(user, {})["audio"] = audio_loss(got, max(0, missed), args.window_s)
+        except Exception as exc:  # the outcome is what was measured; the error says why it stopped
+            result["errors"].append(f"{type(exc).__name__}: {exc}")
+        finally:
+            result["errors"] += peer.errors
+            print(json.dumps(result), flush=True)  # before closing: a slow close must not lose the figures
+            await peer.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.calibrate_peer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("url", help="the node's WebSocket URL")
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--room", required=True)
+    parser.add_argument("--start-at", type=float, required=True, help="wall-clock time the call starts (unix s)")
+    parser.add_argument("--warmup-s", type=float, default=6.0, help="seconds not measured after --start-at")
+    parser.add_argument("--window-s", type=float, default=15.0, help="seconds measured after the warm-up")
+    parser.add_argument("--listen", default="", help="bind ICE to this address only (default: every interface)")
+    args = parser.parse_args(argv)
+    asyncio.run(run(args))
+    sys.stdout.flush()
+    os._exit(0)  # aiortc may leave threads (encoders) behind a closed connection: the figures are printed
+
+
+if __name__ == "__main__":
+    main()
