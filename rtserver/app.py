@@ -18,6 +18,7 @@ from .node.headers import security_headers
 from .node.http import add_routes, api_errors
 from .node.preauth import PendingAuth
 from .node.ws import NODE_KEY, PENDING_AUTH_KEY, websocket_handler
+from .outcomes import install_outcomes
 from .precall.install import install_precall
 from .workflow import install_workflow
 
@@ -57,6 +58,7 @@ def build_app(settings: Settings) -> web.Application:
     # The workflow's and the pre-call check's stores and loops live between the node's start and stop.
     workflow = install_workflow(app, node, settings)
     install_precall(app, node, settings, workflow)
+    install_outcomes(app, node, settings)  # torn down after media_lifecycle: the rooms' final records
     if settings.demo:
         async def demo_seed(app: web.Application) -> AsyncIterator[None]:
             await seed(app)

@@ -103,8 +103,26 @@ class Settings:
     media_drop_timeout_s: float = _opt(15.0, "a participant whose WebSocket dropped is removed from the "
                                        "interview after this, unless it joins again")
     media_max_participants: int = _opt(4, "participants in one interview (advisor, jobseeker, guests)")
+    media_report_every_ms: int = _opt(2000, "how often each participant sends media_report (told in media_joined; "
+                                      "500-60000)")
+    media_video_min_fps: float = _opt(8.0, "video received below this frame rate for media_fallback_after_s "
+                                      "switches that direction to audio only")
+    media_video_min_kbps: float = _opt(100.0, "a bandwidth estimate below this (kbit/s) for media_fallback_after_s "
+                                       "switches that direction to audio only")
+    media_video_max_loss: float = _opt(0.15, "packet loss (fraction, before retransmission) from which video is "
+                                       "switched off in that direction after media_fallback_after_s")
+    media_fallback_after_s: float = _opt(4.0, "how long video must stay under the floors before that direction "
+                                         "falls back to audio only")
+    media_fallback_retry_s: float = _opt(10.0, "audio only this long before video is tried again; each failed "
+                                         "trial doubles it")
+    media_fallback_retry_max_s: float = _opt(160.0, "longest wait between two trials of video")
+    media_fallback_hold_s: float = _opt(10.0, "a trial of video that holds this long keeps video")
     precall_max_s: float = _opt(30.0, "a pre-call check's echo session (media room precall:<user>) closes after this")
     precall_history: int = _opt(20, "pre-call check results kept per user (older ones are deleted)")
+    interview_outcomes_retention_days: int = _opt(400, "interview outcome summaries are deleted this many days "
+                                                  "after the interview started (a year and its comparison month)")
+    interview_outcomes_checkpoint_s: float = _opt(60.0, "a running interview's outcome so far is stored this often "
+                                                  "(what remains, as host_lost, if its node dies)")
     media_owner_lease_s: float = _opt(12.0, "multi-node: a node holds each interview it hosts by renewing a lease "
                                       "every node_heartbeat_s; a dead node's interviews move after this")
     media_forward_timeout_s: float = _opt(10.0, "multi-node: a media request forwarded to the node hosting the "

@@ -173,6 +173,7 @@ def frame_for(key: str, w: World, actor: str, token: str) -> dict[str, Any]:
         "media_candidate": {"room": room, "pc": "publish", "candidate": MINIMAL_CANDIDATE},
         "media_restart": {"room": room}, "media_stats": {"room": room},
         "media_invite": {"room": room, "user": f"interpreter-{w.n}"}, "media_receive": {"room": room, "video": False},
+        "media_report": {"room": room, "receive": [{"user": w.adv, "kind": "video", "fps": 1.0}]},
         "callback_request": {"reason": "CV", "channel": "video", "windows": windows(3)},
         "callback_cancel": {"callback": w.callback}, "callback_claim": {"callback": w.callback},
         "callback_outcome": {"callback": w.callback, "outcome": "done"}, "callbacks": {},

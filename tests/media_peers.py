@@ -5,6 +5,13 @@ A ``MediaPeer`` is one client: an SDK ``Client`` for signalling, a publish ``RTC
 whose tracks it decodes, recording per publisher the frames decoded, their colour and the
 audio level. The peer owns the client's event stream (one pump task); tests wait on
 ``wait_event`` and ``wait_frames``. Everything binds to 127.0.0.1 and uses no ICE server.
+
+Like a browser page, a peer can send ``media_report`` (``start_reports``: frames per second it
+decoded from each publisher, the audio loss its receivers counted) and obeys ``media_fallback``
+``send``: its camera stops producing frames (so its sender sends nothing, as a browser's inactive
+encoding) until told to send again. Tests impair it: ``fake_receive`` replaces figures of its
+reports (a thin downlink as the client would see it), ``uplink_video_loss`` drops that share of
+the video packets it sends (a lossy uplink as the node sees it).
 """
 
 from __future__ import annotations
@@ -83,8 +90,15 @@ class ColourTrack(VideoStreamTrack):
         self._size = (width, height)
         self._noise = os.urandom(width * height // 4)
         self._frame = 0
+        self.sending = asyncio.Event()  # cleared: no frame is produced (the encoder sends nothing)
+        self.sending.set()
 
     async def recv(self) -> VideoFrame:
+        if not self.sending.is_set():
+            stopped = time.time()
+            await self.sending.wait()
+            if hasattr(self, "_start"):  # carry on at the frame rate, not with a burst of the frames missed
+                self._start += time.time() - stopped
         pts, time_base = await self.next_timestamp()
         frame = VideoFrame(width=self._size[0], height=self._size[1], format="yuv420p")
         y, u, v = frame.planes
@@ -165,6 +179,12 @@ class MediaPeer:
         self.latest_packet: dict[str, tuple[int, int]] = {}  # subscribed video mid -> (ssrc, sequence number)
         self.retransmitted: list[int] = []  # sequence numbers carried by the RTX packets received
         self.joined: dict[str, Any] = {}
+        self.video_packets = 0  # video RTP packets that reached the subscribe connection (not RTX)
+        self.sending_video = True  # what media_fallback send last said
+        self.fake_receive: dict[str, dict[str, Any]] = {}  # publisher -> figures its video entry reports instead
+        self.uplink_video_loss = 0.0  # share of the published video packets dropped before they leave
+        self.reports: list[dict[str, Any]] = []  # what start_reports sent
+        self._report_task: asyncio.Task[None] | None = None
         self._generation = 0
         # Futures resolved on every change (an event, a decoded frame). Not an asyncio.Condition:
         # a waiter cancelled by its timeout must reacquire the Condition's lock, which the decoders
@@ -217,6 +237,9 @@ class MediaPeer:
                                           candidate={"candidate": candidate, "sdp_mid": mid})
             await self.client.request("media_candidate", room=self.room, pc="publish", candidate=None)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        for transceiver in pc.getTransceivers():  # on the bundled transport, known once answered
+            if transceiver.kind == "video":
+                self._impair_uplink(transceiver.sender)
         return reply
 
     async def set_video(self, active: bool) -> dict[str, Any]:
@@ -249,6 +272,81 @@ class MediaPeer:
             await original(packet)
 
         sender._handle_rtcp_packet = handle
+
+    def _impair_uplink(self, sender: Any) -> None:
+        """Drop ``uplink_video_loss`` of the video packets (and their retransmissions) this peer sends:
+        a fixed pattern (3 of every 10 for 0.3), so each run sees the same loss."""
+        transport = sender.transport
+        if "_send_rtp" in vars(transport):
+            return
+        original = transport._send_rtp
+        sent = 0
+
+        async def send_rtp(data: bytes) -> None:
+            nonlocal sent
+            ssrc = int.from_bytes(data[8:12], "big") if len(data) >= 12 else None
+            if self.uplink_video_loss and ssrc in (sender._ssrc, sender._rtx_ssrc):
+                sent += 1
+                if (sent % 10) < round(self.uplink_video_loss * 10):
+                    return
+            await original(data)
+
+        transport._send_rtp = send_rtp
+
+    def _camera(self) -> ColourTrack | None:
+        return next((t for t in getattr(self, "_tracks", []) if isinstance(t, ColourTrack)), None)
+
+    def start_reports(self, every_ms: int | None = None) -> None:
+        """Send ``media_report`` every ``every_ms`` (default: what media_joined said), from what was decoded."""
+        period = (every_ms or self.joined.get("report_every_ms") or 2000) / 1000
+        self._report_task = asyncio.create_task(self._report_every(period))
+
+    async def _report_every(self, period: float) -> None:
+        frames = {(u, k): self.frames_from(u, k) for u, k in self._publishers()}
+        audio = await self._audio_counts()
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            window, started = now - started, now
+            receive = []
+            for user, kind in self._publishers():
+                count = self.frames_from(user, kind)
+                entry: dict[str, Any] = {"user": user, "kind": kind}
+                if kind == "video":
+                    entry.update(fps=round(max(0, count - frames.get((user, kind), count)) / window, 2), frozen_ms=0)
+                    entry.update(self.fake_receive.get(user, {}))
+                frames[(user, kind)] = count
+                receive.append(entry)
+            counts = await self._audio_counts()
+            for entry in receive:
+                before, after = audio.get(entry["user"]), counts.get(entry["user"])
+                if entry["kind"] == "audio" and before is not None and after is not None:
+                    expected = (after[0] - before[0]) + (after[1] - before[1])
+                    if expected > 0:
+                        entry["loss"] = round(max(0, after[1] - before[1]) / expected, 4)
+            audio = counts
+            report = {"receive": receive, "send": {"video": self.sending_video}}
+            self.reports.append(report)
+            with contextlib.suppress(Exception):  # a refused report shows in the test's events, not here
+                await self.client.request("media_report", room=self.room, **report)
+
+    def _publishers(self) -> list[tuple[str, str]]:
+        return sorted({(s["user"], s["kind"]) for s in self.sections.values()})
+
+    async def _audio_counts(self) -> dict[str, tuple[int, int]]:
+        """Per publisher: audio packets received and lost, as the subscribe connection's receivers count them."""
+        out: dict[str, tuple[int, int]] = {}
+        if self.subscribe_pc is None:
+            return out
+        for transceiver in self.subscribe_pc.getTransceivers():
+            section = self.sections.get(transceiver.mid or "")
+            if transceiver.kind != "audio" or section is None:
+                continue
+            for stat in (await transceiver.receiver.getStats()).values():
+                if getattr(stat, "type", None) == "inbound-rtp":
+                    out[section["user"]] = (stat.packetsReceived, max(0, stat.packetsLost))
+        return out
 
     async def request_keyframe(self, publisher: str) -> None:
         """Send a PLI for the video this peer receives from ``publisher`` (as a decoder would)."""
@@ -293,6 +391,7 @@ class MediaPeer:
                     self.retransmitted.append(int.from_bytes(packet.payload[:2], "big"))
                 elif mid is not None:
                     self.latest_packet[mid] = (packet.ssrc, packet.sequence_number)
+                    self.video_packets += 1
                 await original(packet, arrival_time_ms)
 
             receiver._handle_rtp_packet = handle
@@ -323,6 +422,12 @@ class MediaPeer:
                 # it finishes: the pump then went back to waiting for events and close() waited on it
                 # forever (a teardown hang, about one run in three of the cross-node file).
                 honour_cancellation()
+            elif (event.get("type") == "media_fallback" and event.get("user") == self.user
+                  and event.get("direction") == "send"):
+                self.sending_video = bool(event["video"])  # as a page sets its encoding active or not
+                camera = self._camera()
+                if camera is not None:
+                    (camera.sending.set if self.sending_video else camera.sending.clear)()
             self.events.append(event)
             self._notify()
 
@@ -446,6 +551,9 @@ class MediaPeer:
         self._tracks = []
 
     async def close(self) -> None:
+        if self._report_task is not None:
+            self._report_task.cancel()
+            await asyncio.gather(self._report_task, return_exceptions=True)
         await self._close_pcs()
         self._pump.cancel()
         for task in list(self._tasks):

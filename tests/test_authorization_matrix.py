@@ -84,6 +84,7 @@ WS_TABLE: dict[str, dict[str, str]] = {
     "media_candidate":      MEDIA_PARTICIPANTS,
     "media_restart":        MEDIA_PARTICIPANTS,
     "media_receive":        MEDIA_PARTICIPANTS,
+    "media_report":         MEDIA_PARTICIPANTS,
     "media_stats":          row("forbidden", "ok",        "forbidden", "not_joined", "not_joined"),
     "media_invite":         row("forbidden", "ok",        "forbidden", "not_joined", "not_joined"),
     "callback_request":     OWN_FOLLOWUP,
@@ -108,7 +109,7 @@ WS_TABLE: dict[str, dict[str, str]] = {
 PREPARE: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("leave", "send", "typing", "read", "history"), ("join",)),
     **dict.fromkeys(("media_leave", "media_offer", "media_answer", "media_candidate", "media_restart",
-                     "media_receive", "media_stats", "media_invite"), ("media_join",)),
+                     "media_receive", "media_report", "media_stats", "media_invite"), ("media_join",)),
     "callback_outcome": ("callback_claim",),
 }
 NEEDS_CALLBACK = {"callback_cancel", "callback_claim", "callback_outcome"}
@@ -156,6 +157,8 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "POST /api/rooms/{room}/members": PORTAL,
     "DELETE /api/rooms/{room}/members/{user}": PORTAL,
     "GET /api/rooms/{room}/messages": PORTAL,
+    "GET /api/advisors/{advisor}/interviews": PORTAL,  # interview outcomes: ids, times and figures
+    "GET /api/interviews/outcomes": PORTAL,
 }
 
 

@@ -8,6 +8,7 @@ Modules, one concept each (LiveKit's split of room logic, forwarding and signall
 - ``rewrite``: pure RTP arithmetic (renumbering, keyframe detection, request pacing).
 - ``forwarder``: the one module that relies on aiortc internals.
 - ``ice``: ICE servers for clients, TURN REST credentials. ``telemetry``: /metrics.
+- ``outcome``: the interview's outcome summary, folded from the events its room sends (pure).
 """
 
 from .forwarder import AiortcIncompatible, HostAddresses, check_aiortc

@@ -25,7 +25,8 @@ from ..errors import BadRequest, ErrorCode
 from . import forwarder
 from .forwarder import HostAddresses, Inbound, Outbound
 from .ice import IceServerConfig
-from .track import DownTrack, ForwardingTotals
+from .links import LinkConfig
+from .track import DownTrack, ForwardingTotals, Publication
 
 if TYPE_CHECKING:
     from ..node.connection import Connection
@@ -46,6 +47,7 @@ class MediaConfig:
     ice: IceServerConfig = dataclasses.field(default_factory=IceServerConfig)
     drop_timeout_s: float = 15.0
     max_participants: int = 4
+    links: LinkConfig = dataclasses.field(default_factory=LinkConfig)
 
 
 class Participant:
@@ -65,6 +67,11 @@ class Participant:
         self.subscriber = SubscribeSession(self)
         self.drop_timer: asyncio.TimerHandle | None = None
         self.stats_task: asyncio.Task[None] | None = None
+        # The node's automatic choices (rtserver/media/links.py): video to this participant (its
+        # downlink carries it) and video from it (its uplink does). Apart from the person's own
+        # choice (SubscribeSession.receive_video): video flows only when both allow it.
+        self.auto_receive_video = True
+        self.auto_send_video = True
         self._outbox: asyncio.Queue[tuple[Connection, dict[str, Any]]] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_events(), name=f"media-events-{user_id}")
 
@@ -74,6 +81,7 @@ class Participant:
 
     def post(self, event: dict[str, Any]) -> None:
         """Queue an event for this participant's WebSocket (dropped while it has none)."""
+        self.room.observe(event, self)
         conn = self.conn
         if conn is None or conn.closed:
             return
@@ -229,24 +237,46 @@ class SubscribeSession:
                 transceiver = forwarder.add_forwarding_transceiver(self.pc, publication.codec, stream_id=stream_id,
                                                                    track_id=publication.id)
                 downtrack = DownTrack(subscriber=me.user_id, codec=publication.codec, totals=me.totals,
-                                      outbound_factory=lambda d, t=transceiver: Outbound(t, d))
+                                      outbound_factory=lambda d, t=transceiver: Outbound(t, d),
+                                      audio_streams=self.audio_streams)
                 self.downtracks.append(downtrack)
             else:
                 forwarder.relabel(downtrack.outbound.transceiver, stream_id=stream_id, track_id=publication.id,
                                   active=True)
             downtrack.negotiated = False  # forwards once the subscriber applied an offer carrying it
-            downtrack.paused = downtrack.kind == "video" and not self.receive_video
+            downtrack.paused = self.video_paused(publication)
             downtrack.attach(publication)
             changed = True
         if changed:
             self.request_negotiation()
 
     def set_receive_video(self, wanted: bool) -> None:
-        """Audio-only reception (a weak link) or video again; the sections stay negotiated."""
+        """Audio-only reception chosen by the person (a weak link) or video again; the sections stay
+        negotiated. The node's own fallback (``Participant.auto_receive_video``) still applies."""
         self.receive_video = wanted
+        self.apply_pauses()
+
+    def video_paused(self, publication: Publication) -> bool:
+        """Whether ``publication`` is held back from this subscriber: a video the person chose not to
+        receive, that the node stopped sending it (its downlink) or stopped forwarding from its
+        publisher (the publisher's uplink). Audio always flows."""
+        if publication.kind != "video":
+            return False
+        me = self.participant
+        if not (self.receive_video and me.auto_receive_video):
+            return True
+        owner = me.room.participants.get(publication.owner)
+        return owner is not None and owner is not me and not owner.auto_send_video
+
+    def apply_pauses(self) -> None:
+        """Pause or resume each section as ``video_paused`` says (resuming starts at a keyframe)."""
         for downtrack in self.downtracks:
-            if downtrack.kind == "video":
-                downtrack.set_paused(not wanted)
+            if downtrack.publication is not None:
+                downtrack.set_paused(self.video_paused(downtrack.publication))
+
+    def audio_streams(self) -> int:
+        """Audio streams this connection carries now (their share of the link is kept from the video)."""
+        return sum(1 for d in self.downtracks if d.kind == "audio" and d.publication is not None and not d.paused)
 
     def track_map(self) -> list[dict[str, Any]]:
         """Which publication each media section carries (sections with no entry are inactive)."""

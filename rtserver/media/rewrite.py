@@ -186,7 +186,8 @@ class KeyframePacer:
 
 
 class BitrateCap:
-    """The bitrate to ask a publisher for: the lowest of its subscribers' estimates and its uplink's.
+    """When to send a publisher its bitrate target (computed by ``bandwidth.BandwidthPolicy``): the
+    lowest of the values given.
 
     ``update`` returns the value to send in a REMB now, or None: a new value goes out at once
     when it is lower by more than ``drop_ratio`` (a subscriber's link got worse), otherwise at

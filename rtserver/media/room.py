@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .forwarder import CodecSpec, Inbound
+from .outcome import InterviewOutcome
 from .participant import MediaConfig, Participant
 from .track import ForwardingTotals, Publication
 
@@ -46,6 +48,9 @@ class MediaRoom:
         self._shutting_down = False
         self._expiry: asyncio.TimerHandle | None = None
         self._expiring: asyncio.Task[None] | None = None  # held so the closing task is not collected
+        # What the interview was like, folded from the events below (not for a pre-call echo room).
+        self.started_ms = int(time.time() * 1000)
+        self.outcome = None if echo else InterviewOutcome(room_id, now=time.monotonic())
 
     def expire_after(self, seconds: float, reason: str) -> None:
         """Close the room after ``seconds`` whoever is in it (a pre-call check's bounded echo session)."""
@@ -57,7 +62,13 @@ class MediaRoom:
     def publications_of(self, user_id: str) -> list[Publication]:
         return [p for p in self.publications.values() if p.owner == user_id]
 
+    def observe(self, event: dict[str, Any], to: Participant | None = None) -> None:
+        """Fold an event sent in this room into its outcome summary (``to``: posted to one participant)."""
+        if self.outcome is not None:
+            self.outcome.observe(event, time.monotonic(), to=None if to is None else to.user_id)
+
     def broadcast(self, event: dict[str, Any], *, exclude: Participant | None = None) -> None:
+        self.observe(event)
         for participant in self.participants.values():
             if participant is not exclude:
                 participant.post(event)

@@ -33,6 +33,8 @@ from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
 from ..gcpolicy import FullCollection
 from ..metrics import Metrics
 from ..protocol.media import (
+    MAX_STATS_EVERY_MS,
+    MIN_STATS_EVERY_MS,
     MediaAnswer,
     MediaCandidate,
     MediaInvite,
@@ -40,14 +42,18 @@ from ..protocol.media import (
     MediaLeave,
     MediaOffer,
     MediaReceive,
+    MediaReport,
     MediaRestart,
     MediaStats,
     PcRole,
 )
 from . import forwarder
 from .candidate_policy import CandidatePolicy, Refusal
+from .fallback import FallbackTimings
 from .forwarder import HostAddresses
 from .ice import IceServerConfig
+from .linkquality import Floors
+from .links import LinkConfig, LinkCounts, LinkMonitor
 from .participant import MediaConfig, Participant
 from .room import MediaRoom
 from .telemetry import MediaCollector
@@ -114,12 +120,29 @@ def media_config(settings: Settings, *, on_refused_candidate: Callable[[Refusal]
             raise ValueError("media_port_range must lie within 1024-65535, first port not above the last")
     if settings.media_drop_timeout_s <= 0 or settings.media_max_participants < 2:
         raise ValueError("media_drop_timeout_s must be positive and media_max_participants at least 2")
+    if not MIN_STATS_EVERY_MS <= settings.media_report_every_ms <= MAX_STATS_EVERY_MS:
+        raise ValueError(f"media_report_every_ms must be from {MIN_STATS_EVERY_MS} to {MAX_STATS_EVERY_MS}")
+    if settings.media_video_min_fps < 0 or settings.media_video_min_kbps < 0 \
+            or not 0 < settings.media_video_max_loss <= 1:
+        raise ValueError("media_video_min_fps and media_video_min_kbps must not be negative, media_video_max_loss "
+                         "must be a fraction in (0, 1]")
+    if not (settings.media_fallback_after_s > 0 and settings.media_fallback_hold_s > 0
+            and 0 < settings.media_fallback_retry_s <= settings.media_fallback_retry_max_s):
+        raise ValueError("media_fallback_after_s, _retry_s and _hold_s must be positive, media_fallback_retry_s "
+                         "not above media_fallback_retry_max_s")
+    links = LinkConfig(
+        floors=Floors(min_fps=settings.media_video_min_fps, min_kbps=settings.media_video_min_kbps,
+                      max_loss=settings.media_video_max_loss),
+        timings=FallbackTimings(after_s=settings.media_fallback_after_s, retry_s=settings.media_fallback_retry_s,
+                                retry_max_s=settings.media_fallback_retry_max_s,
+                                hold_s=settings.media_fallback_hold_s),
+        report_every_ms=settings.media_report_every_ms)
     return MediaConfig(
         addresses=HostAddresses(listen, announced, ports, CandidatePolicy.from_settings(
             settings, listen=listen, announced=announced, on_refused=on_refused_candidate)),
         ice=IceServerConfig.from_settings(settings.ice_servers, turn_secret=settings.turn_secret,
                                           turn_ttl_s=settings.turn_ttl_s),
-        drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants)
+        drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants, links=links)
 
 
 class MediaService:
@@ -135,12 +158,17 @@ class MediaService:
         # collector thresholds, would stay until a full collection that almost never comes: ask
         # for one after each release (rtserver/gcpolicy.py). The lifecycle test checks they go.
         self.collection = FullCollection()
+        self.on_interview_closed: Callable[[MediaRoom], None] | None = None  # its outcome (rtserver/outcomes)
+        # Each interview's links, judged every tick by one task for the whole node (rtserver/media/links.py).
+        self.link_counts = LinkCounts()
+        self.links: dict[str, LinkMonitor] = {}
+        self._links_task: asyncio.Task[None] | None = None
         metrics.registry.register(MediaCollector(self))
 
     def routes(self) -> dict[type, Handler]:
         return {MediaJoin: self.join, MediaLeave: self.leave, MediaOffer: self.offer, MediaAnswer: self.answer,
                 MediaCandidate: self.candidate, MediaRestart: self.restart, MediaStats: self.stats,
-                MediaInvite: self.invite, MediaReceive: self.receive}
+                MediaInvite: self.invite, MediaReceive: self.receive, MediaReport: self.report}
 
     # -- helpers -----------------------------------------------------------------------------------
     def _participant(self, conn: Connection, room_id: str) -> tuple[MediaRoom, Participant]:
@@ -243,6 +271,30 @@ class MediaService:
     def _on_empty(self, room: MediaRoom) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+        if room.outcome is not None and self.on_interview_closed is not None:
+            self.on_interview_closed(room)
+        monitor = self.links.get(room.id)
+        if monitor is not None and monitor.room is room:
+            del self.links[room.id]
+
+    def _monitor(self, room: MediaRoom) -> LinkMonitor:
+        """The interview's link monitor (created with it; the node's ticking task started with the first)."""
+        monitor = self.links.get(room.id)
+        if monitor is None or monitor.room is not room:
+            monitor = self.links[room.id] = LinkMonitor(room, self.config.links, self.link_counts)
+        if self._links_task is None or self._links_task.done():
+            self._links_task = asyncio.create_task(self._tick_links(), name="media-links")
+        return monitor
+
+    async def _tick_links(self) -> None:
+        tick = self.config.links.tick_s
+        while self.links:
+            await asyncio.sleep(tick)
+            for monitor in list(self.links.values()):
+                try:
+                    await monitor.tick()
+                except Exception:  # one interview's failure must not stop the others' links
+                    log.exception("interview %s: judging the links failed", monitor.room.id)
 
     def peer_connections(self) -> int:
         return sum(p.peer_connections() for r in self.rooms.values() for p in r.participants.values())
@@ -296,12 +348,15 @@ class MediaService:
                                 code=ErrorCode.ROOM_FULL)
         participant, resumed = room.admit(user_id=user, name=conn.identity.name, role=kind, conn=conn)
         self._by_conn.setdefault(conn, set()).add(room.id)
+        if not room.echo:
+            self._monitor(room).joined(participant)
         return {"type": "media_joined", "id": req.id, "room": room.id, "user": user, "role": kind,
                 "resumed": resumed, "participants": [p.describe() for p in room.participants.values()
                                                      if p is not participant],
                 "tracks": [p.describe() for p in room.publications_of(user)],
                 "ice_servers": self.config.ice.for_user(user, time.time()),
-                "drop_timeout_ms": int(self.config.drop_timeout_s * 1000)}
+                "drop_timeout_ms": int(self.config.drop_timeout_s * 1000),
+                "report_every_ms": self.config.links.report_every_ms}
 
     async def leave(self, conn: Connection, req: MediaLeave) -> dict[str, Any]:
         room, participant = self._participant(conn, req.room)
@@ -369,6 +424,16 @@ class MediaService:
         participant.subscriber.set_receive_video(req.video)
         return {"type": "ok", "id": req.id}
 
+    async def report(self, conn: Connection, req: MediaReport) -> dict[str, Any] | None:
+        """A participant's figures (``media_report``). Not re-checked against the store like the other
+        requests: one comes every 2 s from everyone, it changes nothing but the sender's own video,
+        and the heartbeat's re-check (``node_heartbeat_s``) ends a removed member's session anyway."""
+        room, participant = self._participant(conn, req.room)
+        monitor = None if room.echo else self.links.get(room.id)
+        if monitor is not None and monitor.room is room:
+            monitor.report(participant, req)
+        return None if req.id is None else {"type": "ok", "id": req.id}
+
     async def invite(self, conn: Connection, req: MediaInvite) -> dict[str, Any]:
         room, participant = await self._authorized(conn, req.room)
         if participant.role != str(Role.ADVISOR):
@@ -399,4 +464,8 @@ class MediaService:
             await asyncio.gather(*(room.close("shutdown") for room in rooms))
         self.rooms.clear()
         self._by_conn.clear()
+        self.links.clear()
+        if self._links_task is not None:
+            self._links_task.cancel()
+            await asyncio.gather(self._links_task, return_exceptions=True)
         self.collection.close()

@@ -62,3 +62,17 @@ class MediaCollector:
             "rtserver_media_subscriber_keyframe_requests", "keyframe requests (PLI/FIR) received from subscribers",
             value=totals.subscriber_keyframe_requests + sum(d.outbound.keyframe_requests_received
                                                              for d in downtracks))
+        counts = service.link_counts
+        fallbacks = CounterMetricFamily(
+            "rtserver_media_fallbacks", "video stopped in one direction of a participant's link (the call goes on "
+            "in audio), by direction (receive: to the participant; send: from it) and reason", labels=["direction",
+                                                                                                       "reason"])
+        for (direction, reason), count in sorted(counts.fallbacks.items()):
+            fallbacks.add_metric([direction, reason], count)
+        yield fallbacks
+        recoveries = CounterMetricFamily(
+            "rtserver_media_recoveries", "video tried again after a fallback (result trial) and kept because the "
+            "trial held (result held), by direction", labels=["direction", "result"])
+        for (direction, result), count in sorted(counts.recoveries.items()):
+            recoveries.add_metric([direction, result], count)
+        yield recoveries

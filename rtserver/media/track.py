@@ -9,8 +9,10 @@ and writes it (``Outbound``). No frame is reassembled, decoded or re-encoded.
 Keyframes: a video DownTrack that starts (subscriber joined, reconnected, or source changed)
 forwards nothing until a keyframe starts, and its publication asks the publisher for one (PLI)
 at most twice a second, again and again until every waiting DownTrack got its keyframe. A
-subscriber's own PLI/FIR becomes one such request. Bandwidth: the lowest of the subscribers'
-REMB estimates and the publisher's uplink estimate goes back to the publisher as its REMB.
+subscriber's own PLI/FIR becomes one such request. Bandwidth: the publisher is asked (REMB) for
+what the weakest subscriber's link leaves its video once that subscriber's audio, retransmissions
+and keyframes are served; estimates that never saw congestion do not pull it under its start
+rate, and the node's own uplink estimate counts only after it fell (rtserver/media/bandwidth.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..tasks import BackgroundTasks
+from .bandwidth import BandwidthPolicy, EstimateTrend
 from .forwarder import CodecSpec, Inbound, Outbound, RtpPacket
 from .rewrite import KEYFRAME_DETECTORS, BitrateCap, KeyframePacer, StreamRewriter
 
@@ -30,6 +34,7 @@ __all__ = ["DownTrack", "ForwardingTotals", "Publication"]
 log = logging.getLogger(__name__)
 
 KEYFRAME_REQUEST_INTERVAL_S = 0.5  # at most 2 keyframe requests per second per track
+BANDWIDTH = BandwidthPolicy()
 
 
 class ForwardingTotals:
@@ -50,7 +55,7 @@ class Publication:
     """One published track and its fan-out. Owned by its room; ``close()`` when it is unpublished."""
 
     def __init__(self, *, track_id: str, owner: str, mid: str, codec: CodecSpec, totals: ForwardingTotals,
-                 limit_bitrate: bool = True):
+                 limit_bitrate: bool = True, policy: BandwidthPolicy = BANDWIDTH):
         self.id = track_id
         self.owner = owner
         # False in a pre-call echo room: the sender ramps up by its own congestion control, so the
@@ -69,6 +74,8 @@ class Publication:
         self._detect = KEYFRAME_DETECTORS.get(codec.name) if self.kind == "video" else None
         self._pacer = KeyframePacer(KEYFRAME_REQUEST_INTERVAL_S)
         self._bitrate = BitrateCap()
+        self._policy = policy
+        self._uplink_trend = EstimateTrend()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks = BackgroundTasks("RTCP to publisher", logger=log, level=logging.WARNING)
         self._source_ssrc: int | None = None
@@ -115,6 +122,7 @@ class Publication:
             await downtrack.forward(packet, key, arrival_ntp, now)
 
     def on_uplink_estimate(self, bitrate_bps: int) -> None:
+        self._uplink_trend.update(bitrate_bps, time.monotonic())
         self.update_bitrate()
 
     # -- keyframes ----------------------------------------------------------------------------
@@ -151,13 +159,16 @@ class Publication:
 
     # -- bandwidth ---------------------------------------------------------------------------
     def update_bitrate(self) -> None:
-        """Send the publisher the lowest bandwidth estimate among its subscribers and its uplink."""
+        """Send the publisher what its weakest subscriber's link leaves the video (``BandwidthPolicy``)."""
         if self.kind != "video" or self.inbound is None or self._closed or not self.limit_bitrate:
             return
-        estimates = [d.outbound.remb_bps for d in self.downtracks if d.outbound.remb_bps and not d.paused]
-        if self.inbound.uplink_estimate_bps:
-            estimates.append(self.inbound.uplink_estimate_bps)
-        value = self._bitrate.update(estimates, time.monotonic())
+        now = time.monotonic()
+        subscribers = [(d.outbound.remb_bps, d.audio_streams(), d.remb_trend.congested)
+                       for d in self.downtracks if d.outbound.remb_bps and not d.paused]
+        estimate = self.inbound.uplink_estimate_bps
+        uplink = (estimate, self._uplink_trend.fell_at) if estimate else None
+        target = self._policy.publisher_target(subscribers, uplink, now)
+        value = self._bitrate.update([] if target is None else [target], now)
         if value is not None:
             self._tasks.spawn(self.inbound.send_remb(value))
 
@@ -189,8 +200,13 @@ class Publication:
 class DownTrack:
     """One sending section of a subscriber's connection; carries one publication at a time."""
 
-    def __init__(self, *, subscriber: str, outbound_factory: Any, codec: CodecSpec, totals: ForwardingTotals):
+    def __init__(self, *, subscriber: str, outbound_factory: Any, codec: CodecSpec, totals: ForwardingTotals,
+                 audio_streams: Callable[[], int] | None = None):
         self.subscriber = subscriber
+        # How many audio streams the subscriber receives besides this video (its link carries them
+        # too); unknown: one, the publisher's own microphone.
+        self.audio_streams: Callable[[], int] = audio_streams or (lambda: 1)
+        self.remb_trend = EstimateTrend()  # whether the subscriber's estimate ever fell (congestion)
         self.codec = codec
         self.kind = codec.kind
         self.outbound: Outbound = outbound_factory(self)
@@ -267,6 +283,7 @@ class DownTrack:
             self.publication.request_keyframe()
 
     def on_remb(self, bitrate_bps: int) -> None:
+        self.remb_trend.update(bitrate_bps, time.monotonic())
         if self.publication is not None:
             self.publication.update_bitrate()
 

@@ -12,11 +12,15 @@ import enum
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode
+from ..ids import USER_ID
+from .measurements import MAX_KBPS, MeasurementError, Section, Validator, boolean, number, one_of, text
 from .requests import MAX_ROOM_CHARS, Request, _invalid, _string
 
 __all__ = [
-    "MEDIA_PARSERS", "IceCandidateInit", "MediaAnswer", "MediaCandidate", "MediaInvite", "MediaJoin", "MediaLeave",
-    "MediaOffer", "MediaReceive", "MediaRequest", "MediaRestart", "MediaStats", "PcRole", "media_frame",
+    "MAX_REPORT_ENTRIES", "MEDIA_PARSERS", "MEDIA_REPORT", "REPORT_MIN_INTERVAL_MS", "IceCandidateInit",
+    "MediaAnswer", "MediaCandidate", "MediaInvite", "MediaJoin", "MediaLeave", "MediaOffer", "MediaReceive",
+    "MediaReport", "MediaRequest", "MediaRestart", "MediaStats", "PcRole", "ReceiveFigures", "SendFigures",
+    "media_frame",
 ]
 
 MAX_SDP_CHARS = 65_536
@@ -25,6 +29,16 @@ MAX_MID_CHARS = 32
 MAX_USER_CHARS = 128
 MIN_STATS_EVERY_MS = 500
 MAX_STATS_EVERY_MS = 60_000
+# media_report: one entry per (publisher, kind) a client receives. An interview has at most 4
+# participants (3 others x 2 kinds = 6); 16 leaves room for screen shares and a larger room.
+MAX_REPORT_ENTRIES = 16
+# Clients report every report_every_ms (2000 by default, 500 at the least): a report is a window
+# of figures, and one every 500 ms is as fine as a browser's stats are useful. The connection's
+# own budget (rtserver.protocol.session) refuses more than that, bursts of 2 aside.
+REPORT_MIN_INTERVAL_MS = 500
+MAX_REPORT_FPS = 240.0  # no camera or decoder goes beyond; 1000 would be a broken measurement
+MAX_REPORT_WINDOW_MS = 600_000.0  # a frozen time longer than ten minutes is a broken measurement
+SEND_LIMITS = ("none", "bandwidth", "cpu", "other")  # Chromium's qualityLimitationReason
 
 
 class PcRole(enum.StrEnum):
@@ -96,6 +110,36 @@ class MediaReceive(Request):
 
     room: str
     video: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReceiveFigures:
+    """What a client received from one publisher's track over the window since its last report."""
+
+    user: str
+    kind: str  # audio or video
+    fps: float | None = None  # frames decoded per second (video)
+    frozen_ms: float | None = None  # time the picture was frozen in the window (video)
+    loss: float | None = None  # fraction of packets lost, before retransmission
+    kbps: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendFigures:
+    """What a client sends: whether its camera video goes out, and what limits its encoder."""
+
+    video: bool | None = None
+    kbps: float | None = None
+    limited: str | None = None  # none, bandwidth, cpu, other
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaReport(Request):
+    """A participant's view of its own media over the last window (see docs/media.md)."""
+
+    room: str
+    receive: tuple[ReceiveFigures, ...] = ()
+    send: SendFigures | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -182,6 +226,37 @@ def _every_ms(frame: dict[str, Any]) -> int | None:
     return value
 
 
+def _entries(maximum: int, entry: Section) -> Validator:
+    """A list of at most ``maximum`` objects, each checked by ``entry`` (named ``where[i]``)."""
+    def check(where: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or len(value) > maximum:
+            raise MeasurementError(f"'{where}' must be a list of at most {maximum} entries")
+        return [entry(f"{where}[{i}]", item) for i, item in enumerate(value)]
+    return check
+
+
+_FRACTION = number(0, 1)
+# The media_report schema (docs/media.md): each known field checked, unknown ones dropped unread.
+MEDIA_REPORT = Section({
+    "receive": _entries(MAX_REPORT_ENTRIES, Section(
+        {"user": text(128, USER_ID), "kind": one_of("audio", "video"), "fps": number(0, MAX_REPORT_FPS),
+         "frozen_ms": number(0, MAX_REPORT_WINDOW_MS), "loss": _FRACTION, "kbps": number(0, MAX_KBPS)},
+        required=("user", "kind"))),
+    "send": Section({"video": boolean, "kbps": number(0, MAX_KBPS), "limited": one_of(*SEND_LIMITS)}),
+})
+
+
+def _report(rid: str | int | None, frame: dict[str, Any]) -> MediaReport:
+    room = _room(frame)
+    try:
+        clean = MEDIA_REPORT("", frame)
+    except MeasurementError as exc:
+        raise _invalid(str(exc)) from None
+    receive = tuple(ReceiveFigures(**entry) for entry in clean.get("receive") or ())
+    send = clean.get("send")
+    return MediaReport(rid, room, receive, None if send is None else SendFigures(**send))
+
+
 MEDIA_PARSERS = {
     "media_join": lambda rid, f, lim: MediaJoin(rid, _room(f)),
     "media_leave": lambda rid, f, lim: MediaLeave(rid, _room(f)),
@@ -192,16 +267,17 @@ MEDIA_PARSERS = {
     "media_stats": lambda rid, f, lim: MediaStats(rid, _room(f), _every_ms(f)),
     "media_invite": lambda rid, f, lim: MediaInvite(rid, _room(f), _text(f, "user", MAX_USER_CHARS)),
     "media_receive": lambda rid, f, lim: MediaReceive(rid, _room(f), _required_flag(f, "video")),
+    "media_report": lambda rid, f, lim: _report(rid, f),
 }
 
 
 MediaRequest = (MediaJoin | MediaLeave | MediaOffer | MediaAnswer | MediaCandidate | MediaRestart | MediaStats
-                | MediaInvite | MediaReceive)
+                | MediaInvite | MediaReceive | MediaReport)
 
 _TYPES: dict[type, str] = {
     MediaJoin: "media_join", MediaLeave: "media_leave", MediaOffer: "media_offer", MediaAnswer: "media_answer",
     MediaCandidate: "media_candidate", MediaRestart: "media_restart", MediaStats: "media_stats",
-    MediaInvite: "media_invite", MediaReceive: "media_receive",
+    MediaInvite: "media_invite", MediaReceive: "media_receive", MediaReport: "media_report",
 }
 
 
@@ -215,8 +291,17 @@ def media_frame(request: MediaRequest) -> dict[str, Any]:
         value = getattr(request, field.name)
         if isinstance(value, IceCandidateInit):
             value = dataclasses.asdict(value)
+        elif isinstance(value, SendFigures):
+            value = _present(value)
+        elif isinstance(value, tuple):  # a report's receive entries
+            value = [_present(entry) for entry in value]
         elif isinstance(value, enum.Enum):
             value = value.value
         if value is not None or field.name == "candidate":
             frame[field.name] = value
     return frame
+
+
+def _present(figures: ReceiveFigures | SendFigures) -> dict[str, Any]:
+    """The figures given (absent ones left out, as the client left them out)."""
+    return {k: v for k, v in dataclasses.asdict(figures).items() if v is not None}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 
 from ..errors import ErrorCode, LimitExceeded, RtError
+from .media import REPORT_MIN_INTERVAL_MS, MediaReport
 from .requests import Auth, Join, Leave, Ping, Request
 
 __all__ = ["Session", "SessionState", "TokenBucket", "ViolationWindow"]
@@ -71,16 +72,25 @@ class Session:
     a request belongs to is only known once it is parsed, and parsing is the work a flood must not
     get for free. The frame budget is the two together (rates and bursts added), so a client within
     both never meets it; keepalives and token refreshes, exempt from both, draw from it too (a ping
-    every few seconds is nothing beside it)."""
+    every few seconds is nothing beside it).
 
-    __slots__ = ("_bucket", "_frames", "_joins", "_violations", "state")
+    Media reports (``media_report``, one every 2 s by default) have a budget of their own too: a
+    report every ``REPORT_MIN_INTERVAL_MS`` (500 ms) sustained, 2 at once (a report sent just
+    before and just after a reconnect), so they never eat into the requests' budget and a client
+    cannot report faster than the node uses the figures."""
+
+    __slots__ = ("_bucket", "_frames", "_joins", "_reports", "_violations", "state")
+    REPORT_BURST = 2
 
     def __init__(self, *, rate_per_s: float, burst: int, max_violations: int, now: float,
                  joins_per_s: float | None = None, join_burst: int | None = None):
         self.state = SessionState.AWAITING_AUTH
         self._bucket = TokenBucket(rate_per_s, burst, now)
         self._joins = TokenBucket(joins_per_s or rate_per_s, join_burst or burst, now)
-        self._frames = TokenBucket(rate_per_s + (joins_per_s or rate_per_s), burst + (join_burst or burst), now)
+        reports_per_s = 1000 / REPORT_MIN_INTERVAL_MS
+        self._reports = TokenBucket(reports_per_s, self.REPORT_BURST, now)
+        self._frames = TokenBucket(rate_per_s + (joins_per_s or rate_per_s) + reports_per_s,
+                                   burst + (join_burst or burst) + self.REPORT_BURST, now)
         self._violations = ViolationWindow(max_violations, now)
 
     def admit_frame(self, now: float) -> None:
@@ -98,6 +108,12 @@ class Session:
             return
         if isinstance(request, Ping | Auth):
             return  # keepalives and token refreshes are never rate limited
+        if isinstance(request, MediaReport):
+            wait_ms = self._reports.take(now)
+            if wait_ms:
+                raise LimitExceeded(f"at most one media_report every {REPORT_MIN_INTERVAL_MS} ms",
+                                    code=ErrorCode.RATE_LIMITED, retry_after_ms=wait_ms)
+            return
         wait_ms = (self._joins if isinstance(request, Join | Leave) else self._bucket).take(now)
         if wait_ms:
             raise LimitExceeded("too many requests", code=ErrorCode.RATE_LIMITED, retry_after_ms=wait_ms)

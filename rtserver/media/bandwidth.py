@@ -1,0 +1,121 @@
+"""What the node asks a publisher to send: pure arithmetic over bandwidth estimates (no aiortc, no clock).
+
+The node forwards without transcoding, so the only lever it has on a subscriber's downlink is
+the bitrate it asks the publisher for (REMB). Two rules, as WebRTC's own bitrate allocator and
+the SFUs built on it apply them:
+
+- **Headroom and audio first.** A subscriber's estimate is the capacity of its whole downlink,
+  on which the video shares the link with the audio it receives (Opus voice is about 32 kbit/s
+  of payload, 45-50 kbit/s on the wire with RTP/SRTP/UDP/IP headers at 50 packets/s), the
+  retransmissions its NACKs ask for and the keyframes its PLIs ask for (a keyframe is 5-10
+  times a delta frame). Asking the publisher for the whole estimate fills the link with video
+  and overflows its queue on every keyframe: the audio in that queue is lost with it. So the
+  video gets the estimate minus ``audio_bps`` per audio stream the subscriber receives, minus
+  ``overhead_ratio`` of the estimate.
+- **Estimates that have not seen congestion do not hold a publisher back.** A receive-side
+  estimator (Chrome's, and aiortc's the node runs on each publisher's uplink) starts, 3-5 s into
+  the stream, at the rate it has *seen*, then grows by at most 8 %/s and never above 1.5 times
+  what it receives (+10 kbit/s). Until it has found the link's limit it is a lower bound of the
+  capacity, not a ceiling: passed on as a REMB, its first value (the encoder's warm-up:
+  keyframes, a few frames per second) pulled Chromium from its 300 kbit/s start down to 150-180
+  kbit/s, and the 1.5x clamp then kept it at 320x240, bandwidth-limited, about 350 kbit/s after
+  20 s on a clean link. An estimate limits the publisher only once it has fallen (what these
+  estimators do only on overuse: to 0.85 times their throughput); before that the publisher
+  ramps by its own congestion control (Chromium: loss-based, +8 %/s from 300 kbit/s) up to
+  ``max_bps``. A subscriber's estimate that fell stays a ceiling (it measured that link); the
+  node's own uplink estimate counts only for ``uplink_hold_s`` after each fall: the publisher's
+  own congestion control guards its uplink, and that estimator, fed with arrival times taken
+  in an asyncio loop, takes the node's own scheduling stalls for queuing delay.
+
+The reservation is bounded by ``max_reserve_ratio`` of the estimate: an estimator that is still
+growing reports at most 1.5 times the video it receives (+10 kbit/s), so a target under
+1/1.5 = 67 % of it would shrink the video at every report, down to the floor, even on an empty
+link; 25 % keeps 0.75 x 1.5 = 1.125 > 1.08, the estimators' own growth per second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["BandwidthPolicy", "EstimateTrend"]
+
+
+@dataclass(frozen=True, slots=True)
+class BandwidthPolicy:
+    """The numbers of the rules above; every value in bit/s unless named otherwise."""
+
+    # Per audio stream the subscriber receives: Opus voice (32 kbit/s, what Chromium sends for
+    # a microphone) plus 50 packets/s of headers (IP 20 + UDP 8 + RTP 12 + extensions 8-12 +
+    # SRTP tag 10 bytes = about 25 kbit/s on the wire), rounded down to what the estimators see.
+    audio_bps: int = 48_000
+    # Retransmissions and keyframes: at 1-3 % loss NACKs resend 1-3 % of the video, a keyframe
+    # every few seconds adds 5-10 %; 10 % leaves room for both (Chromium itself keeps about 10 %
+    # of its estimate for retransmissions when loss is reported).
+    overhead_ratio: float = 0.10
+    # See the module docstring: at most this share of an estimate is held back.
+    max_reserve_ratio: float = 0.25
+    # The least the node ever asks for: Chromium's minimum video bitrate; less changes nothing.
+    floor_bps: int = 30_000
+    # What the node asks for while no estimate has seen congestion: above what a webcam interview
+    # uses (Chromium sends at most 1.7-2.5 Mbit/s for 640x480-1280x720), so the publisher's own
+    # congestion control sets the pace.
+    max_bps: int = 5_000_000
+    # The least video worth sending: under it (after the reservations) a subscriber's link
+    # carries the audio, not the video (the fallback to audio-only reads ``carries_video``).
+    video_min_bps: int = 100_000
+    # How long the node's own uplink estimate caps the publisher after it fell (overuse).
+    uplink_hold_s: float = 10.0
+
+    def video_share(self, estimate_bps: int, audio_streams: int) -> int:
+        """What the video may use of a link estimated at ``estimate_bps`` that also carries
+        ``audio_streams`` audio streams, retransmissions and keyframes (never under the floor)."""
+        estimate = max(0, estimate_bps)
+        reserve = min(max(0, audio_streams) * self.audio_bps + self.overhead_ratio * estimate,
+                      self.max_reserve_ratio * estimate)
+        return max(self.floor_bps, int(estimate - reserve))
+
+    def carries_video(self, estimate_bps: int, audio_streams: int) -> bool:
+        """Whether a link estimated at ``estimate_bps`` leaves the video its minimum useful rate once
+        the audio and the overhead are served in full (the reserve not bounded as in ``video_share``)."""
+        full_reserve = max(0, audio_streams) * self.audio_bps + self.overhead_ratio * estimate_bps
+        return estimate_bps - full_reserve >= self.video_min_bps
+
+    def publisher_target(self, subscribers: list[tuple[int, int, bool]],
+                         uplink: tuple[int, float] | None, now: float) -> int | None:
+        """The REMB for a publisher: the lowest video share of its subscribers' estimates that have
+        fallen ((estimate, audio streams received, fell once) each) and, within ``uplink_hold_s`` of
+        its last fall, of its uplink's ((estimate, time it fell)); ``max_bps`` when none limits it;
+        None when there is no estimate at all (nothing to send)."""
+        if not subscribers and uplink is None:
+            return None
+        targets = [self.video_share(e, n) for e, n, fell in subscribers if fell]
+        if uplink is not None:
+            estimate, fell_at = uplink
+            if now - fell_at <= self.uplink_hold_s:
+                targets.append(self.video_share(estimate, 1))  # the publisher's own audio shares its uplink
+        return min([*targets, self.max_bps])
+
+
+class EstimateTrend:
+    """Follows one estimator's successive values and says whether it has ever fallen (congestion).
+
+    A fall is a value more than ``fall_ratio`` under the previous one: AIMD estimators only ever
+    lower their value on overuse (to 0.85 times their throughput), and raise it otherwise.
+    """
+
+    __slots__ = ("_fall_ratio", "_last", "fell_at")
+
+    def __init__(self, fall_ratio: float = 0.05):
+        self._fall_ratio = fall_ratio
+        self._last: int | None = None
+        self.fell_at = -math.inf  # when the value last fell (monotonic seconds)
+
+    @property
+    def congested(self) -> bool:
+        return self.fell_at > -math.inf
+
+    def update(self, value: int, now: float) -> None:
+        if self._last is not None and value < self._last * (1 - self._fall_ratio):
+            self.fell_at = now
+        self._last = value

@@ -1,0 +1,417 @@
+"""The link of every participant of an interview, both directions, sampled every tick.
+
+``LinkMonitor`` is the I/O half of ``linkquality`` and ``fallback``: once a tick (1 s, see
+``LinkConfig.tick_s``) it reads, for each participant U,
+
+- *receive* (U's downlink): U's latest ``media_report`` (frame rate decoded and time frozen per
+  publisher's video, loss per stream), the node's view of what it sends U (the loss of U's
+  receiver reports, U's REMB estimate) and, to judge U's frame rate against, the frame rate the
+  node receives from each publisher;
+- *send* (U's uplink): the node's receive statistics of U's tracks (loss before retransmission
+  per stream, the uplink estimate from abs-send-time, frames per second counted by the RTP marker
+  bit) and what U reports of its own sender (camera on, what limits its encoder);
+
+judges each direction (``linkquality.judge``), feeds the verdicts to each direction's
+``fallback.VideoFallback`` and applies what changes: video to U paused (every video DownTrack of
+U's subscribe connection) or U told to stop sending (``media_fallback`` ``send``) and the
+forwarding of U's video paused at every subscriber. Audio is never paused. The person's own
+choice (``media_receive``) is kept apart from the automatic one: video flows when both allow it.
+
+What the people are told goes only through ``MediaRoom.broadcast`` and ``Participant.post``:
+``media_fallback`` (each transition, to all) and ``media_link`` (everyone's state, to all when a
+state changes, and to a participant when it joins or resumes).
+
+A figure enters a verdict only over a window in which video was flowing all along: a report
+about a stream that was paused, or restarted during its window (waiting for a keyframe), is not
+held against the link.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.media import MediaReport
+from .fallback import FallbackTimings, Transition, VideoFallback
+from .linkquality import Floors, Level, Reason, Sample, Verdict, judge
+
+if TYPE_CHECKING:
+    from .participant import Participant
+    from .room import MediaRoom
+    from .track import DownTrack, Publication
+
+__all__ = ["DIRECTIONS", "LinkConfig", "LinkCounts", "LinkMonitor"]
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("receive", "send")
+MAX_TICK_S = 1.0  # the link is judged once a second: a report window (2 s) spans two ticks
+TICKS_PER_FALLBACK = 4  # with a short media_fallback_after_s (tests), ticks come faster: at least 4 in it
+# A report is used for 2.5 report periods: one late report (a busy phone) does not blank the
+# figures, two missing ones do (the client stopped reporting; its verdict is then the node's alone).
+REPORT_FRESH_PERIODS = 2.5
+RATE_WINDOW_S = 2.0  # the node's own frame rate and loss are measured over 2 s, like a report
+# Loss over fewer packets is noise (1 lost in 10 is not 10 %): audio sends 50 packets a second,
+# video at a low rate 15-30, so a 2 s window has enough of either.
+MIN_LOSS_PACKETS = 20
+LEVEL_CONFIRM_TICKS = 2  # a level change is shown once seen on 2 ticks running (no flicker on the pages)
+LEVEL_ORDER = {Level.UNKNOWN: 0, Level.GOOD: 1, Level.FAIR: 2, Level.POOR: 3}
+CAMERA_LIMITS = ("none", "cpu")  # an encoder limited by these sends few frames whatever the link
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkConfig:
+    floors: Floors = dataclasses.field(default_factory=Floors)
+    timings: FallbackTimings = dataclasses.field(default_factory=FallbackTimings)
+    report_every_ms: int = 2000
+
+    @property
+    def tick_s(self) -> float:
+        return min(MAX_TICK_S, self.timings.after_s / TICKS_PER_FALLBACK)
+
+    @property
+    def report_fresh_s(self) -> float:
+        return self.report_every_ms / 1000 * REPORT_FRESH_PERIODS
+
+
+class LinkCounts:
+    """Transitions since the node started (for /metrics): fallbacks by direction and reason,
+    recoveries by direction and result (``trial``: video resumed for a trial; ``held``: it held)."""
+
+    def __init__(self) -> None:
+        self.fallbacks: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.recoveries: collections.Counter[tuple[str, str]] = collections.Counter()
+
+
+class _Counter:
+    """A cumulative counter sampled every tick: its rate over the last window, and since when it
+    has been increasing at every tick (None: it did not increase at the last one)."""
+
+    __slots__ = ("flowing_since", "samples")
+
+    def __init__(self) -> None:
+        self.samples: collections.deque[tuple[float, float]] = collections.deque()
+        self.flowing_since: float | None = None
+
+    def add(self, now: float, value: float) -> None:
+        last = self.samples[-1][1] if self.samples else None
+        if last is not None and value < last:  # a new source: counters start over
+            self.samples.clear()
+            last = None
+        if last is None or value <= last:
+            self.flowing_since = None
+        elif self.flowing_since is None:
+            self.flowing_since = now  # it started within the last tick: claim no earlier
+        self.samples.append((now, value))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - RATE_WINDOW_S:
+            self.samples.popleft()
+
+    def flowing_for(self, now: float) -> float:
+        return 0.0 if self.flowing_since is None else now - self.flowing_since
+
+    def rate(self, now: float) -> float | None:
+        """Per second over the window, if it flowed all along the window (or at least half of it)."""
+        if self.flowing_since is None:
+            return None
+        start = next(((t, v) for t, v in self.samples if t >= self.flowing_since), None)
+        if start is None:
+            return None
+        t, v = self.samples[-1]
+        span = t - start[0]
+        if span < RATE_WINDOW_S / 2:
+            return None
+        return (v - start[1]) / span
+
+
+class _Loss:
+    """Loss before retransmission over the window, from cumulative expected and lost counts."""
+
+    __slots__ = ("samples",)
+
+    def __init__(self) -> None:
+        self.samples: collections.deque[tuple[float, int, int]] = collections.deque()
+
+    def add(self, now: float, expected: int, lost: int) -> None:
+        if self.samples and expected < self.samples[-1][1]:
+            self.samples.clear()  # a new source
+        self.samples.append((now, expected, lost))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - RATE_WINDOW_S:
+            self.samples.popleft()
+
+    def reset(self) -> None:
+        self.samples.clear()
+
+    def fraction(self) -> float | None:
+        if len(self.samples) < 2:
+            return None
+        _, e0, l0 = self.samples[0]
+        _, e1, l1 = self.samples[-1]
+        expected = e1 - e0
+        if expected < MIN_LOSS_PACKETS:
+            return None
+        return min(1.0, max(0.0, (l1 - l0) / expected))
+
+
+@dataclasses.dataclass(slots=True)
+class _Shown:
+    """One direction's state as last announced, and a level change waiting for confirmation."""
+
+    level: Level = Level.UNKNOWN
+    video: bool = True
+    reason: Reason | None = None
+    pending: Level | None = None
+    pending_ticks: int = 0
+    figures: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def entry(self) -> dict[str, Any]:
+        return {"level": str(self.level), "video": self.video,
+                "reason": None if self.reason is None else str(self.reason), **self.figures}
+
+
+class _ParticipantLinks:
+    def __init__(self, timings: FallbackTimings):
+        self.machines = {d: VideoFallback(timings) for d in DIRECTIONS}
+        self.shown = {d: _Shown() for d in DIRECTIONS}
+        self.report: MediaReport | None = None
+        self.report_at = 0.0
+        self.report_window_s = 0.0
+        self.send_changed_at = 0.0  # the last send transition: reports older than it say what was
+
+
+def _worst(verdicts: list[tuple[Verdict, dict[str, Any]]]) -> tuple[Verdict, dict[str, Any]]:
+    return max(verdicts, key=lambda v: (v[0].bad, LEVEL_ORDER[v[0].level]))
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+class LinkMonitor:
+    """One interview's links. The service calls ``tick`` every ``config.tick_s``."""
+
+    def __init__(self, room: MediaRoom, config: LinkConfig, counts: LinkCounts):
+        self.room = room
+        self.config = config
+        self.counts = counts
+        self._links: dict[str, _ParticipantLinks] = {}
+        self._frames: dict[Publication, _Counter] = {}  # frames the node receives (marker bit)
+        self._packets: dict[Publication, _Counter] = {}
+        self._loss: dict[Publication, _Loss] = {}
+        self._sent: dict[DownTrack, _Counter] = {}  # packets the node forwards on each section
+        self._report_loss: dict[DownTrack, float] = {}  # loss in the subscriber's last receiver report
+        self._announced: list[tuple[Any, ...]] | None = None
+
+    def _state(self, user: str) -> _ParticipantLinks:
+        links = self._links.get(user)
+        if links is None:
+            links = self._links[user] = _ParticipantLinks(self.config.timings)
+        return links
+
+    # -- inputs ------------------------------------------------------------------------------
+    def report(self, participant: Participant, report: MediaReport, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        links = self._state(participant.user_id)
+        every = self.config.report_every_ms / 1000
+        # The window a report covers: since the previous one, within reason (a first report, or one
+        # after a long silence, covers one period).
+        window = now - links.report_at if links.report is not None else every
+        links.report_window_s = window if every / 4 <= window <= every * REPORT_FRESH_PERIODS else every
+        links.report = report
+        links.report_at = now
+
+    def joined(self, participant: Participant) -> None:
+        """Tell a participant who joined or resumed the state of everyone's links."""
+        self._state(participant.user_id)
+        participant.post(self._event(self._entries()))
+
+    # -- the tick ----------------------------------------------------------------------------
+    async def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        room = self.room
+        for user in [u for u in self._links if u not in room.participants]:
+            del self._links[user]
+        await self._sample(now)
+        for participant in list(room.participants.values()):
+            links = self._state(participant.user_id)
+            for direction in DIRECTIONS:
+                verdict, figures, active, by_choice = (self._receive(participant, links, now) if direction == "receive"
+                                                       else self._send(participant, links, now))
+                machine = links.machines[direction]
+                transition = machine.update(now, verdict, active=active)
+                if transition is not None:
+                    self._apply(participant, links, direction, transition, now)
+                self._show(links.shown[direction], machine, verdict, figures, by_choice)
+        entries = self._entries()
+        state = [(e["user"], *((e[d]["level"], e[d]["video"], e[d]["reason"]) for d in DIRECTIONS)) for e in entries]
+        if state != self._announced:  # the states, not the figures: those change at every tick
+            self._announced = state
+            room.broadcast(self._event(entries))
+
+    async def _sample(self, now: float) -> None:
+        publications = set(self.room.publications.values())
+        for table in (self._frames, self._packets, self._loss):
+            for gone in [p for p in table if p not in publications]:
+                del table[gone]
+        for publication in publications:
+            self._frames.setdefault(publication, _Counter()).add(now, publication.frames)
+            self._packets.setdefault(publication, _Counter()).add(now, publication.packets)
+            stats = publication.inbound.stats() if publication.inbound is not None else {}
+            if "packets_expected" in stats:
+                self._loss.setdefault(publication, _Loss()).add(now, stats["packets_expected"], stats["packets_lost"])
+        downtracks = {d for p in self.room.participants.values() for d in p.subscriber.downtracks
+                      if d.publication is not None}
+        for table in (self._sent, self._report_loss):
+            for gone in [d for d in table if d not in downtracks]:
+                del table[gone]
+        for downtrack in downtracks:
+            counter = self._sent.setdefault(downtrack, _Counter())
+            if downtrack.paused:
+                counter.flowing_since = None
+                counter.samples.clear()
+            counter.add(now, downtrack.outbound.packets)
+            if counter.flowing_since is not None:
+                loss = (await downtrack.outbound.stats()).get("loss")
+                if loss is None:
+                    self._report_loss.pop(downtrack, None)
+                else:
+                    self._report_loss[downtrack] = loss
+
+    def _receive(self, participant: Participant, links: _ParticipantLinks, now: float
+                 ) -> tuple[Verdict, dict[str, Any], bool, bool]:
+        """U's downlink: its report about each publisher's video that flowed all along the report's
+        window, against what the node gets from that publisher; loss and REMB of what flows."""
+        machine = links.machines["receive"]
+        report = links.report if links.report is not None and now - links.report_at <= self.config.report_fresh_s \
+            else None
+        window_start = links.report_at - links.report_window_s
+        flowing: dict[tuple[str, str], DownTrack] = {}
+        losses: list[float] = []
+        estimates: list[float] = []
+        for downtrack in participant.subscriber.downtracks:
+            publication = downtrack.publication
+            counter = self._sent.get(downtrack)
+            if publication is None or counter is None or downtrack.paused or counter.flowing_since is None:
+                continue
+            flowing[(publication.owner, publication.kind)] = downtrack
+            if counter.flowing_for(now) >= RATE_WINDOW_S:
+                loss = self._report_loss.get(downtrack)
+                if loss is not None:
+                    losses.append(loss)
+                if downtrack.kind == "video" and downtrack.outbound.remb_bps:
+                    estimates.append(downtrack.outbound.remb_bps / 1000)
+        videos: list[tuple[float | None, float | None, float | None]] = []  # (fps, source fps, frozen share)
+        for entry in report.receive if report is not None else ():
+            downtrack = flowing.get((entry.user, entry.kind))
+            if downtrack is None:
+                continue
+            since = self._sent[downtrack].flowing_since
+            if since is None or since > window_start:
+                continue  # restarted (or paused) within the report's window
+            if entry.loss is not None:
+                losses.append(entry.loss)
+            if entry.kind == "video" and (entry.fps is not None or entry.frozen_ms is not None):
+                source = None if downtrack.publication is None else self._frames.get(downtrack.publication)
+                frozen = None if entry.frozen_ms is None else min(1.0, entry.frozen_ms / 1000 / links.report_window_s)
+                videos.append((entry.fps, None if source is None else source.rate(now), frozen))
+        common = {"loss": max(losses) if losses else None, "kbps": min(estimates) if estimates else None}
+        samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, **common)
+                   for fps, src, frozen in videos] or [Sample(**common)]
+        verdict, figures = _worst([(judge(s, self.config.floors, strict=machine.strict),
+                                    {"fps": _round(s.fps, 1), "loss": _round(s.loss, 3)}) for s in samples])
+        by_choice = not participant.subscriber.receive_video
+        return verdict, figures, not by_choice, by_choice
+
+    def _send(self, participant: Participant, links: _ParticipantLinks, now: float
+              ) -> tuple[Verdict, dict[str, Any], bool, bool]:
+        """U's uplink: loss of each of its streams at the node, the uplink estimate and the frame
+        rate the node receives (unless U's encoder says its camera or CPU limits it)."""
+        machine = links.machines["send"]
+        report = links.report if links.report is not None and links.report_at > links.send_changed_at \
+            and now - links.report_at <= self.config.report_fresh_s else None
+        sender = None if report is None else report.send
+        mine = self.room.publications_of(participant.user_id)
+        video = next((p for p in mine if p.kind == "video"), None)
+        by_choice = video is None or (machine.video and sender is not None and sender.video is False)
+        losses = []
+        fps = kbps = None
+        for publication in mine:
+            packets = self._packets.get(publication)
+            if packets is None or packets.flowing_for(now) < RATE_WINDOW_S:
+                loss = self._loss.get(publication)
+                if loss is not None:
+                    loss.reset()  # measured afresh once the stream flows again
+                continue
+            loss_window = self._loss.get(publication)
+            fraction = None if loss_window is None else loss_window.fraction()
+            if fraction is not None:
+                losses.append(fraction)
+            if publication is video:
+                if sender is None or sender.limited not in CAMERA_LIMITS:
+                    fps = self._frames[publication].rate(now)
+                estimate = None if publication.inbound is None else publication.inbound.uplink_estimate_bps
+                kbps = None if estimate is None else estimate / 1000
+        sample = Sample(fps=fps, loss=max(losses) if losses else None, kbps=kbps,
+                        limited=sender is not None and sender.limited == "bandwidth")
+        verdict = judge(sample, self.config.floors, strict=machine.strict)
+        figures = {"kbps": None if kbps is None else int(kbps), "loss": _round(sample.loss, 3),
+                   "fps": _round(fps, 1)}
+        return verdict, figures, not by_choice, by_choice
+
+    # -- outputs -----------------------------------------------------------------------------
+    def _apply(self, participant: Participant, links: _ParticipantLinks, direction: str, transition: Transition,
+               now: float) -> None:
+        if transition.trial_held:
+            self.counts.recoveries[(direction, "held")] += 1
+            return
+        if transition.video:
+            self.counts.recoveries[(direction, "trial")] += 1
+        else:
+            self.counts.fallbacks[(direction, str(transition.reason))] += 1
+        log.info("interview %s: video %s %s: %s", self.room.id, "to" if direction == "receive" else "from",
+                 participant.user_id, "back (trial)" if transition.video else f"off ({transition.reason})")
+        if direction == "receive":
+            participant.auto_receive_video = transition.video
+            participant.subscriber.apply_pauses()
+        else:
+            participant.auto_send_video = transition.video
+            links.send_changed_at = now
+            for other in self.room.participants.values():
+                if other is not participant:
+                    other.subscriber.apply_pauses()
+        self.room.broadcast({"type": "media_fallback", "room": self.room.id, "user": participant.user_id,
+                             "direction": direction, "video": transition.video, "reason": str(transition.reason)})
+
+    def _show(self, shown: _Shown, machine: VideoFallback, verdict: Verdict, figures: dict[str, Any],
+              by_choice: bool) -> None:
+        shown.figures = figures
+        if by_choice:
+            level, video, reason = verdict.level, False, Reason.BY_CHOICE
+        elif not machine.video:
+            level, video, reason = Level.POOR, False, machine.reason
+        else:
+            level, video, reason = verdict.level, True, verdict.reason
+        if video != shown.video or reason is Reason.BY_CHOICE or shown.reason is Reason.BY_CHOICE:
+            shown.level, shown.video, shown.reason, shown.pending = level, video, reason, None
+            return
+        if level == shown.level:
+            shown.reason, shown.pending = reason, None
+            return
+        if level != shown.pending:
+            shown.pending, shown.pending_ticks = level, 0
+        shown.pending_ticks += 1
+        if shown.pending_ticks >= LEVEL_CONFIRM_TICKS or shown.level is Level.UNKNOWN:
+            shown.level, shown.reason, shown.pending = level, reason, None
+
+    def _entries(self) -> list[dict[str, Any]]:
+        out = []
+        for user in self.room.participants:
+            links = self._state(user)
+            out.append({"user": user, **{d: links.shown[d].entry() for d in DIRECTIONS}})
+        return out
+
+    def _event(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"type": "media_link", "room": self.room.id, "links": entries}
