@@ -10,12 +10,15 @@ poor.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import Harness
 from playwright.async_api import Page, expect
+
+from rtserver.media.links import LinkMonitor
 
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession
@@ -47,6 +50,18 @@ async def reported(page: Page, user: str, kind: str, test: str, timeout_ms: int 
     }}"""
     handle = await page.wait_for_function(predicate, polling=200, timeout=timeout_ms)
     return await handle.json_value()
+
+
+@pytest.fixture(autouse=True)
+def node_events_only_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's own link judging (LinkMonitor.tick) stays off: on loopback it would say "good"
+    in its next media_link and override the states these tests send; the pages' answers to the
+    node's real verdicts are tested over impaired links in the namespaces."""
+
+    async def no_tick(self: LinkMonitor, now: float | None = None) -> None:
+        return None
+
+    monkeypatch.setattr(LinkMonitor, "tick", no_tick)
 
 
 def post(node: Harness, room: str, event: dict[str, Any]) -> None:
@@ -85,9 +100,21 @@ async def test_each_page_reports_what_it_receives_and_a_low_frame_rate_shows(
       params.encodings[0].maxFramerate = 3;
       await sender.setParameters(params);
     }""")
-    await reported(js, "adv", "video", "e.fps < 6")
-    # Without a node that asked for reports (`report_every_ms`), nothing was sent to it.
-    assert "report_every_ms" not in await js.evaluate("() => window.interviewPage.interview.joined")
+    low = await reported(js, "adv", "video", "e.fps < 6")
+    # The node asked for reports every 2 s and receives them as the page measured them.
+    assert await js.evaluate("() => window.interviewPage.interview.joined.report_every_ms") == 2000
+    assert {e["user"] for e in low["receive"]} == {"adv"}
+
+    def node_has_low_report() -> bool:
+        report = node.node.media.links[ROOM]._links["js"].report
+        video = [e for e in (report.receive if report else ()) if (e.user, e.kind) == ("adv", "video")]
+        return bool(video) and video[0].fps is not None and video[0].fps < 6
+
+    for _ in range(100):  # the page sent it before telling itself: at most a few ms behind, 5 s bound
+        if node_has_low_report():
+            break
+        await asyncio.sleep(0.05)
+    assert node_has_low_report()
 
 
 async def test_a_paused_uplink_stops_the_camera_video_keeps_the_sound_and_comes_back(

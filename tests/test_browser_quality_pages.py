@@ -19,6 +19,8 @@ from conftest import Harness
 from playwright.async_api import Page, expect
 from test_browser_pages import axe_violations, open_as
 
+from rtserver.media.links import LinkMonitor
+
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession
 
@@ -51,6 +53,18 @@ async def start_interview(session: BrowserSession, node: Harness) -> tuple[Page,
         await page.wait_for_function("() => window.rtPage.interview.interview?.participants.size === 1",
                                      timeout=WAIT_MS)
     return advisor, jobseeker, room
+
+
+@pytest.fixture(autouse=True)
+def node_events_only_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's own link judging (LinkMonitor.tick) stays off: on loopback it would say "good"
+    in its next media_link and override the states these tests send; the pages' answers to the
+    node's real verdicts are tested over impaired links in the namespaces."""
+
+    async def no_tick(self: LinkMonitor, now: float | None = None) -> None:
+        return None
+
+    monkeypatch.setattr(LinkMonitor, "tick", no_tick)
 
 
 def post(node: Harness, room: str, event: dict[str, Any]) -> None:
