@@ -20,6 +20,16 @@ const STRINGS = {
     droppedBy: (/** @type {string} */ name) => `${name} a perdu la connexion`,
     resumedBy: (/** @type {string} */ name) => `${name} est de retour`,
     videoOf: (/** @type {string} */ name) => `Vidéo de ${name}`, yourVideo: "Votre vidéo",
+    pausedYouSend: "Votre connexion est trop faible pour la vidéo : l'entretien continue avec le son seulement. Les autres vous entendent mais ne vous voient plus. La vidéo reviendra d'elle-même quand la connexion s'améliorera.",
+    pausedYouReceive: "Votre connexion est trop faible pour la vidéo : l'entretien continue avec le son seulement. La vidéo reviendra d'elle-même quand la connexion s'améliorera.",
+    pausedTheySend: (/** @type {string} */ name) => `La connexion de ${name} est trop faible pour la vidéo : sa vidéo est en pause, le son continue. Elle reviendra d'elle-même.`,
+    pausedTheyReceive: (/** @type {string} */ name) => `La connexion de ${name} est trop faible pour la vidéo : votre vidéo ne lui parvient plus, mais votre voix oui.`,
+    backYouSend: "Votre connexion s'est améliorée : les autres vous voient de nouveau.",
+    backYouReceive: "Votre connexion s'est améliorée : la vidéo est de retour.",
+    backTheySend: (/** @type {string} */ name) => `La connexion de ${name} s'est améliorée : sa vidéo est de retour.`,
+    backTheyReceive: (/** @type {string} */ name) => `La connexion de ${name} s'est améliorée : votre vidéo lui parvient de nouveau.`,
+    soundOnly: "Son seulement : la connexion est trop faible pour la vidéo.",
+    youPaused: "Votre vidéo est en pause : on vous entend, sans vous voir.",
   },
   en: {
     title: "Video interview", you: "You", microphone: "Microphone", camera: "Camera", leave: "Leave",
@@ -34,6 +44,16 @@ const STRINGS = {
     droppedBy: (/** @type {string} */ name) => `${name} lost their connection`,
     resumedBy: (/** @type {string} */ name) => `${name} is back`,
     videoOf: (/** @type {string} */ name) => `Video of ${name}`, yourVideo: "Your video",
+    pausedYouSend: "Your connection is too weak for video: the interview continues with sound only. The others hear you but no longer see you. Video will come back by itself when the connection improves.",
+    pausedYouReceive: "Your connection is too weak for video: the interview continues with sound only. Video will come back by itself when the connection improves.",
+    pausedTheySend: (/** @type {string} */ name) => `${name}'s connection is too weak for video: their video is paused, the sound goes on. It will come back by itself.`,
+    pausedTheyReceive: (/** @type {string} */ name) => `${name}'s connection is too weak for video: your video no longer reaches them, your voice does.`,
+    backYouSend: "Your connection is better: the others see you again.",
+    backYouReceive: "Your connection is better: video is back.",
+    backTheySend: (/** @type {string} */ name) => `${name}'s connection is better: their video is back.`,
+    backTheyReceive: (/** @type {string} */ name) => `${name}'s connection is better: your video reaches them again.`,
+    soundOnly: "Sound only: the connection is too weak for video.",
+    youPaused: "Your video is paused: you are heard, not seen.",
   },
 };
 
@@ -84,8 +104,11 @@ function tileOf(user) {
     const video = document.createElement("video");
     video.autoplay = true;
     video.playsInline = true;
+    const note = document.createElement("p");
+    note.className = "tile-note";
+    note.hidden = true;
     const caption = document.createElement("figcaption");
-    tile.append(video, caption);
+    tile.append(video, note, caption);
     $("tiles").append(tile);
   }
   return /** @type {HTMLElement} */ (tile);
@@ -111,6 +134,31 @@ async function play(video) {
     await video.play().catch(() => {});
     soundButton.hidden = false;
   }
+}
+
+/**
+ * "Sound only" on a tile whose video the node paused, instead of a frozen picture.
+ * @param {HTMLElement} tile
+ * @param {string} text  empty: video flows
+ */
+function noteTile(tile, text) {
+  tile.classList.toggle("video-paused", Boolean(text));
+  const note = /** @type {HTMLElement} */ (tile.querySelector(".tile-note"));
+  note.textContent = text;
+  note.hidden = !text;
+}
+
+/**
+ * Show which video the node paused (`media_fallback`): the others' tiles, this page's preview.
+ * @param {import("/static/rtclient.js").Interview} interview
+ */
+function showPaused(interview) {
+  for (const tile of document.querySelectorAll("figure[data-user]")) {
+    const user = /** @type {HTMLElement} */ (tile).dataset.user ?? "";
+    noteTile(/** @type {HTMLElement} */ (tile),
+      interview.receivePaused || interview.pausedFrom.has(user) ? t.soundOnly : "");
+  }
+  noteTile($("local-tile"), interview.sendPaused && interview.camera ? t.youPaused : "");
 }
 
 async function main() {
@@ -148,6 +196,13 @@ async function main() {
     if (self) return;
     tileOf(user).classList.toggle("camera-off", !tracks.some((/** @type {any} */ tr) => tr.kind === "video"));
   });
+  interview.on("fallback", ({ user, direction, video, self }) => {
+    const name = interview.participants.get(user)?.name || user;
+    const key = `${video === false ? "paused" : "back"}${self ? "You" : "They"}${direction === "send" ? "Send" : "Receive"}`;
+    const text = /** @type {string | ((name: string) => string)} */ (/** @type {any} */ (t)[key]);
+    status(typeof text === "function" ? text(name) : text);
+    showPaused(interview);
+  });
   interview.on("closed", ({ reason }) => {
     status(reason === "left" ? t.left : t.closed);
     for (const button of [microphoneButton, cameraButton, leaveButton]) button.disabled = true;
@@ -178,6 +233,7 @@ async function main() {
   cameraButton.onclick = async () => {
     await interview.setCamera(!interview.camera);
     $("local-tile").classList.toggle("camera-off", !interview.camera);
+    showPaused(interview);
     showToggle(cameraButton, interview.camera, t.cameraOn, t.cameraOff);
   };
   leaveButton.onclick = () => interview.leave();

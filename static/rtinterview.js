@@ -30,9 +30,157 @@
  * @property {string} stream  that participant's msid stream
  */
 
-const MEDIA_EVENTS = ["media_offer", "media_participant", "media_tracks", "media_connection", "media_closed"];
+const MEDIA_EVENTS = ["media_offer", "media_participant", "media_tracks", "media_connection", "media_closed",
+  "media_link", "media_fallback"];
 /** media_closed reasons after which joining again reaches the interview (docs/media.md). */
 const REJOIN_REASONS = new Set(["shutdown", "moved", "host_lost"]);
+
+/** How often the reception is measured (and reported) when the node does not say (`report_every_ms`). */
+const REPORT_EVERY_MS = 2000;
+/** The node accepts a report every 500 ms at most (docs/protocol.md): never measure faster. */
+const REPORT_MIN_MS = 500;
+/** A report names at most 16 (publisher, kind) entries (docs/protocol.md). */
+const REPORT_MAX_ENTRIES = 16;
+const LIMITED = new Set(["none", "bandwidth", "cpu", "other"]);
+
+/**
+ * @typedef {object} InboundCounters  One received RTP stream's counters, from `inbound-rtp`.
+ * @property {string} user
+ * @property {"audio" | "video"} kind
+ * @property {number} packetsReceived
+ * @property {number} packetsLost
+ * @property {number} retransmitted  `retransmittedPacketsReceived` (a subset of packetsReceived)
+ * @property {number} bytesReceived
+ * @property {number} framesDecoded
+ * @property {number} freezesS  `totalFreezesDuration`
+ */
+/**
+ * @typedef {object} StatsSnapshot  Cumulative counters of both connections at one instant.
+ * @property {number} at  milliseconds (any monotonic clock)
+ * @property {Map<string, InboundCounters>} inbound  by stats id
+ * @property {number} bytesSent  all media sent on the publish connection
+ * @property {string | null} limited  the camera stream's `qualityLimitationReason`
+ */
+/**
+ * @typedef {object} ReceiveEntry  One (publisher, kind) of a `media_report` (docs/protocol.md).
+ * @property {string} user
+ * @property {"audio" | "video"} kind
+ * @property {number} [fps]
+ * @property {number} [frozen_ms]
+ * @property {number} loss
+ * @property {number} kbps
+ */
+/**
+ * @typedef {object} MediaReport  `media_report`'s figures, plus the window they cover (`window_ms`, not sent).
+ * @property {ReceiveEntry[]} receive
+ * @property {{video: boolean, kbps: number, limited: string}} send
+ * @property {number} window_ms
+ */
+
+/**
+ * The counters of both connections' statistics that a report is made from. Pure: `reports` are
+ * the connections' `RTCStatsReport`s (or any Map of stats), `sections` the subscribe
+ * connection's mid -> publisher map (`media_offer.tracks`).
+ * @param {{publish: {forEach: Function} | null, subscribe: {forEach: Function} | null}} reports
+ * @param {Array<{mid: string, kind: string, user: string}>} sections
+ * @param {number} at
+ * @returns {StatsSnapshot}
+ */
+export function statsSnapshot(reports, sections, at) {
+  /** @type {Map<string, InboundCounters>} */
+  const inbound = new Map();
+  reports.subscribe?.forEach((/** @type {any} */ s) => {
+    if (s.type !== "inbound-rtp") return;
+    const section = sections.find((x) => x.mid === s.mid);
+    if (!section || (section.kind !== "audio" && section.kind !== "video")) return;
+    inbound.set(s.id, {
+      user: section.user, kind: section.kind,
+      packetsReceived: s.packetsReceived ?? 0, packetsLost: Math.max(0, s.packetsLost ?? 0),
+      retransmitted: s.retransmittedPacketsReceived ?? 0, bytesReceived: s.bytesReceived ?? 0,
+      framesDecoded: s.framesDecoded ?? 0, freezesS: s.totalFreezesDuration ?? 0,
+    });
+  });
+  let bytesSent = 0;
+  /** @type {string | null} */
+  let limited = null;
+  let videoBytes = -1;
+  reports.publish?.forEach((/** @type {any} */ s) => {
+    if (s.type !== "outbound-rtp") return;
+    bytesSent += s.bytesSent ?? 0;
+    // The camera's stream (the one that carried the most, should there be several).
+    if (s.kind === "video" && (s.bytesSent ?? 0) > videoBytes) {
+      videoBytes = s.bytesSent ?? 0;
+      limited = typeof s.qualityLimitationReason === "string" ? s.qualityLimitationReason : null;
+    }
+  });
+  return { at, inbound, bytesSent, limited };
+}
+
+/**
+ * @param {number} value
+ * @param {number} digits
+ */
+const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/**
+ * A `media_report` from two snapshots: what was received from each publisher over the window
+ * between them, and what this page sends. Pure. Video from publishers in `noVideoFrom` (their
+ * video is known to be off: camera off, paused by the node, not wanted) is left out, so that a
+ * picture nobody sends does not read as 0 frames per second. A stream whose counters went
+ * backwards (a connection replaced between the snapshots) is left out of this window.
+ * @param {StatsSnapshot} previous
+ * @param {StatsSnapshot} current
+ * @param {{sendVideo: boolean, noVideoFrom?: Set<string>}} state
+ * @returns {MediaReport | null}  null when the window is empty
+ */
+export function mediaReport(previous, current, { sendVideo, noVideoFrom = new Set() }) {
+  const windowMs = current.at - previous.at;
+  if (!(windowMs > 0)) return null;
+  /** @type {Map<string, {user: string, kind: "audio" | "video", received: number, lost: number, retransmitted: number, bytes: number, frames: number, freezesS: number}>} */
+  const sums = new Map();
+  for (const [id, now] of current.inbound) {
+    const before = previous.inbound.get(id);
+    if (!before || before.user !== now.user || before.kind !== now.kind) continue;
+    if (now.kind === "video" && noVideoFrom.has(now.user)) continue;
+    const delta = {
+      received: now.packetsReceived - before.packetsReceived, lost: now.packetsLost - before.packetsLost,
+      retransmitted: now.retransmitted - before.retransmitted, bytes: now.bytesReceived - before.bytesReceived,
+      frames: now.framesDecoded - before.framesDecoded, freezesS: now.freezesS - before.freezesS,
+    };
+    if (Object.values(delta).some((x) => x < 0)) continue;
+    const key = `${now.user}\u0000${now.kind}`;
+    const sum = sums.get(key) ?? { user: now.user, kind: now.kind, received: 0, lost: 0, retransmitted: 0,
+      bytes: 0, frames: 0, freezesS: 0 };
+    for (const name of /** @type {const} */ (["received", "lost", "retransmitted", "bytes", "frames", "freezesS"])) {
+      sum[name] += delta[name];
+    }
+    sums.set(key, sum);
+  }
+  /** @type {ReceiveEntry[]} */
+  const receive = [];
+  for (const sum of sums.values()) {
+    // Loss before retransmission: what was never received, plus what arrived only as a
+    // retransmission (counted in packetsReceived), over what was sent.
+    const expected = sum.received + sum.lost;
+    const loss = expected > 0 ? Math.min(1, (sum.lost + sum.retransmitted) / expected) : 0;
+    /** @type {ReceiveEntry} */
+    const entry = { user: sum.user, kind: sum.kind, loss: round(loss, 4),
+      kbps: Math.round((sum.bytes * 8) / windowMs) };
+    if (sum.kind === "video") {
+      entry.fps = round((sum.frames * 1000) / windowMs, 1);
+      entry.frozen_ms = Math.min(windowMs, Math.round(sum.freezesS * 1000));
+    }
+    receive.push(entry);
+  }
+  receive.sort((a, b) => (a.user === b.user ? a.kind.localeCompare(b.kind) : a.user.localeCompare(b.user)));
+  const sent = Math.max(0, current.bytesSent - previous.bytesSent);
+  const limited = sendVideo && current.limited ? (LIMITED.has(current.limited) ? current.limited : "other") : "none";
+  return {
+    receive: receive.slice(0, REPORT_MAX_ENTRIES),
+    send: { video: sendVideo, kbps: Math.round((sent * 8) / windowMs), limited },
+    window_ms: windowMs,
+  };
+}
 
 /**
  * The session's ICE username fragment: it changes exactly when the node made a new connection.
@@ -72,6 +220,22 @@ export class Interview {
     /** What the node receives from this page (the last `media_answer`'s `tracks`). */
     /** @type {Event[]} */ this.published = [];
     /** @type {RemoteSection[]} */ this._sections = [];
+    /**
+     * The node paused this page's camera video because its uplink cannot carry it
+     * (`media_fallback`, direction `send`): the camera stays on (preview) but sends nothing.
+     */
+    this.sendPaused = false;
+    /** The node stopped forwarding the others' video to this page (its downlink cannot carry it). */
+    this.receivePaused = false;
+    /** Others whose camera video the node paused (their uplink cannot carry it). */
+    /** @type {Set<string>} */ this.pausedFrom = new Set();
+    /** The latest `media_link` entries, by user (this page's own included). */
+    /** @type {Map<string, Event>} */ this.links = new Map();
+    /** What this page received and sent over the latest window (`report` event). */
+    /** @type {MediaReport | null} */ this.lastReport = null;
+    /** @type {StatsSnapshot | null} */ this._snapshot = null;
+    /** @type {Array<RTCPeerConnection | null>} */ this._snapshotPcs = [];
+    /** @type {ReturnType<typeof setInterval> | null} */ this._reportTimer = null;
     /** @type {Map<string, Set<Listener>>} */ this._listeners = new Map();
     /** @type {Array<() => void>} */ this._unsubscribe = [];
     /** Publish negotiations and subscribe offers each run one at a time, in order. */
@@ -88,7 +252,10 @@ export class Interview {
    * track), `participant` (the server's media_participant, others only), `tracks` (media_tracks;
    * `self: true` for this page's own),
    * `connection` ({pc, state}: a peer connection's state, as this browser sees it), `closed`
-   * ({reason}: out of the interview), `error` ({error}: a background step failed).
+   * ({reason}: out of the interview), `error` ({error}: a background step failed), `report`
+   * ({report}: what this page received and sent over the last window), `link` ({links}: the
+   * node's `media_link`, how each participant receives and sends), `fallback` (the node's
+   * `media_fallback`, `self: true` when about this page: video paused or back in one direction).
    * @param {string} type
    * @param {Listener} listener
    * @returns {() => void} unsubscribe
@@ -147,6 +314,7 @@ export class Interview {
       this.microphone = this.localStream.getAudioTracks().length > 0;
       const joined = await this._mediaJoin();
       await this._publish(false);
+      this._startReports();
       return joined;
     } catch (error) {
       await this._teardown("join_failed");
@@ -186,6 +354,12 @@ export class Interview {
   async _restartAll(joined = null) {
     // The subscribe connection is replaced when the node's next offer comes (new ICE credentials).
     this.participants.clear();
+    // A new host knows nothing of the old one's fallbacks: video starts again in both directions
+    // and the new host pauses it anew if the link still cannot carry it.
+    this.sendPaused = false;
+    this.receivePaused = false;
+    this.pausedFrom.clear();
+    this.links.clear();
     this._ready = new Promise((resolve) => { this._markReady = resolve; });
     if (joined) {
       for (const participant of joined.participants) this.participants.set(participant.user, participant);
@@ -243,6 +417,29 @@ export class Interview {
     if (pc.signalingState === "closed") return;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     this.published = answer.tracks;
+    await this._applySendState(pc);
+  }
+
+  /** Whether this page sends camera video now: the camera is on and the node did not pause it. */
+  get sendingVideo() {
+    return this.camera && !this.sendPaused;
+  }
+
+  /**
+   * Pause or resume the camera's encoding as `sendPaused` says. The track stays (the preview
+   * goes on, the camera light too) and the section stays negotiated: only the encoder stops, so
+   * resuming is immediate and needs no renegotiation. A camera the person turned off stays off
+   * (no track to resume).
+   * @param {RTCPeerConnection | null} pc
+   */
+  async _applySendState(pc = this.publishPc) {
+    const sender = pc?.getTransceivers().find((t) => t.receiver.track.kind === "video")?.sender;
+    if (!sender) return;
+    const params = sender.getParameters();
+    const encoding = params.encodings?.[0];
+    if (!encoding || encoding.active === !this.sendPaused) return;
+    encoding.active = !this.sendPaused;
+    await sender.setParameters(params);
   }
 
   /**
@@ -421,6 +618,13 @@ export class Interview {
       }
       case "media_connection":
         break; // the node's view; this page watches its own connections (`connection` events)
+      case "media_link":
+        this.links = new Map((event.links ?? []).map((/** @type {Event} */ l) => [l.user, l]));
+        this._emit({ ...event, type: "link" });
+        break;
+      case "media_fallback":
+        this._onFallback(event);
+        break;
       case "media_closed":
         if (REJOIN_REASONS.has(event.reason) && this.state === "joined") {
           this._restartAll().catch((error) => this._fail(error));
@@ -431,6 +635,27 @@ export class Interview {
       default:
         break;
     }
+  }
+
+  /**
+   * The node paused or resumed video in one direction. About this page's sending: stop or
+   * restart the camera's encoding (never turning on a camera the person turned off). The event
+   * goes to the page (`fallback`) either way.
+   * @param {Event} event
+   */
+  _onFallback(event) {
+    const self = event.user === this.client.hello?.user;
+    const video = event.video !== false;
+    if (self && event.direction === "send") {
+      this.sendPaused = !video;
+      this._enqueuePublish(() => this._applySendState()).catch((error) => this._fail(error));
+    } else if (self && event.direction === "receive") {
+      this.receivePaused = !video;
+    } else if (event.direction === "send") {
+      if (video) this.pausedFrom.delete(event.user);
+      else this.pausedFrom.add(event.user);
+    }
+    this._emit({ ...event, type: "fallback", self });
   }
 
   /**
@@ -536,6 +761,53 @@ export class Interview {
     return out;
   }
 
+  // -- reports ---------------------------------------------------------------------------------
+
+  /**
+   * Measure what this page receives and sends every `report_every_ms` (from `media_joined`,
+   * 2000 by default): the `report` event for the page's own indicator, and `media_report` to a
+   * node that asked for reports (one that names `report_every_ms`; older nodes are not sent
+   * a request they do not know).
+   */
+  _startReports() {
+    if (this._reportTimer !== null) return;
+    const every = Math.max(REPORT_MIN_MS, Number(this.joined?.report_every_ms) || REPORT_EVERY_MS);
+    this._reportTimer = setInterval(() => {
+      this.measure().catch((error) => console.warn("interview statistics unavailable", error));
+    }, every);
+  }
+
+  /**
+   * Take a snapshot of both connections' statistics and, from the previous one, the report of
+   * the window between them (null for the first window or after a connection was replaced).
+   * Sends it as `media_report` when the node asked for reports.
+   * @returns {Promise<MediaReport | null>}
+   */
+  async measure() {
+    if (this.state !== "joined") return null;
+    const pcs = [this.publishPc, this.subscribePc];
+    const snapshot = statsSnapshot(await this.getStats(), this._sections, performance.now());
+    const previous = this._snapshot;
+    const samePcs = pcs.every((pc, i) => pc === this._snapshotPcs[i]);
+    this._snapshot = snapshot;
+    this._snapshotPcs = pcs;
+    if (!previous || !samePcs || this.state !== "joined") return null;
+    /** @type {Set<string>} */
+    const noVideoFrom = new Set(this.pausedFrom);
+    for (const [user, participant] of this.participants) {
+      if (!this.receiveVideo || this.receivePaused
+        || !(participant.tracks ?? []).some((/** @type {Event} */ t) => t.kind === "video")) noVideoFrom.add(user);
+    }
+    const report = mediaReport(previous, snapshot, { sendVideo: this.sendingVideo, noVideoFrom });
+    if (!report) return null;
+    this.lastReport = report;
+    if (this.joined?.report_every_ms !== undefined) {
+      this.client.notify("media_report", { room: this.room, receive: report.receive, send: report.send });
+    }
+    this._emit({ type: "report", report });
+    return report;
+  }
+
   // -- leaving -----------------------------------------------------------------------------------
 
   /** Leave the interview: the node closes this participant's connections; local devices are released. */
@@ -564,6 +836,8 @@ export class Interview {
    */
   _closeLocal(reason) {
     this.state = "left";
+    if (this._reportTimer !== null) clearInterval(this._reportTimer);
+    this._reportTimer = null;
     for (const off of this._unsubscribe.splice(0)) off();
     this.publishPc?.close();
     this.publishPc = null;

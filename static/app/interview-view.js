@@ -1,13 +1,23 @@
 // The video interview of a conversation: local preview, the other's video, microphone, camera,
 // audio-only and leave buttons (toggle buttons with aria-pressed), and the connection quality.
-// The advisor sees the jobseeker's connection as the node measures it (`media_stats`); the
-// jobseeker sees their own, from the browser's statistics.
+// The quality covers both directions: what this page receives (its own report: frame rate,
+// freezes, audio loss) and how the other side receives it (the node's `media_link`); besides,
+// the advisor sees the jobseeker's uplink as the node measures it (`media_stats`) and the
+// jobseeker his own loss and round trip from the browser's statistics. When the node pauses
+// video in one direction (`media_fallback`), both people are told why, and the tile shows
+// "sound only" instead of a frozen picture.
 
 import { announce, el } from "./dom.js";
 import { t } from "./i18n.js";
-import { fromBrowserStats, fromMediaStats } from "./quality.js";
+import { fromBrowserStats, fromMediaStats, fromReport, linkQuality, worst } from "./quality.js";
 
 const QUALITY_EVERY_MS = 2000;
+/**
+ * After telling that video paused or came back, the quality line keeps quiet this long: the live
+ * region holds one sentence, and that one (20 to 35 words, 6 to 10 s read aloud) must not be
+ * replaced by the level change the same event causes.
+ */
+const FALLBACK_QUIET_MS = 8000;
 
 export class InterviewView {
   /**
@@ -28,8 +38,13 @@ export class InterviewView {
     this.onEnded = onEnded;
     /** @type {import("/static/rtclient.js").Interview | null} */ this.interview = null;
     /** @type {import("./quality.js").Quality | null} */ this.quality = null;
+    /** How this page receives the other (from the SDK's latest report). */
+    /** @type {ReturnType<typeof fromReport> | null} */ this.received = null;
+    /** Both directions, as last shown (for the tests and for debugging). */
+    /** @type {import("./quality.js").LinkQuality | null} */ this.link = null;
     /** @type {ReturnType<typeof setInterval> | null} */ this._qualityTimer = null;
     /** @type {Array<() => void>} */ this._off = [];
+    this._fallbackSaidAt = -Infinity;
   }
 
   get active() {
@@ -51,6 +66,13 @@ export class InterviewView {
         if (!self) this._tile(user).classList.toggle("camera-off", !tracks.some((/** @type {any} */ x) => x.kind === "video"));
       }),
       interview.on("closed", ({ reason }) => this._ended(reason)),
+      interview.on("report", ({ report }) => {
+        const other = this._otherUser();
+        this.received = other ? fromReport(report, other) : null;
+        this._renderQuality();
+      }),
+      interview.on("link", () => { this._syncVideoStates(); this._renderQuality(); }),
+      interview.on("fallback", (e) => this._onFallback(e)),
     );
     try {
       await interview.join({ audio: true, video });
@@ -79,7 +101,8 @@ export class InterviewView {
     this.localVideo = el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": t("yourVideo") });
     /** @type {HTMLVideoElement} */ (this.localVideo).muted = true;
     this.tiles = el("div", { class: "tiles" },
-      el("figure", { class: "tile local" }, this.localVideo, el("figcaption", {}, t("you"))));
+      el("figure", { class: "tile local" }, this.localVideo, el("p", { class: "tile-note", hidden: true }),
+        el("figcaption", {}, t("you"))));
     this.qualityLine = el("p", { class: "quality", "data-level": "unknown" });
     /**
      * @param {string} action
@@ -130,8 +153,10 @@ export class InterviewView {
     let tile = /** @type {HTMLElement | null} */ (this.tiles.querySelector(`figure[data-user="${CSS.escape(user)}"]`));
     if (!tile) {
       tile = el("figure", { class: "tile remote", "data-user": user },
-        el("video", { autoplay: true, playsinline: true }), el("figcaption", {}, user));
+        el("video", { autoplay: true, playsinline: true }), el("p", { class: "tile-note", hidden: true }),
+        el("figcaption", {}, user));
       this.tiles.append(tile);
+      this._syncVideoStates();
     }
     return tile;
   }
@@ -221,6 +246,68 @@ export class InterviewView {
     set("camera", !interview.camera, interview.camera ? t("cameraOffLabel") : t("cameraOnLabel"));
     set("audio-only", !interview.receiveVideo, interview.receiveVideo ? t("audioOnlyOn") : t("audioOnlyOff"));
     this.tiles.querySelector("figure.local")?.classList.toggle("camera-off", !interview.camera);
+    this._syncVideoStates();
+  }
+
+  // -- video paused by the node ------------------------------------------------------------------
+
+  /** The other participant's user id (a call has two people), or null while alone. */
+  _otherUser() {
+    const [first] = this.interview?.participants.keys() ?? [];
+    return first ?? null;
+  }
+
+  /** @param {string} user */
+  _nameOf(user) {
+    return this.interview?.participants.get(user)?.name || this.otherName;
+  }
+
+  /**
+   * The node paused or resumed video in one direction: say what happened and why, in words.
+   * @param {Record<string, any>} e  the SDK's `fallback` event
+   */
+  _onFallback(e) {
+    const back = e.video !== false;
+    const who = e.self ? "You" : "They";
+    const what = e.direction === "send" ? "Send" : "Receive";
+    const other = e.self ? this._otherUser() : e.user;
+    this._say(t(`${back ? "videoBack" : "videoPaused"}${who}${what}`, other ? this._nameOf(other) : this.otherName));
+    this._fallbackSaidAt = performance.now();
+    this._syncVideoStates();
+    this._renderQuality();
+  }
+
+  /**
+   * Tiles whose video does not flow show "sound only" instead of a frozen picture: the other's
+   * when the node paused their sending or stopped forwarding to this page (or the person chose
+   * audio only); this page's own preview stays, with a note, while its sending is paused.
+   */
+  _syncVideoStates() {
+    const interview = this.interview;
+    if (!interview || !this.tiles) return;
+    const me = this.client.hello?.user ?? "";
+    /** @param {Record<string, any> | undefined} side */
+    const pausedByNode = (side) => side?.video === false && side.reason !== "by_choice";
+    const receivePaused = interview.receivePaused || pausedByNode(interview.links.get(me)?.receive);
+    for (const tile of this.tiles.querySelectorAll("figure.remote")) {
+      const user = /** @type {HTMLElement} */ (tile).dataset.user ?? "";
+      const paused = receivePaused || interview.pausedFrom.has(user) || pausedByNode(interview.links.get(user)?.send);
+      const note = paused ? t("tileVideoPaused") : !interview.receiveVideo ? t("tileAudioOnly") : "";
+      this._note(/** @type {HTMLElement} */ (tile), note);
+    }
+    const local = this.tiles.querySelector("figure.local");
+    if (local) this._note(/** @type {HTMLElement} */ (local), interview.sendPaused && interview.camera ? t("tileYouPaused") : "");
+  }
+
+  /**
+   * @param {HTMLElement} tile
+   * @param {string} text  empty: video flows
+   */
+  _note(tile, text) {
+    tile.classList.toggle("video-paused", Boolean(text));
+    const note = /** @type {HTMLElement} */ (tile.querySelector(".tile-note"));
+    note.textContent = text;
+    note.hidden = !text;
   }
 
   // -- connection quality ------------------------------------------------------------------------
@@ -254,15 +341,29 @@ export class InterviewView {
   }
 
   _renderQuality() {
-    const level = this.quality?.level ?? "unknown";
+    const me = this.client.hello?.user ?? "";
+    const other = this.interview ? this._otherUser() : null;
+    this.link = other && this.interview ? linkQuality({ me, other, local: this.received?.level ?? "unknown",
+      links: this.interview.links }) : null;
+    const level = other ? worst(this.quality?.level, this.link?.level) : "unknown";
     const label = this.client.hello?.role === "advisor" ? t("qualityOf", this.otherName) : t("quality");
     const word = t({ good: "qualityGood", fair: "qualityFair", poor: "qualityPoor", unknown: "qualityUnknown" }[level]);
     const detail = this.quality && this.quality.loss !== null && this.quality.rttMs !== null
       ? ` (${t("qualityDetail", Math.round(this.quality.loss * 1000) / 10, Math.round(this.quality.rttMs))})` : "";
+    const problem = this.link?.problem ?? "";
+    const problemText = problem ? t(`link_${problem}`, this._nameOf(/** @type {string} */ (other))) : "";
     const before = this.qualityLine.dataset.level;
+    const beforeProblem = this.qualityLine.dataset.problem ?? "";
     this.qualityLine.dataset.level = level;
-    this.qualityLine.replaceChildren(el("span", { class: "quality-dot", "aria-hidden": "true" }), `${t("qualityLine", label, word)}${detail}`);
-    if (before !== level && (level === "poor" || before === "poor")) announce(t("qualityLine", label, word));
+    this.qualityLine.dataset.problem = problem;
+    this.qualityLine.replaceChildren(el("span", { class: "quality-dot", "aria-hidden": "true" }),
+      `${t("qualityLine", label, word)}${detail}`,
+      problemText ? el("span", { class: "quality-problem" }, `. ${problemText}`) : "");
+    const changed = (before !== level && (level === "poor" || before === "poor")) || (problem && problem !== beforeProblem);
+    // A paused direction is announced by its `fallback` event (announcing it here too would
+    // replace that sentence in the live region before it is read).
+    const quiet = problem.includes("_paused_") || performance.now() - this._fallbackSaidAt < FALLBACK_QUIET_MS;
+    if (changed && !quiet) announce(problemText ? `${t("qualityLine", label, word)}. ${problemText}` : t("qualityLine", label, word));
   }
 
   /** @param {string} reason */
