@@ -72,19 +72,24 @@ def test_the_downlink_loss_is_the_echo_loss_less_the_uplink_loss(echo: float, up
 
 
 def test_the_probe_figures_give_each_direction_its_capacity():
-    def sample(t: float, recv: int, node: int, packets: int) -> dict[str, Any]:
-        return {"t": t, "recv_bytes": recv, "up_bytes": node, "up_packets": packets}
+    def sample(t: float, recv: int, down: tuple[int, int], up: tuple[int, int]) -> dict[str, Any]:
+        return {"t": t, "recv_bytes": recv, "down_expected": down[0], "down_lost": down[1], "up_expected": up[0],
+                "up_lost": up[1]}
     report = {"phase": "holding", "capacity_kbps": 300, "saturated": True, "hold_kbps": 150, "probe_ms": 1500,
               "steps": [{"at_ms": 500, "kbps": 1500, "recv_kbps": 900, "loss_pct": 0.0, "queue_ms": 2.0, "x": 1}]}
-    # The node received 300 kbit/s for 2 s (payload and headers); 290 came back: the downlink is as wide.
-    same = probe_measurements(report, sample(0, 0, 0, 0), sample(2.0, 72_500, 70_000, 160))
-    assert (same["capacity_up_kbps"], same["capacity_down_kbps"]) == (300, 290)
+    start = sample(0, 0, (0, 0), (0, 0))
+    # The uplink lost 60 % of 250 packets (its queue overflowed); what came back lost no more than
+    # that: the downlink is at least as wide as the uplink.
+    same = probe_measurements(report, start, sample(2.0, 70_000, (250, 150), (250, 150)))
+    assert (same["capacity_up_kbps"], same["capacity_down_kbps"]) == (300, 300)
     assert same["probe"]["saturated_up"] is True and same["probe"]["saturated_down"] is False
     assert same["probe"]["steps"] == [{k: v for k, v in report["steps"][0].items() if k != "x"}]
-    narrow = probe_measurements(report, sample(0, 0, 0, 0), sample(2.0, 40_000, 70_000, 160))
-    assert narrow["capacity_down_kbps"] == 160 and narrow["probe"]["saturated_down"] is True
-    assert probe_measurements(None, sample(0, 0, 0, 0), sample(2.0, 1, 1, 1)) == {}
-    assert probe_measurements({**report, "capacity_kbps": None}, sample(0, 0, 0, 0), sample(2.0, 1, 1, 1)) == {}
+    # Half of what the node forwarded never came back: the downlink is narrower, at the rate that did.
+    narrow = probe_measurements(report, start, sample(2.0, 40_000, (250, 200), (250, 150)))
+    assert narrow["capacity_down_kbps"] == round((40_000 + 28 * 50) * 8 / 2.0 / 1000)
+    assert narrow["probe"]["saturated_down"] is True
+    assert probe_measurements(None, start, start) == {}
+    assert probe_measurements({**report, "capacity_kbps": None}, start, start) == {}
 
 
 def test_turn_urls_name_their_transport():

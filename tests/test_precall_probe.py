@@ -23,6 +23,8 @@ class Link:
     encoder_max_kbps: float = 1500.0
     queue_ms: float = 45.0
     random_loss: float = 0.0
+    audio_kbps: float = 0.0  # sound alongside, counted apart (payload only, for simple sums)
+    audio_bytes: int = 0
     sent: int = 0
     received: int = 0
     received_bytes: int = 0
@@ -49,9 +51,10 @@ class Link:
                 else:
                     self.lost += 1
             self.sent += packets
+            self.audio_bytes += round(self.audio_kbps * 1000 / 8 * p.SAMPLE_S)
             now += p.SAMPLE_S
-            rembs.append(probe.tick(now, Counters(bytes=self.received_bytes, packets=self.received,
-                                                  expected=self.sent, lost=self.lost)))
+            rembs.append(probe.tick(now, Counters(bytes=self.received_bytes + self.audio_bytes, packets=self.received,
+                                                  expected=self.sent, lost=self.lost, audio_bytes=self.audio_bytes)))
         return rembs
 
 
@@ -140,3 +143,11 @@ def test_a_reordered_packet_counts_its_earlier_send_time():
     delays.add(10.2505, (1 << 18) + (1 << 16))  # sent at 1.25 s, arriving after the later one
     delays.add(10.75, 7 << 16)  # at 1.75 s
     assert max(delays.samples) < 1.0
+
+
+def test_the_hold_keeps_what_the_sound_measured_took():
+    # aiortc's Opus: about 120 kbit/s with its headers, twice what a browser's takes.
+    probe, link = started(), Link(capacity_kbps=600, audio_kbps=120)
+    link.run(probe, seconds=1.5)
+    assert probe.phase is Phase.HOLDING and probe.audio_kbps == 120
+    assert probe.hold_kbps == hold_kbps(probe.capacity_kbps, 120) == round(p.HOLD_FRACTION * probe.capacity_kbps - 120)

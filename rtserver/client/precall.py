@@ -47,7 +47,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses
-from ..precall.probe import MAX_STEPS, PACKET_OVERHEAD_BYTES
+from ..precall.probe import MAX_STEPS, PROBE_KBPS, SATURATED_LOSS_PCT
 from ._client import Client, ServerError
 
 __all__ = ["check_network", "run_check"]
@@ -81,16 +81,19 @@ PROBE_POLL_S = 0.25
 # it cannot be obeyed, so the check stops its video there and measures the link with audio alone
 # (aiortc's Opus takes about 120 kbit/s with its headers).
 ENCODER_MIN_KBPS = 250
-# The downlink is the narrower way when what came back is this much less than what the node received.
-DOWNLINK_NARROWER = 0.85
+# What aiortc's transport counters leave out of each packet the link carried (IPv4 and UDP headers).
+IP_UDP_BYTES = 28
 
 
 class NoiseVideo(VideoStreamTrack):
     """Grey with a band of random pixels moving down: the band cannot be predicted from the last
-    frame, so the encoder spends real bits (about what a webcam at this size costs, 0.5-1 Mbit/s
-    at 320x240), not the few bytes of a still picture."""
+    frame, so the encoder spends real bits, not the few bytes of a still picture. The band is sized
+    for the rate asked (``set_rate``): noise is as costly at the encoder's coarsest quality, so a
+    band filling 1.5 Mbit/s would keep a VP8 encoder asked for 300 kbit/s near 1 Mbit/s."""
 
-    BAND = 16  # rows of noise per frame
+    BAND = 16  # rows of noise per frame, until set_rate
+    FPS = 30  # aiortc's VideoStreamTrack pace
+    BYTES_PER_BIT = 1.5 / 8  # a random byte costs the encoder about 8 bits; 1.5x fills the rate asked
 
     def __init__(self, gate: asyncio.Event, width: int = 320, height: int = 240, *,
                  video_on: asyncio.Event | None = None):
@@ -99,7 +102,13 @@ class NoiseVideo(VideoStreamTrack):
         self._video_on = video_on  # cleared: no frames (the hold asks for less than the encoder's floor)
         self._size = (width, height)
         self._row = 0
+        self._band = self.BAND
         self._grey: list[bytes] = []  # each plane's grey picture, built on the first frame
+
+    def set_rate(self, kbps: float) -> None:
+        """Size the noise so that the encoder's rate control can meet ``kbps``."""
+        width, height = self._size
+        self._band = max(1, min(height // 2, round(kbps * 1000 * self.BYTES_PER_BIT / self.FPS / width)))
 
     async def recv(self) -> VideoFrame:
         await self._gate.wait()
@@ -112,13 +121,15 @@ class NoiseVideo(VideoStreamTrack):
             self._grey = [b"\x80" * plane.buffer_size for plane in frame.planes]
         luma = frame.planes[0]
         picture = bytearray(self._grey[0])
+        band_rows = self._band
+        self._row %= height - band_rows
         start = self._row * luma.line_size
-        band = os.urandom(min(luma.line_size * self.BAND, luma.buffer_size - start))
+        band = os.urandom(min(luma.line_size * band_rows, luma.buffer_size - start))
         picture[start:start + len(band)] = band
         luma.update(bytes(picture))
         for chroma, grey in zip(frame.planes[1:], self._grey[1:], strict=True):
             chroma.update(grey)
-        self._row = (self._row + self.BAND) % (height - self.BAND)
+        self._row = (self._row + band_rows) % (height - band_rows)
         frame.pts, frame.time_base = pts, time_base
         return frame
 
@@ -235,8 +246,9 @@ class Loopback:
         self.video_on = asyncio.Event()
         self.video_on.set()
         # 640x360: a band of noise big enough to fill the 1.5 Mbit/s the probe lets the encoder send.
-        self._tracks: list[MediaStreamTrack] = [ToneAudio(self.sending),
-                                                NoiseVideo(self.sending, 640, 360, video_on=self.video_on)]
+        self.video = NoiseVideo(self.sending, 640, 360, video_on=self.video_on)
+        self.video.set_rate(PROBE_KBPS)
+        self._tracks: list[MediaStreamTrack] = [ToneAudio(self.sending), self.video]
         self._sinks: list[asyncio.Task[None]] = []
         self._rtx: set[int] = set()
         self.media_back = asyncio.Event()
@@ -325,13 +337,14 @@ class Loopback:
         sample = {"t": time.monotonic(), "sent_bytes": sent_bytes, "recv_bytes": recv_bytes,
                   "down_expected": down_received + down_lost, "down_lost": down_lost,
                   "up_expected": rr_received + rr_lost, "up_lost": rr_lost, "up_bytes": None,
-                  "up_packets": None, "jitter_ms": jitters, "rtt_ms": rtts, "probe": None}
+                  "up_packets": None, "jitter_ms": jitters, "rtt_ms": rtts, "probe": None, "node": False}
         # The node's own view is better (it counts what arrived, report or not), but it travels on
         # the WebSocket, which a saturated link can hold up: then the receiver reports are used.
         try:
             node = await asyncio.wait_for(self.client.request("media_stats", room=self.room), timeout_s)
         except (TimeoutError, ServerError):
             return sample
+        sample["node"] = True
         sample["probe"] = node.get("probe") if isinstance(node.get("probe"), dict) else None
         published = node["participants"][0].get("published", []) if node.get("participants") else []
         if published:
@@ -345,12 +358,11 @@ class Loopback:
     async def probe_phase(self, deadline: float) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
         """Wait (until ``deadline``, monotonic) for the node's probe to reach its hold. Returns its
         report (None if the node has none), and the samples taken when it started and at the hold."""
-        first = await self.sample()
-        last = first
+        first = last = await self.sample()
         while time.monotonic() < deadline:
             probe = last["probe"]
-            if probe is None or probe.get("phase") == "holding":
-                break
+            if (last["node"] and probe is None) or (probe is not None and probe.get("phase") == "holding"):
+                break  # a node without a probe (a missed reply is not one), or the hold
             await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
             last = await self.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
             if first["probe"] is None or first["probe"].get("phase") == "waiting":
@@ -381,33 +393,26 @@ def downlink_loss_pct(echo_pct: float, up_pct: float) -> float:
     return max(0.0, min(100.0, 100.0 * (1 - (1 - echo_pct / 100) / (1 - up_pct / 100))))
 
 
-def _wire_kbps(first: dict[str, Any], last: dict[str, Any], bytes_key: str, packets_key: str | None) -> float | None:
-    if first.get(bytes_key) is None or last.get(bytes_key) is None:
-        return None
-    seconds = max(last["t"] - first["t"], 1e-3)
-    wire = last[bytes_key] - first[bytes_key]
-    if packets_key is not None and first.get(packets_key) is not None and last.get(packets_key) is not None:
-        wire += PACKET_OVERHEAD_BYTES * (last[packets_key] - first[packets_key])
-    return wire * 8 / seconds / 1000
-
-
 def probe_measurements(probe: dict[str, Any] | None, first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
-    """The capacity figures from the node's probe report and the samples taken while it ran."""
+    """The capacity figures from the node's probe report and the samples taken while it ran.
+
+    The uplink's is the node's. The downlink carried what the node forwarded of it: when it lost
+    little of that beyond the uplink's own loss (under SATURATED_LOSS_PCT), it is at least as wide
+    as the uplink; otherwise it was the narrower way, and what came back is its capacity."""
     if probe is None or probe.get("capacity_kbps") is None:
         return {}
     up = probe["capacity_kbps"]
-    # What came back while the probe ran: the downlink carried at least that; when it is clearly
-    # less than what the node received, the downlink is the narrower way and that is its capacity.
-    down = _wire_kbps(first, last, "recv_bytes", None)
-    node = _wire_kbps(first, last, "up_bytes", "up_packets")
+    seconds = max(last["t"] - first["t"], 1e-3)
+    received = (last["down_expected"] - last["down_lost"]) - (first["down_expected"] - first["down_lost"])
+    back = (last["recv_bytes"] - first["recv_bytes"] + IP_UDP_BYTES * received) * 8 / seconds / 1000
+    echo = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
+    up_loss = _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"])
+    narrower = downlink_loss_pct(echo, up_loss) >= SATURATED_LOSS_PCT
     steps = [{k: s.get(k) for k in ("at_ms", "kbps", "recv_kbps", "loss_pct", "queue_ms")}
              for s in probe.get("steps", [])[:MAX_STEPS] if isinstance(s, dict)]
-    return {"capacity_up_kbps": up,
-            "capacity_down_kbps": None if down is None else round(down),
-            "probe": {"saturated_up": bool(probe.get("saturated")),
-                      "saturated_down": down is not None and node is not None and down < DOWNLINK_NARROWER * node,
-                      "hold_kbps": probe.get("hold_kbps"), "duration_ms": probe.get("probe_ms"),
-                      "steps": steps}}
+    return {"capacity_up_kbps": up, "capacity_down_kbps": round(back if narrower else max(back, up)),
+            "probe": {"saturated_up": bool(probe.get("saturated")), "saturated_down": narrower,
+                      "hold_kbps": probe.get("hold_kbps"), "duration_ms": probe.get("probe_ms"), "steps": steps}}
 
 
 def network_measurements(first: dict[str, Any], last: dict[str, Any], transport: str | None) -> dict[str, Any]:
@@ -475,9 +480,11 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             # The probe, while leaving the hold's window at least MIN_WINDOW_S (and its RTT wait).
             probe, probe_first, first = await loopback.probe_phase(deadline - MIN_WINDOW_S - 0.5)
             hold = probe.get("hold_kbps") if probe is not None else None
-            if isinstance(hold, int | float) and hold < ENCODER_MIN_KBPS:
-                loopback.video_on.clear()
-                first = await loopback.sample()  # the window starts once video has stopped
+            if isinstance(hold, int | float):
+                loopback.video.set_rate(hold)
+                if hold < ENCODER_MIN_KBPS:
+                    loopback.video_on.clear()
+                first = await loopback.sample()  # the window starts at the rate held
             await asyncio.sleep(max(1.0, min(measure_s, deadline - time.monotonic() - 0.5)))
             await loopback.wait_for_rtt(min(RTT_WAIT_S, deadline - time.monotonic()))
             last = await loopback.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))

@@ -49,7 +49,7 @@ class EchoProbe:
         self.probe.on_video_packet(now, packet.extensions.abs_send_time)
 
     def counters(self) -> Counters:
-        received = bytes_ = expected = lost = 0
+        received = bytes_ = expected = lost = audio_bytes = audio_packets = 0
         for publication in list(self.room.publications.values()):
             inbound = publication.inbound
             if inbound is None:
@@ -59,7 +59,11 @@ class EchoProbe:
             bytes_ += inbound.bytes
             expected += stats.get("packets_expected", 0)
             lost += stats.get("packets_lost", 0)
-        return Counters(bytes=bytes_, packets=received, expected=expected, lost=lost)
+            if publication.kind == "audio":
+                audio_bytes += inbound.bytes
+                audio_packets += inbound.packets
+        return Counters(bytes=bytes_, packets=received, expected=expected, lost=lost, audio_bytes=audio_bytes,
+                        audio_packets=audio_packets)
 
     async def _run(self) -> None:
         while True:

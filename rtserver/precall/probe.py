@@ -62,7 +62,9 @@ SATURATED_LOSS_PCT = 5.0
 # The hold: this share of the capacity, less the audio's share, goes to video. 0.7 leaves the link
 # room for retransmissions, keyframes (several times an ordinary frame) and audio's own bursts.
 HOLD_FRACTION = 0.7
-# Opus at its default rate (about 32 kbit/s) with 50 packets a second of IP/UDP/RTP/SRTP headers.
+# Opus at a browser's default rate (about 32 kbit/s) with 50 packets a second of IP/UDP/RTP/SRTP
+# headers: the least kept for sound; more when the sound measured during the probe took more
+# (aiortc's Opus sends 96 kbit/s, about 120 with its headers).
 AUDIO_RESERVE_KBPS = 60
 # The lowest REMB the hold sends, kbit/s (a browser's encoder goes no lower than about 30).
 HOLD_MIN_KBPS = 50
@@ -88,6 +90,8 @@ class Counters:
     packets: int  # packets, retransmissions included
     expected: int  # packets the sequence numbers say were sent (first transmissions)
     lost: int  # of those, never received
+    audio_bytes: int = 0  # the audio's share of ``bytes``
+    audio_packets: int = 0  # and of ``packets``
 
 
 class DelayTracker:
@@ -126,9 +130,10 @@ class DelayTracker:
         return median
 
 
-def hold_kbps(capacity_kbps: float) -> int:
-    """The video rate the hold asks for, below a link of ``capacity_kbps`` (headers included)."""
-    return max(HOLD_MIN_KBPS, round(HOLD_FRACTION * capacity_kbps - AUDIO_RESERVE_KBPS))
+def hold_kbps(capacity_kbps: float, audio_kbps: float = 0.0) -> int:
+    """The video rate the hold asks for, below a link of ``capacity_kbps`` (headers included) that
+    also carries ``audio_kbps`` of sound (at least AUDIO_RESERVE_KBPS is kept for it)."""
+    return max(HOLD_MIN_KBPS, round(HOLD_FRACTION * capacity_kbps - max(AUDIO_RESERVE_KBPS, audio_kbps)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,11 +162,13 @@ class CapacityProbe:
         self.capacity_kbps: int | None = None
         self.saturated = False  # the capacity is the link's (True) or at least that (the sender's limit)
         self.hold_kbps: int | None = None
+        self.audio_kbps: int | None = None  # the sound's rate during the probe, headers included
         self.steps: list[Step] = []
         self.delays = DelayTracker()
         self._started: float | None = None
         self._held_at: float | None = None
         self._last: tuple[float, Counters] | None = None
+        self._first: tuple[float, Counters] | None = None
 
     def on_video_packet(self, arrival_s: float, abs_send_time: int | None) -> None:
         if abs_send_time is not None and self.phase is not Phase.HOLDING:
@@ -173,6 +180,7 @@ class CapacityProbe:
             if counters.packets == 0:
                 return None
             self.phase, self._started, self._last = Phase.PROBING, now, (now, counters)
+            self._first = self._last
             self.delays.take()  # packets before this sample belong to no step
             self.target_kbps = PROBE_KBPS
             return PROBE_KBPS
@@ -191,20 +199,25 @@ class CapacityProbe:
                     queue_ms=self.delays.take())
         if len(self.steps) < MAX_STEPS:
             self.steps.append(step)
-        judged = [s for s in self.steps if s.at_s > WARMUP_S + 1e-6]
+        judged = [s for s in self.steps if s.at_s > WARMUP_S * 1.5]  # samples come late, never early
         two_saturated = len(judged) >= 2 and judged[-1].saturated() and judged[-2].saturated()
         if not two_saturated and now - self._started < PROBE_S - 1e-6:
             return None
-        return self._hold(judged or self.steps, now)
+        return self._hold(judged or self.steps, now, counters)
 
-    def _hold(self, judged: list[Step], now: float) -> int:
+    def _hold(self, judged: list[Step], now: float, counters: Counters) -> int:
+        assert self._first is not None
+        started, first = self._first
+        audio = counters.audio_bytes - first.audio_bytes + PACKET_OVERHEAD_BYTES * (
+            counters.audio_packets - first.audio_packets)
+        self.audio_kbps = round(audio * 8 / max(now - started, 1e-3) / 1000)
         saturated = [s for s in judged if s.saturated()]
         self.saturated = bool(saturated)
         # Saturated: what got through while the queue was full is the link's rate. Otherwise the
         # sender set the pace, and the best step is what the link is known to carry at least.
         rates = [s.recv_kbps for s in (saturated or judged)]
         self.capacity_kbps = round(statistics.median(rates)) if self.saturated else max(rates)
-        self.hold_kbps = hold_kbps(self.capacity_kbps) if self.saturated else max(
+        self.hold_kbps = hold_kbps(self.capacity_kbps, self.audio_kbps) if self.saturated else max(
             HOLD_MIN_KBPS, min(PROBE_KBPS, self.capacity_kbps))
         self.phase, self._held_at, self.target_kbps = Phase.HOLDING, now, self.hold_kbps
         return self.hold_kbps
@@ -212,7 +225,7 @@ class CapacityProbe:
     def report(self, now: float) -> dict[str, Any]:
         """The probe as ``media_stats`` shows it (``probe``): docs/precall.md."""
         return {"phase": str(self.phase), "target_kbps": self.target_kbps, "capacity_kbps": self.capacity_kbps,
-                "saturated": self.saturated, "hold_kbps": self.hold_kbps,
+                "saturated": self.saturated, "hold_kbps": self.hold_kbps, "audio_kbps": self.audio_kbps,
                 "probe_ms": None if self._started is None else round(
                     ((self._held_at if self._held_at is not None else now) - self._started) * 1000),
                 "held_ms": None if self._held_at is None else round((now - self._held_at) * 1000),
