@@ -214,9 +214,10 @@ class CapacityProbe:
         saturated = [s for s in judged if s.saturated()]
         self.saturated = bool(saturated)
         # Saturated: what got through while the queue was full is the link's rate. Otherwise the
-        # sender set the pace, and the best step is what the link is known to carry at least.
+        # sender set the pace, and its mean rate is what the link is known to carry at least (a
+        # browser's encoder sends in bursts: single steps of 1 and 2 Mbit/s around 1.5).
         rates = [s.recv_kbps for s in (saturated or judged)]
-        self.capacity_kbps = round(statistics.median(rates)) if self.saturated else max(rates)
+        self.capacity_kbps = round(statistics.median(rates)) if self.saturated else round(statistics.mean(rates))
         self.hold_kbps = hold_kbps(self.capacity_kbps, self.audio_kbps) if self.saturated else max(
             HOLD_MIN_KBPS, min(PROBE_KBPS, self.capacity_kbps))
         self.phase, self._held_at, self.target_kbps = Phase.HOLDING, now, self.hold_kbps
