@@ -211,8 +211,8 @@ TEXTS: dict[FindingCode, FindingText] = {
         remedy=_NETWORK_FIX,
         blocking_remedy=_then(_NETWORK_FIX, _CALL_INSTEAD)),
     FindingCode.LOW_BANDWIDTH: FindingText(
-        message={"fr": f"Votre connexion n'envoie que {{value}}{NBSP}kbit/s : l'image sera floue ou coupée.",
-                 "en": "Your connection sends only {value} kbit/s: the picture will be blurry or cut out."},
+        message={"fr": f"Votre connexion ne fait passer que {{value}}{NBSP}kbit/s : l'image sera floue ou coupée.",
+                 "en": "Your connection carries only {value} kbit/s: the picture will be blurry or cut out."},
         remedy=_NETWORK_FIX,
         blocking_remedy=_then(_NETWORK_FIX, {
             "fr": "Sinon, passez l'entretien sans vidéo, ou demandez à votre conseiller de vous appeler "
