@@ -5,8 +5,14 @@
 //    name), devices present, the camera's resolution and frame rate, the microphone's level.
 // 2. Loopback: the echo room `precall:<user id>` is joined like an interview (./rtinterview.js,
 //    so the check exercises the same code and the same forwarding path as a real call); the
-//    node sends our own media back. Round trip, jitter, loss and bitrate come from `getStats()`
-//    on both connections and from the node's own receive statistics (`media_stats`).
+//    node sends our media back. It publishes the microphone and a synthetic 1280x720 picture of
+//    noise (a camera's picture, the fake one above all, can be too simple for the encoder to
+//    fill a fast link; and the person's face need not travel for a network test). The node's
+//    capacity probe (`media_stats.probe`) lets the encoder run at 1.5 Mbit/s, reads what the
+//    uplink carries, then holds it below that; meanwhile the page reads what came back (the
+//    downlink). At the hold, round trip, jitter and each direction's loss come from `getStats()`
+//    on both connections and from the node's own receive statistics. It runs while the
+//    microphone and camera are measured, and the whole check ends within CHECK_MS.
 // 3. Transports: which ICE path the loopback took (direct UDP or a relay), and one short
 //    relay-only connection per TURN transport the node hands out.
 // 4. Verdict: the measurements go to the node (`precall_result`), which computes and stores the
@@ -27,19 +33,39 @@
 export const SILENCE_RMS = 0.005;
 /** How long the microphone level (and the camera's frame rate) is measured. */
 export const LEVEL_MS = 3000;
-/** How long the loopback is measured once our own media comes back. */
-export const MEASURE_MS = 5000;
+/** How long the loopback is measured at the probe's hold. */
+export const MEASURE_MS = 4000;
+/** The whole check, answer included, ends within this; the network window is cut to fit. */
+export const CHECK_MS = 15000;
+/** Kept back from CHECK_MS for leaving the echo room and the node's answer. */
+const CLOSING_MS = 1500;
+/** The shortest window measured at the hold, however late the probe ended. */
+const MIN_WINDOW_MS = 1500;
 /** Joining the echo room and getting the first packets back: past this the network step failed. */
-const CONNECT_TIMEOUT_MS = 4000;
+const CONNECT_TIMEOUT_MS = 5000;
+/** The node's probe state is read this often while it runs (getStats has no change event either). */
+const PROBE_POLL_MS = 250;
+/** The longest the probe may take once media flows (the node's PROBE_S, 2.5 s, and a margin). */
+const PROBE_MAX_MS = 4000;
+/** After the hold starts, the sender's cut and the queue's draining before measuring. */
+const HOLD_SETTLE_MS = 300;
+/** Loss (percent, the downlink's own) above which, while probing, the downlink was the narrower way. */
+const SATURATED_LOSS_PCT = 5;
+/** What a packet costs the link besides what `bytesReceived` + `headerBytesReceived` count (IPv4, UDP, SRTP tag). */
+const PACKET_EXTRA_BYTES = 38;
 /** A TURN server that has not given a relay candidate by then is reported as not working. */
 const TURN_PROBE_MS = 3000;
-/** The node answers `precall_result` at once; a slow answer must not stretch the check past 15 s. */
-const RESULT_TIMEOUT_MS = 3000;
+/** The node answers `precall_result` at once; the least it is given when the rest ran late. */
+const RESULT_TIMEOUT_MS = 1000;
 const ECHO_PREFIX = "precall:";
 /** Getting our own media back is polled this often (getStats has no change event). */
 const POLL_MS = 100;
-/** The synthetic video published when there is no camera (so the network is measured anyway). */
-const SYNTHETIC = { width: 480, height: 360, fps: 15 };
+/**
+ * The synthetic video the loopback publishes: 1280x720 (Chrome lets its encoder reach 2.5 Mbit/s
+ * from 960x540 up, only 600 kbit/s up to 320x240), drawn from a 160x90 image of noise scaled up
+ * (cheap to make, still costly to encode), 15 frames a second.
+ */
+const SYNTHETIC = { width: 1280, height: 720, noiseWidth: 160, noiseHeight: 90, fps: 15 };
 
 /**
  * @typedef {object} Progress
@@ -90,6 +116,12 @@ export async function runPrecallCheck(client, {
       onProgress({ step: "microphone", fraction: 0.1 });
       const ticker = progressTicker(onProgress, "microphone", 0.1, 0.35, levelMs);
       release.push(ticker);
+      const published = withSyntheticMedia(devices.stream);
+      release.push(published.stop);
+      // The network is measured meanwhile: the level and frame rate are local, the loopback remote.
+      const deadline = started + CHECK_MS - CLOSING_MS;
+      const network = measureLoopback(client, published.stream, { measureMs, onProgress, signal, deadline });
+      network.catch(() => {}); // awaited below; a failure of the devices' step must not leave it unhandled
       const [level, fps] = await Promise.all([
         measureLevel(devices.stream.getAudioTracks()[0], levelMs, onLevel, signal),
         measureFrameRate(devices.stream.getVideoTracks()[0], levelMs, signal),
@@ -98,16 +130,15 @@ export async function runPrecallCheck(client, {
       Object.assign(measurements.microphone, level);
       if (fps !== null) measurements.camera.fps = fps;
 
-      onProgress({ step: "network", fraction: 0.35 });
-      const published = withSyntheticMedia(devices.stream);
-      release.push(published.stop);
-      const network = await measureLoopback(client, published.stream, { measureMs, onProgress, signal });
-      measurements.network = network.network;
-      measurements.transports = network.transports;
+      onProgress({ step: "network", fraction: 0.4 });
+      const measured = await network;
+      measurements.network = measured.network;
+      measurements.transports = measured.transports;
     }
     measurements.duration_ms = Math.round(performance.now() - started);
     onProgress({ step: "result", fraction: 0.95 });
-    const reply = await client.request("precall_result", { measurements }, { timeoutMs: RESULT_TIMEOUT_MS })
+    const answerMs = Math.max(RESULT_TIMEOUT_MS, started + CHECK_MS - performance.now());
+    const reply = await client.request("precall_result", { measurements }, { timeoutMs: Math.min(answerMs, 3000) })
       .catch((error) => {
         // What was measured is still worth showing (or sending again) when the node did not judge it.
         if (error && typeof error === "object") error.measurements = measurements;
@@ -132,6 +163,9 @@ export function browserSupport() {
   return {
     webrtc: typeof globalThis.RTCPeerConnection === "function",
     get_user_media: typeof navigator.mediaDevices?.getUserMedia === "function",
+    // Browsers give getUserMedia only to secure pages (HTTPS, or localhost): without it, the cause
+    // is the page's address, not the browser.
+    secure_context: globalThis.isSecureContext !== false,
   };
 }
 
@@ -274,7 +308,17 @@ async function measureLevel(track, ms, onLevel, signal) {
  * @returns {Promise<number | null>}
  */
 async function measureFrameRate(track, ms, signal) {
-  if (!track || !("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return null;
+  if (!track) return null;
+  // The frames the camera delivered (Chrome's MediaStreamTrack stats), when the browser counts
+  // them: shown frames also depend on the page's load (the loopback's encoder runs meanwhile).
+  const stats = /** @type {any} */ (track).stats;
+  if (stats && typeof stats.totalFrames === "number") {
+    const before = stats.totalFrames;
+    const start = performance.now();
+    await delay(ms, signal);
+    return Math.round(((stats.totalFrames - before) * 1000) / (performance.now() - start));
+  }
+  if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return null;
   const video = document.createElement("video");
   video.muted = true;
   video.playsInline = true;
@@ -296,33 +340,37 @@ async function measureFrameRate(track, ms, signal) {
 }
 
 /**
- * The stream to publish on the loopback: the captured tracks, completed with generated ones
- * where a device is missing or refused, so the network is measured all the same (with noise
- * for video: a still picture would compress to almost nothing and measure no bandwidth).
+ * The stream to publish on the loopback: the microphone (a tone where there is none, so the
+ * network is measured all the same) and a synthetic picture of noise (SYNTHETIC): a still or
+ * simple picture compresses to almost nothing and would measure no bandwidth.
  * @param {MediaStream} captured
  * @returns {{stream: MediaStream, stop: () => void}}
  */
 function withSyntheticMedia(captured) {
-  const stream = new MediaStream(captured.getTracks());
+  const stream = new MediaStream(captured.getAudioTracks());
   /** @type {Array<() => void>} */
   const stops = [];
-  if (!captured.getVideoTracks().length) {
-    const canvas = document.createElement("canvas");
-    canvas.width = SYNTHETIC.width;
-    canvas.height = SYNTHETIC.height;
-    const context2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
-    const image = context2d.createImageData(canvas.width, canvas.height);
-    const words = new Uint32Array(image.data.buffer);
-    const draw = () => {
-      for (let i = 0; i < words.length; i += 1) words[i] = (Math.random() * 0xffffff) | 0xff000000;
-      context2d.putImageData(image, 0, 0);
-    };
-    draw();
-    const timer = setInterval(draw, 1000 / SYNTHETIC.fps);
-    const track = canvas.captureStream(SYNTHETIC.fps).getVideoTracks()[0];
-    stream.addTrack(track);
-    stops.push(() => { clearInterval(timer); track.stop(); });
-  }
+  const canvas = document.createElement("canvas");
+  canvas.width = SYNTHETIC.width;
+  canvas.height = SYNTHETIC.height;
+  const context2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+  context2d.imageSmoothingEnabled = false; // sharp blocks: smoothing would make the noise cheap to encode
+  const noise = document.createElement("canvas");
+  noise.width = SYNTHETIC.noiseWidth;
+  noise.height = SYNTHETIC.noiseHeight;
+  const noise2d = /** @type {CanvasRenderingContext2D} */ (noise.getContext("2d"));
+  const image = noise2d.createImageData(noise.width, noise.height);
+  const words = new Uint32Array(image.data.buffer);
+  const draw = () => {
+    for (let i = 0; i < words.length; i += 1) words[i] = (Math.random() * 0xffffff) | 0xff000000;
+    noise2d.putImageData(image, 0, 0);
+    context2d.drawImage(noise, 0, 0, canvas.width, canvas.height);
+  };
+  draw();
+  const timer = setInterval(draw, 1000 / SYNTHETIC.fps);
+  const track = canvas.captureStream(SYNTHETIC.fps).getVideoTracks()[0];
+  stream.addTrack(track);
+  stops.push(() => { clearInterval(timer); track.stop(); });
   if (!captured.getAudioTracks().length) {
     const context = new AudioContext();
     const tone = context.createOscillator();
@@ -338,13 +386,14 @@ function withSyntheticMedia(captured) {
 // -- network -------------------------------------------------------------------------------------
 
 /**
- * Join the echo room, publish `stream`, wait for it to come back, measure for `measureMs`, and
- * probe each TURN transport meanwhile.
+ * Join the echo room, publish `stream`, wait for it to come back, follow the node's capacity
+ * probe to its hold, measure for `measureMs` (less when `deadline` comes first), and probe each
+ * TURN transport meanwhile.
  * @param {RtClient} client
  * @param {MediaStream} stream
- * @param {{measureMs: number, onProgress: (p: Progress) => void, signal?: AbortSignal}} options
+ * @param {{measureMs: number, onProgress: (p: Progress) => void, signal?: AbortSignal, deadline: number}} options
  */
-async function measureLoopback(client, stream, { measureMs, onProgress, signal }) {
+async function measureLoopback(client, stream, { measureMs, onProgress, signal, deadline: end }) {
   const room = `${ECHO_PREFIX}${client.hello?.user}`;
   const interview = client.interview(room);
   /** @type {Promise<Record<string, boolean | null>>} */
@@ -352,19 +401,23 @@ async function measureLoopback(client, stream, { measureMs, onProgress, signal }
   let turnConfigured = false;
   /** @type {Record<string, any>} */
   let network = { connected: false, transport: null };
-  const ticker = progressTicker(onProgress, "network", 0.4, 0.9, measureMs + CONNECT_TIMEOUT_MS / 2);
+  const ticker = progressTicker(onProgress, "network", 0.4, 0.9, Math.max(1000, end - performance.now()));
   let over = false;
   const joining = interview.join({ stream });
   // A join that completes after its timeout (and the leave below) must not leave a session behind.
   joining.then(() => over && interview.leave(), () => {}).catch(() => {});
   try {
-    const deadline = performance.now() + CONNECT_TIMEOUT_MS;
-    const joined = await withTimeout(joining, CONNECT_TIMEOUT_MS);
+    const connectMs = Math.min(CONNECT_TIMEOUT_MS, end - MIN_WINDOW_MS - performance.now());
+    const deadline = performance.now() + connectMs;
+    const joined = await withTimeout(joining, connectMs);
     const relays = turnServers(joined?.ice_servers ?? []);
     turnConfigured = relays.length > 0;
-    probes = probeRelays(relays);
+    probes = probeRelays(relays, Math.min(TURN_PROBE_MS, end - performance.now()));
     if (joined && await mediaReturns(interview, deadline, signal)) {
-      network = { connected: true, ...await measureWindow(client, interview, room, measureMs, signal) };
+      const probe = await followProbe(client, interview, room, end - MIN_WINDOW_MS, signal);
+      const held = await measureWindow(client, interview, room, Math.max(MIN_WINDOW_MS,
+        Math.min(measureMs, end - performance.now())), signal);
+      network = { connected: true, ...held, ...probeFigures(probe) };
     }
   } finally {
     over = true;
@@ -471,6 +524,84 @@ function nodePublished(node) {
 const SAMPLE_MS = 1000;
 
 /**
+ * @typedef {object} ProbeRun  what was seen while the node's capacity probe ran
+ * @property {Record<string, any> | null} report  the node's last `probe` report (null: it has none)
+ * @property {Record<string, number>} sums  how much each counter grew meanwhile (`counters`)
+ * @property {number} ms  how long that was
+ */
+
+/**
+ * Follow the node's capacity probe until it holds the sender (or `deadline`), summing the counters
+ * meanwhile: what came back tells the downlink's share.
+ * @param {RtClient} client
+ * @param {import("./rtinterview.js").Interview} interview
+ * @param {string} room
+ * @param {number} deadline  performance.now() time
+ * @param {AbortSignal | undefined} signal
+ * @returns {Promise<ProbeRun>}
+ */
+async function followProbe(client, interview, room, deadline, signal) {
+  const until = Math.min(deadline, performance.now() + PROBE_MAX_MS);
+  let first = await snapshot(client, interview, room);
+  let previous = counters(first);
+  /** @type {Record<string, number>} */
+  const sums = Object.fromEntries(Object.keys(previous).map((key) => [key, 0]));
+  let last = first;
+  /** @type {Record<string, any> | null} */
+  let report = first.node?.probe ?? null;
+  while (performance.now() < until) {
+    if (last.node && !last.node.probe) return { report: null, sums, ms: 0 }; // a node without the probe
+    if (report?.phase === "holding") break;
+    await delay(PROBE_POLL_MS, signal);
+    last = await snapshot(client, interview, room);
+    report = last.node?.probe ?? report; // a reply lost on the saturated link is not the end
+    const now = counters(last);
+    if (report && report.phase !== "waiting") {
+      for (const key of Object.keys(sums)) sums[key] += grown(previous[key], now[key]);
+    } else {
+      first = last; // the probe starts with the first packets the node sees
+    }
+    previous = now;
+  }
+  if (report?.phase === "holding") await delay(HOLD_SETTLE_MS, signal);
+  return { report, sums, ms: Math.max(1, last.at - first.at) };
+}
+
+/**
+ * The capacity figures (docs/precall.md): the uplink's from the node's probe; the downlink carried
+ * what the node forwarded of it, so it is at least as wide unless it lost more than the uplink had.
+ * @param {ProbeRun} probe
+ */
+function probeFigures({ report, sums, ms }) {
+  if (!report || typeof report.capacity_kbps !== "number") return {};
+  const up = ratioPct(sums.nodeLost, sums.nodeExpected);
+  const echo = ratioPct(sums.downLost, sums.downLost + sums.downReceived);
+  const narrower = downlinkLossPct(echo, up) >= SATURATED_LOSS_PCT;
+  const back = Math.round(((sums.bytesReceived + sums.headerBytesReceived + PACKET_EXTRA_BYTES * sums.downReceived)
+    * 8) / ms);
+  const steps = (Array.isArray(report.steps) ? report.steps : []).slice(0, 8).map((/** @type {any} */ s) => ({
+    at_ms: s.at_ms, kbps: s.kbps, recv_kbps: s.recv_kbps, loss_pct: s.loss_pct, queue_ms: s.queue_ms,
+  }));
+  return {
+    capacity_up_kbps: report.capacity_kbps,
+    capacity_down_kbps: narrower ? back : Math.max(back, report.capacity_kbps),
+    probe: { saturated_up: Boolean(report.saturated), saturated_down: narrower, hold_kbps: report.hold_kbps ?? null,
+      duration_ms: report.probe_ms ?? null, steps },
+  };
+}
+
+/**
+ * The downlink's own loss: what came back lost `echoPct` in all, the uplink `upPct` of it (a packet
+ * lost on the way up leaves a gap in what the node forwards, which the browser counts as lost).
+ * @param {number} echoPct
+ * @param {number} upPct
+ */
+export function downlinkLossPct(echoPct, upPct) {
+  if (upPct >= 100) return 0;
+  return Math.min(100, Math.max(0, 100 * (1 - (1 - echoPct / 100) / (1 - upPct / 100))));
+}
+
+/**
  * Sample both connections and the node's statistics through the window, adding up how much each
  * counter grew from one sample to the next, then turn the sums into the network figures
  * (docs/precall.md, Measurements).
@@ -488,7 +619,7 @@ async function measureWindow(client, interview, room, measureMs, signal) {
   let last = first;
   let nodeSeen = first.node !== null;
   while (last.at - first.at < measureMs - SAMPLE_MS / 2) {
-    await delay(Math.min(SAMPLE_MS, measureMs - (performance.now() - first.at)), signal);
+    await delay(Math.max(0, Math.min(SAMPLE_MS, measureMs - (performance.now() - first.at))), signal);
     last = await snapshot(client, interview, room);
     nodeSeen &&= last.node !== null;
     const now = counters(last);
@@ -500,13 +631,19 @@ async function measureWindow(client, interview, room, measureMs, signal) {
   // Uplink: the node's receive statistics; the node's receiver reports about us when it has none.
   const [upLost, upExpected] = nodeSeen && sums.nodeExpected > 0
     ? [sums.nodeLost, sums.nodeExpected] : [sums.reportedLost, sums.packetsSent];
-  const lossPct = Math.max(ratioPct(upLost, upExpected), ratioPct(sums.downLost, sums.downLost + sums.downReceived));
+  const up = ratioPct(upLost, upExpected);
+  const echo = ratioPct(sums.downLost, sums.downLost + sums.downReceived);
+  const down = downlinkLossPct(echo, up);
   const rtt = sums.rttAnswers > 0 ? sums.rttSeconds / sums.rttAnswers : latestRoundTrip(last);
+  const round2 = (/** @type {number} */ v) => Math.round(v * 100) / 100;
   return {
     transport: selectedTransport(last.publish),
     rtt_ms: rtt === null ? null : Math.round(rtt * 10000) / 10,
     jitter_ms: jitterMs(last),
-    loss_pct: Math.round(lossPct * 100) / 100,
+    loss_pct: round2(Math.max(up, down)),
+    loss_up_pct: round2(up),
+    loss_down_pct: round2(down),
+    loss_echo_pct: round2(echo),
     send_kbps: kbps(sums.bytesSent),
     recv_kbps: kbps(sums.bytesReceived),
     duration_ms: Math.round(ms),
@@ -526,6 +663,7 @@ function counters(s) {
   return {
     bytesSent: total(s.publish, "outbound-rtp", "bytesSent"),
     bytesReceived: total(s.subscribe, "inbound-rtp", "bytesReceived"),
+    headerBytesReceived: total(s.subscribe, "inbound-rtp", "headerBytesReceived"),
     downLost: Math.max(0, total(s.subscribe, "inbound-rtp", "packetsLost")),
     downReceived: total(s.subscribe, "inbound-rtp", "packetsReceived"),
     nodeLost: Math.max(0, node("packets_lost")),
@@ -641,22 +779,27 @@ function turnTransport(url) {
  * Each TURN transport: does the server give us a relay address through it? Getting one proves
  * the path to the server, the credentials and the allocation; the loopback proves the rest.
  * @param {Array<{transport: string, server: RTCIceServer}>} relays
+ * @param {number} timeoutMs
  * @returns {Promise<Record<string, boolean>>}
  */
-async function probeRelays(relays) {
-  const results = await Promise.all(relays.map(async ({ transport, server }) => [transport, await probeRelay(server)]));
+async function probeRelays(relays, timeoutMs) {
+  const results = await Promise.all(relays.map(async ({ transport, server }) =>
+    [transport, await probeRelay(server, Math.max(500, timeoutMs))]));
   return Object.fromEntries(results);
 }
 
-/** @param {RTCIceServer} server */
-async function probeRelay(server) {
+/**
+ * @param {RTCIceServer} server
+ * @param {number} timeoutMs
+ */
+async function probeRelay(server, timeoutMs) {
   const pc = new RTCPeerConnection({ iceServers: [server], iceTransportPolicy: "relay" });
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   try {
     pc.createDataChannel("probe"); // something to gather candidates for
     const gathered = new Promise((resolve) => {
-      timer = setTimeout(() => resolve(false), TURN_PROBE_MS);
+      timer = setTimeout(() => resolve(false), timeoutMs);
       pc.onicecandidate = (e) => {
         if (!e.candidate) resolve(false); // gathering over without a relay candidate
         else if (e.candidate.type === "relay" || / typ relay /.test(e.candidate.candidate)) resolve(true);

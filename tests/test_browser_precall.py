@@ -77,15 +77,23 @@ async def test_fake_devices_get_ready_and_the_result_is_stored(browser_session: 
     assert net["connected"] and net["transport"] == "udp", net
     assert net["loss_pct"] < 1 and net["rtt_ms"] is not None and net["rtt_ms"] < 50, net
     assert net["send_kbps"] > 100 and net["recv_kbps"] > 100, net
+    # The capacity probe: the synthetic 1280x720 noise lets Chrome's encoder send far more than the
+    # best tier needs, on a link it does not fill; each direction's loss apart.
+    assert net["capacity_up_kbps"] >= 1000 and net["capacity_down_kbps"] >= 1000, net
+    assert net["probe"]["saturated_up"] is False and net["probe"]["steps"], net
+    assert net["loss_up_pct"] < 1 and net["loss_down_pct"] < 1, net
+    assert m["browser"]["secure_context"] is True
     assert m["transports"] == {"udp": True, "turn-udp": None, "turn-tcp": None, "turn-tls": None,
                                "turn_configured": False}
     assert m["duration_ms"] <= 15_000, m["duration_ms"]
     # Nothing for anyone to fix on this machine: `ready`, and only informational findings.
     assert result["verdict"] == "ready", result["findings"]
+    assert (result["mode"], result["video"]) == ("video", "720p")
     assert codes(result, "warning", "blocking") == []
 
     # The page says it in words, and the camera is released once the check is over.
     await expect(page.locator("#verdict .verdict-word")).to_have_text("Equipment test: ready")
+    await expect(page.locator("#verdict .mode-message")).to_have_text("Your connection can carry the video interview.")
     await expect(page.locator("#verdict")).to_be_visible()
     await expect(page.locator("#fallbacks")).to_be_hidden()
     assert await page.evaluate("() => document.querySelector('#preview').srcObject === null")
@@ -133,8 +141,11 @@ async def test_camera_refused_is_not_ready_with_camera_denied(camera_refused: Br
     assert m["microphone"]["permission"] == "granted", m["microphone"]
     assert result["verdict"] == "not-ready"
     assert "camera_denied" in codes(result, "blocking"), result["findings"]
-    # The network was measured anyway, with a generated picture in place of the camera.
+    # The network was measured anyway, with a generated picture: the interview works with sound only.
     assert m["network"]["connected"], m["network"]
+    assert (result["mode"], result["video"]) == ("audio", "audio-only")
+    await expect(page.locator("#verdict")).to_have_attribute("data-mode", "audio")
+    await expect(page.locator("#audio-only")).to_be_visible()
 
     # In French, with how to undo the refusal, and the fallbacks.
     denied = page.locator("#findings li[data-code='camera_denied']")
@@ -179,6 +190,8 @@ async def test_jobseeker_runs_the_check_from_their_page_and_the_advisor_sees_it(
     # The advisor's console shows it live, in words, without a reload.
     await expect(row.locator(".verdict")).to_have_attribute("data-verdict", "ready", timeout=WAIT_MS)
     await expect(row.locator(".verdict")).to_contain_text("Test matériel : prêt")
+    await expect(row.locator(".mode")).to_have_attribute("data-mode", "video")
+    await expect(row.locator(".mode")).to_contain_text("Entretien possible : en vidéo (720p)")
     # And after a reload, from the portfolio.
     await advisor.reload()
     await advisor.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)

@@ -103,12 +103,36 @@ def test_deep_nesting_in_a_known_field_is_refused_naming_it():
     ({"client": {"user_agent": "\ud800"}}, "client.user_agent"),
     ({"client": "browser"}, "client"),
     ({"duration_ms": math.inf}, "duration_ms"),
+    ({"network": {**CLEAN["network"], "capacity_up_kbps": -1}}, "network.capacity_up_kbps"),
+    ({"network": {**CLEAN["network"], "probe": [1]}}, "network.probe"),
+    ({"network": {**CLEAN["network"], "probe": {"steps": {"kbps": 1}}}}, "network.probe.steps"),
+    ({"network": {**CLEAN["network"], "probe": {"steps": [{"kbps": 1}] * 9}}}, "network.probe.steps"),
+    ({"network": {**CLEAN["network"], "probe": {"steps": [{"kbps": 1}, {"loss_pct": 101}]}}},
+     "network.probe.steps[1].loss_pct"),
+    ({"network": {**CLEAN["network"], "probe": {"saturated_up": "yes"}}}, "network.probe.saturated_up"),
+    ({"browser": {"secure_context": 1}}, "browser.secure_context"),
 ])
 def test_bad_known_fields_are_refused_naming_the_field(measurements: dict[str, Any], field: str):
     with pytest.raises(BadRequest) as err:
         parse(measurements)
     assert err.value.code is ErrorCode.INVALID_MESSAGE
     assert err.value.message.startswith("measurements: ") and f"'{field}'" in err.value.message
+
+
+PROBED = {**CLEAN, "browser": {**CLEAN["browser"], "secure_context": True},
+          "network": {**CLEAN["network"], "capacity_up_kbps": 1450, "capacity_down_kbps": 1390, "loss_echo_pct": 0.1,
+                      "probe": {"saturated_up": False, "saturated_down": False, "hold_kbps": 1450, "duration_ms": 2500,
+                                "steps": [{"at_ms": 500 * i, "kbps": 1500, "recv_kbps": 1450, "loss_pct": 0.0,
+                                           "queue_ms": 1.5} for i in range(1, 6)]}}}
+
+
+def test_the_capacity_probe_is_kept_bounded_and_unknown_step_fields_dropped():
+    assert parse(PROBED) == PROBED
+    padded = {**PROBED, "network": {**PROBED["network"], "probe": {
+        **PROBED["network"]["probe"], "extra": nested(20),
+        "steps": [{**step, "more": nested(20)} for step in PROBED["network"]["probe"]["steps"]]}}}
+    assert parse(padded) == PROBED
+    encodes_everywhere(evaluate(parse(PROBED)))
 
 
 def test_values_no_json_has_are_dropped_with_their_unknown_fields():

@@ -50,10 +50,23 @@ async def test_echo_room_sends_a_participant_its_own_media_back(harness: Harness
         assert {t["kind"] for t in mine["published"]} == {"audio", "video"}
         assert all(t["packets"] > 0 for t in mine["published"])
         assert {t["publisher"] for t in mine["subscribed"]} == {"js"}
+        # The capacity probe runs on what arrives (sampled every half second: polled, bounded), and
+        # asks the sender for its rate by REMB.
+        for _ in range(30):
+            published = stats["participants"][0]["published"]
+            if stats["probe"]["phase"] != "waiting" and any(t.get("remb_sent_kbps") for t in published):
+                break
+            await asyncio.sleep(0.1)
+            stats = await peer.client.request("media_stats", room="precall:js")
+        mine, probe = stats["participants"][0], stats["probe"]
+        assert probe["phase"] in ("probing", "holding") and probe["target_kbps"] is not None, probe
+        video = next(t for t in mine["published"] if t["kind"] == "video")
+        assert video.get("remb_sent_kbps") in (probe["target_kbps"], 1500, probe["hold_kbps"]), (video, probe)
         await peer.leave()
     finally:
         await peer.close()
     assert "precall:js" not in harness.node.media.rooms  # closed with its only participant
+    assert "precall:js" not in harness.node.media._probes  # its probe ended with it
 
 
 async def test_an_echo_room_is_its_owners_alone(harness: Harness):

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtserver.precall import verdict as v
-from rtserver.precall.findings import TEXTS, FindingCode, Severity, finding
+from rtserver.precall.findings import TEXTS, FindingCode, Severity, finding, mode_advice
 from rtserver.precall.verdict import estimate_mos, evaluate, supported_video
 
 GOOD_NETWORK = {"connected": True, "transport": "udp", "rtt_ms": 1.0, "jitter_ms": 1.0, "loss_pct": 0.0,
@@ -111,12 +111,14 @@ def test_camera_refused_is_not_ready_camera_denied():
                                              "width": None, "height": None, "fps": None}))
     assert result["verdict"] == "not-ready"
     assert "camera_denied" in codes(result, "blocking")
-    assert result["video"] == "none"  # the network carries video, but there is no camera to send
+    # The network carries video, but there is no camera to send: the interview works with sound.
+    assert result["mode"] == "audio" and result["video"] == "audio-only"
 
 
 # -- every finding reachable ---------------------------------------------------------------------------
 REACHING: dict[FindingCode, dict[str, Any]] = {
     FindingCode.BROWSER_UNSUPPORTED: {"browser": {"webrtc": False, "get_user_media": True}},
+    FindingCode.INSECURE_PAGE: {"browser": {"webrtc": True, "get_user_media": False, "secure_context": False}},
     FindingCode.CAMERA_DENIED: with_(BROWSER, camera={"permission": "denied", "error": "NotAllowedError"}),
     FindingCode.CAMERA_MISSING: with_(BROWSER, camera={"permission": "prompt", "devices": 0, "error": "NotFoundError"}),
     FindingCode.CAMERA_BUSY: with_(BROWSER, camera={"permission": "granted", "error": "NotReadableError"}),
@@ -264,13 +266,18 @@ def test_video_never_improves_as_the_link_worsens(kbps: float, loss: float, less
 def test_video_is_none_without_media_or_camera():
     assert evaluate({})["video"] == "none"
     assert evaluate(network(connected=False))["video"] == "none"
-    assert evaluate(with_(BROWSER, camera={"permission": "granted", "error": "NotReadableError"}))["video"] == "none"
+    busy_microphone = evaluate(with_(BROWSER, microphone={"permission": "granted", "error": "NotReadableError"}))
+    assert busy_microphone["video"] == "none"
+    busy_camera = evaluate(with_(BROWSER, camera={"permission": "granted", "error": "NotReadableError"}))
+    assert (busy_camera["mode"], busy_camera["video"]) == ("audio", "audio-only")
     assert evaluate(PYTHON)["video"] == "720p"  # no camera section: not tested, the network decides
 
 
 # -- absent and unknown sections -----------------------------------------------------------------------
 def test_nothing_measured_finds_nothing():
-    assert evaluate({}) == {"verdict": "ready", "mos": None, "video": "none", "findings": [], "measurements": {}}
+    # Nothing said the interview cannot have video, nor measured a link to promise a tier.
+    assert evaluate({}) == {"verdict": "ready", "mode": "video", "video": "none", "advice": mode_advice("video"),
+                            "mos": None, "findings": [], "measurements": {}}
 
 
 @pytest.mark.parametrize("name", ["browser", "camera", "microphone", "network"])
@@ -423,3 +430,101 @@ def test_without_transports_a_failed_loopback_is_not_blamed_on_the_network():
     assert codes(evaluate({**failed, "transports": {"udp": False}})) == {"network_blocked"}
     assert codes(evaluate({"transports": {"udp": False, "turn-udp": False}})) == {"network_blocked"}
     assert codes(evaluate({"transports": {"udp": None, "turn_configured": False}})) == set()  # nothing tried
+
+
+# -- the mode: what the interview can be from there ------------------------------------------------------
+MODE_RANK = {"video": 0, "audio": 1, "none": 2}
+
+
+def probed(up: float, down: float, **fields: Any) -> dict[str, Any]:
+    """A check whose capacity probe found ``up`` and ``down`` kbit/s, sent at a safe rate below."""
+    return network(capacity_up_kbps=up, capacity_down_kbps=down, send_kbps=min(up, down) * 0.6, **fields)
+
+
+@pytest.mark.parametrize(("up", "down", "video"), [(1600, 1500, "720p"), (1600, 700, "480p"), (310, 1500, "240p"),
+                                                  (210, 210, "240p")])
+def test_the_narrower_direction_the_probe_found_sets_the_tier(up: float, down: float, video: str):
+    result = evaluate(probed(up, down, loss_pct=0.2))
+    assert (result["mode"], result["video"]) == ("video", video), result["findings"]
+    assert not codes(result, "blocking")
+
+
+def test_a_link_held_below_its_capacity_is_judged_on_the_capacity_not_the_rate_sent():
+    # A 300 kbit/s link measured at the hold (180 kbit/s sent, no loss): video, not "low bandwidth".
+    result = evaluate(probed(300, 300, loss_pct=0.0))
+    assert result["verdict"] == "ready" and result["mode"] == "video" and result["video"] == "240p"
+
+
+def test_a_check_from_before_the_probe_is_judged_on_what_it_sent():
+    assert evaluate(network(send_kbps=700, loss_pct=0.0))["video"] == "480p"
+    assert severity_of(evaluate(network(send_kbps=120)), "low_bandwidth") == "blocking"
+
+
+@pytest.mark.parametrize(("fields", "mode", "blocking"), [
+    ({"capacity_up_kbps": 120, "capacity_down_kbps": 900}, "audio", "low_bandwidth"),
+    ({"capacity_up_kbps": 40, "capacity_down_kbps": 900}, "none", "low_bandwidth"),
+    ({"loss_pct": 12.0}, "audio", "packet_loss"),
+    ({"loss_pct": 25.0}, "none", "packet_loss"),
+    ({"rtt_ms": 700.0}, "none", "high_latency"),
+])
+def test_a_link_too_poor_for_video_offers_sound_only_or_nothing(fields: dict[str, Any], mode: str, blocking: str):
+    result = evaluate(network(**fields))
+    assert result["verdict"] == "not-ready" and result["mode"] == mode, result["findings"]
+    assert blocking in codes(result, "blocking")
+    assert result["video"] == ("audio-only" if mode == "audio" else "none")
+
+
+def test_between_three_and_ten_percent_loss_video_stays_at_the_smallest_picture():
+    result = evaluate(network(loss_pct=5.0))
+    assert (result["verdict"], result["mode"], result["video"]) == ("ready-with-warnings", "video", "240p")
+
+
+@pytest.mark.parametrize(("section", "fields", "mode"), [
+    ("camera", {"permission": "denied", "error": "NotAllowedError"}, "audio"),
+    ("camera", {"error": "NotFoundError", "devices": 0}, "audio"),
+    ("microphone", {"permission": "denied", "error": "NotAllowedError"}, "none"),
+    ("microphone", {"error": "NotReadableError"}, "none"),
+    ("browser", {"webrtc": False}, "none"),
+])
+def test_devices_bound_the_mode(section: str, fields: dict[str, Any], mode: str):
+    assert evaluate(with_(BROWSER, **{section: fields}))["mode"] == mode
+
+
+def test_an_insecure_page_is_told_to_use_https_not_to_change_browser():
+    result = evaluate({"browser": {"webrtc": True, "get_user_media": False, "secure_context": False}})
+    assert codes(result, "blocking") == {"insecure_page"} and result["mode"] == "none"
+    assert "HTTPS" in result["findings"][0]["message"]["fr"] and "HTTPS" in result["findings"][0]["message"]["en"]
+    # A secure page without getUserMedia is an old or locked-down browser.
+    assert codes(evaluate({"browser": {"webrtc": True, "get_user_media": False, "secure_context": True}})) == {
+        "browser_unsupported"}
+
+
+@pytest.mark.parametrize("mode", ["video", "audio", "none"])
+def test_each_mode_is_told_in_both_languages(mode: str):
+    advice = mode_advice(mode)
+    assert set(advice) == {"message", "remedy"}
+    for text in advice.values():
+        assert set(text) == {"fr", "en"} and all(len(words) > 20 for words in text.values())
+
+
+@pytest.mark.parametrize(("stored", "mode"), [
+    ({"verdict": "ready", "video": "720p"}, "video"),
+    ({"verdict": "ready-with-warnings", "video": "240p"}, "video"),
+    ({"verdict": "not-ready", "video": "240p"}, "audio"),  # the page offered sound only or a call
+    ({"verdict": "ready-with-warnings", "video": "audio-only"}, "audio"),
+    ({"verdict": "not-ready", "video": "none"}, "none"),
+    ({"verdict": "ready"}, "none"),
+    ({"verdict": "ready", "video": "480p", "mode": "audio"}, "audio"),  # its own, when it has one
+    ({"verdict": "ready", "video": "480p", "mode": "bogus"}, "video"),
+])
+def test_results_stored_before_modes_get_one_from_their_verdict(stored: dict[str, Any], mode: str):
+    assert v.result_mode(stored) == mode
+
+
+@given(st.floats(0, 1000), st.floats(0, 100), st.floats(0, 3000), st.floats(0, 400), st.floats(0, 30),
+       st.floats(0, 1000))
+def test_the_mode_never_improves_as_the_link_worsens(rtt: float, loss: float, kbps: float, more_rtt: float,
+                                                     more_loss: float, less_kbps: float):
+    def mode(r: float, lo: float, k: float) -> int:
+        return MODE_RANK[evaluate(network(rtt_ms=r, loss_pct=lo, capacity_up_kbps=k, capacity_down_kbps=k))["mode"]]
+    assert mode(rtt + more_rtt, min(100.0, loss + more_loss), max(0.0, kbps - less_kbps)) >= mode(rtt, loss, kbps)

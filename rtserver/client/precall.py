@@ -7,11 +7,15 @@ endpoint, per-transport connectivity, and the server's verdict (docs/precall.md)
 or ``python -m rtserver.client.precall ws://HOST:PORT/ws --token TOKEN`` (prints the result as JSON).
 
 The client publishes a synthetic camera (noise, so the encoder really sends its target bitrate)
-and a tone, receives them back, and measures over ``measure_s`` seconds: loss before any
-retransmission repaired it (aiortc counts retransmissions on their own RTX stream, so the media
-stream's counters are the raw ones) in both directions (the node's ``media_stats`` for the
-uplink), RTT and jitter from RTCP, and the bitrates achieved. TURN servers the node hands out are
-probed one by one with a TURN allocation (aioice's client), so each transport is reported.
+and a tone, and receives them back. The node's capacity probe (``rtserver.precall.probe``, its
+state in ``media_stats``) first lets the encoder run at 1.5 Mbit/s and reads what the uplink
+carries, then holds it below that; the client meanwhile reads what came back (the downlink's
+share). At the hold it measures over ``measure_s`` seconds: loss before any retransmission
+repaired it (aiortc counts retransmissions on their own RTX stream, so the media stream's
+counters are the raw ones) in each direction (the node's ``media_stats`` for the uplink; the
+echo's loss, less the uplink's, for the downlink), RTT and jitter from RTCP, and the bitrates.
+TURN servers the node hands out are probed one by one with a TURN allocation (aioice's client),
+so each transport is reported. The whole check ends within ``CHECK_BUDGET_S``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses
+from ..precall.probe import MAX_STEPS, PROBE_KBPS, SATURATED_LOSS_PCT
 from ._client import Client, ServerError
 
 __all__ = ["check_network", "run_check"]
@@ -50,38 +55,65 @@ __all__ = ["check_network", "run_check"]
 log = logging.getLogger(__name__)
 
 CLOCK_RATES = {"audio": 48000, "video": 90000}
-# The whole check stays within 15 s: TURN probes (2 s at most), connecting, first media, then the
-# window, shortened (to MIN_WINDOW_S at least) when connecting was slow.
+# The whole check stays within 15 s: TURN probes (2 s at most), connecting, first media, the
+# capacity probe, then the window, shortened (to MIN_WINDOW_S at least) when the rest was slow;
+# past the deadline the check ends with what it has.
 CHECK_BUDGET_S = 15.0
+# Kept back from the budget for leaving the echo room and the node's answer to precall_result.
+CLOSING_S = 1.0
 TURN_PROBE_TIMEOUT_S = 2.0
 # ICE and DTLS, over TURN or a lossy link too. On a link losing 30 % of packets a DTLS flight may
 # need several retransmissions, each after a doubling timer (1, 2, 4 s): 10 s lets four through.
 CONNECT_TIMEOUT_S = 10.0
 FIRST_MEDIA_TIMEOUT_S = 1.0  # after connecting, until our own media comes back
 MIN_WINDOW_S = 2.0
+# After a slow connection, the least left for the probe and the window together (a shorter window
+# again when even that is not left: the check ends on time with what it has).
+SHORTEST_MEASURE_S = 3.5
 # The round trip comes from the node's receiver report answering one of our sender reports, and
 # each side sends one every 0.5-1.5 s: the first can take 3 s after media starts, longer than a
 # short window. After the window, wait this much more for it (within the budget) if none came.
 RTT_WAIT_S = 2.0
 NODE_STATS_TIMEOUT_S = 2.0
+# The node's probe state is read this often while it runs (a media_stats request on the WebSocket).
+PROBE_POLL_S = 0.25
+# aiortc's VP8 encoder goes no lower than 250 kbit/s (aiortc.codecs.vpx.MIN_BITRATE): a hold below
+# it cannot be obeyed, so the check stops its video there and measures the link with audio alone
+# (aiortc's Opus takes about 120 kbit/s with its headers).
+ENCODER_MIN_KBPS = 250
+# What aiortc's transport counters leave out of each packet the link carried (IPv4 and UDP headers).
+IP_UDP_BYTES = 28
 
 
 class NoiseVideo(VideoStreamTrack):
     """Grey with a band of random pixels moving down: the band cannot be predicted from the last
-    frame, so the encoder spends real bits (about what a webcam at this size costs, 0.5-1 Mbit/s
-    at 320x240), not the few bytes of a still picture."""
+    frame, so the encoder spends real bits, not the few bytes of a still picture. The band is sized
+    for the rate asked (``set_rate``): noise is as costly at the encoder's coarsest quality, so a
+    band filling 1.5 Mbit/s would keep a VP8 encoder asked for 300 kbit/s near 1 Mbit/s."""
 
-    BAND = 16  # rows of noise per frame
+    BAND = 16  # rows of noise per frame, until set_rate
+    FPS = 30  # aiortc's VideoStreamTrack pace
+    BYTES_PER_BIT = 1.5 / 8  # a random byte costs the encoder about 8 bits; 1.5x fills the rate asked
 
-    def __init__(self, gate: asyncio.Event, width: int = 320, height: int = 240):
+    def __init__(self, gate: asyncio.Event, width: int = 320, height: int = 240, *,
+                 video_on: asyncio.Event | None = None):
         super().__init__()
         self._gate = gate
+        self._video_on = video_on  # cleared: no frames (the hold asks for less than the encoder's floor)
         self._size = (width, height)
         self._row = 0
+        self._band = self.BAND
         self._grey: list[bytes] = []  # each plane's grey picture, built on the first frame
+
+    def set_rate(self, kbps: float) -> None:
+        """Size the noise so that the encoder's rate control can meet ``kbps``."""
+        width, height = self._size
+        self._band = max(1, min(height // 2, round(kbps * 1000 * self.BYTES_PER_BIT / self.FPS / width)))
 
     async def recv(self) -> VideoFrame:
         await self._gate.wait()
+        if self._video_on is not None:
+            await self._video_on.wait()
         pts, time_base = await self.next_timestamp()
         width, height = self._size
         frame = VideoFrame(width, height, "yuv420p")
@@ -89,13 +121,15 @@ class NoiseVideo(VideoStreamTrack):
             self._grey = [b"\x80" * plane.buffer_size for plane in frame.planes]
         luma = frame.planes[0]
         picture = bytearray(self._grey[0])
+        band_rows = self._band
+        self._row %= height - band_rows
         start = self._row * luma.line_size
-        band = os.urandom(min(luma.line_size * self.BAND, luma.buffer_size - start))
+        band = os.urandom(min(luma.line_size * band_rows, luma.buffer_size - start))
         picture[start:start + len(band)] = band
         luma.update(bytes(picture))
         for chroma, grey in zip(frame.planes[1:], self._grey[1:], strict=True):
             chroma.update(grey)
-        self._row = (self._row + self.BAND) % (height - self.BAND)
+        self._row = (self._row + band_rows) % (height - band_rows)
         frame.pts, frame.time_base = pts, time_base
         return frame
 
@@ -209,7 +243,12 @@ class Loopback:
         # Media waits until both connections are up: on a narrow link, our own video would otherwise
         # crowd out the second connection's ICE and DTLS handshake, which then never completes.
         self.sending = asyncio.Event()
-        self._tracks: list[MediaStreamTrack] = [ToneAudio(self.sending), NoiseVideo(self.sending)]
+        self.video_on = asyncio.Event()
+        self.video_on.set()
+        # 640x360: a band of noise big enough to fill the 1.5 Mbit/s the probe lets the encoder send.
+        self.video = NoiseVideo(self.sending, 640, 360, video_on=self.video_on)
+        self.video.set_rate(PROBE_KBPS)
+        self._tracks: list[MediaStreamTrack] = [ToneAudio(self.sending), self.video]
         self._sinks: list[asyncio.Task[None]] = []
         self._rtx: set[int] = set()
         self.media_back = asyncio.Event()
@@ -274,7 +313,7 @@ class Loopback:
                 return
             await asyncio.sleep(0.1)  # receiver reports have no awaitable in aiortc; polled, bounded
 
-    async def sample(self) -> dict[str, Any]:
+    async def sample(self, timeout_s: float = NODE_STATS_TIMEOUT_S) -> dict[str, Any]:
         """Cumulative counters now: ours (getStats) and, when it answers in time, the node's."""
         sent_bytes = recv_bytes = 0
         down_received = down_lost = rr_received = rr_lost = 0
@@ -298,20 +337,37 @@ class Loopback:
         sample = {"t": time.monotonic(), "sent_bytes": sent_bytes, "recv_bytes": recv_bytes,
                   "down_expected": down_received + down_lost, "down_lost": down_lost,
                   "up_expected": rr_received + rr_lost, "up_lost": rr_lost, "up_bytes": None,
-                  "jitter_ms": jitters, "rtt_ms": rtts}
+                  "up_packets": None, "jitter_ms": jitters, "rtt_ms": rtts, "probe": None, "node": False}
         # The node's own view is better (it counts what arrived, report or not), but it travels on
         # the WebSocket, which a saturated link can hold up: then the receiver reports are used.
         try:
-            node = await asyncio.wait_for(self.client.request("media_stats", room=self.room), NODE_STATS_TIMEOUT_S)
+            node = await asyncio.wait_for(self.client.request("media_stats", room=self.room), timeout_s)
         except (TimeoutError, ServerError):
             return sample
+        sample["node"] = True
+        sample["probe"] = node.get("probe") if isinstance(node.get("probe"), dict) else None
         published = node["participants"][0].get("published", []) if node.get("participants") else []
         if published:
             sample.update(up_expected=sum(t.get("packets_expected", 0) for t in published),
                           up_lost=sum(max(t.get("packets_lost", 0), 0) for t in published),
-                          up_bytes=sum(t.get("bytes", 0) for t in published))
+                          up_bytes=sum(t.get("bytes", 0) for t in published),
+                          up_packets=sum(t.get("packets", 0) for t in published))
             jitters += [t["jitter_ms"] for t in published if t.get("jitter_ms") is not None]
         return sample
+
+    async def probe_phase(self, deadline: float) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+        """Wait (until ``deadline``, monotonic) for the node's probe to reach its hold. Returns its
+        report (None if the node has none), and the samples taken when it started and at the hold."""
+        first = last = await self.sample()
+        while time.monotonic() < deadline:
+            probe = last["probe"]
+            if (last["node"] and probe is None) or (probe is not None and probe.get("phase") == "holding"):
+                break  # a node without a probe (a missed reply is not one), or the hold
+            await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
+            last = await self.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
+            if first["probe"] is None or first["probe"].get("phase") == "waiting":
+                first = last  # the probe starts with the first packets the node sees
+        return last["probe"], first, last
 
     async def close(self) -> None:
         if self._answering is not None:
@@ -329,11 +385,42 @@ def _ratio(lost: int, expected: int) -> float:
     return 0.0 if expected <= 0 else min(100.0, 100.0 * lost / expected)
 
 
-def network_measurements(first: dict[str, Any], last: dict[str, Any], transport: str | None) -> dict[str, Any]:
-    """The ``network`` section from two samples taken ``measure_s`` apart."""
+def downlink_loss_pct(echo_pct: float, up_pct: float) -> float:
+    """The downlink's own loss: what came back lost ``echo_pct`` in all, the uplink ``up_pct`` of it
+    (a packet lost on the way up leaves a gap in what the node forwards, which the client counts)."""
+    if up_pct >= 100.0:
+        return 0.0
+    return max(0.0, min(100.0, 100.0 * (1 - (1 - echo_pct / 100) / (1 - up_pct / 100))))
+
+
+def probe_measurements(probe: dict[str, Any] | None, first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """The capacity figures from the node's probe report and the samples taken while it ran.
+
+    The uplink's is the node's. The downlink carried what the node forwarded of it: when it lost
+    little of that beyond the uplink's own loss (under SATURATED_LOSS_PCT), it is at least as wide
+    as the uplink; otherwise it was the narrower way, and what came back is its capacity."""
+    if probe is None or probe.get("capacity_kbps") is None:
+        return {}
+    up = probe["capacity_kbps"]
     seconds = max(last["t"] - first["t"], 1e-3)
-    down = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
+    received = (last["down_expected"] - last["down_lost"]) - (first["down_expected"] - first["down_lost"])
+    back = (last["recv_bytes"] - first["recv_bytes"] + IP_UDP_BYTES * received) * 8 / seconds / 1000
+    echo = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
+    up_loss = _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"])
+    narrower = downlink_loss_pct(echo, up_loss) >= SATURATED_LOSS_PCT
+    steps = [{k: s.get(k) for k in ("at_ms", "kbps", "recv_kbps", "loss_pct", "queue_ms")}
+             for s in probe.get("steps", [])[:MAX_STEPS] if isinstance(s, dict)]
+    return {"capacity_up_kbps": up, "capacity_down_kbps": round(back if narrower else max(back, up)),
+            "probe": {"saturated_up": bool(probe.get("saturated")), "saturated_down": narrower,
+                      "hold_kbps": probe.get("hold_kbps"), "duration_ms": probe.get("probe_ms"), "steps": steps}}
+
+
+def network_measurements(first: dict[str, Any], last: dict[str, Any], transport: str | None) -> dict[str, Any]:
+    """The ``network`` section from two samples taken at the hold, ``measure_s`` apart."""
+    seconds = max(last["t"] - first["t"], 1e-3)
     up = _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"])
+    echo = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
+    down = downlink_loss_pct(echo, up)
     rtts = last["rtt_ms"] or first["rtt_ms"]
     # What reached the node, when it said (a capped link drops the rest), else what we sent.
     node_bytes = (first["up_bytes"] is not None and last["up_bytes"] is not None)
@@ -342,6 +429,7 @@ def network_measurements(first: dict[str, Any], last: dict[str, Any], transport:
             "rtt_ms": round(max(rtts), 1) if rtts else None,
             "jitter_ms": round(max(last["jitter_ms"]), 1) if last["jitter_ms"] else None,
             "loss_pct": round(max(up, down), 2), "loss_up_pct": round(up, 2), "loss_down_pct": round(down, 2),
+            "loss_echo_pct": round(echo, 2),
             "send_kbps": round(sent * 8 / seconds / 1000),
             "recv_kbps": round((last["recv_bytes"] - first["recv_bytes"]) * 8 / seconds / 1000),
             "duration_ms": round(seconds * 1000)}
@@ -374,7 +462,9 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
     udp = False
     try:
         await loopback.start()
-        connected = await loopback.connected(CONNECT_TIMEOUT_S)
+        # Connecting leaves the probe and a short window their time within the budget.
+        connect_s = min(CONNECT_TIMEOUT_S, started + CHECK_BUDGET_S - CLOSING_S - SHORTEST_MEASURE_S - time.monotonic())
+        connected = await loopback.connected(max(connect_s, 1.0))
         # Packets may pass (ICE checks succeeded) while media could not be set up in time: then the
         # network is bad, not blocked, and the verdict says media failed rather than "blocked".
         if connected or loopback.ice_connected():
@@ -383,15 +473,23 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             network = {"connected": False, "transport": relay_kind if relayed else "udp"}
         if connected:
             loopback.sending.set()
+            deadline = started + CHECK_BUDGET_S - CLOSING_S
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FIRST_MEDIA_TIMEOUT_S):
                     await loopback.media_back.wait()
-            first = await loopback.sample()
-            left = CHECK_BUDGET_S - (time.monotonic() - started) - 0.5  # the reply and the closing
-            await asyncio.sleep(max(MIN_WINDOW_S, min(measure_s, left)))  # the measuring window itself
-            left = CHECK_BUDGET_S - (time.monotonic() - started) - 0.5
-            await loopback.wait_for_rtt(min(RTT_WAIT_S, left))
-            network = network_measurements(first, await loopback.sample(), network["transport"])
+            # The probe, while leaving the hold's window at least MIN_WINDOW_S (and its RTT wait).
+            probe, probe_first, first = await loopback.probe_phase(deadline - MIN_WINDOW_S - 0.5)
+            hold = probe.get("hold_kbps") if probe is not None else None
+            if isinstance(hold, int | float):
+                loopback.video.set_rate(hold)
+                if hold < ENCODER_MIN_KBPS:
+                    loopback.video_on.clear()
+                first = await loopback.sample()  # the window starts at the rate held
+            await asyncio.sleep(max(1.0, min(measure_s, deadline - time.monotonic() - 0.5)))
+            await loopback.wait_for_rtt(min(RTT_WAIT_S, deadline - time.monotonic()))
+            last = await loopback.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
+            network = {**network_measurements(first, last, network["transport"]),
+                       **probe_measurements(probe, probe_first, first)}
     finally:
         await loopback.close()
         with contextlib.suppress(Exception):

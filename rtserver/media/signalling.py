@@ -32,6 +32,7 @@ from ..config import Settings
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
 from ..gcpolicy import FullCollection
 from ..metrics import Metrics
+from ..precall.probe import PROBE_KBPS
 from ..protocol.media import (
     MAX_STATS_EVERY_MS,
     MIN_STATS_EVERY_MS,
@@ -49,6 +50,7 @@ from ..protocol.media import (
 )
 from . import forwarder
 from .candidate_policy import CandidatePolicy, Refusal
+from .echo import EchoProbe
 from .fallback import FallbackTimings
 from .forwarder import HostAddresses
 from .ice import IceServerConfig
@@ -68,9 +70,10 @@ GUEST = "guest"  # an invited participant's role in the interview
 
 ECHO_PREFIX = "precall:"
 # A browser's sender starts near 300 kbit/s and, with no transport-wide feedback from the node,
-# climbs slowly: a pre-call check would measure its ramp, not the link. In an echo room the node
-# asks it to start higher (Chrome's x-google-start-bitrate); a link that cannot carry it shows loss.
-ECHO_START_KBPS = 1500
+# climbs 8 % a second: a pre-call check would measure its ramp, not the link. In an echo room the
+# node asks it to start at the capacity probe's rate (Chrome's x-google-start-bitrate), and the
+# probe (rtserver.media.echo) brings it down below what the link carries (docs/precall.md).
+ECHO_START_KBPS = PROBE_KBPS
 
 
 def with_start_bitrate(sdp: str, kbps: int) -> str:
@@ -153,6 +156,7 @@ class MediaService:
         self.totals = ForwardingTotals()
         self._store = store
         self._by_conn: dict[Connection, set[str]] = {}
+        self._probes: dict[str, EchoProbe] = {}  # the capacity probe of each echo room
         self._precall_max_s = settings.precall_max_s
         # A participant's closed peer connections are cyclic garbage that, with the node's raised
         # collector thresholds, would stay until a full collection that almost never comes: ask
@@ -271,6 +275,9 @@ class MediaService:
     def _on_empty(self, room: MediaRoom) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+            probe = self._probes.pop(room.id, None)
+            if probe is not None:
+                probe.close()
         if room.outcome is not None and self.on_interview_closed is not None:
             self.on_interview_closed(room)
         monitor = self.links.get(room.id)
@@ -310,6 +317,7 @@ class MediaService:
                                                    on_empty=self._on_empty, on_released=self.collection.request,
                                                    echo=True)
             room.expire_after(self._precall_max_s, "timeout")
+            self._probes[room_id] = EchoProbe(room)
         return room
 
     async def _interview_room(self, conn: Connection, room_id: str) -> tuple[MediaRoom, str]:
@@ -412,12 +420,20 @@ class MediaService:
             if req.every_ms:
                 participant.stats_task = asyncio.create_task(self._stats_every(room, participant, req.every_ms / 1000),
                                                              name=f"media-stats-{room.id}")
-        return {"type": "media_stats", "id": req.id, **await room.stats()}
+        return {"type": "media_stats", "id": req.id, **await self._room_stats(room)}
+
+    async def _room_stats(self, room: MediaRoom) -> dict[str, Any]:
+        """The room's statistics; an echo room's carry its capacity probe (docs/precall.md)."""
+        stats = await room.stats()
+        probe = self._probes.get(room.id) if room.echo else None
+        if probe is not None:
+            stats["probe"] = probe.report()
+        return stats
 
     async def _stats_every(self, room: MediaRoom, participant: Participant, every_s: float) -> None:
         while True:
             await asyncio.sleep(every_s)
-            participant.post({"type": "media_stats", **await room.stats()})
+            participant.post({"type": "media_stats", **await self._room_stats(room)})
 
     async def receive(self, conn: Connection, req: MediaReceive) -> dict[str, Any]:
         _, participant = await self._authorized(conn, req.room)
@@ -463,6 +479,9 @@ class MediaService:
         with contextlib.suppress(Exception):
             await asyncio.gather(*(room.close("shutdown") for room in rooms))
         self.rooms.clear()
+        for probe in self._probes.values():
+            probe.close()
+        self._probes.clear()
         self._by_conn.clear()
         self.links.clear()
         if self._links_task is not None:

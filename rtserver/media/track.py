@@ -79,6 +79,9 @@ class Publication:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks = BackgroundTasks("RTCP to publisher", logger=log, level=logging.WARNING)
         self._source_ssrc: int | None = None
+        # Told of every first transmission with its arrival time: the pre-call echo room's capacity
+        # probe reads the packets' send times from it (rtserver.media.echo). None elsewhere.
+        self.observer: Callable[[RtpPacket, float], None] | None = None
         self._totals = totals
         self._closed = False
 
@@ -110,14 +113,16 @@ class Publication:
                 for downtrack in self.downtracks:
                     downtrack.restart()
         key = False
+        now = time.monotonic()
         if not retransmitted:
+            if self.observer is not None:
+                self.observer(packet, now)
             self.packets += 1
             if packet.marker:
                 self.frames += 1
             if self._detect is not None and self._detect(packet.payload):
                 key = True
                 self.keyframes += 1
-        now = time.monotonic()
         for downtrack in list(self.downtracks):
             await downtrack.forward(packet, key, arrival_ntp, now)
 

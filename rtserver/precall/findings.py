@@ -13,7 +13,7 @@ import dataclasses
 import enum
 from typing import Any
 
-__all__ = ["TEXTS", "FindingCode", "FindingText", "Severity", "finding"]
+__all__ = ["MODE_TEXTS", "TEXTS", "FindingCode", "FindingText", "Severity", "finding", "mode_advice"]
 
 
 class Severity(enum.StrEnum):
@@ -24,6 +24,7 @@ class Severity(enum.StrEnum):
 
 class FindingCode(enum.StrEnum):
     BROWSER_UNSUPPORTED = "browser_unsupported"
+    INSECURE_PAGE = "insecure_page"
     CAMERA_DENIED = "camera_denied"
     CAMERA_MISSING = "camera_missing"
     CAMERA_BUSY = "camera_busy"
@@ -98,6 +99,16 @@ TEXTS: dict[FindingCode, FindingText] = {
                       "Sinon, demandez à votre conseiller de vous appeler par téléphone.",
                 "en": "Open this page in an up-to-date browser: Chrome, Firefox, Edge or Safari. "
                       "Otherwise, ask your advisor for a phone call instead."}),
+    FindingCode.INSECURE_PAGE: FindingText(
+        message={"fr": "Cette page doit être ouverte en HTTPS : sans cela, le navigateur ne donne accès ni à la "
+                       "caméra ni au micro.",
+                 "en": "This page must be opened over HTTPS: otherwise the browser gives it no access to the "
+                       "camera or microphone."},
+        remedy={"fr": "Ouvrez le lien envoyé par votre conseiller tel quel (son adresse commence par "
+                      "https://), sans le recopier. Sinon, demandez à votre conseiller de vous appeler par "
+                      "téléphone.",
+                "en": "Open the link your advisor sent as it is (its address starts with https://), without "
+                      "retyping it. Otherwise, ask your advisor for a phone call instead."}),
     FindingCode.CAMERA_DENIED: _permission("la caméra", "camera", "à la caméra"),
     FindingCode.CAMERA_MISSING: FindingText(
         message={"fr": "Aucune caméra n'a été trouvée.", "en": "No camera was found."},
@@ -200,14 +211,46 @@ TEXTS: dict[FindingCode, FindingText] = {
         remedy=_NETWORK_FIX,
         blocking_remedy=_then(_NETWORK_FIX, _CALL_INSTEAD)),
     FindingCode.LOW_BANDWIDTH: FindingText(
-        message={"fr": f"Votre connexion n'envoie que {{value}}{NBSP}kbit/s : l'image sera floue ou coupée.",
-                 "en": "Your connection sends only {value} kbit/s: the picture will be blurry or cut out."},
+        message={"fr": f"Votre connexion ne fait passer que {{value}}{NBSP}kbit/s : l'image sera floue ou coupée.",
+                 "en": "Your connection carries only {value} kbit/s: the picture will be blurry or cut out."},
         remedy=_NETWORK_FIX,
         blocking_remedy=_then(_NETWORK_FIX, {
             "fr": "Sinon, passez l'entretien sans vidéo, ou demandez à votre conseiller de vous appeler "
                   "par téléphone.",
             "en": "Otherwise, have the interview without video, or ask your advisor for a phone call instead."})),
 }
+
+
+# What the check says the interview can be, in plain words: the best mode that will work (see
+# verdict.Mode), and what to do about it. The findings say why.
+MODE_TEXTS: dict[str, FindingText] = {
+    "video": FindingText(
+        message={"fr": "Votre connexion permet l'entretien en vidéo.",
+                 "en": "Your connection can carry the video interview."},
+        remedy={"fr": "Rejoignez l'entretien en vidéo à l'heure prévue.",
+                "en": "Join the interview with video at the planned time."}),
+    "audio": FindingText(
+        message={"fr": "Votre connexion ne permet pas la vidéo, mais l'entretien peut se faire avec le son "
+                       "seulement.",
+                 "en": "Your connection cannot carry video, but the interview can take place with sound only."},
+        remedy={"fr": f"Au moment de l'entretien, choisissez {_quoted('Rejoindre en audio seulement')}. Vous "
+                      "pouvez aussi demander à votre conseiller de vous appeler par téléphone.",
+                "en": "When the interview starts, choose \"Join with audio only\". You can also ask your "
+                      "advisor for a phone call instead."}),
+    "none": FindingText(
+        message={"fr": "L'entretien ne pourra pas se faire en ligne d'ici, même sans vidéo.",
+                 "en": "The interview cannot take place online from here, not even with sound only."},
+        remedy={"fr": "Suivez les conseils ci-dessous et refaites le test, ou demandez à votre conseiller de "
+                      "vous appeler par téléphone.",
+                "en": "Follow the advice below and run the test again, or ask your advisor for a phone call "
+                      "instead."}),
+}
+
+
+def mode_advice(mode: str) -> dict[str, Any]:
+    """The mode's message and remedy in each language, as the result carries them (``advice``)."""
+    text = MODE_TEXTS[mode]
+    return {"message": dict(text.message), "remedy": dict(text.remedy)}
 
 
 def _number(value: float, lang: str) -> str:

@@ -18,6 +18,8 @@ import logging
 import math
 from typing import Any, Protocol
 
+from .verdict import result_mode
+
 __all__ = ["MAX_RESULT_DEPTH", "CheckResults", "encodable", "loaded"]
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,9 @@ def _text(value: str) -> str:
 
 
 def loaded(data: str | bytes) -> dict[str, Any] | None:
-    """A stored result read back, made ``encodable``; None (and a warning) when it is not a JSON object."""
+    """A stored result read back, made ``encodable``, with a ``mode`` (one stored before modes gets
+    the one its verdict and video meant, ``verdict.result_mode``); None (and a warning) when it is
+    not a JSON object."""
     try:
         # NaN and infinities, which json.dumps wrote for older versions, read as null.
         value = json.loads(data, parse_constant=lambda _: None)
@@ -70,7 +74,10 @@ def loaded(data: str | bytes) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         log.warning("skipping a pre-call result that is not an object")
         return None
-    return encodable(value)
+    result: dict[str, Any] = encodable(value)
+    if "mode" not in result:
+        result["mode"] = result_mode(result)
+    return result
 
 
 class CheckResults(Protocol):

@@ -1,6 +1,11 @@
 """The pre-call check's verdict: a pure function from a check's measurements to its result.
 
-    evaluate(measurements) -> {"verdict", "mos", "video", "findings", "measurements"}
+    evaluate(measurements) -> {"verdict", "mode", "video", "advice", "mos", "findings", "measurements"}
+
+``mode`` is the best way the interview will work from there: ``video`` (at the tier ``video``
+names), ``audio`` (sound only) or ``none`` (not online at all; the blocking findings say why).
+``verdict`` judges the interview as planned, with video. Results stored before ``mode`` existed
+get one from their verdict and video (``result_mode``).
 
 The measurements are those of docs/precall.md (every section optional: an absent section was not
 tested and produces no finding; unknown sections are ignored), checked against their schema
@@ -19,9 +24,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..protocol.measurements import TRANSPORTS, clean_measurements
-from .findings import FindingCode, Severity, finding
+from .findings import FindingCode, Severity, finding, mode_advice
 
 __all__ = [
+    "AUDIO_LOSS_MAX_PCT",
+    "AUDIO_MIN_KBPS",
     "CAMERA_LOW_FRAMERATE_INFO_FPS",
     "CAMERA_LOW_FRAMERATE_WARNING_FPS",
     "CAMERA_LOW_RESOLUTION_INFO_ROWS",
@@ -34,10 +41,13 @@ __all__ = [
     "PACKET_LOSS_BLOCKING_PCT",
     "PACKET_LOSS_WARNING_PCT",
     "VIDEO_TIERS",
+    "Mode",
     "Verdict",
     "Video",
+    "capacity_kbps",
     "estimate_mos",
     "evaluate",
+    "result_mode",
     "supported_video",
 ]
 
@@ -68,16 +78,24 @@ HIGH_JITTER_WARNING_MS = 30.0
 PACKET_LOSS_WARNING_PCT = 3.0
 PACKET_LOSS_BLOCKING_PCT = 10.0
 
-# Media bitrate the client sent over the loopback, kbit/s. Twilio's diagnostics grade 1000/500/150
-# and call 150 or less "bad"; 150 kbit/s is also Vonage's lowest rate for any video (320x240, at
-# most 3 % loss): at or under it, video cannot work. Daily's "good from 1.1 Mbit/s" is not used:
-# a loopback of a few seconds measures what the encoder sent, and a browser's encoder starts near
-# 300 kbit/s and ramps up over several seconds, so a low rate with little loss means "not ramped
-# up yet", not "a slow link". So a rate above 250 kbit/s never warns by itself (a clean loopback
-# at 300 kbit/s is ready); the link's real limit shows as loss, which is judged on its own. Between
-# 150 and 250 kbit/s, under Vonage's 300 kbit/s for 240p on a clean link, video works poorly: a warning.
+# The link's capacity, kbit/s, headers and sound included: the narrower direction the capacity
+# probe found (``capacity_kbps``; a check from before the probe: the bitrate it sent). Twilio's
+# diagnostics grade 1000/500/150 and call 150 or less "bad"; 150 kbit/s is also Vonage's lowest
+# rate for any video (320x240, at most 3 % loss). Sound takes about 50 of the link's kbit/s besides
+# (AUDIO_MIN_KBPS): at or under 200, video cannot work and the interview goes audio only. Under
+# 250, short of Vonage's 300 kbit/s for 240p on a clean link, video works poorly: a warning. The
+# probe reads a lower bound when the sender was the limit (a clean link: at least about 1.5 Mbit/s),
+# so a rate above 250 kbit/s never warns by itself.
 LOW_BANDWIDTH_WARNING_KBPS = 250.0
-LOW_BANDWIDTH_BLOCKING_KBPS = 150.0
+LOW_BANDWIDTH_BLOCKING_KBPS = 200.0
+
+# What sound alone needs. Opus carries speech at 16-32 kbit/s, plus 50 packets a second of headers
+# (about 25 kbit/s): a link under 50 kbit/s cannot hold the interview even without video.
+AUDIO_MIN_KBPS = 50.0
+# Loss (the worse direction) from which even sound fails: Opus's concealment hides isolated losses
+# and keeps speech intelligible to around 10-15 % random loss (listening tests behind RFC 6716's
+# packet-loss concealment and in-band FEC); at 20 % whole words go, and a phone call works better.
+AUDIO_LOSS_MAX_PCT = 20.0
 
 # The camera's picture, in rows of the smaller dimension (a phone held upright gives 480x640).
 # 240 rows is Vonage's smallest video setting (320x240): under it a face is hard to read, a
@@ -119,6 +137,12 @@ class Verdict(enum.StrEnum):
     READY = "ready"
     READY_WITH_WARNINGS = "ready-with-warnings"
     NOT_READY = "not-ready"
+
+
+class Mode(enum.StrEnum):
+    VIDEO = "video"  # the video interview works (at the tier ``video`` says)
+    AUDIO = "audio"  # sound only: the camera or the link cannot carry video, sound will work
+    NONE = "none"  # not online from there: a phone call (the blocking findings say why)
 
 
 class Video(enum.StrEnum):
@@ -205,7 +229,10 @@ def _camera_quality(camera: dict[str, Any]) -> Iterator[Finding]:
 def _devices(sections: dict[str, dict[str, Any]]) -> Iterator[Finding]:
     browser = sections.get("browser")
     if browser is not None and False in (browser.get("webrtc"), browser.get("get_user_media")):
-        yield finding(FindingCode.BROWSER_UNSUPPORTED, Severity.BLOCKING)
+        # A browser keeps getUserMedia from a page that is not a secure context (HTTPS or localhost):
+        # the page's address is the cause, not the browser.
+        insecure = browser.get("secure_context") is False and browser.get("webrtc") is not False
+        yield finding(FindingCode.INSECURE_PAGE if insecure else FindingCode.BROWSER_UNSUPPORTED, Severity.BLOCKING)
     if (camera := sections.get("camera")) is not None:
         if problem := _device_problem(camera, CAMERA_CODES):
             yield finding(problem, Severity.BLOCKING)
@@ -239,6 +266,13 @@ def _relayed(network: dict[str, Any] | None, transports: dict[str, Any] | None, 
     return transports is not None and transports.get("udp") is False and worked
 
 
+def capacity_kbps(network: dict[str, Any]) -> float:
+    """What the link carries, kbit/s: the narrower of the directions the probe measured; a check
+    from before the probe (or whose probe did not finish): the bitrate it sent."""
+    measured = [network[k] for k in ("capacity_up_kbps", "capacity_down_kbps") if network.get(k) is not None]
+    return min(measured) if measured else network["send_kbps"]
+
+
 def _network_quality(network: dict[str, Any]) -> Iterator[Finding]:
     graded = [
         (FindingCode.HIGH_LATENCY, network.get("rtt_ms"),
@@ -246,7 +280,7 @@ def _network_quality(network: dict[str, Any]) -> Iterator[Finding]:
         (FindingCode.HIGH_JITTER, network.get("jitter_ms"), lambda v: _at_or_over(v, HIGH_JITTER_WARNING_MS)),
         (FindingCode.PACKET_LOSS, network["loss_pct"],
          lambda v: _at_or_over(v, PACKET_LOSS_WARNING_PCT, PACKET_LOSS_BLOCKING_PCT)),
-        (FindingCode.LOW_BANDWIDTH, network["send_kbps"],
+        (FindingCode.LOW_BANDWIDTH, capacity_kbps(network),
          lambda v: _at_or_under(v, LOW_BANDWIDTH_WARNING_KBPS, LOW_BANDWIDTH_BLOCKING_KBPS)),
     ]
     for code, value, grade in graded:
@@ -269,10 +303,10 @@ def estimate_mos(rtt_ms: float, jitter_ms: float, loss_pct: float) -> float:
     return round(min(max(mos, MOS_MIN), MOS_MAX), 2)
 
 
-def supported_video(send_kbps: float, loss_pct: float) -> Video:
-    """The best video the measured link carries (VIDEO_TIERS), else audio only."""
+def supported_video(kbps: float, loss_pct: float) -> Video:
+    """The best video a link of ``kbps`` losing ``loss_pct`` carries (VIDEO_TIERS), else audio only."""
     for min_kbps, max_loss_pct, video in VIDEO_TIERS:
-        if send_kbps >= min_kbps and loss_pct <= max_loss_pct:
+        if kbps >= min_kbps and loss_pct <= max_loss_pct:
             return Video(video)
     return Video.AUDIO_ONLY
 
@@ -284,19 +318,70 @@ def _verdict(findings: list[Finding]) -> Verdict:
     return Verdict.READY_WITH_WARNINGS if Severity.WARNING in severities else Verdict.READY
 
 
+# The findings that leave no way online (sound included): the page, the browser, the microphone,
+# a network that let nothing through. Network figures are judged by _link_mode.
+_NO_CALL = frozenset({FindingCode.INSECURE_PAGE, FindingCode.BROWSER_UNSUPPORTED, FindingCode.MICROPHONE_DENIED,
+                      FindingCode.MICROPHONE_MISSING, FindingCode.MICROPHONE_BUSY, FindingCode.MICROPHONE_FAILED,
+                      FindingCode.NETWORK_BLOCKED, FindingCode.MEDIA_FAILED})
+
+
+def _link_mode(network: dict[str, Any]) -> Mode:
+    """What a connected loopback's figures allow."""
+    rtt, loss, kbps = network.get("rtt_ms"), network["loss_pct"], capacity_kbps(network)
+    if (rtt is not None and rtt >= HIGH_LATENCY_BLOCKING_RTT_MS) or loss >= AUDIO_LOSS_MAX_PCT or kbps < AUDIO_MIN_KBPS:
+        return Mode.NONE
+    if loss >= PACKET_LOSS_BLOCKING_PCT or kbps <= LOW_BANDWIDTH_BLOCKING_KBPS:
+        return Mode.AUDIO
+    return Mode.VIDEO
+
+
+def _mode(findings: list[Finding], network: dict[str, Any] | None, camera: dict[str, Any] | None) -> Mode:
+    if any(f["code"] in _NO_CALL and f["severity"] == Severity.BLOCKING for f in findings):
+        return Mode.NONE
+    mode = _link_mode(network) if network is not None and network["connected"] else Mode.VIDEO
+    if mode is Mode.VIDEO and camera is not None and _device_problem(camera, CAMERA_CODES) is not None:
+        return Mode.AUDIO
+    return mode
+
+
+def result_mode(result: dict[str, Any]) -> str:
+    """A stored result's mode: its own, or, for one stored before modes, what its verdict and video
+    meant then (the page offered sound only or a call to every ``not-ready``)."""
+    mode = result.get("mode")
+    if mode in Mode.__members__.values():
+        return str(mode)
+    video = result.get("video")
+    if video in (None, Video.NONE):
+        return Mode.NONE.value
+    if video == Video.AUDIO_ONLY or result.get("verdict") == Verdict.NOT_READY:
+        return Mode.AUDIO.value
+    return Mode.VIDEO.value
+
+
 def evaluate(measurements: dict[str, Any]) -> dict[str, Any]:
-    """The result of a check (without ``ts``): verdict, MOS (None without a connected loopback that
-    measured RTT and jitter), supported video, findings, and the measurements as given."""
+    """The result of a check (without ``ts``): verdict, mode, supported video, the mode's advice,
+    MOS (None without a connected loopback that measured RTT and jitter), findings, and the
+    measurements as given."""
     sections = _sections(measurements)
     network, transports, camera = sections.get("network"), sections.get("transports"), sections.get("camera")
     findings = [*_devices(sections), *_connectivity(network, transports)]
     mos: float | None = None
-    video = Video.NONE
-    if network is not None and network["connected"]:
+    connected = network is not None and network["connected"]
+    if connected:
+        assert network is not None
         findings += _network_quality(network)
         if network.get("rtt_ms") is not None and network.get("jitter_ms") is not None:
             mos = estimate_mos(network["rtt_ms"], network["jitter_ms"], network["loss_pct"])
-        if camera is None or _device_problem(camera, CAMERA_CODES) is None:
-            video = supported_video(network["send_kbps"], network["loss_pct"])
-    return {"verdict": _verdict(findings).value, "mos": mos, "video": video.value, "findings": findings,
-            "measurements": measurements}
+    mode = _mode(findings, network, camera)
+    video = Video.NONE if mode is Mode.NONE else Video.AUDIO_ONLY
+    if mode is Mode.VIDEO and connected:
+        assert network is not None
+        # Vonage's tiers promise no video past 3 % loss; under the blocking 10 %, retransmissions
+        # still carry the smallest picture, degraded (the packet_loss warning says so).
+        video = supported_video(capacity_kbps(network), network["loss_pct"])
+        if video is Video.AUDIO_ONLY:
+            video = Video.LOW
+    elif mode is Mode.VIDEO:
+        video = Video.NONE  # nothing measured the link: no tier to promise
+    return {"verdict": _verdict(findings).value, "mode": mode.value, "video": video.value,
+            "advice": mode_advice(mode.value), "mos": mos, "findings": findings, "measurements": measurements}

@@ -7,8 +7,9 @@ the value to keep. A known field may be null or absent (not measured); when pres
 finite number in its range, a boolean, one of an enum's values or a bounded string, else the
 whole check is refused (``MeasurementError``, a ``ValueError`` whose message names the field).
 Fields and sections the table does not know are dropped, whatever they hold, without being read:
-so what is stored is at most two levels deep, finite and bounded, and always encodes as JSON and
-msgpack. What the fields mean is ``rtserver.precall.verdict``'s; see ``docs/precall.md``.
+so what is stored is at most as deep as the table (``network.probe.steps``, a bounded list of
+objects, is the deepest: four levels), finite and bounded, and always encodes as JSON and msgpack.
+What the fields mean is ``rtserver.precall.verdict``'s; see ``docs/precall.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_ERROR_CHARS", "MAX_USER_AGENT_CHARS", "MEASUREMENTS", "PERMISSIONS", "TRANSPORTS",
+__all__ = ["MAX_ERROR_CHARS", "MAX_PROBE_STEPS", "MAX_USER_AGENT_CHARS", "MEASUREMENTS", "PERMISSIONS", "TRANSPORTS",
            "MeasurementError", "Section", "clean_measurements", "encoded_size"]
 
 MAX_MS = 3_600_000.0  # an hour: any duration or delay beyond it is a broken measurement
@@ -95,6 +96,15 @@ def text(max_chars: int, pattern: re.Pattern[str] | None = None) -> Validator:
     return check
 
 
+def items(validator: Validator, max_items: int) -> Validator:
+    """A list of at most ``max_items`` values, each checked by ``validator``."""
+    def check(where: str, value: Any) -> list[Any]:
+        if not isinstance(value, list) or len(value) > max_items:
+            raise MeasurementError(f"'{where}' must be a list of at most {max_items} items, not {_shown(value)}")
+        return [validator(f"{where}[{i}]", item) for i, item in enumerate(value)]
+    return check
+
+
 def one_of(*choices: str) -> Validator:
     def check(where: str, value: Any) -> str:
         if not isinstance(value, str) or value not in choices:
@@ -140,17 +150,27 @@ def _loopback_figures(where: str, network: dict[str, Any]) -> None:
 _DEVICE: dict[str, Validator] = {"permission": one_of(*PERMISSIONS), "devices": integer(0, MAX_DEVICES),
                                  "error": text(MAX_ERROR_CHARS, ERROR_NAME)}
 _MS, _KBPS, _PCT = number(0, MAX_MS), number(0, MAX_KBPS), number(0, 100)
+MAX_PROBE_STEPS = 8  # rtserver.precall.probe.MAX_STEPS: what the node's probe reports at most
+
+# The capacity probe's record (rtserver.precall.probe): whether each way's capacity was reached
+# (true: the link's; false: at least that, the sender was the limit), the hold's rate, its steps.
+_PROBE = Section({
+    "saturated_up": boolean, "saturated_down": boolean, "hold_kbps": _KBPS, "duration_ms": _MS,
+    "steps": items(Section({"at_ms": _MS, "kbps": _KBPS, "recv_kbps": _KBPS, "loss_pct": _PCT, "queue_ms": _MS}),
+                   MAX_PROBE_STEPS),
+})
 
 # Every section is optional (absent: not tested). docs/precall.md documents each field.
 MEASUREMENTS = Section({
     "client": Section({"kind": one_of(*CLIENT_KINDS), "user_agent": text(MAX_USER_AGENT_CHARS)}),
-    "browser": Section({"webrtc": boolean, "get_user_media": boolean}),
+    "browser": Section({"webrtc": boolean, "get_user_media": boolean, "secure_context": boolean}),
     "camera": Section({**_DEVICE, "width": number(0, MAX_PIXELS), "height": number(0, MAX_PIXELS),
                        "fps": number(0, MAX_FPS)}),
     "microphone": Section({**_DEVICE, "level": number(0, 1), "silent": boolean}),
     "network": Section({"connected": boolean, "transport": one_of(*TRANSPORTS), "rtt_ms": _MS, "jitter_ms": _MS,
-                        "loss_pct": _PCT, "loss_up_pct": _PCT, "loss_down_pct": _PCT, "send_kbps": _KBPS,
-                        "recv_kbps": _KBPS, "duration_ms": _MS},
+                        "loss_pct": _PCT, "loss_up_pct": _PCT, "loss_down_pct": _PCT, "loss_echo_pct": _PCT,
+                        "send_kbps": _KBPS, "recv_kbps": _KBPS, "duration_ms": _MS,
+                        "capacity_up_kbps": _KBPS, "capacity_down_kbps": _KBPS, "probe": _PROBE},
                        required=("connected",), rule=_loopback_figures),
     "transports": Section({**{name: boolean for name in TRANSPORTS}, "turn_configured": boolean}),
     "duration_ms": _MS,

@@ -4,7 +4,7 @@
 
 import { announce, el } from "./dom.js";
 import { lang, t } from "./i18n.js";
-import { verdictText } from "./verdicts.js";
+import { modeOf, verdictText } from "./verdicts.js";
 
 /** Blocking findings first: they are what to fix. */
 const SEVERITY_ORDER = { blocking: 0, warning: 1, info: 2 };
@@ -70,14 +70,20 @@ export class CheckView {
    */
   showResult(result) {
     const verdict = result.verdict;
+    const mode = modeOf(result) ?? "none";
     const section = this.parts.verdict;
     section.dataset.verdict = verdict;
+    section.dataset.mode = mode;
     const findings = [...(result.findings ?? [])].sort((a, b) =>
       (SEVERITY_ORDER[/** @type {keyof typeof SEVERITY_ORDER} */ (a.severity)] ?? 3)
       - (SEVERITY_ORDER[/** @type {keyof typeof SEVERITY_ORDER} */ (b.severity)] ?? 3));
     /** @type {HTMLElement} */ (section.querySelector("#verdict-words")).replaceChildren(
       el("p", { class: "verdict-word" }, t("labelled", t("verdict"), verdictText(verdict))),
-      el("p", { class: "verdict-headline" }, t(`precallHeadline_${verdict}`)));
+      el("p", { class: "verdict-headline" }, t(`precallHeadline_${verdict}`)),
+      // The best way the interview will work from here, in plain words, and what to do (the node's texts).
+      el("h3", {}, t("precallModeTitle")),
+      el("p", { class: "mode-message", "data-mode": mode }, inLang(result.advice?.message)),
+      result.advice?.remedy ? el("p", { class: "mode-remedy" }, inLang(result.advice.remedy)) : null);
     /** @type {HTMLElement} */ (section.querySelector("#findings")).replaceChildren(
       ...findings.map((f) => el("li", { class: "finding", "data-code": f.code, "data-severity": f.severity },
         el("p", { class: "finding-message" }, el("span", { class: "severity" }, t(`severity_${f.severity}`)), " ",
@@ -87,7 +93,7 @@ export class CheckView {
       ...figures(result).map((line) => el("li", {}, line)));
     section.hidden = false;
     this.parts.step.textContent = t("precallStep_done");
-    announce(`${t(`precallHeadline_${verdict}`)} ${findings.filter((f) => f.severity !== "info").map((f) => inLang(f.message)).join(" ")}`);
+    announce(`${t(`precallHeadline_${verdict}`)} ${inLang(result.advice?.message)} ${findings.filter((f) => f.severity !== "info").map((f) => inLang(f.message)).join(" ")}`);
   }
 
   /** @param {string} why */
@@ -111,7 +117,14 @@ function figures(result) {
   const n = m.network;
   if (n?.connected) {
     lines.push(t("precallFigureNetwork", num(n.rtt_ms), num(n.jitter_ms), num(n.loss_pct)));
-    lines.push(t("precallFigureBitrate", num(n.send_kbps), num(n.recv_kbps)));
+    if (typeof n.capacity_up_kbps === "number") {
+      lines.push(t("precallFigureCapacity", num(n.capacity_up_kbps), num(n.capacity_down_kbps)));
+    } else {
+      lines.push(t("precallFigureBitrate", num(n.send_kbps), num(n.recv_kbps)));
+    }
+    if (typeof n.loss_up_pct === "number") {
+      lines.push(t("precallFigureLossDirections", num(n.loss_up_pct), num(n.loss_down_pct)));
+    }
     lines.push(t("precallFigureTransport", t(`transport_${n.transport ?? "none"}`)));
   } else if (n) {
     lines.push(t("precallFigureNoNetwork"));

@@ -11,6 +11,7 @@ import { byId, el } from "./dom.js";
 import { notifyHost } from "./embed.js";
 import { switchLang, t, translate } from "./i18n.js";
 import { tokenSource } from "./session.js";
+import { modeOf } from "./verdicts.js";
 
 const JOBSEEKER_PAGE = "/static/jobseeker.html";
 
@@ -54,9 +55,13 @@ async function main() {
       page.measurements = result.measurements;
       view.showResult(result);
       run.hidden = true;
-      if (result.verdict === "not-ready") await fallbacks.show();
-      tellParent("precall", { verdict: result.verdict, mos: result.mos ?? null, video: result.video ?? null,
+      // The best mode that will work: video needs nothing more; otherwise sound only (when it
+      // will work) and the call-back are offered.
+      const mode = modeOf(result);
+      if (mode !== "video") await fallbacks.show(mode);
+      tellParent("precall", { verdict: result.verdict, mode, mos: result.mos ?? null, video: result.video ?? null,
         findings: (result.findings ?? []).map((/** @type {any} */ f) => f.code) });
+      document.body.dataset.mode = mode ?? "none";
       document.body.dataset.verdict = result.verdict;
     } catch (error) {
       console.warn("pre-call check failed", error);
@@ -103,8 +108,10 @@ class Fallbacks {
     byId("audio-only-how").replaceChildren();
   }
 
-  async show() {
+  /** @param {string | null} mode  "audio": sound only will work, offered first; "none": only the call-back */
+  async show(mode) {
     this.section.hidden = false;
+    byId("audio-only").hidden = mode === "none";
     // A call-back is asked for by a jobseeker of a follow-up (docs/workflow.md); nobody else can.
     if (!this.callbacks && this.hello.role === "jobseeker") {
       const followup = await this.client.request("followup").then((r) => r.followup).catch(() => null);

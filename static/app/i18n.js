@@ -132,6 +132,17 @@ export const STRINGS = {
     precallAudioOnly: "Faire l'entretien en audio seulement",
     precallAudioOnlyHow: "Au moment de l'entretien, choisissez « Rejoindre en audio seulement » : votre caméra reste éteinte et seul le son passe, ce qui demande beaucoup moins de débit.",
     precallOpenSpace: "Aller à mon espace", precallCallbackReason: "Le test matériel a échoué : merci de me rappeler.",
+    // The pre-call check's mode: what the interview can be from there (docs/precall-verdict.md).
+    predictedMode: "Entretien possible", mode_video: "en vidéo", mode_audio: "avec le son seulement",
+    mode_none: "par téléphone seulement",
+    modeVideoTier: (/** @type {string} */ tier) => `en vidéo (${tier})`,
+    verdictModeOf: (/** @type {string} */ name, /** @type {string} */ verdict, /** @type {string} */ mode) =>
+      `Test matériel de ${name} : ${verdict}, entretien possible ${mode}`,
+    precallModeTitle: "Votre entretien",
+    precallFigureCapacity: (/** @type {string} */ up, /** @type {string} */ down) =>
+      `Débit que votre connexion fait passer : ${up} kbit/s en envoi, ${down} kbit/s en réception`,
+    precallFigureLossDirections: (/** @type {string} */ up, /** @type {string} */ down) =>
+      `Paquets perdus : ${up} % en envoi, ${down} % en réception`,
     // advisor console
     console: "Console conseiller", portfolio: "Portefeuille", noPortfolio: "Aucun demandeur d'emploi suivi.",
     labelled: (/** @type {string} */ label, /** @type {string} */ value) => `${label} : ${value}`,
@@ -267,6 +278,17 @@ export const STRINGS = {
     precallAudioOnly: "Hold the interview with audio only",
     precallAudioOnlyHow: "When the interview starts, choose “Join with audio only”: your camera stays off and only sound goes through, which needs much less bandwidth.",
     precallOpenSpace: "Go to my space", precallCallbackReason: "The equipment test failed: please call me back.",
+    // The pre-call check's mode: what the interview can be from there (docs/precall-verdict.md).
+    predictedMode: "Interview possible", mode_video: "with video", mode_audio: "with sound only",
+    mode_none: "by phone only",
+    modeVideoTier: (/** @type {string} */ tier) => `with video (${tier})`,
+    verdictModeOf: (/** @type {string} */ name, /** @type {string} */ verdict, /** @type {string} */ mode) =>
+      `${name}'s equipment test: ${verdict}; interview possible ${mode}`,
+    precallModeTitle: "Your interview",
+    precallFigureCapacity: (/** @type {string} */ up, /** @type {string} */ down) =>
+      `What your connection carries: ${up} kbit/s up, ${down} kbit/s down`,
+    precallFigureLossDirections: (/** @type {string} */ up, /** @type {string} */ down) =>
+      `Packets lost: ${up}% up, ${down}% down`,
     console: "Advisor console", portfolio: "Portfolio", noPortfolio: "No jobseeker followed.",
     labelled: (/** @type {string} */ label, /** @type {string} */ value) => `${label}: ${value}`,
     lastContact: "Last contact", never: "never", chooseJobseeker: "Choose a jobseeker in the portfolio.",

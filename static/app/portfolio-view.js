@@ -5,7 +5,7 @@
 
 import { announce, el } from "./dom.js";
 import { formatAge, t } from "./i18n.js";
-import { onVerdict, verdictText } from "./verdicts.js";
+import { modeOf, modeText, onVerdict, verdictText } from "./verdicts.js";
 
 /**
  * @typedef {object} Entry
@@ -64,7 +64,7 @@ export class PortfolioView {
     if (!entry) return;
     entry.precall = result;
     this.render();
-    announce(t("verdictOf", entry.name, verdictText(result.verdict)));
+    announce(t("verdictModeOf", entry.name, verdictText(result.verdict), modeText(result)));
   }
 
   render() {
@@ -95,6 +95,8 @@ export class PortfolioView {
       el("span", { class: "line presence", "data-status": status }, t(status)),
       el("span", { class: "line verdict", "data-verdict": verdict ?? "none" },
         t("labelled", t("verdict"), checked ? t("verdictWhen", verdictText(verdict), checked) : verdictText(verdict))),
+      entry.precall ? el("span", { class: "line mode", "data-mode": modeOf(entry.precall) ?? "none" },
+        t("labelled", t("predictedMode"), modeText(entry.precall))) : null,
       el("span", { class: "line last-contact" },
         t("labelled", t("lastContact"), last ? formatAge(Math.max(0, (Date.now() - last) / 1000)) : t("never"))));
   }

@@ -17,6 +17,34 @@ export function verdictText(verdict) {
   return text === key ? verdict : text;
 }
 
+/** What the interview can be from where the jobseeker is, best first (docs/precall-verdict.md). */
+export const MODES = /** @type {const} */ (["video", "audio", "none"]);
+
+/**
+ * A result's mode: its own, or, for a result stored before modes, what its verdict and video meant
+ * then (the node adds it when it reads one back; this covers a result held from before).
+ * @param {Record<string, any> | null | undefined} result
+ * @returns {"video" | "audio" | "none" | null}  null: no check
+ */
+export function modeOf(result) {
+  if (!result) return null;
+  if (MODES.includes(result.mode)) return result.mode;
+  if (!result.video || result.video === "none") return "none";
+  if (result.video === "audio-only" || result.verdict === "not-ready") return "audio";
+  return "video";
+}
+
+/**
+ * The predicted mode in words, with the picture's size for video ("with video (480p)").
+ * @param {Record<string, any> | null | undefined} result
+ */
+export function modeText(result) {
+  const mode = modeOf(result);
+  if (!mode) return t("verdictNone");
+  const tier = mode === "video" && /^\d+p$/.test(result?.video ?? "") ? result?.video : null;
+  return tier ? t("modeVideoTier", tier) : t(`mode_${mode}`);
+}
+
 /**
  * @param {import("/static/rtclient.js").RtClient} client
  * @param {Array<Record<string, any>>} rows  the portfolio rows (each carries `precall`: the latest result or null)
