@@ -33,6 +33,7 @@ import dataclasses
 import logging
 import math
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.media import MediaReport
@@ -198,11 +199,15 @@ class LinkMonitor:
         self.config = config
         self.counts = counts
         self._links: dict[str, _ParticipantLinks] = {}
-        self._frames: dict[Publication, _Counter] = {}  # frames the node receives (marker bit)
-        self._packets: dict[Publication, _Counter] = {}
-        self._loss: dict[Publication, _Loss] = {}
-        self._sent: dict[DownTrack, _Counter] = {}  # packets the node forwards on each section
-        self._report_loss: dict[DownTrack, float] = {}  # loss in the subscriber's last receiver report
+        # Figures per track, held weakly: a track that closes leaves its tables at once, not at the next
+        # tick. A teardown's full collection (rtserver.gcpolicy) runs shortly after the leave; a
+        # participant still referenced from here then would stay in memory until the next teardown.
+        self._frames: weakref.WeakKeyDictionary[Publication, _Counter] = weakref.WeakKeyDictionary()  # marker bits
+        self._packets: weakref.WeakKeyDictionary[Publication, _Counter] = weakref.WeakKeyDictionary()
+        self._loss: weakref.WeakKeyDictionary[Publication, _Loss] = weakref.WeakKeyDictionary()
+        # packets the node forwards on each section, and the loss in the subscriber's last receiver report
+        self._sent: weakref.WeakKeyDictionary[DownTrack, _Counter] = weakref.WeakKeyDictionary()
+        self._report_loss: weakref.WeakKeyDictionary[DownTrack, float] = weakref.WeakKeyDictionary()
         self._announced: list[tuple[Any, ...]] | None = None
 
     def _state(self, user: str) -> _ParticipantLinks:
