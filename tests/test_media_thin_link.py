@@ -41,7 +41,7 @@ CALL_S = 26.0  # after the warm-up: fallback (~8 s in), cap lifted 6 s later, tr
 FALLBACK_WITHIN_S = 15.0  # "a few seconds": 4 s under the floors + two report windows + connecting, with margin
 AUDIO_ONLY_S = 6.0  # the cap kept after the fallback: audio alone on the thin link
 # Measured over 4 runs: 0.0 % of his audio lost between the fallback and the cap's lifting (and
-# 10-16 % in the seconds before the fallback, while the publisher still sent its warm-up rate).
+# 8-16 % in the seconds before the fallback, while the publisher still sent its warm-up rate).
 MAX_AUDIO_LOSS = 0.05
 RECOVERY_WITHIN_S = 14.0  # after the cap is lifted: the trial comes retry_s (10 s) after the fallback
 
