@@ -288,7 +288,7 @@ class DownTrack:
             self.publication.request_keyframe()
 
     def on_remb(self, bitrate_bps: int) -> None:
-        self.remb_trend.update(bitrate_bps, time.monotonic())
+        self.remb_trend.update(bitrate_bps, time.monotonic(), self.outbound.bytes)
         if self.publication is not None:
             self.publication.update_bitrate()
 
