@@ -11,6 +11,7 @@ The kernel has no ``netem``, so impairments are built from what it has, and they
   packet; the kernel has no tc actions, so there is no silent egress drop to use instead);
 - ``cap(kbit)`` / ``cap(down_kbit=..., up_kbit=...)``: a ``tbf`` qdisc on the root-side veth end
   (what it sends is the client's downlink) and on the namespace's end (the uplink);
+- ``uncap()``: the caps lifted (a link that recovers);
 - ``block_udp()``: an iptables DROP of every UDP datagram on the namespace's veth (TCP, hence TURN
   over TCP, still passes).
 
@@ -136,6 +137,21 @@ class TwoHosts:
             self._impairments.append(f"cap {kbit} kbit/s")
         else:
             self._impairments += [f"cap {d} {r} kbit/s" for d, r in (("down", down_kbit), ("up", up_kbit)) if r]
+
+    def uncap(self) -> None:
+        """Lift every rate cap ``cap`` set (the link is restored; loss and blocking stay)."""
+        if self._has_tbf(ns=True):
+            self.exec("tc", "qdisc", "del", "dev", self.ns_veth, "root")
+        if self._has_tbf(ns=False):
+            subprocess.run(["tc", "qdisc", "del", "dev", self.host_veth, "root"], check=True, capture_output=True,
+                           timeout=COMMAND_TIMEOUT_S)
+        self._impairments = [i for i in self._impairments if not i.startswith("cap ")]
+
+    def _has_tbf(self, *, ns: bool) -> bool:
+        argv = ["tc", "qdisc", "show", "dev", self.ns_veth if ns else self.host_veth]
+        out = self.exec(*argv) if ns else subprocess.run(argv, capture_output=True, text=True, check=True,
+                                                         timeout=COMMAND_TIMEOUT_S).stdout
+        return "qdisc tbf" in out
 
     def block_udp(self) -> None:
         """Drop every UDP datagram on the namespace's veth, both ways; TCP (TURN/TCP, TURN/TLS) still passes."""
