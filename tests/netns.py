@@ -77,6 +77,14 @@ class TwoHosts:
             self.server_ip, self.client_ip = f"{SUBNET_PREFIX}{octet}.1", f"{SUBNET_PREFIX}{octet}.2"
             _ip("link", "add", self.host_veth, "type", "veth", "peer", "name", self.ns_veth, "netns", self.ns)
             _ip("addr", "add", f"{self.server_ip}/30", "dev", self.host_veth)
+        # No IPv6 in the namespace: its link-local address would appear 1-2 s after the link is up
+        # (duplicate address detection), a network change to a Chromium started in the meantime,
+        # which then fails the page loads under way (net::ERR_NETWORK_CHANGED).
+        # Our root-side end likewise (the advisor's Chromium is in the root namespace).
+        for key in ("all", "default", self.ns_veth):
+            self.exec("sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=1")
+        subprocess.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{self.host_veth}.disable_ipv6=1"], check=True,
+                       capture_output=True, timeout=COMMAND_TIMEOUT_S)
         _ip("link", "set", self.host_veth, "up")
         _ip("-n", self.ns, "addr", "add", f"{self.client_ip}/30", "dev", self.ns_veth)
         _ip("-n", self.ns, "link", "set", self.ns_veth, "up")

@@ -159,9 +159,11 @@ async def trial_held(node: Harness, direction: str, page: Page, user: str, since
         await asyncio.sleep(0.1)
 
 
-async def start_interview(net: NetnsBrowsers) -> tuple[Page, Page, str]:
+async def start_interview(net: NetnsBrowsers, cap_kbit: int | None = None) -> tuple[Page, Page, str]:
     """The advisor starts the interview from her console, the jobseeker joins from his page; both
-    receive the other's video and sound."""
+    receive the other's video and sound. ``cap_kbit``: the link is capped each way once the pages
+    are loaded (a qdisc added to the namespace's interface is a network change to Chromium, which
+    fails the loads under way: net::ERR_NETWORK_CHANGED) and before the call starts."""
     node = net.node
     for user, body in {ADVISOR: {"name": ADVISOR_NAME, "role": "advisor", "volunteer": True},
                        JOBSEEKER: {"name": JOBSEEKER_NAME, "role": "jobseeker"}}.items():
@@ -175,6 +177,8 @@ async def start_interview(net: NetnsBrowsers) -> tuple[Page, Page, str]:
                               node.token(JOBSEEKER, name=JOBSEEKER_NAME))
     for page in (advisor, jobseeker):
         await page.evaluate(RECORD)
+    if cap_kbit is not None:
+        net.net.cap(down_kbit=cap_kbit, up_kbit=cap_kbit)
     await advisor.click(f"#portfolio button.row[data-jobseeker='{JOBSEEKER}']")
     await advisor.click("#start-video")
     await expect(jobseeker.locator("#announce-polite")).to_contain_text(f"New message from {ADVISOR_NAME}",
@@ -229,9 +233,7 @@ def frame_rate(before: dict[str, Any], after: dict[str, Any], seconds: float) ->
 # -- the tests ---------------------------------------------------------------------------------------
 
 async def test_a_reduced_rate_link_holds_video_both_ways_and_ends_clean(netns_browsers: NetnsBrowsers) -> None:
-    net = netns_browsers.net
-    net.cap(down_kbit=REDUCED_KBIT, up_kbit=REDUCED_KBIT)
-    advisor, jobseeker, room = await start_interview(netns_browsers)
+    advisor, jobseeker, room = await start_interview(netns_browsers, cap_kbit=REDUCED_KBIT)
 
     # The senders settle to the link (their congestion control), then a hold window: the node has
     # had HOLD_REPORTS reports from each page, a fallback needs two bad ones in a row.
@@ -391,11 +393,13 @@ async def test_an_uplink_too_thin_for_video_stops_his_video_and_his_page_says_so
 
 async def test_the_check_in_the_namespace_gives_video_on_a_reduced_rate_link(netns_browsers: NetnsBrowsers) -> None:
     net = netns_browsers.net
-    net.cap(down_kbit=REDUCED_KBIT, up_kbit=REDUCED_KBIT)
     node = netns_browsers.node
     page = await netns_browsers.jobseeker.open_signed_in("check", "/static/check.html?lang=en",
                                                         node.token(JOBSEEKER, name=JOBSEEKER_NAME))
     await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)
+    # Capped once the page is loaded: a qdisc added to the namespace's interface is a network
+    # change to Chromium, which fails the loads under way (net::ERR_NETWORK_CHANGED).
+    net.cap(down_kbit=REDUCED_KBIT, up_kbit=REDUCED_KBIT)
     started = time.monotonic()
     await page.click("#run")
     await page.wait_for_function(CHECK_DONE, timeout=CHECK_MS)

@@ -330,18 +330,20 @@ class LinkMonitor:
         return verdict, figures, not by_choice, by_choice
 
     def _source_degraded(self, publication: Publication, now: float) -> bool:
-        """Whether a stream already reaches the node degraded: video under the frame-rate floor, or
-        loss from FAIR_LOSS on the publisher's uplink. A subscriber gets no better (the node forwards
-        the gaps as they came), so its frame rate, freezes, loss and estimate for that stream say
-        nothing of its own downlink: with a jobseeker's uplink at 100 kbit/s the advisor reported
-        his video at 0.5 fps with 67 % loss, and the node stopped video to her, on a clean link."""
-        loss = self._loss.get(publication)
-        fraction = None if loss is None else loss.fraction()
-        if fraction is not None and fraction >= FAIR_LOSS:
-            return True
-        frames = self._frames.get(publication) if publication.kind == "video" else None
-        rate = None if frames is None else frames.rate(now)
-        return rate is not None and rate < self.config.floors.min_fps
+        """Whether a stream already reaches the node degraded: its publisher's uplink loses FAIR_LOSS
+        or more of any of its streams (the audio, at 50 packets a second, shows it when the video
+        is too sparse to measure). A subscriber gets no better (the node forwards the gaps as they
+        came), so its frame rate, freezes, loss and estimate for that publisher say nothing of its
+        own downlink: with a jobseeker's uplink at 100 kbit/s the advisor reported his video at
+        0.5 fps with 67 % loss, and the node stopped video to her, on a clean link. (A low frame
+        rate at the source is no such sign: the node itself holds a publisher down for a thin
+        subscriber, whose downlink must still be judged.)"""
+        for mine in self.room.publications_of(publication.owner):
+            loss = self._loss.get(mine)
+            fraction = None if loss is None else loss.fraction()
+            if fraction is not None and fraction >= FAIR_LOSS:
+                return True
+        return False
 
     def _send(self, participant: Participant, links: _ParticipantLinks, now: float
               ) -> tuple[Verdict, dict[str, Any], bool, bool]:
