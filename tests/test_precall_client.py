@@ -141,6 +141,12 @@ def test_the_probe_figures_give_each_direction_its_capacity():
     assert narrow["probe"]["saturated_down"] is True
     assert probe_measurements(None, start, start) == {}
     assert probe_measurements({**report, "capacity_kbps": None}, start, start) == {}
+    # The node's report never came (its replies share the downlink the echo floods), but what came
+    # back lost a quarter: the downlink's capacity is what did come back.
+    starved = probe_measurements(None, start, sample(2.0, 40_000, (250, 70), (250, 0)))
+    assert starved == {"capacity_down_kbps": round((40_000 + 28 * 180) * 8 / 2.0 / 1000)}
+    assert evaluate({"network": {"connected": True, "loss_pct": 0.0, "send_kbps": 1500, **starved}})["mode"] == "audio"
+    assert probe_measurements(None, start, sample(2.0, 70_000, (250, 0), (250, 0))) == {}
 
 
 def test_turn_urls_name_their_transport():

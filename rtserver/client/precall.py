@@ -372,8 +372,10 @@ class Loopback:
                 break  # a node without a probe (a missed reply is not one), or the hold
             await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
             last = await self.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
-            if first["probe"] is None or first["probe"].get("phase") == "waiting":
-                first = last  # the probe starts with the first packets the node sees
+            if last["node"] and (first["probe"] is None or first["probe"].get("phase") == "waiting"):
+                # The probe starts with the first packets the node sees. A node that does not answer
+                # (its replies share a downlink the echo fills) leaves the first sample in place.
+                first = last
         return last["probe"], first, last
 
     async def close(self) -> None:
@@ -408,15 +410,17 @@ def probe_measurements(probe: dict[str, Any] | None, first: dict[str, Any], last
     The uplink's is the node's. The downlink carried what the node forwarded of it: when it lost
     little of that beyond the uplink's own loss (under SATURATED_LOSS_PCT), it is at least as wide
     as the uplink; otherwise it was the narrower way, and what came back is its capacity."""
-    if probe is None or probe.get("capacity_kbps") is None:
-        return {}
-    up = probe["capacity_kbps"]
     seconds = max(last["t"] - first["t"], 1e-3)
     received = (last["down_expected"] - last["down_lost"]) - (first["down_expected"] - first["down_lost"])
     back = (last["recv_bytes"] - first["recv_bytes"] + IP_UDP_BYTES * received) * 8 / seconds / 1000
     echo = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
     up_loss = _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"])
     narrower = downlink_loss_pct(echo, up_loss) >= SATURATED_LOSS_PCT
+    if probe is None or probe.get("capacity_kbps") is None:
+        # The node's report did not come (its replies travel the downlink the echo floods: a 150
+        # kbit/s downlink) or it has no probe: what came back is still the downlink's when it lost.
+        return {"capacity_down_kbps": round(back)} if narrower and last["t"] > first["t"] else {}
+    up = probe["capacity_kbps"]
     steps = [{k: s.get(k) for k in ("at_ms", "kbps", "recv_kbps", "loss_pct", "queue_ms")}
              for s in probe.get("steps", [])[:MAX_STEPS] if isinstance(s, dict)]
     return {"capacity_up_kbps": up, "capacity_down_kbps": round(back if narrower else max(back, up)),
@@ -506,11 +510,14 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             # The probe, while leaving the hold's window at least MIN_WINDOW_S (and its RTT wait).
             probe, probe_first, first = await loopback.probe_phase(deadline - MIN_WINDOW_S - 0.5)
             hold = probe.get("hold_kbps") if probe is not None else None
+            capacity = probe_measurements(probe, probe_first, first)
             if isinstance(hold, int | float):
+                assert probe is not None
                 loopback.video.set_rate(hold)
-                if hold < ENCODER_MIN_KBPS or not echo_fits_downlink(probe_measurements(probe, probe_first, first),
-                                                                       hold, probe.get("audio_kbps")):
+                if hold < ENCODER_MIN_KBPS or not echo_fits_downlink(capacity, hold, probe.get("audio_kbps")):
                     loopback.video_on.clear()
+            elif "capacity_down_kbps" in capacity:
+                loopback.video_on.clear()  # no hold known, and the echo overflowed the downlink: sound alone
                 first = await loopback.sample()  # the window starts at the rate held
             await asyncio.sleep(max(1.0, min(measure_s, deadline - time.monotonic() - 0.5)))
             await loopback.wait_for_rtt(min(RTT_WAIT_S, deadline - time.monotonic()))
