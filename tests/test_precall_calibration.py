@@ -66,6 +66,7 @@ def describe(record: dict[str, Any]) -> str:
 @pytest.mark.parametrize("condition", subset())
 async def test_check_predicts_what_the_interview_achieves(condition: Condition, tmp_path: Path) -> None:
     record = await run_condition(condition, tmp_path, ARGS)
+    print(describe(record), "network:", (record.get("check") or {}).get("network"))
     assert not record.get("broken"), describe(record)
     if condition.name == "clean":
         assert record["outcome"] == "video", describe(record)
