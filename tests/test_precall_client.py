@@ -3,6 +3,8 @@ back, measured; the result stored by the server (impaired networks: test_precall
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -11,11 +13,14 @@ from conftest import Harness
 from rtserver.client.precall import (
     check_network,
     downlink_loss_pct,
+    echo_fits_downlink,
     network_measurements,
     probe_measurements,
+    submit_result,
     turn_transport,
 )
 from rtserver.media.forwarder import HostAddresses
+from rtserver.precall.verdict import evaluate
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -65,6 +70,52 @@ def test_network_measurements_take_the_worse_direction_and_deltas():
     assert capped["send_kbps"] == 150
 
 
+def test_a_lost_count_that_goes_back_reads_as_no_loss_not_a_negative_one():
+    # A packet counted lost then arriving late (a jittery link reorders: 300 ms round trip with
+    # +-30 ms of jitter) lowers the receiver's cumulative lost count: the window's difference can
+    # be negative. The node refuses a negative loss (invalid_message), so the check gave no result.
+    first = {"t": 10.0, "sent_bytes": 0, "recv_bytes": 0, "down_expected": 100, "down_lost": 6,
+             "up_expected": 100, "up_lost": 3, "up_bytes": None, "jitter_ms": [1.0], "rtt_ms": [300.0]}
+    last = {**first, "t": 15.0, "down_expected": 600, "down_lost": 4, "up_expected": 600, "up_lost": 1}
+    net = network_measurements(first, last, "udp")
+    assert (net["loss_up_pct"], net["loss_echo_pct"], net["loss_down_pct"], net["loss_pct"]) == (0.0, 0.0, 0.0, 0.0)
+    evaluate({"network": net})  # the node's schema accepts it
+
+
+@pytest.mark.parametrize(("up", "down", "saturated_down", "hold", "fits"), [
+    (1657, 1657, False, 1500, True),  # a clean link
+    (1662, 1585, True, 1500, True),  # 5 % random loss on the downlink: retransmissions refill it
+    (1617, 1565, True, 1042, True),  # 10 % each way
+    (1657, 939, True, 1500, False),  # a 1000 kbit/s downlink under a wide uplink: the echo overflows it
+    (1654, 559, True, 1500, False),  # 600 kbit/s
+    (1000, 800, True, 580, True),  # narrower than the uplink, yet wide enough for the rate held
+])
+def test_the_window_measures_with_sound_alone_when_the_echo_would_overflow_the_downlink(
+        up: int, down: int, saturated_down: bool, hold: int, fits: bool):
+    capacity = {"capacity_up_kbps": up, "capacity_down_kbps": down, "probe": {"saturated_down": saturated_down}}
+    assert echo_fits_downlink(capacity, hold, 120) is fits
+    assert echo_fits_downlink({}, hold, None) is True  # no probe: nothing known against it
+
+
+class SilentNode:
+    """A client whose precall_result never gets its answer (a saturated link holds the WebSocket up)."""
+
+    async def request(self, type_: str, **fields: Any) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_check_whose_result_the_node_does_not_answer_still_gives_one_on_time():
+    network = {"connected": True, "transport": "udp", "rtt_ms": 640.0, "jitter_ms": 20.0, "loss_pct": 0.5,
+               "loss_up_pct": 0.5, "loss_down_pct": 0.0, "send_kbps": 300, "capacity_up_kbps": 900,
+               "capacity_down_kbps": 80}
+    started = time.monotonic()
+    result = await submit_result(SilentNode(), {"network": network}, timeout_s=0.3)
+    assert time.monotonic() - started < 2.0
+    assert result["stored"] is False
+    assert result == {**evaluate({"network": network}), "stored": False}
+
+
 @pytest.mark.parametrize(("echo", "up", "down"), [(0.0, 0.0, 0.0), (19.0, 10.0, 10.0), (10.0, 10.0, 0.0),
                                                   (5.0, 10.0, 0.0), (50.0, 0.0, 50.0), (30.0, 100.0, 0.0)])
 def test_the_downlink_loss_is_the_echo_loss_less_the_uplink_loss(echo: float, up: float, down: float):
@@ -90,6 +141,12 @@ def test_the_probe_figures_give_each_direction_its_capacity():
     assert narrow["probe"]["saturated_down"] is True
     assert probe_measurements(None, start, start) == {}
     assert probe_measurements({**report, "capacity_kbps": None}, start, start) == {}
+    # The node's report never came (its replies share the downlink the echo floods), but what came
+    # back lost a quarter: the downlink's capacity is what did come back.
+    starved = probe_measurements(None, start, sample(2.0, 40_000, (250, 70), (250, 0)))
+    assert starved == {"capacity_down_kbps": round((40_000 + 28 * 180) * 8 / 2.0 / 1000)}
+    assert evaluate({"network": {"connected": True, "loss_pct": 0.0, "send_kbps": 1500, **starved}})["mode"] == "audio"
+    assert probe_measurements(None, start, sample(2.0, 70_000, (250, 0), (250, 0))) == {}
 
 
 def test_turn_urls_name_their_transport():

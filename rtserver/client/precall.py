@@ -48,7 +48,8 @@ from av import AudioFrame, VideoFrame
 
 from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses
 from ..precall.probe import MAX_STEPS, PROBE_KBPS, SATURATED_LOSS_PCT
-from ._client import Client, ServerError
+from ..precall.verdict import evaluate
+from ._client import Client, ClientClosed, ServerError
 
 __all__ = ["check_network", "run_check"]
 
@@ -61,6 +62,8 @@ CLOCK_RATES = {"audio": 48000, "video": 90000}
 CHECK_BUDGET_S = 15.0
 # Kept back from the budget for leaving the echo room and the node's answer to precall_result.
 CLOSING_S = 1.0
+# The least the node's answer to precall_result is waited for, even when the check used its budget.
+RESULT_MIN_WAIT_S = 0.5
 TURN_PROBE_TIMEOUT_S = 2.0
 # ICE and DTLS, over TURN or a lossy link too. On a link losing 30 % of packets a DTLS flight may
 # need several retransmissions, each after a doubling timer (1, 2, 4 s): 10 s lets four through.
@@ -81,6 +84,10 @@ PROBE_POLL_S = 0.25
 # it cannot be obeyed, so the check stops its video there and measures the link with audio alone
 # (aiortc's Opus takes about 120 kbit/s with its headers).
 ENCODER_MIN_KBPS = 250
+# What came back during the probe, as a share of what reached the node, under which the downlink is
+# narrower than the uplink (echo_fits_downlink): random loss up to 20 % each way measured 0.95-0.98
+# (retransmissions refill what it takes), 600 and 1000 kbit/s downlinks 0.34 and 0.57.
+DOWNLINK_NARROWER_SHARE = 0.85
 # What aiortc's transport counters leave out of each packet the link carried (IPv4 and UDP headers).
 IP_UDP_BYTES = 28
 
@@ -365,8 +372,10 @@ class Loopback:
                 break  # a node without a probe (a missed reply is not one), or the hold
             await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
             last = await self.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
-            if first["probe"] is None or first["probe"].get("phase") == "waiting":
-                first = last  # the probe starts with the first packets the node sees
+            if last["node"] and (first["probe"] is None or first["probe"].get("phase") == "waiting"):
+                # The probe starts with the first packets the node sees. A node that does not answer
+                # (its replies share a downlink the echo fills) leaves the first sample in place.
+                first = last
         return last["probe"], first, last
 
     async def close(self) -> None:
@@ -382,7 +391,9 @@ class Loopback:
 
 
 def _ratio(lost: int, expected: int) -> float:
-    return 0.0 if expected <= 0 else min(100.0, 100.0 * lost / expected)
+    """Percent of ``expected`` lost, within 0..100. A window's ``lost`` can be negative: a packet
+    counted lost and then arriving late (a jittery link reorders) lowers the cumulative count."""
+    return 0.0 if expected <= 0 else max(0.0, min(100.0, 100.0 * lost / expected))
 
 
 def downlink_loss_pct(echo_pct: float, up_pct: float) -> float:
@@ -399,20 +410,39 @@ def probe_measurements(probe: dict[str, Any] | None, first: dict[str, Any], last
     The uplink's is the node's. The downlink carried what the node forwarded of it: when it lost
     little of that beyond the uplink's own loss (under SATURATED_LOSS_PCT), it is at least as wide
     as the uplink; otherwise it was the narrower way, and what came back is its capacity."""
-    if probe is None or probe.get("capacity_kbps") is None:
-        return {}
-    up = probe["capacity_kbps"]
     seconds = max(last["t"] - first["t"], 1e-3)
     received = (last["down_expected"] - last["down_lost"]) - (first["down_expected"] - first["down_lost"])
     back = (last["recv_bytes"] - first["recv_bytes"] + IP_UDP_BYTES * received) * 8 / seconds / 1000
     echo = _ratio(last["down_lost"] - first["down_lost"], last["down_expected"] - first["down_expected"])
     up_loss = _ratio(last["up_lost"] - first["up_lost"], last["up_expected"] - first["up_expected"])
     narrower = downlink_loss_pct(echo, up_loss) >= SATURATED_LOSS_PCT
+    if probe is None or probe.get("capacity_kbps") is None:
+        # The node's report did not come (its replies travel the downlink the echo floods: a 150
+        # kbit/s downlink) or it has no probe: what came back is still the downlink's when it lost.
+        return {"capacity_down_kbps": round(back)} if narrower and last["t"] > first["t"] else {}
+    up = probe["capacity_kbps"]
     steps = [{k: s.get(k) for k in ("at_ms", "kbps", "recv_kbps", "loss_pct", "queue_ms")}
              for s in probe.get("steps", [])[:MAX_STEPS] if isinstance(s, dict)]
     return {"capacity_up_kbps": up, "capacity_down_kbps": round(back if narrower else max(back, up)),
             "probe": {"saturated_up": bool(probe.get("saturated")), "saturated_down": narrower,
                       "hold_kbps": probe.get("hold_kbps"), "duration_ms": probe.get("probe_ms"), "steps": steps}}
+
+
+def echo_fits_downlink(capacity: dict[str, Any], hold_kbps: float, audio_kbps: float | None) -> bool:
+    """Whether the echo of the rate held (``hold_kbps`` of video and the sound) fits the downlink.
+
+    The node holds the sender below the *uplink*'s capacity; the echo comes back at that rate, so on
+    a downlink much narrower than the uplink (600 kbit/s down, 1.6 Mbit/s up) the window would
+    measure the check's own overflow as 20 % loss. Then the window measures with sound alone
+    (about 120 kbit/s with aiortc's Opus, within any downlink that could carry video), and the
+    capacity found during the probe stays the downlink's. A downlink counts as narrower only when
+    what came back during the probe was under DOWNLINK_NARROWER_SHARE of what reached the node:
+    random loss takes little off it (retransmissions refill it: 0.95-0.98 at 5-20 % loss each
+    way), a bottleneck takes the rest (0.57 on a 1000 kbit/s downlink, 0.34 on 600)."""
+    up, down = capacity.get("capacity_up_kbps"), capacity.get("capacity_down_kbps")
+    if up is None or down is None or not capacity.get("probe", {}).get("saturated_down"):
+        return True
+    return down >= DOWNLINK_NARROWER_SHARE * up or down >= hold_kbps + (audio_kbps or 0)
 
 
 def network_measurements(first: dict[str, Any], last: dict[str, Any], transport: str | None) -> dict[str, Any]:
@@ -480,10 +510,14 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             # The probe, while leaving the hold's window at least MIN_WINDOW_S (and its RTT wait).
             probe, probe_first, first = await loopback.probe_phase(deadline - MIN_WINDOW_S - 0.5)
             hold = probe.get("hold_kbps") if probe is not None else None
+            capacity = probe_measurements(probe, probe_first, first)
             if isinstance(hold, int | float):
+                assert probe is not None
                 loopback.video.set_rate(hold)
-                if hold < ENCODER_MIN_KBPS:
+                if hold < ENCODER_MIN_KBPS or not echo_fits_downlink(capacity, hold, probe.get("audio_kbps")):
                     loopback.video_on.clear()
+            elif "capacity_down_kbps" in capacity:
+                loopback.video_on.clear()  # no hold known, and the echo overflowed the downlink: sound alone
                 first = await loopback.sample()  # the window starts at the rate held
             await asyncio.sleep(max(1.0, min(measure_s, deadline - time.monotonic() - 0.5)))
             await loopback.wait_for_rtt(min(RTT_WAIT_S, deadline - time.monotonic()))
@@ -501,12 +535,31 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             "duration_ms": round((time.monotonic() - started) * 1000)}
 
 
+async def submit_result(client: Any, measurements: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """The node's result for ``measurements`` (stored), or, when its answer does not come within
+    ``timeout_s`` (the WebSocket shares the link the check just measured: on an 80 kbit/s downlink
+    or a 600 ms round trip it can lag by seconds) or the connection is gone, the same verdict
+    computed here (``rtserver.precall.verdict.evaluate``, the node's own function), with
+    ``"stored": false``: a check always ends with a result. A refusal (``ServerError``) is raised."""
+    try:
+        reply = await asyncio.wait_for(client.request("precall_result", measurements=measurements), timeout_s)
+    except (TimeoutError, ConnectionError, ClientClosed) as exc:
+        log.warning("precall_result got no answer (%s): the verdict is computed locally, not stored",
+                    type(exc).__name__)
+        return {**evaluate(measurements), "stored": False}
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
 async def run_check(url: str, token: str, *, measure_s: float = 5.0,
                     host_addresses: HostAddresses | None = None) -> dict[str, Any]:
-    """Connect, measure, and store the check; returns the server's result (verdict, findings, ...)."""
-    async with Client(url, token=token, reconnect=False) as client:
+    """Connect, measure, and store the check; returns the server's result (verdict, findings, ...),
+    within CHECK_BUDGET_S of connecting (see ``submit_result``)."""
+    async with Client(url, token=token, reconnect=False, request_timeout_s=CHECK_BUDGET_S) as client:
+        started = time.monotonic()
         measurements = await check_network(client, measure_s=measure_s, host_addresses=host_addresses)
-        return (await client.request("precall_result", measurements=measurements))["result"]
+        left = started + CHECK_BUDGET_S - time.monotonic()
+        return await submit_result(client, measurements, max(left, RESULT_MIN_WAIT_S))
 
 
 def main(argv: list[str] | None = None) -> int:
