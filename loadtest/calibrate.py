@@ -12,7 +12,15 @@ each way, tbf caps each way, the ``udp_delay`` relay for delay and jitter, UDP b
    ``calibrate_peer``, or Chromium on /static/interview.html for ``browser`` conditions), the
    advisor in the root namespace (an aiortc peer bound to the server address: unimpaired, and not
    delayed by the relay), both sending camera-like video and audio; what each receives over the
-   window after the warm-up is classified (``calibrate_outcome.classify``).
+   window after the warm-up is classified (``calibrate_outcome.classify``). The aiortc peers are
+   clients of the node as the pages are: they send ``media_report`` and stop their camera on
+   ``media_fallback`` ``send``; the fallbacks announced during the call are recorded
+   (``calibrate_outcome.fallback_summary``).
+
+``--skip-check`` runs the interviews only (such records stay out of the confusion matrix);
+``--node-source DIR`` runs the node from another checkout (an older commit's worktree), the check
+and the peers keeping this one's code, so an interview is measured before and after a change of
+the node with the same clients: ``--merge AFTER.json --before BEFORE.json`` prints them side by side.
 
 Every step has a hard timeout, and the namespace, node, relay and TURN server are torn down
 whatever happens. The report (``--report``, default ``loadtest/reports/calibrate-TIME.json``) has
@@ -40,16 +48,27 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from .calibrate_outcome import MODES, OUTCOMES, classify, confusion, direction_holds, predicted_mode, rates
+from .calibrate_outcome import (
+    MODES,
+    OUTCOMES,
+    classify,
+    confusion,
+    direction_holds,
+    fallback_summary,
+    predicted_mode,
+    rates,
+)
 from .report import machine
 
-__all__ = ["CONDITIONS", "Condition", "add_parser", "check", "run", "run_condition", "select"]
+__all__ = ["API_KEY", "CONDITIONS", "ROOM", "Condition", "add_parser", "check", "create_room", "run", "run_condition",
+           "select"]
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -128,6 +147,23 @@ def _test_helpers() -> Any:
     return netns, precall_netns_support, turn_server
 
 
+@contextlib.contextmanager
+def _node_source(source: Path) -> Iterator[None]:
+    """The node started within runs the code of ``source`` (a checkout of the repository: its
+    directory on PYTHONPATH; the node's working directory is its data directory, so nothing else
+    shadows it, not even an installed rtserver); the check and the peers keep this checkout's code
+    (they run from REPO, which ``python -m`` puts first on their path)."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(source.resolve())
+    try:
+        yield  # the node is a subprocess started (Popen) inside, with no await: no other start sees it
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 def impair(net: Any, condition: Condition) -> None:
     if condition.loss_down or condition.loss_up:
         net.loss(down=condition.loss_down or None, up=condition.loss_up or None)
@@ -137,7 +173,8 @@ def impair(net: Any, condition: Condition) -> None:
         net.block_udp()
 
 
-async def _create_room(node: Any) -> None:
+async def create_room(node: Any) -> None:
+    """The interview room (advisor "adv", jobseeker "js") on a node started with ``--api-key=API_KEY``."""
     body = {"id": ROOM, "kind": "conversation",
             "members": [{"user": "adv", "role": "member"}, {"user": "js", "role": "member"}]}
     async with aiohttp.ClientSession() as session, session.post(
@@ -254,20 +291,25 @@ async def run_condition(condition: Condition, workdir: Path, args: argparse.Name
             relay = media.relay
             await relay.start()
             node_options.update(media.node_options)
-        node = support.start_node(workdir / "node", host=net.server_ip, extra_args=[f"--api-key={API_KEY}"],
-                                  **node_options)
+        with _node_source(getattr(args, "node_source", None) or REPO):
+            node = support.start_node(workdir / "node", host=net.server_ip, extra_args=[f"--api-key={API_KEY}"],
+                                      **node_options)
         impair(net, condition)
         record["network"] = net.describe()
 
         t0 = time.monotonic()
         result: dict[str, Any] | None = None
-        try:
-            result = await asyncio.wait_for(support.run_precall_check(net, node, "js-check",
-                                                                      timeout_s=CHECK_TIMEOUT_S), CHECK_TIMEOUT_S + 5)
-        except (AssertionError, TimeoutError) as exc:
-            # The end of the message holds the traceback's cause; the token (argv) is masked.
-            record["errors"].append("check: " + re.sub(r"eyJ[\w.-]+", "TOKEN", str(exc))[-1500:])
-        record["check_wall_s"] = round(time.monotonic() - t0, 1)
+        if getattr(args, "skip_check", False):  # run_condition's callers may give only the timings
+            record["check_skipped"] = True
+        else:
+            try:
+                result = await asyncio.wait_for(support.run_precall_check(net, node, "js-check",
+                                                                          timeout_s=CHECK_TIMEOUT_S),
+                                                CHECK_TIMEOUT_S + 5)
+            except (AssertionError, TimeoutError) as exc:
+                # The end of the message holds the traceback's cause; the token (argv) is masked.
+                record["errors"].append("check: " + re.sub(r"eyJ[\w.-]+", "TOKEN", str(exc))[-1500:])
+            record["check_wall_s"] = round(time.monotonic() - t0, 1)
         record["predicted"] = predicted_mode(result)
         if result is not None:
             network = result.get("measurements", {}).get("network", {})
@@ -277,7 +319,7 @@ async def run_condition(condition: Condition, workdir: Path, args: argparse.Name
                                "duration_ms": result.get("measurements", {}).get("duration_ms"),
                                "network": network}
 
-        await _create_room(node)
+        await create_room(node)
         t0 = time.monotonic()
         start_at = time.time() + 1.0
         advisor = await asyncio.create_subprocess_exec(
@@ -294,6 +336,16 @@ async def run_condition(condition: Condition, workdir: Path, args: argparse.Name
         record["sent_kbps"] = {"jobseeker": js.get("send_kbps"), "advisor": adv.get("send_kbps")}
         record["jobseeker_path"] = {"candidate": js.get("candidate"), "turn": js.get("turn")}
         record["outcome"] = classify([to_js, to_adv])
+        # The node announces each fallback to both; the advisor's WebSocket is unimpaired (and a
+        # Chromium jobseeker's events are not read), so his list is the one kept when he has one.
+        seen = adv.get("fallbacks") if adv.get("fallbacks") is not None else js.get("fallbacks", [])
+        record["fallbacks"] = fallback_summary(seen)
+        record["fallbacks_seen"] = {"jobseeker": None if js.get("fallbacks") is None else len(js["fallbacks"]),
+                                    "advisor": None if adv.get("fallbacks") is None else len(adv["fallbacks"])}
+        record["reports"] = {"jobseeker": js.get("reports"), "advisor": adv.get("reports")}
+        # [t, received, lost] each second of each side's audio: loss before, during and after a fallback.
+        record["audio_timeline"] = {"by_jobseeker": js.get("audio_timeline", {}).get("adv"),
+                                    "by_advisor": adv.get("audio_timeline", {}).get("js")}
         record["errors"] += js.get("errors", []) + adv.get("errors", [])
     except Exception as exc:  # a broken run is recorded, not hidden: the outcome is then unknown
         record["errors"].append(f"run: {type(exc).__name__}: {exc}")
@@ -325,9 +377,10 @@ def _audio(received: dict[str, Any] | None) -> str:
 
 
 def markdown(records: list[dict[str, Any]]) -> str:
-    """The confusion matrix, the rates and the per-condition table, as Markdown."""
-    table = confusion(records)
-    r = rates(records)
+    """The confusion matrix, the rates and the per-condition table, as Markdown (conditions run
+    with ``--skip-check`` predict nothing: they are left out of the matrix and the rates)."""
+    table = confusion(r for r in records if not r.get("check_skipped"))
+    r = rates(r for r in records if not r.get("check_skipped"))
     lines = ["| predicted \\ outcome | " + " | ".join(OUTCOMES) + " |", "|---|" + "---|" * len(OUTCOMES)]
     lines += [f"| {mode} | " + " | ".join(str(table[mode][o]) for o in OUTCOMES) + " |" for mode in MODES]
     n = r["conditions"]
@@ -355,6 +408,42 @@ def markdown(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _fallbacks(record: dict[str, Any] | None) -> str:
+    """The fallbacks of an interview, e.g. ``js receive off 7.1 s (low_framerate), back 17.2 s``."""
+    events = ((record or {}).get("fallbacks") or {}).get("events") or []
+    if not events:
+        return "none" if record and "fallbacks" in record else "-"
+    user_names = {"js": "jobseeker", "adv": "advisor"}
+    parts = []
+    for e in events:
+        who = f"{user_names.get(e['user'], e['user'])} {e['direction']}"
+        parts.append(f"{who} {'back' if e['video'] else 'off'} {e['t']:.0f} s"
+                     + ("" if e["video"] else f" ({e['reason']})"))
+    return "; ".join(parts)
+
+
+def _interview(record: dict[str, Any] | None) -> list[str]:
+    """Outcome, what each side received (median fps, longest freeze) and audio loss each way."""
+    if record is None:
+        return ["-"] * 4
+    got = record.get("received") or {}
+    return [record["outcome"] + (" (broken run)" if record.get("broken") else ""),
+            _fps(got.get("by_jobseeker")), _fps(got.get("by_advisor")),
+            f"{_audio(got.get('by_jobseeker'))}/{_audio(got.get('by_advisor'))}"]
+
+
+def compare_markdown(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """The interviews of the same conditions before and after, one row each, as Markdown."""
+    old = {r["name"]: r for r in before}
+    lines = ["| condition | | outcome | jobseeker receives | advisor receives | audio loss js/adv | fallbacks |",
+             "|---|---|---|---|---|---|---|"]
+    for rec in after:
+        prior = old.get(rec["name"])
+        lines.append(f"| {rec['name']} | before | " + " | ".join(_interview(prior)) + f" | {_fallbacks(prior)} |")
+        lines.append("| | after | " + " | ".join(_interview(rec)) + f" | {_fallbacks(rec)} |")
+    return "\n".join(lines)
+
+
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("calibrate", help="the pre-call check against real interviews over impaired networks",
                             description=__doc__.splitlines()[0])
@@ -367,6 +456,13 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
                    help="print the summary of these reports as Markdown instead of running")
     p.add_argument("--data-dir", type=Path, help="where nodes and TURN servers keep their files (default: temporary)")
+    p.add_argument("--skip-check", action="store_true",
+                   help="run the interviews only (no pre-call check; such conditions are left out of the matrix)")
+    p.add_argument("--node-source", type=Path, metavar="DIR",
+                   help="run the node from this checkout of the repository (e.g. an older commit's worktree) "
+                        "instead of this one; the check and the peers keep this one")
+    p.add_argument("--before", type=Path, nargs="+", metavar="REPORT",
+                   help="with --merge: print the interviews of these reports against the merged ones (before/after)")
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -376,6 +472,10 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(str(exc))
     if not 2 <= args.warmup_s <= 30 or not 5 <= args.window_s <= 60:
         parser.error("--warmup-s must be 2..30 and --window-s 5..60")
+    if args.node_source is not None and not (args.node_source / "rtserver" / "__main__.py").is_file():
+        parser.error(f"--node-source {args.node_source}: no rtserver/__main__.py there")
+    if args.before and not args.merge:
+        parser.error("--before goes with --merge")
     if not (args.list or args.merge) and os.geteuid() != 0:
         parser.error("calibrate needs root: it makes network namespaces (ip netns add)")
 
@@ -387,7 +487,11 @@ async def run(args: argparse.Namespace) -> int:
         return 0
     if args.merge:
         records = [rec for path in args.merge for rec in json.loads(path.read_text())["records"]]
-        print(markdown(records))
+        if args.before:
+            print(compare_markdown([rec for path in args.before for rec in json.loads(path.read_text())["records"]],
+                                   records))
+        else:
+            print(markdown(records))
         return 0
     import tempfile
 
@@ -395,7 +499,9 @@ async def run(args: argparse.Namespace) -> int:
     path = args.report or REPO / "loadtest" / "reports" / f"calibrate-{started:%Y%m%d-%H%M%S}.json"
     report: dict[str, Any] = {"scenario": "calibrate", "started": started.isoformat(timespec="seconds"),
                               "machine": machine(), "options": {"conditions": args.conditions,
-                                                                "warmup_s": args.warmup_s, "window_s": args.window_s},
+                                                                "warmup_s": args.warmup_s, "window_s": args.window_s,
+                                                                "skip_check": args.skip_check,
+                                                                "node_source": str(args.node_source or REPO)},
                               "records": []}
     base = args.data_dir or Path(tempfile.mkdtemp(prefix="rtserver-calibrate-"))
     for condition in args.selected:
@@ -403,11 +509,13 @@ async def run(args: argparse.Namespace) -> int:
         record = await run_condition(condition, base / condition.name, args)
         report["records"].append(record)
         print(f"calibrate: {condition.name}: predicted {record['predicted']}, outcome {record['outcome']}, "
+              f"fallbacks: {_fallbacks(record)}, "
               f"{record['wall_s']} s{'; errors: ' + '; '.join(record['errors'])[:300] if record['errors'] else ''}",
               file=sys.stderr, flush=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=1) + "\n")  # after each condition: a cut-short run keeps its part
-    report["summary"] = {"confusion": confusion(report["records"]), **rates(report["records"])}
+    judged = [r for r in report["records"] if not r.get("check_skipped")]
+    report["summary"] = {"confusion": confusion(judged), **rates(judged)}
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(markdown(report["records"]))
     print(f"report: {path}", file=sys.stderr)

@@ -13,6 +13,9 @@ window after the warm-up):
   from about 10 % speech breaks up);
 - ``video``: both directions hold video and audio; ``audio``: both hold audio (video failed in at
   least one); ``failed``: audio failed in at least one direction (including a call that never connected).
+  An interview whose node fell back to audio in some direction (``media_fallback``) and kept its
+  audio is ``audio``: that direction's video stopped (no frame, or too few, in the window), its audio
+  is judged as any other. The fallbacks themselves are recorded apart (``fallback_summary``).
 
 Predicted mode: the result's ``mode`` (``video``, ``audio``, ``none``) when it has one; otherwise
 (results made before the check reported a mode) a ``not-ready`` verdict is ``audio`` if its
@@ -26,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["AUDIO_MAX_LOSS", "MODES", "OUTCOMES", "VIDEO_MAX_FREEZE_MS", "VIDEO_MIN_MEDIAN_FPS", "VIDEO_TIERS",
-           "classify", "confusion", "direction_holds", "predicted_mode", "rates"]
+           "classify", "confusion", "direction_holds", "fallback_summary", "predicted_mode", "rates"]
 
 VIDEO_MIN_MEDIAN_FPS = 10.0
 VIDEO_MAX_FREEZE_MS = 2000
@@ -85,3 +88,22 @@ def rates(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     optimistic = [r["name"] for r in records if MODES.index(r["predicted"]) > OUTCOMES.index(r["outcome"])]
     return {"conditions": len(records), "false_alarms": false_alarms, "missed_failures": missed,
             "optimistic": optimistic}
+
+
+def fallback_summary(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The ``media_fallback`` events of one interview as a participant saw them (each ``{t, user,
+    direction, video, reason}``, ``t`` in seconds from the call's start) -> the events in time order
+    and, per ``"user direction"`` that lost video: how many times it went off, how many trials
+    resumed it, when it first went off and whether video flowed again at the end."""
+    ordered = sorted(events, key=lambda e: e["t"])
+    per: dict[str, dict[str, Any]] = {}
+    for event in ordered:
+        key = f"{event['user']} {event['direction']}"
+        if not event["video"]:
+            entry = per.setdefault(key, {"off": 0, "resumed": 0, "first_off_s": event["t"], "video_at_end": False})
+            entry["off"] += 1
+            entry["video_at_end"] = False
+        elif key in per:
+            per[key]["resumed"] += 1
+            per[key]["video_at_end"] = True
+    return {"events": ordered, "directions": per}

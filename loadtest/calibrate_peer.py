@@ -10,6 +10,14 @@ decoded in each second of the window, the longest gap between two decoded frames
 audio packets lost in the window as the receiver counts them by sequence number (``audio_loss``),
 and what it sent.
 
+Like a page, it sends ``media_report`` every ``report_every_ms`` (``media_joined``; 2 s from a node
+that gives none) from what it decodes (``peer_reports.ReportWindow``, shared with the tests' peers),
+and obeys ``media_fallback`` ``send`` about itself: its camera stops producing frames (its encoder
+then sends nothing, as a browser's inactive encoding) until told to send again. It records every
+``media_fallback`` of the room (time from ``--start-at``, user, direction, video, reason), printing
+each as a line ``event {...}`` when it arrives (a test can act on it), the reports sent and
+refused, and its audio counters each second (``audio_timeline``: loss over any part of the call).
+
 aiortc's VP8 encoder never goes below 250 kbit/s whatever the estimate says, where Chromium goes
 down to 30 kbit/s, and its Opus encoder sends 96 kbit/s where Chromium sends 32: on a thin link
 aiortc would overflow it and fail where a browser adapts. Both are set to Chromium's here (the
@@ -55,6 +63,8 @@ from av import AudioFrame, VideoFrame
 from rtserver.client import Client
 from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
 
+from .peer_reports import ReportWindow
+
 __all__ = ["AUDIO_FRAMES_PER_S", "audio_loss", "main", "summarise_video"]
 
 BROWSER_MIN_VIDEO_BPS = 30_000  # Chromium's minimum video bitrate
@@ -74,8 +84,15 @@ class CameraTrack(VideoStreamTrack):
         super().__init__()
         self._size = (width, height)
         self._row = 0
+        self.sending = asyncio.Event()  # cleared: no frame is produced (the encoder sends nothing)
+        self.sending.set()
 
     async def recv(self) -> VideoFrame:
+        if not self.sending.is_set():
+            stopped = time.time()
+            await self.sending.wait()
+            if hasattr(self, "_start"):  # carry on at the frame rate, not with a burst of the frames missed
+                self._start += time.time() - stopped
         pts, time_base = await self.next_timestamp()
         width, height = self._size
         frame = VideoFrame(width, height, "yuv420p")
@@ -180,12 +197,17 @@ class Peer:
         self.tracks: list[MediaStreamTrack] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.errors: list[str] = []
+        self.start_at = time.time()  # event times are given from here (the call's --start-at)
+        self.sending_video = True  # what media_fallback send last said about this peer
+        self.fallbacks: list[dict[str, Any]] = []  # every media_fallback of the room, t from start_at
+        self.reports: dict[str, Any] = {"sent": 0, "refused": 0}
+        self.audio_timeline: dict[str, list[list[float]]] = {}  # publisher -> [t, received, lost] each second
 
     def _pc(self) -> RTCPeerConnection:
         return RTCPeerConnection(RTCConfiguration(iceServers=self.config)) if self.config else new_peer_connection()
 
     async def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self._answer_offers()))
+        self.tasks.append(asyncio.create_task(self._pump()))
         self.publish = self._pc()
         self.tracks = [ToneTrack(), CameraTrack()]
         for track in self.tracks:
@@ -196,24 +218,68 @@ class Peer:
         reply = await self.client.request("media_offer", room=self.room, sdp=self.publish.localDescription.sdp)
         await self.publish.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
-    async def _answer_offers(self) -> None:
+    async def _pump(self) -> None:
+        """Every event of the room: offers answered, ``media_fallback`` recorded (and obeyed when it
+        is ``send`` about this peer: its camera stops or resumes, as a page sets its encoding active)."""
+        async for event in self.client.events():
+            if event.get("room") != self.room:
+                continue
+            if event.get("type") == "media_offer":
+                await self._answer(event)
+            elif event.get("type") == "media_fallback":
+                self.fallbacks.append({"t": round(time.time() - self.start_at, 2),
+                                       **{k: event.get(k) for k in ("user", "direction", "video", "reason")}})
+                print("event " + json.dumps(self.fallbacks[-1]), flush=True)  # for a test that acts on it
+                if event.get("user") == self.client.hello["user"] and event.get("direction") == "send":
+                    self.sending_video = bool(event.get("video"))
+                    (self.camera.sending.set if self.sending_video else self.camera.sending.clear)()
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        try:
+            if offer.get("restart") or self.subscribe is None:
+                if self.subscribe is not None:
+                    await self.subscribe.close()
+                self.subscribe = self._pc()
+                self.subscribe.on("track", self._on_track)
+            self.sections = {s["mid"]: s for s in offer.get("tracks", [])}
+            await self.subscribe.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+            if self.hosts is not None:
+                pin_host_addresses(self.subscribe, self.hosts)
+            await self.subscribe.setLocalDescription(await self.subscribe.createAnswer())
+            await self.client.request("media_answer", room=self.room, sdp=self.subscribe.localDescription.sdp)
+        except Exception as exc:  # reported in the result; the streams then show as missing
+            self.errors.append(f"answer: {type(exc).__name__}: {exc}")
+
+    @property
+    def camera(self) -> CameraTrack:
+        return next(t for t in self.tracks if isinstance(t, CameraTrack))
+
+    def frame_counts(self) -> dict[tuple[str, str], int]:
+        """(publisher, kind) -> frames decoded so far, for every section received."""
+        return {(s["user"], s["kind"]): len(self.decoded.get((s["user"], s["kind"]), []))
+                for s in self.sections.values()}
+
+    async def report_every(self, period_s: float) -> None:
+        """``media_report`` every ``period_s`` from what was decoded, as a page sends it."""
+        window = ReportWindow(self.frame_counts(), await self.audio_counters(), time.time())
         while True:
-            offer = await self.client.next_event("media_offer", timeout=3600,
-                                                 where=lambda e: e.get("room") == self.room)
+            await asyncio.sleep(period_s)
+            report = window.next(time.time(), self.frame_counts(), await self.audio_counters(),
+                                 sending_video=self.sending_video)
             try:
-                if offer.get("restart") or self.subscribe is None:
-                    if self.subscribe is not None:
-                        await self.subscribe.close()
-                    self.subscribe = self._pc()
-                    self.subscribe.on("track", self._on_track)
-                self.sections = {s["mid"]: s for s in offer.get("tracks", [])}
-                await self.subscribe.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-                if self.hosts is not None:
-                    pin_host_addresses(self.subscribe, self.hosts)
-                await self.subscribe.setLocalDescription(await self.subscribe.createAnswer())
-                await self.client.request("media_answer", room=self.room, sdp=self.subscribe.localDescription.sdp)
-            except Exception as exc:  # reported in the result; the streams then show as missing
-                self.errors.append(f"answer: {type(exc).__name__}: {exc}")
+                await self.client.request("media_report", room=self.room, **report)
+                self.reports["sent"] += 1
+            except Exception as exc:  # a node that does not know reports refuses them: counted, not fatal
+                self.reports["refused"] += 1
+                self.reports["error"] = str(exc)[:200]
+
+    async def sample_audio(self, every_s: float = 1.0) -> None:
+        """The audio counters every ``every_s``, so loss can be read over any part of the call."""
+        while True:
+            t = round(time.time() - self.start_at, 2)
+            for user, (received, lost) in (await self.audio_counters()).items():
+                self.audio_timeline.setdefault(user, []).append([t, received, lost])
+            await asyncio.sleep(every_s)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         pc = self.subscribe
@@ -287,10 +353,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with Client(args.url, token=args.token, reconnect=False) as client:
         result["user"] = client.hello["user"]
         peer = Peer(client, args.room, hosts)
+        peer.start_at = args.start_at
         try:
             joined = await client.request("media_join", room=args.room)
             result["turn"], peer.config = await choose_turn(joined.get("ice_servers", []))
             await peer.start()
+            # A node from before media_report gives no period: a page's default (2 s) is used.
+            peer.tasks += [asyncio.create_task(peer.report_every(joined.get("report_every_ms", 2000) / 1000)),
+                           asyncio.create_task(peer.sample_audio())]
             await asyncio.sleep(max(0.0, start - time.time()))
             sent_before, audio_before = await peer.sent_bytes(), await peer.audio_counters()
             await asyncio.sleep(max(0.0, end - time.time()))
@@ -311,6 +381,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         except Exception as exc:  # the outcome is what was measured; the error says why it stopped
             result["errors"].append(f"{type(exc).__name__}: {exc}")
         finally:
+            result["fallbacks"], result["reports"] = peer.fallbacks, peer.reports
+            result["audio_timeline"] = peer.audio_timeline
             result["errors"] += peer.errors
             print(json.dumps(result), flush=True)  # before closing: a slow close must not lose the figures
             await peer.close()

@@ -7,7 +7,8 @@ audio level. The peer owns the client's event stream (one pump task); tests wait
 ``wait_event`` and ``wait_frames``. Everything binds to 127.0.0.1 and uses no ICE server.
 
 Like a browser page, a peer can send ``media_report`` (``start_reports``: frames per second it
-decoded from each publisher, the audio loss its receivers counted) and obeys ``media_fallback``
+decoded from each publisher, the audio loss its receivers counted; built by
+``loadtest.peer_reports``, which the calibration peers share) and obeys ``media_fallback``
 ``send``: its camera stops producing frames (so its sender sends nothing, as a browser's inactive
 encoding) until told to send again. Tests impair it: ``fake_receive`` replaces figures of its
 reports (a thin downlink as the client would see it), ``uplink_video_loss`` drops that share of
@@ -23,6 +24,7 @@ import fractions
 import math
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,10 +49,15 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 from av import AudioFrame, VideoFrame
+from netns import REPO
 
 from rtserver.client import Client
 from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
 from rtserver.tasks import honour_cancellation
+
+if str(REPO) not in sys.path:  # loadtest/ is a top-level package of the repository, not an installed one
+    sys.path.insert(0, str(REPO))
+from loadtest.peer_reports import ReportWindow
 
 LOOPBACK = HostAddresses(("127.0.0.1",))
 
@@ -302,34 +309,17 @@ class MediaPeer:
         self._report_task = asyncio.create_task(self._report_every(period))
 
     async def _report_every(self, period: float) -> None:
-        frames = {(u, k): self.frames_from(u, k) for u, k in self._publishers()}
-        audio = await self._audio_counts()
-        started = time.monotonic()
+        window = ReportWindow(self._frame_counts(), await self._audio_counts(), time.monotonic())
         while True:
             await asyncio.sleep(period)
-            now = time.monotonic()
-            window, started = now - started, now
-            receive = []
-            for user, kind in self._publishers():
-                count = self.frames_from(user, kind)
-                entry: dict[str, Any] = {"user": user, "kind": kind}
-                if kind == "video":
-                    entry.update(fps=round(max(0, count - frames.get((user, kind), count)) / window, 2), frozen_ms=0)
-                    entry.update(self.fake_receive.get(user, {}))
-                frames[(user, kind)] = count
-                receive.append(entry)
-            counts = await self._audio_counts()
-            for entry in receive:
-                before, after = audio.get(entry["user"]), counts.get(entry["user"])
-                if entry["kind"] == "audio" and before is not None and after is not None:
-                    expected = (after[0] - before[0]) + (after[1] - before[1])
-                    if expected > 0:
-                        entry["loss"] = round(max(0, after[1] - before[1]) / expected, 4)
-            audio = counts
-            report = {"receive": receive, "send": {"video": self.sending_video}}
+            report = window.next(time.monotonic(), self._frame_counts(), await self._audio_counts(),
+                                 sending_video=self.sending_video, overrides=self.fake_receive)
             self.reports.append(report)
             with contextlib.suppress(Exception):  # a refused report shows in the test's events, not here
                 await self.client.request("media_report", room=self.room, **report)
+
+    def _frame_counts(self) -> dict[tuple[str, str], int]:
+        return {(u, k): self.frames_from(u, k) for u, k in self._publishers()}
 
     def _publishers(self) -> list[tuple[str, str]]:
         return sorted({(s["user"], s["kind"]) for s in self.sections.values()})

@@ -11,6 +11,7 @@ The kernel has no ``netem``, so impairments are built from what it has, and they
   packet; the kernel has no tc actions, so there is no silent egress drop to use instead);
 - ``cap(kbit)`` / ``cap(down_kbit=..., up_kbit=...)``: a ``tbf`` qdisc on the root-side veth end
   (what it sends is the client's downlink) and on the namespace's end (the uplink);
+- ``uncap()``: the caps lifted (a link that recovers);
 - ``block_udp()``: an iptables DROP of every UDP datagram on the namespace's veth (TCP, hence TURN
   over TCP, still passes).
 
@@ -76,6 +77,14 @@ class TwoHosts:
             self.server_ip, self.client_ip = f"{SUBNET_PREFIX}{octet}.1", f"{SUBNET_PREFIX}{octet}.2"
             _ip("link", "add", self.host_veth, "type", "veth", "peer", "name", self.ns_veth, "netns", self.ns)
             _ip("addr", "add", f"{self.server_ip}/30", "dev", self.host_veth)
+        # No IPv6 in the namespace: its link-local address would appear 1-2 s after the link is up
+        # (duplicate address detection), a network change to a Chromium started in the meantime,
+        # which then fails the page loads under way (net::ERR_NETWORK_CHANGED).
+        # Our root-side end likewise (the advisor's Chromium is in the root namespace).
+        for key in ("all", "default", self.ns_veth):
+            self.exec("sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=1")
+        subprocess.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{self.host_veth}.disable_ipv6=1"], check=True,
+                       capture_output=True, timeout=COMMAND_TIMEOUT_S)
         _ip("link", "set", self.host_veth, "up")
         _ip("-n", self.ns, "addr", "add", f"{self.client_ip}/30", "dev", self.ns_veth)
         _ip("-n", self.ns, "link", "set", self.ns_veth, "up")
@@ -136,6 +145,21 @@ class TwoHosts:
             self._impairments.append(f"cap {kbit} kbit/s")
         else:
             self._impairments += [f"cap {d} {r} kbit/s" for d, r in (("down", down_kbit), ("up", up_kbit)) if r]
+
+    def uncap(self) -> None:
+        """Lift every rate cap ``cap`` set (the link is restored; loss and blocking stay)."""
+        if self._has_tbf(ns=True):
+            self.exec("tc", "qdisc", "del", "dev", self.ns_veth, "root")
+        if self._has_tbf(ns=False):
+            subprocess.run(["tc", "qdisc", "del", "dev", self.host_veth, "root"], check=True, capture_output=True,
+                           timeout=COMMAND_TIMEOUT_S)
+        self._impairments = [i for i in self._impairments if not i.startswith("cap ")]
+
+    def _has_tbf(self, *, ns: bool) -> bool:
+        argv = ["tc", "qdisc", "show", "dev", self.ns_veth if ns else self.host_veth]
+        out = self.exec(*argv) if ns else subprocess.run(argv, capture_output=True, text=True, check=True,
+                                                         timeout=COMMAND_TIMEOUT_S).stdout
+        return "qdisc tbf" in out
 
     def block_udp(self) -> None:
         """Drop every UDP datagram on the namespace's veth, both ways; TCP (TURN/TCP, TURN/TLS) still passes."""

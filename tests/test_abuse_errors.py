@@ -59,13 +59,14 @@ async def test_a_request_that_keeps_failing_inside_closes_with_4102_and_logs_few
                                                  "max_joins_per_s": 0.01, "burst_joins": 4,
                                                  "max_violations": 1000}])
 async def test_frames_beyond_the_budget_are_refused_before_being_decoded(harness):
-    """Undecodable frames within the frame budget (4 + 4) are read and answered malformed_frame; past
-    it they are refused rate_limited, which they could not be if the node had decoded them."""
+    """Undecodable frames within the frame budget (4 requests + 4 joins + 2 media reports) are read and
+    answered malformed_frame; past it they are refused rate_limited, which they could not be if the
+    node had decoded them."""
     ws = await _authed(harness)
-    for _ in range(10):
+    for _ in range(12):
         await ws.send_str("{not json")
-    codes = [(await ws.receive_json(timeout=5))["code"] for _ in range(10)]
-    assert codes == ["malformed_frame"] * 8 + ["rate_limited"] * 2
+    codes = [(await ws.receive_json(timeout=5))["code"] for _ in range(12)]
+    assert codes == ["malformed_frame"] * 10 + ["rate_limited"] * 2
 
 
 @pytest.mark.parametrize("settings_overrides", [{"max_violations": 1}])
@@ -86,11 +87,12 @@ async def test_store_down_is_not_a_violation(harness):
 def test_the_frame_budget_is_both_budgets_together_and_keeps_the_join_budget_apart():
     session = Session(rate_per_s=1.0, burst=3, joins_per_s=1.0, join_burst=5, max_violations=10, now=0.0)
     session.authenticated()
-    for _ in range(8):  # 3 + 5 frames at once
+    for _ in range(3 + 5 + Session.REPORT_BURST):  # requests + joins + media reports, at once
         session.admit_frame(0.0)
     with pytest.raises(LimitExceeded) as refused:
         session.admit_frame(0.0)
-    assert refused.value.code is ErrorCode.RATE_LIMITED and refused.value.retry_after_ms == 500  # 2 per s
+    # 1 request + 1 join + 2 reports a second: the next frame in 250 ms
+    assert refused.value.code is ErrorCode.RATE_LIMITED and refused.value.retry_after_ms == 250
     # after parsing, each request still draws from its own budget: three sends, and the fourth waits
     later = Session(rate_per_s=1.0, burst=3, joins_per_s=1.0, join_burst=5, max_violations=10, now=0.0)
     later.authenticated()

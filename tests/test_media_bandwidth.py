@@ -82,3 +82,27 @@ def test_estimate_trend_sees_a_fall(values: list[int], congested: bool) -> None:
     assert trend.congested is congested
     if congested:
         assert trend.fell_at == len(values) - 1
+
+
+def test_an_estimate_far_under_what_was_sent_is_congestion() -> None:
+    """A queue that stays full shows no growing delay: the estimator reads the link's rate and never
+    falls, while the node sends twice that. Under 0.7 times the sent rate is congestion too."""
+    thin = EstimateTrend()
+    sent = 0
+    for t in range(4):  # 500 kbit/s sent (62 500 bytes/s), the link delivers 250: the estimate reads 240-260
+        sent += 62_500
+        thin.update(240_000 + 5_000 * t, float(t), sent)
+    assert thin.congested and thin.fell_at == 3.0
+
+    clean = EstimateTrend()
+    sent = 0
+    for t in range(6):  # an estimator at or above what arrives, the sender ramping 8 %/s; a keyframe at t=3
+        sent += int(62_500 * 1.08 ** t) + (40_000 if t == 3 else 0)
+        clean.update(int(500_000 * 1.08 ** t), float(t), sent)
+    assert not clean.congested
+    assert clean.sent_bps() is not None
+
+    warming = EstimateTrend()  # under half a window of counts: no sent rate to judge against
+    warming.update(100_000, 0.0, 10_000)
+    warming.update(100_000, 0.5, 60_000)
+    assert warming.sent_bps() is None and not warming.congested

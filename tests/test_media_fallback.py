@@ -10,7 +10,9 @@ the node measures itself. Waits are bounded and wake up on events and decoded fr
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -221,3 +223,23 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
+
+
+async def test_the_link_monitor_does_not_keep_a_leaver_alive(harness: Harness, peer: MakePeer) -> None:
+    """The monitor's per-track figures must not hold a participant who left until its next tick: the
+    node's full collection runs shortly after a teardown, and what is still referenced then stays in
+    memory until the next one (the join/leave leak test failed on that, depending on timing)."""
+    _adv, js = await interview(harness, peer)
+    monitor = harness.node.media.links["iv"]
+    await monitor.tick()  # the monitor has sampled js's publications and the advisor's copies of them
+    room = harness.node.media.rooms["iv"]
+    gone = [weakref.ref(p) for p in room.publications_of("js")] + [weakref.ref(room.participants["js"])]
+    assert len(gone) == 3  # his camera, his microphone, himself
+    monitor.tick = _no_tick  # type: ignore[method-assign]  # no tick may clean up between the leave and the check
+    await js.leave()
+    gc.collect()
+    assert [ref() for ref in gone if ref() is not None] == []
+
+
+async def _no_tick(now: float | None = None) -> None:
+    return None

@@ -572,6 +572,13 @@ class Inbound:
         await self._receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0,
                                                        fci=pack_remb_fci(bitrate_bps, [self.ssrc])))
 
+    def restart_uplink_estimate(self) -> None:
+        """Estimate the uplink afresh: the publisher sends video again after the node had it stop
+        (``media_fallback`` ``send``), and what the estimator knew measured the link before."""
+        if self.kind == "video":
+            self._estimator = RemoteBitrateEstimator()
+        self.uplink_estimate_bps = None
+
     def stats(self) -> dict[str, Any]:
         """Receive-side counters of the current source: loss is before retransmission."""
         out: dict[str, Any] = {"packets": self.packets, "bytes": self.bytes, "retransmissions": self.retransmissions,

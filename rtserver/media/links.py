@@ -33,11 +33,12 @@ import dataclasses
 import logging
 import math
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.media import MediaReport
 from .fallback import FallbackTimings, Transition, VideoFallback
-from .linkquality import Floors, Level, Reason, Sample, Verdict, judge
+from .linkquality import FAIR_LOSS, Floors, Level, Reason, Sample, Verdict, judge
 
 if TYPE_CHECKING:
     from .participant import Participant
@@ -198,11 +199,15 @@ class LinkMonitor:
         self.config = config
         self.counts = counts
         self._links: dict[str, _ParticipantLinks] = {}
-        self._frames: dict[Publication, _Counter] = {}  # frames the node receives (marker bit)
-        self._packets: dict[Publication, _Counter] = {}
-        self._loss: dict[Publication, _Loss] = {}
-        self._sent: dict[DownTrack, _Counter] = {}  # packets the node forwards on each section
-        self._report_loss: dict[DownTrack, float] = {}  # loss in the subscriber's last receiver report
+        # Figures per track, held weakly: a track that closes leaves its tables at once, not at the next
+        # tick. A teardown's full collection (rtserver.gcpolicy) runs shortly after the leave; a
+        # participant still referenced from here then would stay in memory until the next teardown.
+        self._frames: weakref.WeakKeyDictionary[Publication, _Counter] = weakref.WeakKeyDictionary()  # marker bits
+        self._packets: weakref.WeakKeyDictionary[Publication, _Counter] = weakref.WeakKeyDictionary()
+        self._loss: weakref.WeakKeyDictionary[Publication, _Loss] = weakref.WeakKeyDictionary()
+        # packets the node forwards on each section, and the loss in the subscriber's last receiver report
+        self._sent: weakref.WeakKeyDictionary[DownTrack, _Counter] = weakref.WeakKeyDictionary()
+        self._report_loss: weakref.WeakKeyDictionary[DownTrack, float] = weakref.WeakKeyDictionary()
         self._announced: list[tuple[Any, ...]] | None = None
 
     def _state(self, user: str) -> _ParticipantLinks:
@@ -296,12 +301,16 @@ class LinkMonitor:
             counter = self._sent.get(downtrack)
             if publication is None or counter is None or downtrack.paused or counter.flowing_since is None:
                 continue
+            if self._source_degraded(publication, now):
+                continue  # what U gets of it is no better than what reaches the node: not U's link
             flowing[(publication.owner, publication.kind)] = downtrack
             if counter.flowing_for(now) >= RATE_WINDOW_S:
                 loss = self._report_loss.get(downtrack)
                 if loss is not None:
                     losses.append(loss)
-                if downtrack.kind == "video" and downtrack.outbound.remb_bps:
+                # An estimate that never fell since video (re)started to U is still finding the link
+                # (it grows from what flows, at most 1.5 times it): not a measure of a thin one.
+                if downtrack.kind == "video" and downtrack.outbound.remb_bps and downtrack.remb_trend.congested:
                     estimates.append(downtrack.outbound.remb_bps / 1000)
         videos: list[tuple[float | None, float | None, float | None]] = []  # (fps, source fps, frozen share)
         for entry in report.receive if report is not None else ():
@@ -324,6 +333,22 @@ class LinkMonitor:
                                     {"fps": _round(s.fps, 1), "loss": _round(s.loss, 3)}) for s in samples])
         by_choice = not participant.subscriber.receive_video
         return verdict, figures, not by_choice, by_choice
+
+    def _source_degraded(self, publication: Publication, now: float) -> bool:
+        """Whether a stream already reaches the node degraded: its publisher's uplink loses FAIR_LOSS
+        or more of any of its streams (the audio, at 50 packets a second, shows it when the video
+        is too sparse to measure). A subscriber gets no better (the node forwards the gaps as they
+        came), so its frame rate, freezes, loss and estimate for that publisher say nothing of its
+        own downlink: with a jobseeker's uplink at 100 kbit/s the advisor reported his video at
+        0.5 fps with 67 % loss, and the node stopped video to her, on a clean link. (A low frame
+        rate at the source is no such sign: the node itself holds a publisher down for a thin
+        subscriber, whose downlink must still be judged.)"""
+        for mine in self.room.publications_of(publication.owner):
+            loss = self._loss.get(mine)
+            fraction = None if loss is None else loss.fraction()
+            if fraction is not None and fraction >= FAIR_LOSS:
+                return True
+        return False
 
     def _send(self, participant: Participant, links: _ParticipantLinks, now: float
               ) -> tuple[Verdict, dict[str, Any], bool, bool]:
@@ -352,7 +377,10 @@ class LinkMonitor:
             if publication is video:
                 if sender is None or sender.limited not in CAMERA_LIMITS:
                     fps = self._frames[publication].rate(now)
-                estimate = None if publication.inbound is None else publication.inbound.uplink_estimate_bps
+                # Counted once it fell (overuse) since it started over (see _apply): before, it grows
+                # from what flows, and a sender ramping up after a pause reads as a thin link.
+                estimate = None if publication.inbound is None or not publication.uplink_congested \
+                    else publication.inbound.uplink_estimate_bps
                 kbps = None if estimate is None else estimate / 1000
         sample = Sample(fps=fps, loss=max(losses) if losses else None, kbps=kbps,
                         limited=sender is not None and sender.limited == "bandwidth")
@@ -379,6 +407,10 @@ class LinkMonitor:
         else:
             participant.auto_send_video = transition.video
             links.send_changed_at = now
+            if transition.video:
+                for publication in self.room.publications_of(participant.user_id):
+                    if publication.kind == "video":
+                        publication.restart_uplink()
             for other in self.room.participants.values():
                 if other is not participant:
                     other.subscriber.apply_pauses()

@@ -126,6 +126,21 @@ class Publication:
         for downtrack in list(self.downtracks):
             await downtrack.forward(packet, key, arrival_ntp, now)
 
+    @property
+    def uplink_congested(self) -> bool:
+        """Whether the node's estimate of the publisher's uplink fell (overuse) since it started over."""
+        return self._uplink_trend.congested
+
+    def restart_uplink(self) -> None:
+        """The publisher sends video again after a pause the node asked for: its uplink is estimated
+        afresh. The old estimate fell when the link was thin and has seen only the audio since; kept,
+        it held the publisher's REMB at 30 kbit/s for ``uplink_hold_s`` after the link was restored
+        (Chromium then sent 40-50 kbit/s, 5-10 fps, and the trial of video failed on a good link)."""
+        self._uplink_trend = EstimateTrend()
+        if self.inbound is not None:
+            self.inbound.restart_uplink_estimate()
+        self.update_bitrate()
+
     def on_uplink_estimate(self, bitrate_bps: int) -> None:
         self._uplink_trend.update(bitrate_bps, time.monotonic())
         self.update_bitrate()
@@ -262,6 +277,10 @@ class DownTrack:
         self.paused = paused
         if not paused:
             self.restart()
+            # What the subscriber estimated while paused measured a link carrying audio alone (or
+            # the congestion that made the node pause it): kept as a ceiling, it held the publisher
+            # at 30-80 kbit/s, 5 fps, after a thin downlink was restored, and the trial failed.
+            self.remb_trend = EstimateTrend()
         if self.publication is not None:
             self.publication.update_bitrate()
 
@@ -288,7 +307,7 @@ class DownTrack:
             self.publication.request_keyframe()
 
     def on_remb(self, bitrate_bps: int) -> None:
-        self.remb_trend.update(bitrate_bps, time.monotonic())
+        self.remb_trend.update(bitrate_bps, time.monotonic(), self.outbound.bytes)
         if self.publication is not None:
             self.publication.update_bitrate()
 
