@@ -370,13 +370,13 @@ class Loopback:
     async def probe_phase(self, deadline: float) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
         """Wait (until ``deadline``, monotonic) for the node's probe to reach its hold. Returns its
         report (None if the node has none), and the samples taken when it started and at the hold."""
-        first = last = await self.sample()
+        first = last = await self.sample(timeout_s=_left(deadline))
         while time.monotonic() < deadline:
             probe = last["probe"]
             if (last["node"] and probe is None) or (probe is not None and probe.get("phase") == "holding"):
                 break  # a node without a probe (a missed reply is not one), or the hold
             await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
-            last = await self.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
+            last = await self.sample(timeout_s=_left(deadline))
             if last["node"] and (first["probe"] is None or first["probe"].get("phase") == "waiting"):
                 # The probe starts with the first packets the node sees. A node that does not answer
                 # (its replies share a downlink the echo fills) leaves the first sample in place.
@@ -393,6 +393,12 @@ class Loopback:
         await asyncio.gather(self.publish.close(), self.subscribe.close(), *self._sinks, return_exceptions=True)
         if self._answering is not None:
             await asyncio.gather(self._answering, return_exceptions=True)
+
+
+def _left(deadline: float) -> float:
+    """How long a wait for the node may last: NODE_STATS_TIMEOUT_S at most, what is left until
+    ``deadline`` (monotonic), and 0.2 s at least (a reply already on its way)."""
+    return min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic()))
 
 
 def _ratio(lost: int, expected: int) -> float:
@@ -523,18 +529,24 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
                     loopback.video_on.clear()
             elif "capacity_down_kbps" in capacity:
                 loopback.video_on.clear()  # no hold known, and the echo overflowed the downlink: sound alone
-            settle_s = min(HOLD_SETTLE_S, deadline - time.monotonic() - MIN_WINDOW_S - 0.5)
-            if settle_s > 0:
-                await asyncio.sleep(settle_s)  # the probe's queue drains (HOLD_SETTLE_S); bounded
-            first = await loopback.sample()  # the window starts at the rate held
+            if isinstance(hold, int | float) or not loopback.video_on.is_set():
+                # The window starts at the rate held, once the probe's queue has drained
+                # (HOLD_SETTLE_S). Every wait for the node is bounded by the deadline: its replies may
+                # not come at all on a flooded downlink (an 80 kbit/s downlink's check took 16.7 s
+                # with 2 s waits here and when leaving).
+                settle_s = min(HOLD_SETTLE_S, deadline - time.monotonic() - MIN_WINDOW_S - 0.5)
+                if settle_s > 0:
+                    await asyncio.sleep(settle_s)
+                first = await loopback.sample(timeout_s=_left(deadline - MIN_WINDOW_S))
             await asyncio.sleep(max(1.0, min(measure_s, deadline - time.monotonic() - 0.5)))
             await loopback.wait_for_rtt(min(RTT_WAIT_S, deadline - time.monotonic()))
-            last = await loopback.sample(timeout_s=min(NODE_STATS_TIMEOUT_S, max(0.2, deadline - time.monotonic())))
+            last = await loopback.sample(timeout_s=_left(deadline))
             network = {**network_measurements(first, last, network["transport"]), **capacity}
     finally:
         await loopback.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.request("media_leave", room=room), NODE_STATS_TIMEOUT_S)
+            await asyncio.wait_for(client.request("media_leave", room=room),
+                                   _left(started + CHECK_BUDGET_S - CLOSING_S / 2))
     return {"client": {"kind": "python", "user_agent": f"rtserver-python/{sys.version.split()[0]}"},
             "network": network,
             "transports": {"udp": udp, **transports,
