@@ -326,8 +326,10 @@ async def test_a_downlink_too_thin_for_video_falls_back_to_audio_announced_and_r
     assert record["outcome"] == "degraded" and "audio_fallback" in record["problems"], record
     assert record["ended_by"] == "normal" and record["participants"] == 2, record
     assert record["fallbacks"] >= 1 and record["recoveries"] >= 1, record
-    # Audio only from the fallback to the trial: RETRY_S, and at most what the test waited.
-    assert RETRY_S - 1 <= record["audio_s"] <= (back["at"] - off["at"]) / 1000 + 5, record
+    # Audio only at least from the fallback to the trial (RETRY_S), and at most from the cap to the
+    # return: the node's media_link may say video is off a few seconds before its media_fallback
+    # (one run: fallback 15 s after the cap, 11 s of audio against 3.9 s from fallback to return).
+    assert RETRY_S - 1 <= record["audio_s"] <= (back["at"] - capped_at) / 1000 + 5, record
     assert record["video_s"] >= 5 and record["video_s"] + record["audio_s"] + record["frozen_s"] \
         <= record["duration_s"], record
 
