@@ -103,6 +103,23 @@ async def harness(tmp_path: Path, settings_overrides: dict[str, Any],
 
 
 @pytest.fixture
+async def peer(harness: Harness) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``await peer(user, role, room, colour)``: an aiortc ``media_peers.MediaPeer`` signed in to the
+    test's node (``harness.client`` keywords pass through), closed after the test."""
+    from media_peers import MediaPeer  # aiortc and av only for the media tests
+
+    made: list[MediaPeer] = []
+
+    async def make(user: str, role: str, room: str, colour: str = "grey", **kw: Any) -> MediaPeer:
+        made.append(MediaPeer(await harness.client(user, role, **kw), room, colour=colour))
+        return made[-1]
+
+    yield make
+    for p in made:
+        await p.close()
+
+
+@pytest.fixture
 async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]],
                       settings_overrides: dict[str, Any]) -> AsyncIterator[list[Harness]]:
     """Two nodes sharing a real redis-server (started on a free port), each with its own harness."""

@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import (
@@ -550,3 +550,21 @@ class MediaPeer:
             task.cancel()
         await asyncio.gather(self._pump, *self._tasks, return_exceptions=True)
         await self.client.close()
+
+
+# -- interviews of two peers, for the node's media tests ---------------------------------------
+MakePeer = Callable[..., Awaitable[MediaPeer]]  # the ``peer`` fixture of conftest.py
+
+
+async def interview(harness: Any, peer: MakePeer, room: str = "iv") -> tuple[MediaPeer, MediaPeer]:
+    """An advisor (red camera) and a jobseeker (blue camera) in a conversation, seeing each other."""
+    await harness.room(room, {"adv": "member", "js": "member"}, kind="conversation")
+    adv = await peer("adv", "advisor", room, "red")
+    js = await peer("js", "jobseeker", room, "blue")
+    await adv.join()
+    await adv.publish()
+    await js.join()
+    await js.publish()
+    await js.wait_frames("adv", "video", 5)
+    await adv.wait_frames("js", "video", 5)
+    return adv, js

@@ -13,18 +13,17 @@ import asyncio
 import gc
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import Harness
-from media_peers import MediaPeer
+from media_peers import MakePeer, interview
 
 from rtserver.client import ServerError
 
 pytestmark = pytest.mark.timeout(90)
 
-MakePeer = Callable[..., Awaitable[MediaPeer]]
 FAST = {"media_listen_address": "127.0.0.1", "media_drop_timeout_s": 1.0, "media_report_every_ms": 500,
         "media_fallback_after_s": 1.0, "media_fallback_retry_s": 3.0, "media_fallback_retry_max_s": 12.0,
         "media_fallback_hold_s": 1.5}
@@ -35,30 +34,6 @@ def settings_overrides() -> dict[str, Any]:
     return dict(FAST)
 
 
-@pytest.fixture
-async def peer(harness: Harness) -> AsyncIterator[MakePeer]:
-    made: list[MediaPeer] = []
-
-    async def make(user: str, role: str, room: str, colour: str = "grey") -> MediaPeer:
-        made.append(MediaPeer(await harness.client(user, role), room, colour=colour))
-        return made[-1]
-
-    yield make
-    for p in made:
-        await p.close()
-
-
-async def interview(harness: Harness, peer: MakePeer, room: str = "iv") -> tuple[MediaPeer, MediaPeer]:
-    await harness.room(room, {"adv": "member", "js": "member"}, kind="conversation")
-    adv = await peer("adv", "advisor", room, "red")
-    js = await peer("js", "jobseeker", room, "blue")
-    await adv.join()
-    await adv.publish()
-    await js.join()
-    await js.publish()
-    await js.wait_frames("adv", "video", 5)
-    await adv.wait_frames("js", "video", 5)
-    return adv, js
 
 
 def fallback(user: str, direction: str, video: bool) -> Callable[[dict[str, Any]], bool]:

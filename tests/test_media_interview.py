@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import Harness
-from media_peers import COLOURS, MediaPeer, close_to, free_udp_port_block
+from media_peers import COLOURS, MakePeer, close_to, free_udp_port_block, interview
 
 from rtserver.client import ServerError
 
 pytestmark = pytest.mark.timeout(60)
 
-MakePeer = Callable[..., Awaitable[MediaPeer]]
 
 
 @pytest.fixture
@@ -28,31 +27,6 @@ def settings_overrides() -> dict[str, Any]:
     return {"media_listen_address": "127.0.0.1", "media_drop_timeout_s": 1.0}
 
 
-@pytest.fixture
-async def peer(harness: Harness) -> AsyncIterator[MakePeer]:
-    made: list[MediaPeer] = []
-
-    async def make(user: str, role: str, room: str, colour: str = "grey", **kw: Any) -> MediaPeer:
-        made.append(MediaPeer(await harness.client(user, role, **kw), room, colour=colour))
-        return made[-1]
-
-    yield make
-    for p in made:
-        await p.close()
-
-
-async def interview(harness: Harness, peer: MakePeer, room: str = "iv") -> tuple[MediaPeer, MediaPeer]:
-    """An advisor (red camera) and a jobseeker (blue camera) in a conversation, seeing each other."""
-    await harness.room(room, {"adv": "member", "js": "member"}, kind="conversation")
-    adv = await peer("adv", "advisor", room, "red")
-    js = await peer("js", "jobseeker", room, "blue")
-    await adv.join()
-    await adv.publish()
-    await js.join()
-    await js.publish()
-    await js.wait_frames("adv", "video", 5)
-    await adv.wait_frames("js", "video", 5)
-    return adv, js
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
