@@ -37,8 +37,10 @@ from conftest import Harness, make_settings
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
 from rtserver.app import build_app
+from rtserver.media.links import LinkMonitor
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "BrowserSession", "browser", "browser_session", "free_port", "node",
+           "node_events_only_from_the_test",
            "node_settings"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -192,3 +194,17 @@ async def browser_session(browser: Browser, node: Harness, request: pytest.Fixtu
     finally:
         await session.save_artifacts()
         await context.close()
+
+
+@pytest.fixture
+def node_events_only_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's own link judging (LinkMonitor.tick) stays off: on loopback it would say "good"
+    in its next media_link and override the states a test sends with ``Harness.media_broadcast``; the pages'
+    answers to the node's real verdicts are tested over impaired links in the namespaces.
+    Use it with ``pytest.mark.usefixtures``."""
+
+    async def no_tick(self: LinkMonitor, now: float | None = None) -> None:
+        return None
+
+    monkeypatch.setattr(LinkMonitor, "tick", no_tick)
+

@@ -18,13 +18,12 @@ import pytest
 from conftest import Harness
 from playwright.async_api import Page, expect
 
-from rtserver.media.links import LinkMonitor
-
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession
 
 pytest_plugins = ["browser_support"]  # its fixtures: browser, node, browser_session
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("node_events_only_from_the_test"),
+              pytest.mark.timeout(90)]
 
 ROOM = "iv"
 WAIT_MS = 15_000
@@ -52,21 +51,6 @@ async def reported(page: Page, user: str, kind: str, test: str, timeout_ms: int 
     return await handle.json_value()
 
 
-@pytest.fixture(autouse=True)
-def node_events_only_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The node's own link judging (LinkMonitor.tick) stays off: on loopback it would say "good"
-    in its next media_link and override the states these tests send; the pages' answers to the
-    node's real verdicts are tested over impaired links in the namespaces."""
-
-    async def no_tick(self: LinkMonitor, now: float | None = None) -> None:
-        return None
-
-    monkeypatch.setattr(LinkMonitor, "tick", no_tick)
-
-
-def post(node: Harness, room: str, event: dict[str, Any]) -> None:
-    """The node sends ``event`` to every participant of ``room``, as its room does (``MediaRoom.broadcast``)."""
-    node.node.media.rooms[room].broadcast({"room": room, **event})
 
 
 async def frames_from(page: Page, user: str) -> int:
@@ -122,7 +106,7 @@ async def test_a_paused_uplink_stops_the_camera_video_keeps_the_sound_and_comes_
     adv, js = await open_interview(browser_session, node)
     await reported(adv, "js", "video", "e.fps >= 15")
 
-    post(node, ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": False,
+    node.media_broadcast(ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": False,
                       "reason": "low_bandwidth"})
     # The jobseeker's page stops encoding its camera, keeps the track for its preview, and says why.
     await js.wait_for_function("""() => {
@@ -144,7 +128,7 @@ async def test_a_paused_uplink_stops_the_camera_video_keeps_the_sound_and_comes_
     await reported(adv, "js", "audio", "e.kbps > 5")  # a whole window later
     assert await frames_from(adv, "js") - paused_at <= 2  # at most a frame already on its way
 
-    post(node, ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": True,
+    node.media_broadcast(ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": True,
                       "reason": "recovered"})
     await reported(adv, "js", "video", "e.fps >= 10")
     await expect(js.locator("#status")).to_have_text("Your connection is better: the others see you again.")
@@ -156,13 +140,13 @@ async def test_an_automatic_resume_does_not_turn_on_a_camera_the_person_turned_o
         browser_session: BrowserSession, node: Harness) -> None:
     adv, js = await open_interview(browser_session, node)
     await reported(adv, "js", "video", "e.fps >= 15")
-    post(node, ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": False,
+    node.media_broadcast(ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": False,
                       "reason": "low_framerate"})
     await js.wait_for_function("() => window.interviewPage.interview.sendPaused", timeout=WAIT_MS)
     await js.click("#camera")  # the jobseeker turns his camera off meanwhile
     await js.wait_for_function("() => !window.interviewPage.interview.camera", timeout=WAIT_MS)
 
-    post(node, ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": True,
+    node.media_broadcast(ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": True,
                       "reason": "recovered"})
     await expect(js.locator("#status")).to_have_text("Your connection is better: the others see you again.",
                                                      timeout=WAIT_MS)
@@ -174,7 +158,7 @@ async def test_an_automatic_resume_does_not_turn_on_a_camera_the_person_turned_o
     await reported(js, "adv", "audio", "send.video === false")
 
     # Turned on again while the node pauses it: the preview comes back, nothing is sent until resumed.
-    post(node, ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": False,
+    node.media_broadcast(ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": False,
                       "reason": "low_framerate"})
     await js.wait_for_function("() => window.interviewPage.interview.sendPaused", timeout=WAIT_MS)
     await js.click("#camera")
@@ -183,6 +167,6 @@ async def test_an_automatic_resume_does_not_turn_on_a_camera_the_person_turned_o
       const sender = iv.publishPc.getSenders().find(s => s.track && s.track.kind === 'video');
       return iv.camera && sender && sender.getParameters().encodings[0].active === false;
     }""", timeout=WAIT_MS)
-    post(node, ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": True,
+    node.media_broadcast(ROOM, {"type": "media_fallback", "user": "js", "direction": "send", "video": True,
                       "reason": "recovered"})
     await reported(adv, "js", "video", "e.fps >= 10")

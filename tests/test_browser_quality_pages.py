@@ -19,13 +19,12 @@ from conftest import Harness
 from playwright.async_api import Page, expect
 from test_browser_pages import axe_violations, open_as
 
-from rtserver.media.links import LinkMonitor
-
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession
 
 pytest_plugins = ["browser_support"]  # its fixtures: browser, node, browser_session
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("node_events_only_from_the_test"),
+              pytest.mark.timeout(120)]
 
 WAIT_MS = 15_000
 GOOD = {"level": "good", "video": True, "reason": None}
@@ -55,28 +54,13 @@ async def start_interview(session: BrowserSession, node: Harness) -> tuple[Page,
     return advisor, jobseeker, room
 
 
-@pytest.fixture(autouse=True)
-def node_events_only_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The node's own link judging (LinkMonitor.tick) stays off: on loopback it would say "good"
-    in its next media_link and override the states these tests send; the pages' answers to the
-    node's real verdicts are tested over impaired links in the namespaces."""
-
-    async def no_tick(self: LinkMonitor, now: float | None = None) -> None:
-        return None
-
-    monkeypatch.setattr(LinkMonitor, "tick", no_tick)
-
-
-def post(node: Harness, room: str, event: dict[str, Any]) -> None:
-    """The node sends ``event`` to every participant of ``room``, as its room does."""
-    node.node.media.rooms[room].broadcast({"room": room, **event})
 
 
 def link(node: Harness, room: str, js: dict[str, Any] | None = None, adv: dict[str, Any] | None = None) -> None:
     entries = {"adv-1": {"receive": GOOD, "send": GOOD}, "js-1": {"receive": GOOD, "send": GOOD}}
     entries["js-1"].update(js or {})
     entries["adv-1"].update(adv or {})
-    post(node, room, {"type": "media_link", "links": [{"user": u, **e} for u, e in entries.items()]})
+    node.media_broadcast(room, {"type": "media_link", "links": [{"user": u, **e} for u, e in entries.items()]})
 
 
 async def cap_advisor_frame_rate(advisor: Page, fps: float | None) -> None:
@@ -131,7 +115,7 @@ async def test_a_fallback_is_announced_on_both_pages_and_the_tile_shows_sound_on
     js_tile = jobseeker.locator("figure.remote[data-user='adv-1']")
 
     # The jobseeker's uplink cannot carry video.
-    post(node, room, {"type": "media_fallback", "user": "js-1", "direction": "send", "video": False,
+    node.media_broadcast(room, {"type": "media_fallback", "user": "js-1", "direction": "send", "video": False,
                       "reason": "low_bandwidth"})
     link(node, room, js={"send": {"level": "poor", "video": False, "reason": "low_bandwidth", "kbps": 60}})
     await expect(jobseeker.locator("#announce-polite")).to_have_text(
@@ -154,7 +138,7 @@ async def test_a_fallback_is_announced_on_both_pages_and_the_tile_shows_sound_on
                                       timeout=WAIT_MS)
 
     # His downlink cannot either.
-    post(node, room, {"type": "media_fallback", "user": "js-1", "direction": "receive", "video": False,
+    node.media_broadcast(room, {"type": "media_fallback", "user": "js-1", "direction": "receive", "video": False,
                       "reason": "low_framerate"})
     await expect(jobseeker.locator("#announce-polite")).to_contain_text(
         "You hear Claire Martin but no longer see them.", timeout=WAIT_MS)
@@ -167,7 +151,7 @@ async def test_a_fallback_is_announced_on_both_pages_and_the_tile_shows_sound_on
 
     # Both come back.
     for direction in ("send", "receive"):
-        post(node, room, {"type": "media_fallback", "user": "js-1", "direction": direction, "video": True,
+        node.media_broadcast(room, {"type": "media_fallback", "user": "js-1", "direction": direction, "video": True,
                           "reason": "recovered"})
     link(node, room)
     await expect(jobseeker.locator("#announce-polite")).to_have_text(
