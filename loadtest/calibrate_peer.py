@@ -55,7 +55,6 @@ from aiortc import (
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
-    VideoStreamTrack,
 )
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
@@ -63,6 +62,7 @@ from av import AudioFrame, VideoFrame
 from rtserver.client import Client
 from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
 
+from .pausable_video import PausableVideoTrack
 from .peer_reports import ReportWindow
 
 __all__ = ["AUDIO_FRAMES_PER_S", "audio_loss", "main", "summarise_video"]
@@ -75,7 +75,7 @@ CLOSE_TIMEOUT_S = 3.0
 TURN_ORDER = ("udp", "tcp", "tls")
 
 
-class CameraTrack(VideoStreamTrack):
+class CameraTrack(PausableVideoTrack):
     """320x240 grey with a 16-row band of fresh noise moving down each frame (see the module's doc)."""
 
     BAND = 16
@@ -84,15 +84,9 @@ class CameraTrack(VideoStreamTrack):
         super().__init__()
         self._size = (width, height)
         self._row = 0
-        self.sending = asyncio.Event()  # cleared: no frame is produced (the encoder sends nothing)
-        self.sending.set()
 
     async def recv(self) -> VideoFrame:
-        if not self.sending.is_set():
-            stopped = time.time()
-            await self.sending.wait()
-            if hasattr(self, "_start"):  # carry on at the frame rate, not with a burst of the frames missed
-                self._start += time.time() - stopped
+        await self.wait_sending()
         pts, time_base = await self.next_timestamp()
         width, height = self._size
         frame = VideoFrame(width, height, "yuv420p")

@@ -36,7 +36,6 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
-    VideoStreamTrack,
 )
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -57,6 +56,7 @@ from rtserver.tasks import honour_cancellation
 
 if str(REPO) not in sys.path:  # loadtest/ is a top-level package of the repository, not an installed one
     sys.path.insert(0, str(REPO))
+from loadtest.pausable_video import PausableVideoTrack
 from loadtest.peer_reports import ReportWindow
 
 LOOPBACK = HostAddresses(("127.0.0.1",))
@@ -87,7 +87,7 @@ def close_to(a: tuple[int, int, int], b: tuple[int, int, int], tolerance: int = 
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
-class ColourTrack(VideoStreamTrack):
+class ColourTrack(PausableVideoTrack):
     """320x240 frames at 30 fps: a plain colour, with a band of moving noise at the top so that
     keyframes span many RTP packets (the renumbering must keep them in order)."""
 
@@ -97,15 +97,9 @@ class ColourTrack(VideoStreamTrack):
         self._size = (width, height)
         self._noise = os.urandom(width * height // 4)
         self._frame = 0
-        self.sending = asyncio.Event()  # cleared: no frame is produced (the encoder sends nothing)
-        self.sending.set()
 
     async def recv(self) -> VideoFrame:
-        if not self.sending.is_set():
-            stopped = time.time()
-            await self.sending.wait()
-            if hasattr(self, "_start"):  # carry on at the frame rate, not with a burst of the frames missed
-                self._start += time.time() - stopped
+        await self.wait_sending()
         pts, time_base = await self.next_timestamp()
         frame = VideoFrame(width=self._size[0], height=self._size[1], format="yuv420p")
         y, u, v = frame.planes
