@@ -50,6 +50,16 @@ class Harness:
     def token(self, user: str, role: str = "jobseeker", ttl_s: float = 600, **kw: Any) -> str:
         return mint_token(secret=self.settings.secret, user_id=user, role=role, ttl_s=ttl_s, **kw)
 
+    async def followup(self, advisor: str = "adv-1", jobseeker: str = "js-1", *,
+                       advisor_name: str = "Claire Martin", jobseeker_name: str = "Karim Benali") -> None:
+        """A volunteer advisor following a jobseeker, set up through the HTTP API as a portal does."""
+        for user, body in {advisor: {"name": advisor_name, "role": "advisor", "volunteer": True},
+                           jobseeker: {"name": jobseeker_name, "role": "jobseeker"}}.items():
+            status, data = await self.api("PUT", f"/api/users/{user}", body)
+            assert status == 200, data
+        status, data = await self.api("POST", "/api/followups", {"jobseeker": jobseeker, "advisor": advisor})
+        assert status == 201, data
+
     def media_broadcast(self, room: str, event: dict[str, Any]) -> None:
         """The node sends ``event`` to every participant of the interview ``room``, as its room does
         (``MediaRoom.broadcast``): for page tests that play the node's verdicts themselves."""

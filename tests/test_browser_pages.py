@@ -277,12 +277,7 @@ async def portal(node: Harness, portal_port: int) -> AsyncIterator[dict[str, Any
 
     The follow-up (advisor adv-1 for jobseeker js-1) is set up through the HTTP API, as a portal does.
     """
-    for user, body in {"adv-1": {"name": "Claire Martin", "role": "advisor", "volunteer": True},
-                       "js-1": {"name": "Karim Benali", "role": "jobseeker"}}.items():
-        status, data = await node.api("PUT", f"/api/users/{user}", body)
-        assert status == 200, data
-    status, data = await node.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "adv-1"})
-    assert status == 201, data
+    await node.followup()
     origin = node.url("/").rstrip("/")
     tokens_given: list[str] = []
 
@@ -300,7 +295,7 @@ async def portal(node: Harness, portal_port: int) -> AsyncIterator[dict[str, Any
     server = TestServer(app, host="127.0.0.1", port=portal_port)
     await server.start_server()
     try:
-        yield {"url": str(server.make_url("/")), "tokens_given": tokens_given, "data": data}
+        yield {"url": str(server.make_url("/")), "tokens_given": tokens_given}
     finally:
         await server.close()
 

@@ -164,12 +164,7 @@ async def test_camera_refused_is_not_ready_with_camera_denied(camera_refused: Br
 
 async def test_jobseeker_runs_the_check_from_their_page_and_the_advisor_sees_it(
         browser_session: BrowserSession, node: Harness) -> None:
-    for user, body in {"adv-1": {"name": "Claire Martin", "role": "advisor", "volunteer": True},
-                       "js-1": {"name": "Karim Benali", "role": "jobseeker"}}.items():
-        status, data = await node.api("PUT", f"/api/users/{user}", body)
-        assert status == 200, data
-    status, data = await node.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "adv-1"})
-    assert status == 201, data
+    await node.followup()
 
     advisor = await open_signed_in(browser_session, "advisor", "/static/advisor.html",
                                    node.token("adv-1", "advisor", name="Claire Martin"))

@@ -31,12 +31,7 @@ GOOD = {"level": "good", "video": True, "reason": None}
 
 
 async def start_interview(session: BrowserSession, node: Harness) -> tuple[Page, Page, str]:
-    for user, body in {"adv-1": {"name": "Claire Martin", "role": "advisor", "volunteer": True},
-                       "js-1": {"name": "Karim Benali", "role": "jobseeker"}}.items():
-        status, data = await node.api("PUT", f"/api/users/{user}", body)
-        assert status == 200, data
-    status, data = await node.api("POST", "/api/followups", {"jobseeker": "js-1", "advisor": "adv-1"})
-    assert status == 201, data
+    await node.followup()
     advisor = await open_as(session, "advisor", "/static/advisor.html",
                             node.token("adv-1", "advisor", name="Claire Martin"))
     jobseeker = await open_as(session, "jobseeker", "/static/jobseeker.html?lang=en",
