@@ -25,7 +25,7 @@ import aiohttp
 import msgpack
 import orjson
 from conftest import API_KEY, Harness
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.errors import ErrorCode
 

@@ -1,8 +1,18 @@
-"""Shared fixtures: a real node on 127.0.0.1 (free port, temporary SQLite file) and real clients."""
+"""Shared fixtures: a real node on 127.0.0.1 (free port, temporary SQLite file) and real clients;
+and the test tiers, one folder each (docs/architecture.md, "Tests"):
+
+- ``tests/unit``: pure code, no socket, no server, no file store: seconds (``./scripts/test --fast``);
+- ``tests/integration``: nodes on 127.0.0.1, SQLite files, a real redis-server, aiortc peers on loopback;
+- ``tests/system``: headless Chromium, network namespaces, coturn, the load tester's smoke runs.
+
+Each test gets its tier's marker from its folder (``-m unit`` selects the same tests as the folder),
+and a unit test that opens a network connection or binds a port fails, so the tier stays honest.
+"""
 
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,41 @@ from rtserver.config import Settings
 from rtserver.node.ws import NODE_KEY
 
 API_KEY = "test-api-key-" + secrets.token_hex(4)
+TIERS = ("unit", "integration", "system")
+_TESTS = Path(__file__).resolve().parent
+
+
+def _tier(path: Path) -> str:
+    try:
+        first = path.resolve().relative_to(_TESTS).parts[0]
+    except ValueError:
+        first = ""
+    if first not in TIERS:
+        raise pytest.UsageError(f"{path}: a test lives in one of the tier folders {TIERS}")
+    return first
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(_tier(item.path))
+
+
+class _NoNetwork(RuntimeError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_off_the_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that binds or connects a socket belongs to the integration tier: say so at once.
+    (The event loop's own self-pipe is a socketpair, which neither binds nor connects.)"""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: socket.socket, *args: Any) -> None:
+        raise _NoNetwork(f"{request.node.nodeid}: a unit test must not use the network; move it to tests/integration")
+
+    for name in ("bind", "connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
 
 
 class Harness:
@@ -162,9 +207,9 @@ async def redis_nodes(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[Te
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Any]:
-    """A portal's webhook endpoint (test_workflow_support.WebhookReceiver) that accepts every delivery;
+    """A portal's webhook endpoint (workflow_support.WebhookReceiver) that accepts every delivery;
     files needing one that fails or stalls define their own ``receiver``."""
-    from test_workflow_support import WebhookReceiver
+    from workflow_support import WebhookReceiver
 
     hook = WebhookReceiver()
     await hook.start()

@@ -1,7 +1,7 @@
 """The seams between chat logic and storage: ``Store``, ``Broker``, ``PresenceBackend``.
 
 Every implementation (SQLite + in-process, Redis) passes the same contract tests
-(tests/test_store_contract.py). Services receive these in their constructors and never know
+(tests/integration/backends/test_store_contract.py). Services receive these in their constructors and never know
 which family they talk to; ``backends.create_backends`` is the one place that chooses.
 """
 

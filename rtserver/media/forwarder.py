@@ -26,7 +26,7 @@ wants neither, so this module taps aiortc at the RTP level:
   running behind a connection closed while ICE completed.
 
 Everything here is checked by ``check_aiortc()`` (run when the media service starts) and by
-tests/test_media_forwarder.py, so an aiortc upgrade that moves any of it fails loudly instead
+tests/integration/media/test_media_forwarder.py, so an aiortc upgrade that moves any of it fails loudly instead
 of silently decoding again. The supported range is pinned in pyproject.toml. W3C camelCase
 names appear only here.
 """

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from test_workflow_support import follow, users, workflow_of
+from workflow_support import follow, users, workflow_of
 
 from rtserver.workflow.figures import percentile
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_workflow_support import follow, users, workflow_of
+from workflow_support import follow, users, workflow_of
 
 TOKEN = "scrape-token-for-tests"
 

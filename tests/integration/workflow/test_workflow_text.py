@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.client import ServerError
 from rtserver.protocol.workflow import MAX_REASON_CHARS

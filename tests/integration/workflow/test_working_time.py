@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.workflow.working_time import WorkingCalendar
 

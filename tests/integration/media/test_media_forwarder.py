@@ -7,12 +7,12 @@ touches is exercised on real aiortc objects here (and end to end in test_media_i
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import aiortc
 import pytest
 from aiortc import RTCSessionDescription
 from media_peers import free_udp_port_block
+from repo_paths import PYPROJECT
 
 from rtserver.media import forwarder
 from rtserver.media.forwarder import (
@@ -24,8 +24,6 @@ from rtserver.media.forwarder import (
     Outbound,
     RtpPacket,
 )
-
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 class _Sink:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import make_settings
-from test_workflow_support import WebhookReceiver, follow, users, workflow_of
+from workflow_support import WebhookReceiver, follow, users, workflow_of
 
 from rtserver.client import ServerError
 from rtserver.workflow import access

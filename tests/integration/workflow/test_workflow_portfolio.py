@@ -10,7 +10,7 @@ import time
 
 import pytest
 from conftest import API_KEY
-from test_workflow_support import follow, users, workflow_of
+from workflow_support import follow, users, workflow_of
 
 from rtserver.client import ServerError
 from rtserver.errors import Unavailable

@@ -18,7 +18,7 @@ from conftest import API_KEY, Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, redis_available
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.backends.redis_link import RedisLink
 from rtserver.client import ServerError

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
-from test_workflow_support import WebhookReceiver, follow, users
+from workflow_support import WebhookReceiver, follow, users
 
 from rtserver.workflow.settings import WebhookConfig
 from rtserver.workflow.webhooks import WebhookDispatcher, sign

@@ -13,7 +13,7 @@ import pytest
 from conftest import Harness
 from media_peers import COLOURS, MediaPeer, close_to
 from redis_server import RedisServer, redis_available
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.backends.redis_link import RedisLink
 from rtserver.client import ServerError

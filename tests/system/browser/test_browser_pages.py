@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from conftest import Harness, make_settings
 from playwright.async_api import Browser, Page, expect
+from repo_paths import ARTIFACTS, AXE
 
 from rtserver.app import build_app
 
@@ -31,8 +32,6 @@ pytest_plugins = ["browser_support"]  # browser, node, browser_session
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
 
 WAIT_MS = 10_000
-AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 # -- fixtures ------------------------------------------------------------------------------------

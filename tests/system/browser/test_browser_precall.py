@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
 from conftest import Harness
 from playwright.async_api import Browser, Page, expect
+from repo_paths import ARTIFACTS
 from test_browser_pages import axe_violations
 
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
@@ -29,7 +29,6 @@ pytest_plugins = ["browser_support"]  # its fixtures: browser, node, browser_ses
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
 
 WAIT_MS = 10_000
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # The check promises to finish within 15 s; the wait allows for a loaded test machine.
 CHECK_MS = 25_000
 CHECK_DONE = "() => document.body.dataset.verdict !== undefined && document.body.dataset.checking === undefined"

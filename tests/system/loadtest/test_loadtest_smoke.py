@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from repo_paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # loadtest/ is a top-level package of the repository, not an installed one
     sys.path.insert(0, str(ROOT))
 
-from loadtest.scenarios import parse_rates  # noqa: E402
-from loadtest.stats import bucket_of, merge, percentiles  # noqa: E402
-from loadtest.wsproto import OP_CLOSE, OP_PING, OP_PONG, WsProtocol, build_client_frame  # noqa: E402
+
+from loadtest.scenarios import parse_rates
+from loadtest.stats import bucket_of, merge, percentiles
+from loadtest.wsproto import OP_CLOSE, OP_PING, OP_PONG, WsProtocol, build_client_frame
 
 
 def run_loadtest(tmp_path: Path, *args: str) -> dict[str, Any]:

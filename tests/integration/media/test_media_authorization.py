@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import Harness
 from media_peers import MediaPeer
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.client import ServerError
 

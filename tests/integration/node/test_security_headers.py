@@ -5,13 +5,12 @@ themselves: no inline script, handler or style for the CSP to refuse."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from repo_paths import STATIC
 
 PORTAL = "https://portal.example.org"
-STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGES = sorted(p.name for p in STATIC.glob("*.html"))
 FRAMED_BY_PORTALS = {"jobseeker.html", "check.html"}
 MEDIA = {"jobseeker.html", "check.html", "advisor.html", "interview.html"}

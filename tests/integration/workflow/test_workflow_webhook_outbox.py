@@ -10,7 +10,7 @@ import hmac
 import json
 
 import pytest
-from test_workflow_support import WebhookReceiver, follow, users, workflow_of
+from workflow_support import WebhookReceiver, follow, users, workflow_of
 
 from rtserver.node.ws import NODE_KEY
 from rtserver.workflow.store import TimerKind

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from conftest import Harness
 from playwright.async_api import expect
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession

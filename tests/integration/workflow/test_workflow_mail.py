@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from test_workflow_support import Mailbox, follow, users, workflow_of
+from workflow_support import Mailbox, follow, users, workflow_of
 
 DIGEST_DELAY_S = 0.4
 WEBHOOK_SECRET = "appointment-hook-secret-123"

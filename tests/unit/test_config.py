@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from repo_paths import README
 
 from rtserver.config import Settings, load_secret
 
@@ -42,10 +43,9 @@ def test_a_media_port_range_is_inclusive():
 
 
 def test_readme_lists_every_setting_as_rtserver_settings_prints_it():
-    from pathlib import Path
 
     from rtserver.config import settings_table
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = README.read_text()
     assert settings_table() in readme, "README's configuration table is stale: paste `rtserver settings` into it"
 
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 import pytest
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.client import Client, ServerError
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from repo_paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # loadtest/ is a top-level package of the repository, not an installed one
     sys.path.insert(0, str(ROOT))
 
-from loadtest.media_clip import LoopedTrack  # noqa: E402
-from loadtest.media_probe import SendStamps, Window, rtp_payload  # noqa: E402
-from loadtest.media_report import judge, step_figures  # noqa: E402
+
+from loadtest.media_clip import LoopedTrack
+from loadtest.media_probe import SendStamps, Window, rtp_payload
+from loadtest.media_report import judge, step_figures
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import API_KEY
-from test_workflow_support import follow, users
+from workflow_support import follow, users
 
 from rtserver.errors import BadRequest
 from rtserver.node.params import INT64_MAX, int_field, int_query, parse_int

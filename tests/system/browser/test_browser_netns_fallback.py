@@ -37,6 +37,7 @@ import pytest
 from conftest import Harness
 from playwright.async_api import Page, expect
 from redis_server import RedisServer, redis_available
+from repo_paths import ARTIFACTS
 from test_browser_pages import open_as
 from test_browser_precall import CHECK_DONE, CHECK_MS, codes
 
@@ -221,7 +222,7 @@ def note(name: str, **figures: Any) -> None:
     compare runs (the bounds above come from there)."""
     line = json.dumps({"test": name, **figures})
     print(line)
-    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+    artifacts = ARTIFACTS
     artifacts.mkdir(exist_ok=True)
     with (artifacts / "netns-fallback.jsonl").open("a") as out:
         out.write(line + "\n")
