@@ -1,12 +1,11 @@
 """``rtserver serve`` runs a node; ``rtserver token`` mints a development token; ``rtserver settings``
-prints the configuration table."""
+prints the configuration table; ``rtserver pseudonym`` says how the log names a user or a room."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
-import logging
 import resource
 import sys
 
@@ -15,6 +14,8 @@ from aiohttp import web
 from .auth import Role, mint_token
 from .config import Settings, add_arguments, settings_from_args, settings_table
 from .gcpolicy import NODE_GC_THRESHOLDS
+from .logprivacy import configure as configure_logging
+from .logprivacy import log_key, pseudonym
 
 __all__ = ["main"]
 
@@ -50,7 +51,8 @@ def _tune_gc() -> None:
 def serve(settings: Settings) -> None:
     from .app import build_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Pseudonyms keyed by the token secret, addresses masked, aioice quiet: rtserver/logprivacy.py.
+    configure_logging(settings.log_level, settings.resolved_secret())
     _raise_file_limit()
     try:
         app = build_app(settings)
@@ -80,9 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds (default 3600)")
     add_arguments(token_parser, ("secret", "secret_file", "jwt_algorithm", "jwt_issuer", "jwt_max_lifetime_s"))
     commands.add_parser("settings", help="print every setting as a Markdown table (README's configuration)")
+    pseudonym_parser = commands.add_parser(
+        "pseudonym", help="print the pseudonym the log gives each user or room id (it needs the token secret)")
+    pseudonym_parser.add_argument("ids", nargs="+", metavar="ID", help="a user id or a room id")
+    add_arguments(pseudonym_parser, ("secret", "secret_file"))
     args = parser.parse_args(argv)
     if args.command == "settings":
         print(settings_table())
+        return 0
+    if args.command == "pseudonym":
+        key = log_key(settings_from_args(args).resolved_secret())
+        for value in args.ids:
+            print(pseudonym(key, value), value)
         return 0
     settings = settings_from_args(args)
     if args.command == "serve":

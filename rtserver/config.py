@@ -148,6 +148,9 @@ class Settings:
     digest_delay_s: float = _opt(900.0, "a user offline when messages reach them gets one mail listing the "
                                  "unread ones after this (nothing if read meanwhile)")
     digest_max_messages: int = _opt(50, "most messages listed in one digest mail")
+    mail_content: str = _opt("none", "what a digest mail says: none (how many unread messages wait on the web "
+                             "page, no text: mailboxes are outside the service's control) or preview (each "
+                             "message's sender and first 160 characters)")
     appointment_reminders_s: str = _opt("86400,900", "comma-separated lead times (s) of appointment reminders, "
                                         "in-app and by mail")
     appointment_missed_after_s: float = _opt(900.0, "an appointment nobody (or only one side) joined this long "

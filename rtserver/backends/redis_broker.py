@@ -32,6 +32,7 @@ from typing import Any
 import msgpack
 
 from ..errors import RtError
+from ..logprivacy import personal
 from ..tasks import BackgroundTasks
 from . import redis_keys as k
 from .base import BrokerHandler, NodeMessageHandler
@@ -175,7 +176,7 @@ class RedisBroker:
                     stream.last_event = data
             handler.on_room_event(room_id, event)
         except Exception:  # one bad event must not stop the subscriber
-            log.exception("could not deliver an event of room %s", room_id)
+            log.exception("could not deliver an event of room %s", personal(room_id))
 
     # -- what the subscribers report (ShardOwner) -------------------------------------------------
     def shard_reconnected(self, shard: ShardSubscriber) -> None:
@@ -198,7 +199,8 @@ class RedisBroker:
                 return
             except RtError as exc:
                 if attempt == CHECK_ATTEMPTS - 1:
-                    log.warning("room %s: could not check the stream after reconnecting: %s", room_id, exc.message)
+                    log.warning("room %s: could not check the stream after reconnecting: %s", personal(room_id),
+                                exc.message)
                     return
                 await asyncio.sleep(self._ping_interval_s)
 
@@ -226,7 +228,7 @@ class RedisBroker:
             return
         if initial or (status == "gone" and stream.epoch is None):
             return  # nothing known to compare with
-        log.warning("room %s: stream %s while Redis was away; its members here must rejoin", room_id, status)
+        log.warning("room %s: stream %s while Redis was away; its members here must rejoin", personal(room_id), status)
         self._streams[room_id] = _Stream(epoch=reply[1].decode() if len(reply) > 1 else None)
         if self._handler is not None:
             self._handler.on_room_reset(room_id)
@@ -255,7 +257,8 @@ class RedisBroker:
                     continue
                 host, port = await self._link.shard_address(channel.decode())
                 if f"{host}:{port}" != shard.name:
-                    log.warning("%s: its slot is now served by %s:%s", room_id or "node inbox", host, port)
+                    where = personal(room_id) if room_id else "node inbox"
+                    log.warning("%s: its slot is now served by %s:%s", where, host, port)
                     shard.forget(channel)
                     self._tasks.spawn(self._resubscribe_elsewhere(room_id, channel) if room_id is not None
                                       else self._inbox_elsewhere(channel))
@@ -274,7 +277,7 @@ class RedisBroker:
                 await self._check_with_retry(room_id)
                 return
             except RtError as exc:
-                log.warning("room %s: cannot subscribe on its new master yet: %s", room_id, exc.message)
+                log.warning("room %s: cannot subscribe on its new master yet: %s", personal(room_id), exc.message)
                 await asyncio.sleep(self._ping_interval_s)
 
     async def _inbox_elsewhere(self, channel: bytes) -> None:

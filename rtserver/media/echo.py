@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from ..logprivacy import personal
 from ..precall.probe import SAMPLE_S, CapacityProbe, Counters
 from .forwarder import RtpPacket
 from .room import MediaRoom
@@ -73,7 +74,7 @@ class EchoProbe:
             except ConnectionError:
                 pass  # DTLS not up yet, or gone: the next sample sends the REMB again
             except Exception:  # a bug here must not end the probe of a check in progress silently
-                log.exception("echo room %s: capacity probe sample failed", self.room.id)
+                log.exception("echo room %s: capacity probe sample failed", personal(self.room.id))
 
     async def _sample(self) -> None:
         video = self._video()

@@ -36,6 +36,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..logprivacy import personal
 from ..protocol.media import MediaReport
 from .fallback import FallbackTimings, Transition, VideoFallback
 from .linkquality import FAIR_LOSS, Floors, Level, Reason, Sample, Verdict, judge
@@ -399,8 +400,8 @@ class LinkMonitor:
             self.counts.recoveries[(direction, "trial")] += 1
         else:
             self.counts.fallbacks[(direction, str(transition.reason))] += 1
-        log.info("interview %s: video %s %s: %s", self.room.id, "to" if direction == "receive" else "from",
-                 participant.user_id, "back (trial)" if transition.video else f"off ({transition.reason})")
+        log.info("interview %s: video %s %s: %s", personal(self.room.id), "to" if direction == "receive" else "from",
+                 personal(participant.user_id), "back (trial)" if transition.video else f"off ({transition.reason})")
         if direction == "receive":
             participant.auto_receive_video = transition.video
             participant.subscriber.apply_pauses()

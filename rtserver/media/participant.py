@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection
 
 from ..errors import BadRequest, ErrorCode
+from ..logprivacy import personal
 from . import forwarder
 from .forwarder import HostAddresses, Inbound, Outbound
 from .ice import IceServerConfig
@@ -86,7 +87,8 @@ class Participant:
         if conn is None or conn.closed:
             return
         if self._outbox.qsize() >= MAX_QUEUED_EVENTS:
-            log.warning("media events for %s are not being read: dropping %s", self.user_id, event.get("type"))
+            log.warning("media events for %s are not being read: dropping %s", personal(self.user_id),
+                        event.get("type"))
             return
         self._outbox.put_nowait((conn, event))
 
@@ -307,7 +309,7 @@ class SubscribeSession:
                     sdp = await forwarder.offer(pc, self.participant.config.addresses)
                 except forwarder.NoMediaPort as exc:
                     # The client restarts a failed connection (media_restart) and tries again.
-                    log.warning("no subscribe connection for %s: %s", self.participant.user_id, exc)
+                    log.warning("no subscribe connection for %s: %s", personal(self.participant.user_id), exc)
                     self.participant.post({"type": "media_connection", "room": self.participant.room.id,
                                            "pc": "subscribe", "state": "failed"})
                     return

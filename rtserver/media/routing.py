@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ..auth import Identity, Role
 from ..backends import Broker, MediaDirectory
 from ..errors import ErrorCode, RtError, Unavailable
+from ..logprivacy import personal
 from ..protocol.media import MEDIA_PARSERS, MediaJoin, MediaLeave, MediaRequest, media_frame
 from ..tasks import BackgroundTasks, honour_cancellation
 from .signalling import echo_room_owner
@@ -273,7 +274,8 @@ class MediaRouting:
         try:
             host = await self._directory.owner(room_id)
         except RtError as exc:
-            log.warning("interview %s: could not have its participants re-checked now: %s", room_id, exc.message)
+            log.warning("interview %s: could not have its participants re-checked now: %s", personal(room_id),
+                        exc.message)
             return
         if host is not None and host != self.node_id:
             await self.send_quietly(host, {"op": "recheck", "from": self.node_id, "room": room_id})
@@ -371,7 +373,7 @@ class MediaRouting:
         for room_id in lost:
             room = self.media.rooms.get(room_id)
             if room is not None:
-                log.warning("interview %s is now held by another node: closing it here", room_id)
+                log.warning("interview %s is now held by another node: closing it here", personal(room_id))
                 self._held.discard(room_id)
                 self._tasks.spawn(room.close("moved"))
 
@@ -402,7 +404,7 @@ class MediaRouting:
                 self._host_missing.add((room, host))
                 continue
             self._host_missing.discard((room, host))
-            log.warning("interview %s: its node %s is gone", room, host)
+            log.warning("interview %s: its node %s is gone", personal(room), host)
             for conn, rooms in list(self._remote.items()):
                 if rooms.get(room) == host:
                     self._unbind(conn, room)

@@ -31,6 +31,7 @@ from ..backends import RoomKind, Store
 from ..config import Settings
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
 from ..gcpolicy import FullCollection
+from ..logprivacy import personal
 from ..metrics import Metrics
 from ..precall.probe import PROBE_KBPS
 from ..protocol.media import (
@@ -225,7 +226,8 @@ class MediaService:
         """Take out a participant who may no longer be there: ``media_closed`` to it, ``left`` to the others."""
         if room.participants.get(participant.user_id) is not participant:
             return  # already gone (a concurrent check, or it left)
-        log.info("interview %s: %s may no longer take part (%s)", room.id, participant.user_id, reason)
+        log.info("interview %s: %s may no longer take part (%s)", personal(room.id), personal(participant.user_id),
+                 reason)
         participant.post({"type": "media_closed", "room": room.id, "reason": reason})
         if participant.conn is not None:
             self._forget(participant.conn, room.id)
@@ -265,7 +267,7 @@ class MediaService:
         try:
             await self.revalidate(room_id)
         except RtError as exc:
-            log.warning("interview %s: could not re-check its participants: %s", room_id, exc.message)
+            log.warning("interview %s: could not re-check its participants: %s", personal(room_id), exc.message)
 
     async def recheck_all(self) -> None:
         """``recheck`` every interview held here (the heartbeat's backstop for a missed removal)."""
@@ -301,7 +303,7 @@ class MediaService:
                 try:
                     await monitor.tick()
                 except Exception:  # one interview's failure must not stop the others' links
-                    log.exception("interview %s: judging the links failed", monitor.room.id)
+                    log.exception("interview %s: judging the links failed", personal(monitor.room.id))
 
     def peer_connections(self) -> int:
         return sum(p.peer_connections() for r in self.rooms.values() for p in r.participants.values())

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
 from ..errors import CloseCode
+from ..logprivacy import personal
 from ..metrics import Metrics
 from ..protocol import JSON, build_frame
 from ..tasks import BackgroundTasks
@@ -216,7 +217,7 @@ class Hub:
                             room.delivered = message.offset
                             self._deliver(room, message.to_event())
                     if room.delivered < first - 1:  # the store does not have them (yet): skip ahead
-                        log.warning("room %s: offsets %d..%d missing from the store", room.id,
+                        log.warning("room %s: offsets %d..%d missing from the store", personal(room.id),
                                     room.delivered + 1, first - 1)
                         room.delivered = first - 1
                 held, room.held = room.held, []
@@ -227,7 +228,7 @@ class Hub:
                     elif event["offset"] > room.delivered + 1:
                         room.held.append(event)
         except Exception:
-            log.exception("gap repair failed in room %s", room.id)
+            log.exception("gap repair failed in room %s", personal(room.id))
             room.held.clear()
         finally:
             room.repairing = False

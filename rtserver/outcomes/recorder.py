@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..errors import RtError
+from ..logprivacy import personal
 from ..media.outcome import OUTCOMES
 from .stores import OutcomeStore
 
@@ -83,7 +84,7 @@ class OutcomeRecorder:
         try:  # called from the room's removal of its last participant, which must go on whatever happens here
             record = outcome_record(room, now=time.monotonic(), now_ms=int(time.time() * 1000))
         except Exception:
-            log.exception("interview %s: its outcome could not be summarised", room.id)
+            log.exception("interview %s: its outcome could not be summarised", personal(room.id))
             return
         self.interviews.labels(record["outcome"]).inc()
         if record["connect_s"] is not None:
@@ -116,10 +117,10 @@ class OutcomeRecorder:
                 try:
                     await self.store.save(record)
                 except RtError as exc:
-                    log.warning("interview %s: its outcome could not be stored%s: %s", record["room"],
+                    log.warning("interview %s: its outcome could not be stored%s: %s", personal(record["room"]),
                                 "" if final else " (checkpoint)", exc.message)
                 except Exception:
-                    log.exception("interview %s: storing its outcome failed", record["room"])
+                    log.exception("interview %s: storing its outcome failed", personal(record["room"]))
             self._idle.set()
 
     async def flush(self) -> None:

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ..auth import Role
 from ..errors import ErrorCode, Forbidden, RtError
+from ..logprivacy import personal
 from ..protocol.precall import PrecallResult, PrecallResults
 from .results import CheckResults
 from .verdict import evaluate
@@ -75,4 +76,4 @@ class PrecallService:
             if followup is not None:
                 await self._workflow.notifier.live(followup.room, {"type": "precall", "user": user, "result": stored})
         except RtError as exc:  # stored already: the advisor sees it in the portfolio when the store is back
-            log.warning("could not tell %s's advisor about a pre-call check: %s", user, exc.message)
+            log.warning("could not tell %s's advisor about a pre-call check: %s", personal(user), exc.message)

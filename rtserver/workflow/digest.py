@@ -6,6 +6,12 @@ an earlier one: a burst of messages makes one mail, not one per message. When th
 (claimed by exactly one node), the user gets a mail only if they are still offline and still
 have unread messages that no earlier digest listed; reading them in the meantime cancels the
 mail. A failed SMTP exchange sets the timer again one delay later. Replies are made on the web.
+
+What the mail says (``mail_content``): by default only how many unread messages wait, with no
+name and no text, because a mailbox is outside the service's control (forwarded, shared, read on
+a phone's lock screen, kept by the mail provider) and jobseekers write about health, money and
+family. ``preview`` adds, for each message, its sender's name and its first ``PREVIEW_CHARS``
+characters: enough to recognise a message, never the 4,000 characters one may hold.
 """
 
 from __future__ import annotations
@@ -20,20 +26,34 @@ from .notify import now_ms
 from .settings import WorkflowConfig
 from .store import TimerKind, WorkflowStore
 
-__all__ = ["DigestService", "render"]
+__all__ = ["PREVIEW_CHARS", "DigestService", "preview", "render"]
 
 log = logging.getLogger(__name__)
 MAX_ROOMS = 500
 
 
-def render(name: str, messages: list[StoredMessage]) -> tuple[str, str]:
-    """Subject and plain-text body of a digest."""
-    lines = [f"Bonjour {name},", "", f"Vous avez {len(messages)} message(s) non lu(s) dans votre suivi en ligne :", ""]
-    for m in messages:
-        lines.append(f"- {m.name} : {m.text}")
-    lines += ["", "Pour répondre, connectez-vous à votre espace de suivi en ligne (les réponses par mail ne sont "
-              "pas lues)."]
-    return f"{len(messages)} nouveau(x) message(s) de votre suivi", "\n".join(lines) + "\n"
+# A text message's length (160): a sentence or two, a fraction of max_text_chars (4,000).
+PREVIEW_CHARS = 160
+
+
+def preview(text: str) -> str:
+    """The start of a message for a digest: one line, at most PREVIEW_CHARS characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= PREVIEW_CHARS else line[:PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+def render(name: str, messages: list[StoredMessage], *, with_preview: bool = False) -> tuple[str, str]:
+    """Subject and plain-text body of a digest: how many messages wait, and (``with_preview``)
+    who wrote each and how it starts."""
+    count = len(messages)
+    if not with_preview:
+        lines = ["Bonjour,", "", f"Vous avez {count} message(s) non lu(s) dans votre suivi en ligne."]
+    else:
+        lines = [f"Bonjour {name},", "", f"Vous avez {count} message(s) non lu(s) dans votre suivi en ligne :", ""]
+        lines += [f"- {m.name} : {preview(m.text)}" for m in messages]
+    lines += ["", "Pour les lire et y répondre, connectez-vous à votre espace de suivi en ligne (les réponses par "
+              "mail ne sont pas lues)."]
+    return f"{count} nouveau(x) message(s) de votre suivi", "\n".join(lines) + "\n"
 
 
 class DigestService:
@@ -77,7 +97,7 @@ class DigestService:
         messages, marks = await self.unread_for(user_id)
         if not messages:
             return False
-        subject, body = render(user.name, messages)
+        subject, body = render(user.name, messages, with_preview=self._config.mail_preview)
         if not await self._mailer.send(user.email, subject, body):
             await self._store.schedule(TimerKind.DIGEST, user_id, now_ms() + self._config.digest_delay_ms,
                                        keep_earlier=True)

@@ -17,6 +17,7 @@ from aiohttp import web
 from ..backends import Backends, RedisStore
 from ..config import Settings
 from ..errors import ErrorCode, Forbidden, RtError
+from ..logprivacy import personal
 from ..node.connection import Connection
 from ..node.node import Node
 from ..precall.results import CheckResults
@@ -130,9 +131,9 @@ class Workflow:
                 try:
                     await self._fire(timer)
                 except RtError as exc:
-                    log.warning("timer %s %s failed: %s", timer.kind, timer.ref, exc.message)
+                    log.warning("timer %s %s failed: %s", timer.kind, personal(timer.ref), exc.message)
                 except Exception:
-                    log.exception("timer %s %s failed", timer.kind, timer.ref)
+                    log.exception("timer %s %s failed", timer.kind, personal(timer.ref))
         finally:
             self.ticked.set()
             self.ticked = asyncio.Event()

@@ -21,6 +21,7 @@ from typing import Any
 from ..auth import Role
 from ..backends import MemberRole, PresenceBackend, RoomKind, Store
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
+from ..logprivacy import personal
 from .notify import Notifier, now_ms
 from .settings import WorkflowConfig
 from .store import (
@@ -172,7 +173,7 @@ class PortfolioService:
                 changed = True
             await self._move_appointments(jobseeker_id, followup.advisor)
         if changed:
-            log.warning("follow-up of %s: completed an interrupted assignment or transfer", jobseeker_id)
+            log.warning("follow-up of %s: completed an interrupted assignment or transfer", personal(jobseeker_id))
         return changed
 
     async def _move_appointments(self, jobseeker: str, new: str) -> None:

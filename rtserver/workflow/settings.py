@@ -19,6 +19,7 @@ from .working_time import WorkingCalendar
 __all__ = ["SmtpConfig", "WebhookConfig", "WorkflowConfig"]
 
 TLS_MODES = ("starttls", "tls", "none")
+MAIL_CONTENTS = ("none", "preview")
 MIN_WEBHOOK_SECRET_CHARS = 16
 DAY_MS = 86_400_000
 
@@ -72,6 +73,7 @@ class WorkflowConfig:
     reply_sla_ms: int
     digest_delay_ms: int
     digest_max_messages: int
+    mail_preview: bool  # mail_content=preview: digests quote the start of each message
     reminder_leads_s: tuple[int, ...]  # largest first
     missed_after_ms: int
     max_duration_min: int
@@ -97,6 +99,8 @@ class WorkflowConfig:
             raise ValueError("appointment_reminders_s: expected comma-separated seconds, e.g. 86400,900") from None
         if any(lead <= 0 for lead in leads):
             raise ValueError("appointment_reminders_s: lead times must be positive")
+        if s.mail_content not in MAIL_CONTENTS:
+            raise ValueError(f"mail_content must be one of {', '.join(MAIL_CONTENTS)}")
         if s.smtp_tls not in TLS_MODES:
             raise ValueError(f"smtp_tls must be one of {', '.join(TLS_MODES)}")
         if (s.portfolio_cap < 1 or s.callback_max_open < 1 or s.webhook_max_attempts < 1 or s.webhook_queue_max < 1
@@ -129,7 +133,8 @@ class WorkflowConfig:
             callback_max_open=s.callback_max_open, callback_max_horizon_ms=s.callback_max_horizon_days * DAY_MS,
             cover_max_ms=s.cover_max_days * DAY_MS,
             reply_sla_ms=int(s.reply_sla_s * 1000), digest_delay_ms=int(s.digest_delay_s * 1000),
-            digest_max_messages=s.digest_max_messages, reminder_leads_s=tuple(leads),
+            digest_max_messages=s.digest_max_messages, mail_preview=s.mail_content == "preview",
+            reminder_leads_s=tuple(leads),
             missed_after_ms=int(s.appointment_missed_after_s * 1000), max_duration_min=s.appointment_max_duration_min,
             tick_s=s.workflow_tick_s, membership_repair_ms=int(s.membership_repair_s * 1000),
             figures_window_ms=int(s.figures_window_s * 1000),

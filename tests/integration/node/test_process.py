@@ -28,12 +28,17 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, tmp: Path):
+    """``python -m rtserver serve`` on a free port; ``settings`` (name: value) become its
+    ``RTSERVER_*`` variables; its stderr (the log) goes to ``log_path`` when given."""
+
+    def __init__(self, tmp: Path, *, log_path: Path | None = None, **settings: object):
         self.port = _free_port()
         self.secret = secrets.token_urlsafe(32)
         self.env = {**os.environ, "RTSERVER_HOST": "127.0.0.1", "RTSERVER_PORT": str(self.port),
                     "RTSERVER_STORE": f"sqlite:{tmp / 'rt.db'}", "RTSERVER_SECRET": self.secret,
-                    "RTSERVER_API_KEY": API_KEY, "RTSERVER_LOG_LEVEL": "warning"}
+                    "RTSERVER_API_KEY": API_KEY, "RTSERVER_LOG_LEVEL": "warning",
+                    **{f"RTSERVER_{name.upper()}": str(value) for name, value in settings.items()}}
+        self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -41,7 +46,10 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "rtserver", "serve"], env=self.env)
+        stderr = None if self.log_path is None else self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "rtserver", "serve"], env=self.env, stderr=stderr)
+        if stderr is not None:
+            stderr.close()  # the child holds its own copy
         async with aiohttp.ClientSession() as session:
             for _ in range(200):
                 try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
 from workflow_support import Mailbox, follow, users, workflow_of
+
+from rtserver.workflow.digest import PREVIEW_CHARS, preview
 
 DIGEST_DELAY_S = 0.4
 WEBHOOK_SECRET = "appointment-hook-secret-123"
@@ -21,12 +24,17 @@ async def mailbox():
 
 
 @pytest.fixture
-def settings_overrides(mailbox, receiver, monkeypatch):
+def mail_content():
+    return "none"  # the default; a test parametrizes it to "preview"
+
+
+@pytest.fixture
+def settings_overrides(mailbox, receiver, monkeypatch, mail_content):
     monkeypatch.setenv("RTSERVER_WEBHOOK_SECRET", WEBHOOK_SECRET)
     return {"smtp_host": "127.0.0.1", "smtp_port": mailbox.port, "smtp_tls": "none",
             "smtp_sender": "suivi@example.org", "digest_delay_s": DIGEST_DELAY_S, "workflow_tick_s": 0.05,
             "appointment_reminders_s": "1", "appointment_missed_after_s": 0.3, "webhook_urls": receiver.url,
-            "webhook_retry_base_s": 0.05}
+            "webhook_retry_base_s": 0.05, "mail_content": mail_content}
 
 
 async def _timers_passed(harness, until_s: float) -> None:
@@ -40,28 +48,73 @@ async def _timers_passed(harness, until_s: float) -> None:
                 return
 
 
-async def test_offline_user_gets_one_digest_with_the_unread_messages(harness, mailbox):
+TEXTS = ("Bonjour Ada", "Avez-vous mis votre CV à jour ?", "Je vous propose un atelier jeudi")
+
+
+async def test_offline_user_gets_one_digest_that_counts_the_unread_messages_without_their_text(harness, mailbox,
+                                                                                                caplog):
     await users(harness, ("adv-1", "advisor", "adv@example.org"), ("js-1", "jobseeker", "ada@example.org"))
     room = (await follow(harness, "js-1", "adv-1"))["room"]
     adv = await harness.client("adv-1", "advisor")
     await adv.join(room)
     sent_at = time.time()
-    for text in ("Bonjour Ada", "Avez-vous mis votre CV à jour ?", "Je vous propose un atelier jeudi"):
-        await adv.send(room, text)
-    mail = await mailbox.next(timeout=10)
+    with caplog.at_level(logging.INFO):  # every logger: the node's, aiohttp's, aiosmtplib's
+        for text in TEXTS:
+            await adv.send(room, text)
+        mail = await mailbox.next(timeout=10)
     assert time.time() - sent_at >= DIGEST_DELAY_S * 0.9
     assert mail["To"] == "ada@example.org" and mail["From"] == "suivi@example.org"
     body = mail.get_payload(decode=True).decode()
-    for text in ("Bonjour Ada", "Avez-vous mis votre CV à jour ?", "Je vous propose un atelier jeudi"):
-        assert text in body
-    assert "vous accompagne" in body  # the assignment notice was unread too
+    # Four unread: the three messages and the assignment notice. No text, no sender, no name.
+    assert "4 message(s) non lu(s)" in body and mail["Subject"].startswith("4 ")
+    for text in (*TEXTS, "Bonjour Ada", "vous accompagne", "ADV-1", "JS-1"):
+        assert text not in body
+    node_log = "\n".join(caplog.formatter.format(r) for r in caplog.records if r.name != "mail.log")  # not aiosmtpd's
+    assert "example.org" not in node_log, "a recipient's address reached the log at INFO"
     # One mail for the burst, none for the advisor (online), and nothing more later.
     await _timers_passed(harness, time.time() + DIGEST_DELAY_S)
     assert mailbox.messages.empty()
-    # A new message after the digest starts a new one, listing only what is new.
+    # A new message after the digest starts a new one, counting only what is new.
     await adv.send(room, "Un dernier mot")
     body = (await mailbox.next(timeout=10)).get_payload(decode=True).decode()
-    assert "Un dernier mot" in body and "Bonjour Ada" not in body
+    assert "1 message(s) non lu(s)" in body and "Un dernier mot" not in body
+
+
+@pytest.mark.parametrize("mail_content", ["preview"])
+async def test_with_preview_the_digest_quotes_each_message_start(harness, mailbox):
+    await users(harness, ("adv-1", "advisor", "adv@example.org"), ("js-1", "jobseeker", "ada@example.org"))
+    room = (await follow(harness, "js-1", "adv-1"))["room"]
+    adv = await harness.client("adv-1", "advisor")
+    await adv.join(room)
+    long_text = "Votre dossier : " + "x" * 3000 + " FIN"
+    for text in (*TEXTS, long_text):
+        await adv.send(room, text)
+    body = (await mailbox.next(timeout=10)).get_payload(decode=True).decode()
+    assert "Bonjour JS-1," in body and "5 message(s) non lu(s)" in body
+    for text in TEXTS:
+        assert f"- adv-1 : {text}" in body
+    assert "vous accompagne" in body  # the assignment notice was unread too
+    # Bounded: the long message shows its first PREVIEW_CHARS characters, not all 3,000.
+    quoted = next(line for line in body.splitlines() if "Votre dossier" in line).removeprefix("- adv-1 : ")
+    assert len(quoted) == PREVIEW_CHARS and quoted.endswith("…") and "FIN" not in body
+
+
+def test_a_preview_is_one_line_of_at_most_preview_chars():
+    assert preview("court") == "court"
+    assert preview("deux\nlignes\r\n  et  espaces") == "deux lignes et espaces"
+    assert preview("a" * PREVIEW_CHARS) == "a" * PREVIEW_CHARS
+    cut = preview("mot " * 100)
+    assert len(cut) <= PREVIEW_CHARS and cut.endswith("mot…")
+
+
+def test_mail_content_is_none_or_preview():
+    from rtserver.config import Settings
+    from rtserver.workflow.settings import WorkflowConfig
+
+    assert WorkflowConfig.from_settings(Settings(), {}).mail_preview is False
+    assert WorkflowConfig.from_settings(Settings(mail_content="preview"), {}).mail_preview is True
+    with pytest.raises(ValueError, match="mail_content must be one of none, preview"):
+        WorkflowConfig.from_settings(Settings(mail_content="full"), {})
 
 
 async def test_no_digest_when_read_before_the_delay(harness, mailbox):
