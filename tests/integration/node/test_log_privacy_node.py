@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from test_process import API_KEY, ServerProcess
-from test_workflow_support import Mailbox
+from workflow_support import Mailbox
 
 from rtserver.client import Client
 from rtserver.client.precall import check_network

@@ -1,5 +1,5 @@
 """Pseudonyms and address masking in log records (rtserver/logprivacy.py): pure, no sockets.
-The whole node's log over a real flow: test_log_privacy.py."""
+The whole node's log over a real flow: tests/integration/node/test_log_privacy_node.py."""
 
 from __future__ import annotations
 
