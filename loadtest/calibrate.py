@@ -14,8 +14,9 @@ each way, tbf caps each way, the ``udp_delay`` relay for delay and jitter, UDP b
    delayed by the relay), both sending camera-like video and audio; what each receives over the
    window after the warm-up is classified (``calibrate_outcome.classify``). The aiortc peers are
    clients of the node as the pages are: they send ``media_report`` and stop their camera on
-   ``media_fallback`` ``send``; the fallbacks announced during the call are recorded
-   (``calibrate_outcome.fallback_summary``).
+   ``media_fallback`` ``send``, and their video rate follows Chromium's loss-based congestion
+   control under the node's REMB (``browser_sender``, ``send_rate``); the fallbacks announced
+   during the call are recorded (``calibrate_outcome.fallback_summary``).
 
 ``--skip-check`` runs the interviews only (such records stay out of the confusion matrix);
 ``--node-source DIR`` runs the node from another checkout (an older commit's worktree), the check
@@ -334,6 +335,8 @@ async def run_condition(condition: Condition, workdir: Path, args: argparse.Name
         record["received"] = {"by_jobseeker": to_js, "by_advisor": to_adv}
         record["held"] = {"by_jobseeker": direction_holds(to_js), "by_advisor": direction_holds(to_adv)}
         record["sent_kbps"] = {"jobseeker": js.get("send_kbps"), "advisor": adv.get("send_kbps")}
+        # Each aiortc peer's video rate control once a second: [s, target kbit/s, loss %, REMB kbit/s].
+        record["send_rate"] = {"jobseeker": js.get("send_rate"), "advisor": adv.get("send_rate")}
         record["jobseeker_path"] = {"candidate": js.get("candidate"), "turn": js.get("turn")}
         record["outcome"] = classify([to_js, to_adv])
         # The node announces each fallback to both; the advisor's WebSocket is unimpaired (and a

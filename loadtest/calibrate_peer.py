@@ -18,11 +18,12 @@ then sends nothing, as a browser's inactive encoding) until told to send again. 
 each as a line ``event {...}`` when it arrives (a test can act on it), the reports sent and
 refused, and its audio counters each second (``audio_timeline``: loss over any part of the call).
 
-aiortc's VP8 encoder never goes below 250 kbit/s whatever the estimate says, where Chromium goes
-down to 30 kbit/s, and its Opus encoder sends 96 kbit/s where Chromium sends 32: on a thin link
-aiortc would overflow it and fail where a browser adapts. Both are set to Chromium's here (the
-video floor is a module constant of ``aiortc.codecs.vpx`` read at each bitrate change; Opus' rate
-is set on each new encoder), so the outcome is a browser's rather than aiortc's.
+It sends like Chromium rather than like aiortc (``browser_sender``): Chromium's VP8 floor (30
+kbit/s, aiortc's is 250), start rate (300 kbit/s) and Opus rate (32 kbit/s, aiortc's is 96), and
+its video rate driven by Chromium's loss-based congestion control (``send_rate``) under the node's
+REMB, where aiortc's sender sends whatever the REMB asks: an aiortc sender overfilled any link
+under about 1.5 Mbit/s, on which a browser holds. The rate each second is in the result
+(``send_rate``: [s, target kbit/s, loss %, REMB kbit/s]).
 
 With TURN servers in ``media_join``'s ``ice_servers``, the first TURN URL that allocates (UDP, then
 TCP, then TLS: aiortc takes a single TURN server) is used alongside host candidates, as a browser
@@ -45,8 +46,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiortc.codecs.opus
-import aiortc.codecs.vpx
 from aioice.turn import create_turn_endpoint
 from aiortc import (
     AudioStreamTrack,
@@ -62,13 +61,13 @@ from av import AudioFrame, VideoFrame
 from rtserver.client import Client
 from rtserver.media.forwarder import HostAddresses, new_peer_connection, pin_host_addresses
 
+from .browser_sender import RateControlledSender, encode_like_a_browser
 from .pausable_video import PausableVideoTrack
 from .peer_reports import ReportWindow
+from .send_rate import RateLimits
 
 __all__ = ["AUDIO_FRAMES_PER_S", "audio_loss", "main", "summarise_video"]
 
-BROWSER_MIN_VIDEO_BPS = 30_000  # Chromium's minimum video bitrate
-BROWSER_OPUS_BPS = 32_000  # Chromium's default Opus bitrate
 AUDIO_FRAMES_PER_S = 50  # Opus at 20 ms a frame
 TURN_PROBE_TIMEOUT_S = 2.0
 CLOSE_TIMEOUT_S = 3.0
@@ -196,6 +195,7 @@ class Peer:
         self.fallbacks: list[dict[str, Any]] = []  # every media_fallback of the room, t from start_at
         self.reports: dict[str, Any] = {"sent": 0, "refused": 0}
         self.audio_timeline: dict[str, list[list[float]]] = {}  # publisher -> [t, received, lost] each second
+        self.video_rate: RateControlledSender | None = None
 
     def _pc(self) -> RTCPeerConnection:
         return RTCPeerConnection(RTCConfiguration(iceServers=self.config)) if self.config else new_peer_connection()
@@ -205,7 +205,9 @@ class Peer:
         self.publish = self._pc()
         self.tracks = [ToneTrack(), CameraTrack()]
         for track in self.tracks:
-            self.publish.addTrack(track)
+            sender = self.publish.addTrack(track)
+            if track.kind == "video":
+                self.video_rate = RateControlledSender(sender)
         if self.hosts is not None:
             pin_host_addresses(self.publish, self.hosts)
         await self.publish.setLocalDescription(await self.publish.createOffer())
@@ -316,6 +318,8 @@ class Peer:
         return nominated_candidate_type(self.publish) if self.publish is not None else None
 
     async def close(self) -> None:
+        if self.video_rate is not None:
+            await self.video_rate.close()
         for task in self.tasks:
             task.cancel()
         for track in self.tracks:
@@ -327,20 +331,8 @@ class Peer:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def encode_like_a_browser() -> None:
-    """Chromium's video floor and Opus bitrate for this process's aiortc encoders (see the module's doc)."""
-    aiortc.codecs.vpx.MIN_BITRATE = BROWSER_MIN_VIDEO_BPS
-    opus_init = aiortc.codecs.opus.OpusEncoder.__init__
-
-    def browser_opus(self: aiortc.codecs.opus.OpusEncoder) -> None:
-        opus_init(self)
-        self.codec.bit_rate = BROWSER_OPUS_BPS
-
-    aiortc.codecs.opus.OpusEncoder.__init__ = browser_opus  # type: ignore[method-assign]
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    encode_like_a_browser()
+    encode_like_a_browser(RateLimits().start_bps)
     start, end = args.start_at + args.warmup_s, args.start_at + args.warmup_s + args.window_s
     result: dict[str, Any] = {"user": None, "window_s": args.window_s, "receive": {}, "errors": []}
     hosts = HostAddresses(listen=(args.listen,)) if args.listen else None
@@ -377,6 +369,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             result["fallbacks"], result["reports"] = peer.fallbacks, peer.reports
             result["audio_timeline"] = peer.audio_timeline
+            result["send_rate"] = peer.video_rate.timeline if peer.video_rate is not None else None
             result["errors"] += peer.errors
             print(json.dumps(result), flush=True)  # before closing: a slow close must not lose the figures
             await peer.close()

@@ -225,6 +225,12 @@ export class Interview {
      * (`media_fallback`, direction `send`): the camera stays on (preview) but sends nothing.
      */
     this.sendPaused = false;
+    /**
+     * A cap on the camera's encoding, kbit/s (`limitVideo`: the pre-call check's hold), or null:
+     * the browser's own estimate sets the rate.
+     * @type {number | null}
+     */
+    this.videoMaxKbps = null;
     /** The node stopped forwarding the others' video to this page (its downlink cannot carry it). */
     this.receivePaused = false;
     /** Others whose camera video the node paused (their uplink cannot carry it). */
@@ -426,10 +432,23 @@ export class Interview {
   }
 
   /**
-   * Pause or resume the camera's encoding as `sendPaused` says. The track stays (the preview
-   * goes on, the camera light too) and the section stays negotiated: only the encoder stops, so
-   * resuming is immediate and needs no renegotiation. A camera the person turned off stays off
-   * (no track to resume).
+   * Cap the camera's encoding at `kbps` (null lifts the cap), on this connection and any that
+   * replaces it. The pre-call check holds its sender below the link's capacity with it: the
+   * node's REMB alone does not bring Chromium down (without transport-wide feedback it follows a
+   * REMB loosely: held at 405 kbit/s, it went on sending 1.9 Mbit/s), while an encoding's
+   * `maxBitrate` caps the encoder itself.
+   * @param {number | null} kbps
+   */
+  limitVideo(kbps) {
+    this.videoMaxKbps = kbps;
+    return this._enqueuePublish(() => this._applySendState());
+  }
+
+  /**
+   * Pause or resume the camera's encoding as `sendPaused` says, and cap it at `videoMaxKbps`.
+   * The track stays (the preview goes on, the camera light too) and the section stays
+   * negotiated: only the encoder stops, so resuming is immediate and needs no renegotiation. A
+   * camera the person turned off stays off (no track to resume).
    * @param {RTCPeerConnection | null} pc
    */
   async _applySendState(pc = this.publishPc) {
@@ -437,8 +456,12 @@ export class Interview {
     if (!sender) return;
     const params = sender.getParameters();
     const encoding = params.encodings?.[0];
-    if (!encoding || encoding.active === !this.sendPaused) return;
+    if (!encoding) return;
+    const maxBitrate = this.videoMaxKbps === null ? undefined : Math.round(this.videoMaxKbps * 1000);
+    if (encoding.active === !this.sendPaused && encoding.maxBitrate === maxBitrate) return;
     encoding.active = !this.sendPaused;
+    if (maxBitrate === undefined) delete encoding.maxBitrate;
+    else encoding.maxBitrate = maxBitrate;
     await sender.setParameters(params);
   }
 

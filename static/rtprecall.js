@@ -10,9 +10,11 @@
 //    fill a fast link; and the person's face need not travel for a network test). The node's
 //    capacity probe (`media_stats.probe`) lets the encoder run at 1.5 Mbit/s, reads what the
 //    uplink carries, then holds it below that; meanwhile the page reads what came back (the
-//    downlink). At the hold, round trip, jitter and each direction's loss come from `getStats()`
-//    on both connections and from the node's own receive statistics. It runs while the
-//    microphone and camera are measured, and the whole check ends within CHECK_MS.
+//    downlink). At the hold the page caps its encoder at the rate held too (a REMB alone does not
+//    bring Chromium down) and waits for the node to see it settled there. Then round trip, jitter
+//    and each direction's loss come from `getStats()` on both connections and from the node's own
+//    receive statistics. It runs while the microphone and camera are measured, and the whole
+//    check ends within CHECK_MS.
 // 3. Transports: which ICE path the loopback took (direct UDP or a relay), and one short
 //    relay-only connection per TURN transport the node hands out.
 // 4. Verdict: the measurements go to the node (`precall_result`), which computes and stores the
@@ -47,8 +49,14 @@ const CONNECT_TIMEOUT_MS = 5000;
 const PROBE_POLL_MS = 250;
 /** The longest the probe may take once media flows (the node's PROBE_S, 2.5 s, and a margin). */
 const PROBE_MAX_MS = 4000;
-/** After the hold starts, the sender's cut and the queue's draining before measuring. */
-const HOLD_SETTLE_MS = 300;
+/**
+ * The longest wait, once the node holds the sender, for the hold to settle (`probe.settled_ms`:
+ * the video reaching the node came down to the rate held, the bottleneck's queue drained) before
+ * measuring anyway. The cap on the encoder takes effect within a frame; the node judges half-second
+ * steps, the first of which still carries what was sent before the cap (measured: settled 1-1.5 s
+ * into the hold on a 700 kbit/s link).
+ */
+const HOLD_SETTLE_MAX_MS = 2500;
 /** Loss (percent, the downlink's own) above which, while probing, the downlink was the narrower way. */
 const SATURATED_LOSS_PCT = 5;
 /** What a packet costs the link besides what `bytesReceived` + `headerBytesReceived` count (IPv4, UDP, SRTP tag). */
@@ -63,9 +71,13 @@ const POLL_MS = 100;
 /**
  * The synthetic video the loopback publishes: 1280x720 (Chrome lets its encoder reach 2.5 Mbit/s
  * from 960x540 up, only 600 kbit/s up to 320x240), drawn from a 160x90 image of noise scaled up
- * (cheap to make, still costly to encode), 15 frames a second.
+ * (cheap to make, still costly to encode), 15 frames a second. A whole picture of it costs the
+ * encoder about `fullKbps` at its coarsest quality (measured: 78 kB frames at 960x540 and
+ * 640x360), so only a band of it is drawn, sized for the rate (`setRate` in withSyntheticMedia).
  */
-const SYNTHETIC = { width: 1280, height: 720, noiseWidth: 160, noiseHeight: 90, fps: 15 };
+const SYNTHETIC = { width: 1280, height: 720, noiseWidth: 160, noiseHeight: 90, fps: 15, fullKbps: 10000 };
+/** The rate the node's probe lets the sender run at (rtserver.precall.probe.PROBE_KBPS). */
+const PROBE_KBPS = 1500;
 
 /**
  * @typedef {object} Progress
@@ -120,7 +132,8 @@ export async function runPrecallCheck(client, {
       release.push(published.stop);
       // The network is measured meanwhile: the level and frame rate are local, the loopback remote.
       const deadline = started + CHECK_MS - CLOSING_MS;
-      const network = measureLoopback(client, published.stream, { measureMs, onProgress, signal, deadline });
+      const network = measureLoopback(client, published.stream,
+        { measureMs, onProgress, signal, deadline, setRate: published.setRate });
       network.catch(() => {}); // awaited below; a failure of the devices' step must not leave it unhandled
       const [level, fps] = await Promise.all([
         measureLevel(devices.stream.getAudioTracks()[0], levelMs, onLevel, signal),
@@ -343,8 +356,15 @@ async function measureFrameRate(track, ms, signal) {
  * The stream to publish on the loopback: the microphone (a tone where there is none, so the
  * network is measured all the same) and a synthetic picture of noise (SYNTHETIC): a still or
  * simple picture compresses to almost nothing and would measure no bandwidth.
+ *
+ * `setRate(kbps)` sizes the noise for a rate (PROBE_KBPS at first): a band of it moving down a
+ * grey picture, the band's share of the picture that of `SYNTHETIC.fullKbps`. Noise costs about as
+ * much at the encoder's coarsest quality as at its finest: a whole picture of it made Chromium's
+ * encoder send 2 frames a second of 78 kB, most of them keyframes, bursts that a link's queue
+ * drops half of even under its rate (a 700 kbit/s link read as 368), and that took seconds to
+ * leave at a hold of a few hundred kbit/s.
  * @param {MediaStream} captured
- * @returns {{stream: MediaStream, stop: () => void}}
+ * @returns {{stream: MediaStream, stop: () => void, setRate: (kbps: number) => void}}
  */
 function withSyntheticMedia(captured) {
   const stream = new MediaStream(captured.getAudioTracks());
@@ -361,11 +381,23 @@ function withSyntheticMedia(captured) {
   const noise2d = /** @type {CanvasRenderingContext2D} */ (noise.getContext("2d"));
   const image = noise2d.createImageData(noise.width, noise.height);
   const words = new Uint32Array(image.data.buffer);
+  const scale = canvas.height / noise.height;
+  let rows = noise.height; // of noise, drawn each frame (setRate)
+  let top = 0;
   const draw = () => {
-    for (let i = 0; i < words.length; i += 1) words[i] = (Math.random() * 0xffffff) | 0xff000000;
+    for (let i = 0; i < rows * noise.width; i += 1) words[i] = (Math.random() * 0xffffff) | 0xff000000;
     noise2d.putImageData(image, 0, 0);
-    context2d.drawImage(noise, 0, 0, canvas.width, canvas.height);
+    if (rows < noise.height) {
+      context2d.fillStyle = "#808080";
+      context2d.fillRect(0, 0, canvas.width, canvas.height);
+    }
+    context2d.drawImage(noise, 0, 0, noise.width, rows, 0, top * scale, canvas.width, rows * scale);
+    top = rows < noise.height ? (top + rows) % (noise.height - rows + 1) : 0;
   };
+  const setRate = (/** @type {number} */ kbps) => {
+    rows = Math.max(1, Math.min(noise.height, Math.round((noise.height * kbps) / SYNTHETIC.fullKbps)));
+  };
+  setRate(PROBE_KBPS);
   draw();
   const timer = setInterval(draw, 1000 / SYNTHETIC.fps);
   const track = canvas.captureStream(SYNTHETIC.fps).getVideoTracks()[0];
@@ -380,7 +412,7 @@ function withSyntheticMedia(captured) {
     stream.addTrack(destination.stream.getAudioTracks()[0]);
     stops.push(() => { tone.stop(); context.close().catch(() => {}); });
   }
-  return { stream, stop: () => { for (const stop of stops) stop(); } };
+  return { stream, stop: () => { for (const stop of stops) stop(); }, setRate };
 }
 
 // -- network -------------------------------------------------------------------------------------
@@ -391,9 +423,10 @@ function withSyntheticMedia(captured) {
  * TURN transport meanwhile.
  * @param {RtClient} client
  * @param {MediaStream} stream
- * @param {{measureMs: number, onProgress: (p: Progress) => void, signal?: AbortSignal, deadline: number}} options
+ * @param {{measureMs: number, onProgress: (p: Progress) => void, signal?: AbortSignal, deadline: number,
+ *   setRate?: (kbps: number) => void}} options  `setRate`: sizes the picture published for the rate held
  */
-async function measureLoopback(client, stream, { measureMs, onProgress, signal, deadline: end }) {
+async function measureLoopback(client, stream, { measureMs, onProgress, signal, deadline: end, setRate }) {
   const room = `${ECHO_PREFIX}${client.hello?.user}`;
   const interview = client.interview(room);
   /** @type {Promise<Record<string, boolean | null>>} */
@@ -415,6 +448,7 @@ async function measureLoopback(client, stream, { measureMs, onProgress, signal, 
     probes = probeRelays(relays, Math.min(TURN_PROBE_MS, end - performance.now()));
     if (joined && await mediaReturns(interview, deadline, signal)) {
       const probe = await followProbe(client, interview, room, end - MIN_WINDOW_MS, signal);
+      probe.report = await settleHold(client, interview, room, probe.report, end - MIN_WINDOW_MS, signal, setRate);
       const held = await measureWindow(client, interview, room, Math.max(MIN_WINDOW_MS,
         Math.min(measureMs, end - performance.now())), signal);
       network = { connected: true, ...held, ...probeFigures(probe) };
@@ -422,6 +456,7 @@ async function measureLoopback(client, stream, { measureMs, onProgress, signal, 
   } finally {
     over = true;
     ticker();
+    if (interview.videoMaxKbps !== null) await interview.limitVideo(null).catch(() => {}); // the check is over
     await interview.leave().catch(() => {});
   }
   const transports = {
@@ -563,8 +598,34 @@ async function followProbe(client, interview, room, deadline, signal) {
     }
     previous = now;
   }
-  if (report?.phase === "holding") await delay(HOLD_SETTLE_MS, signal);
   return { report, sums, ms: Math.max(1, last.at - first.at) };
+}
+
+/**
+ * Hold the sender where the node holds it, and wait for the hold to settle (HOLD_SETTLE_MAX_MS at
+ * most, never past `deadline`): the encoder is capped at the rate held (`maxBitrate`, which
+ * Chromium obeys where it follows a REMB only loosely), and the node says when the video reaching
+ * it came down to that rate (`probe.settled_ms`). Returns the node's latest probe report.
+ * @param {RtClient} client
+ * @param {import("./rtinterview.js").Interview} interview
+ * @param {string} room
+ * @param {Record<string, any> | null} report  the probe's report at the hold
+ * @param {number} deadline  performance.now() time
+ * @param {AbortSignal | undefined} signal
+ * @param {(kbps: number) => void} [setRate]  sizes the picture published for the rate held
+ * @returns {Promise<Record<string, any> | null>}
+ */
+async function settleHold(client, interview, room, report, deadline, signal, setRate) {
+  if (report?.phase !== "holding" || typeof report.hold_kbps !== "number") return report;
+  setRate?.(report.hold_kbps);
+  await interview.limitVideo(report.hold_kbps).catch((error) => console.warn("pre-call: cannot cap the video", error));
+  const until = Math.min(deadline, performance.now() + HOLD_SETTLE_MAX_MS);
+  while (typeof report?.settled_ms !== "number" && performance.now() < until) {
+    await delay(PROBE_POLL_MS, signal);
+    const stats = await client.request("media_stats", { room }, { timeoutMs: 1000 }).catch(() => null);
+    report = stats?.probe ?? report; // a reply lost on the link is not the end
+  }
+  return report;
 }
 
 /**

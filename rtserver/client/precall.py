@@ -73,7 +73,11 @@ MIN_WINDOW_S = 2.0
 # Once the node holds the sender, what the probe put in the bottleneck's queue still drains, and
 # the packets the queue dropped then show as gaps only when later ones arrive: measured from the
 # first moment of the hold, a 500 kbit/s link read 3-16 % uplink loss that was the probe's own.
-# The window starts this much later (less when the budget is short).
+# The window starts once the node says the hold settled (``probe.settled_ms``: the video reaching
+# it came down to the rate held), the browser check's rule; at most HOLD_SETTLE_MAX_S after the
+# hold began (aiortc's encoder takes the REMB at once: settled at the first half-second step), and
+# HOLD_SETTLE_S when the node gave no hold (its replies did not come), less when the budget is short.
+HOLD_SETTLE_MAX_S = 2.5
 HOLD_SETTLE_S = 1.0
 # After a slow connection, the least left for the probe and the window together (a shorter window
 # again when even that is not left: the check ends on time with what it has).
@@ -383,6 +387,16 @@ class Loopback:
                 first = last
         return last["probe"], first, last
 
+    async def hold_settled(self, until: float, deadline: float) -> dict[str, Any]:
+        """The first sample once the node says its hold settled (``probe.settled_ms``), or the one
+        at ``until`` (monotonic) without that; each wait for the node bounded by ``deadline``."""
+        while True:
+            sample = await self.sample(timeout_s=_left(deadline))
+            probe = sample["probe"]
+            if (probe is not None and probe.get("settled_ms") is not None) or time.monotonic() >= until:
+                return sample
+            await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
+
     async def close(self) -> None:
         if self._answering is not None:
             self._answering.cancel()
@@ -530,14 +544,13 @@ async def check_network(client: Client, *, measure_s: float = 5.0,
             elif "capacity_down_kbps" in capacity:
                 loopback.video_on.clear()  # no hold known, and the echo overflowed the downlink: sound alone
             if isinstance(hold, int | float) or not loopback.video_on.is_set():
-                # The window starts at the rate held, once the probe's queue has drained
-                # (HOLD_SETTLE_S). Every wait for the node is bounded by the deadline: its replies may
-                # not come at all on a flooded downlink (an 80 kbit/s downlink's check took 16.7 s
-                # with 2 s waits here and when leaving).
-                settle_s = min(HOLD_SETTLE_S, deadline - time.monotonic() - MIN_WINDOW_S - 0.5)
-                if settle_s > 0:
-                    await asyncio.sleep(settle_s)
-                first = await loopback.sample(timeout_s=_left(deadline - MIN_WINDOW_S))
+                # The window starts at the rate held, once the hold settled (HOLD_SETTLE_MAX_S). Every
+                # wait for the node is bounded by the deadline: its replies may not come at all on a
+                # flooded downlink (an 80 kbit/s downlink's check took 16.7 s with 2 s waits here and
+                # when leaving).
+                settle_s = HOLD_SETTLE_MAX_S if isinstance(hold, int | float) else HOLD_SETTLE_S
+                until = min(time.monotonic() + settle_s, deadline - MIN_WINDOW_S - 0.5)
+                first = await loopback.hold_settled(until, deadline - MIN_WINDOW_S)
             await asyncio.sleep(max(1.0, min(measure_s, deadline - time.monotonic() - 0.5)))
             await loopback.wait_for_rtt(min(RTT_WAIT_S, deadline - time.monotonic()))
             last = await loopback.sample(timeout_s=_left(deadline))

@@ -503,6 +503,7 @@ class Inbound:
         self._clock_rate = 90_000 if self.kind == "video" else 48_000
         self._streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
         self._nack = NackGenerator() if self.kind == "video" else None
+        self.nacks = True  # retransmissions are asked for (set_nacks)
         self._estimator = RemoteBitrateEstimator() if self.kind == "video" else None
         self._closed = False
         original_receive = receiver.receive
@@ -549,13 +550,22 @@ class Inbound:
                     self.uplink_estimate_bps = remb[0]
                     if self.handler is not None:
                         self.handler.on_uplink_estimate(remb[0])
-        if self._nack is not None and self._nack.add(packet):
+        if self._nack is not None and self._nack.add(packet) and self.nacks:
             self.nacks_sent += 1
             await self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing))
         self.packets += 1
         self.bytes += len(packet.payload)
         if self.handler is not None:
             await self.handler.on_packet(packet, retransmitted, ntp_now())
+
+    def set_nacks(self, on: bool) -> None:
+        """Ask for retransmissions (the default) or not. The pre-call probe overdrives the link on
+        purpose: retransmissions of what it lost would only add to the publisher's queue (Chromium
+        then sent 60 % retransmissions and took 2 s to drain them at the hold). Turned back on,
+        what went missing before is not asked for: only gaps from then on."""
+        if on and not self.nacks and self._nack is not None:
+            self._nack.missing.clear()
+        self.nacks = on
 
     async def send_pli(self) -> bool:
         """Ask the publisher for a keyframe; False when no media has arrived yet to name."""
@@ -618,6 +628,8 @@ class Outbound:
         self.keyframe_requests_received = 0
         self.nacks_received = 0
         self.remb_bps: int | None = None
+        # False: the subscriber's NACKs and keyframe requests are counted, not acted on (the pre-call probe)
+        self.repairs = True
         self._sender = sender
         self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history
         self._extensions_map = sender._RTCRtpSender__rtp_header_extensions_map
@@ -676,7 +688,8 @@ class Outbound:
         if isinstance(packet, RtcpPsfbPacket):
             if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                 self.keyframe_requests_received += 1
-                self.handler.on_keyframe_request()
+                if self.repairs:
+                    self.handler.on_keyframe_request()
                 return
             if packet.fmt == RTCP_PSFB_APP:
                 try:
@@ -689,6 +702,8 @@ class Outbound:
                 return
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             self.nacks_received += len(packet.lost)
+            if not self.repairs:
+                return
         await self._original_rtcp(packet)  # reports (RTT, loss) and NACKs (answered from the history)
 
     async def stats(self) -> dict[str, Any]:

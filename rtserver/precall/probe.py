@@ -3,7 +3,9 @@
     probe = CapacityProbe()
     probe.on_video_packet(arrival_s, abs_send_time)       # every video packet the node receives
     remb_kbps = probe.tick(now, Counters(...))            # every SAMPLE_S; a REMB to send, or None
-    probe.report()                                        # what media_stats shows the client
+    probe.report(now)                                     # what media_stats shows the client
+
+The clients measure once ``report()["settled_ms"]`` is set: the sender came down to the hold.
 
 Pure: no sockets, no asyncio; the echo room (``rtserver.media.echo``) feeds it and sends the
 REMBs it asks for. See docs/precall.md ("Capacity probe") for the figures.
@@ -20,7 +22,11 @@ once full, as loss. When either shows, the probe stops and the capacity is the r
 through; when neither shows, the sender was the limit and the capacity is at least what arrived.
 Then the node holds the sender at ``HOLD_FRACTION`` of the capacity (less the audio's share), and
 the clients measure loss, jitter and round trip there: loss measured at a rate the link carries is
-the link's own, not the overflow of a queue the check filled itself.
+the link's own, not the overflow of a queue the check filled itself. The hold counts as *settled*
+once a step's video reaches the node at no more than ``SETTLED_RATIO`` of the rate held: the sender
+came down (a REMB alone does not bring a browser down: Chromium held at 405 kbit/s went on
+sending 1.9 Mbit/s, so the browser check caps its encoder too) and the bottleneck's queue, which
+passes the link's whole rate while it drains, is empty. The clients' window starts there.
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from typing import Any
 
 __all__ = [
     "AUDIO_RESERVE_KBPS", "HOLD_FRACTION", "HOLD_MIN_KBPS", "MAX_STEPS", "PACKET_OVERHEAD_BYTES", "PROBE_KBPS",
-    "PROBE_S", "QUEUE_DELAY_MS", "SAMPLE_S", "SATURATED_LOSS_PCT", "WARMUP_S", "CapacityProbe", "Counters",
-    "DelayTracker", "Phase", "hold_kbps",
+    "PROBE_S", "QUEUE_DELAY_MS", "SAMPLE_S", "SATURATED_LOSS_PCT", "SETTLED_RATIO", "WARMUP_S", "CapacityProbe",
+    "Counters", "DelayTracker", "Phase", "hold_kbps",
 ]
 
 # The rate the sender is asked to start at and allowed during the probe, kbit/s: above the 1000
@@ -68,6 +74,12 @@ HOLD_FRACTION = 0.7
 AUDIO_RESERVE_KBPS = 60
 # The lowest REMB the hold sends, kbit/s (a browser's encoder goes no lower than about 30).
 HOLD_MIN_KBPS = 50
+# The hold is settled once a step's video (headers included) reaches the node at no more than this
+# share of the rate held. A sender still above it fills the link: while the queue drains, the node
+# receives the link's whole rate, at least 1 / HOLD_FRACTION = 1.43 times the hold; a sender that
+# came down arrives within a few percent of its target (the headers, 62 bytes a packet of ~1100,
+# add 5 %), and a keyframe in a half-second step adds some more.
+SETTLED_RATIO = 1.15
 # IPv4 20 + UDP 8 + RTP 12 + header extensions about 12 + SRTP tag 10: what a packet costs the link
 # beyond its payload (the node counts payload bytes). The capacity is the link's, headers included.
 PACKET_OVERHEAD_BYTES = 62
@@ -79,7 +91,7 @@ ABS_SEND_TIME_WRAP = 1 << 24  # abs-send-time: 6.18 fixed-point seconds, wraps e
 class Phase(enum.StrEnum):
     WAITING = "waiting"  # no media yet
     PROBING = "probing"  # the sender runs at PROBE_KBPS; the node watches what gets through
-    HOLDING = "holding"  # the sender is held below the capacity found: the clients measure loss now
+    HOLDING = "holding"  # the sender is held below the capacity found: once settled, the clients measure
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,6 +174,8 @@ class CapacityProbe:
         self.capacity_kbps: int | None = None
         self.saturated = False  # the capacity is the link's (True) or at least that (the sender's limit)
         self.hold_kbps: int | None = None
+        self.hold_recv_kbps: int | None = None  # the video that reached the node in the last step of the hold
+        self.settled_at: float | None = None  # when the hold was first seen settled (module docstring)
         self.audio_kbps: int | None = None  # the sound's rate during the probe, headers included
         self.steps: list[Step] = []
         self.delays = DelayTracker()
@@ -184,12 +198,13 @@ class CapacityProbe:
             self.delays.take()  # packets before this sample belong to no step
             self.target_kbps = PROBE_KBPS
             return PROBE_KBPS
-        if self.phase is Phase.HOLDING:
-            return None
         assert self._last is not None and self._started is not None
         then, before = self._last
         self._last = (now, counters)
         seconds = max(now - then, 1e-3)
+        if self.phase is Phase.HOLDING:
+            self._follow_hold(now, seconds, before, counters)
+            return None
         wire = counters.bytes - before.bytes + PACKET_OVERHEAD_BYTES * (counters.packets - before.packets)
         expected = counters.expected - before.expected
         lost = max(0, counters.lost - before.lost)
@@ -204,6 +219,15 @@ class CapacityProbe:
         if not two_saturated and now - self._started < PROBE_S - 1e-6:
             return None
         return self._hold(judged or self.steps, now, counters)
+
+    def _follow_hold(self, now: float, seconds: float, before: Counters, counters: Counters) -> None:
+        """One step of the hold: the video that reached the node, and whether the hold is settled."""
+        assert self.hold_kbps is not None
+        video = (counters.bytes - counters.audio_bytes) - (before.bytes - before.audio_bytes)
+        video_packets = (counters.packets - counters.audio_packets) - (before.packets - before.audio_packets)
+        self.hold_recv_kbps = round((video + PACKET_OVERHEAD_BYTES * video_packets) * 8 / seconds / 1000)
+        if self.settled_at is None and self.hold_recv_kbps <= SETTLED_RATIO * self.hold_kbps:
+            self.settled_at = now
 
     def _hold(self, judged: list[Step], now: float, counters: Counters) -> int:
         assert self._first is not None
@@ -221,6 +245,8 @@ class CapacityProbe:
         self.hold_kbps = hold_kbps(self.capacity_kbps, self.audio_kbps) if self.saturated else max(
             HOLD_MIN_KBPS, min(PROBE_KBPS, self.capacity_kbps))
         self.phase, self._held_at, self.target_kbps = Phase.HOLDING, now, self.hold_kbps
+        if not self.saturated:
+            self.settled_at = now  # the sender set the pace and is held at it: nothing to come down from
         return self.hold_kbps
 
     def report(self, now: float) -> dict[str, Any]:
@@ -230,4 +256,7 @@ class CapacityProbe:
                 "probe_ms": None if self._started is None else round(
                     ((self._held_at if self._held_at is not None else now) - self._started) * 1000),
                 "held_ms": None if self._held_at is None else round((now - self._held_at) * 1000),
+                "hold_recv_kbps": self.hold_recv_kbps,
+                "settled_ms": None if self.settled_at is None or self._held_at is None else round(
+                    (self.settled_at - self._held_at) * 1000),
                 "steps": [s.to_wire() for s in self.steps]}

@@ -17,6 +17,7 @@ from workflow_support import follow, users
 
 from rtserver.backends.redis_link import RedisLink
 from rtserver.client import ServerError
+from rtserver.precall.probe import Phase
 from rtserver.precall.stores import RedisCheckResults, SqliteCheckResults
 
 pytestmark = pytest.mark.timeout(60)
@@ -62,6 +63,24 @@ async def test_echo_room_sends_a_participant_its_own_media_back(harness: Harness
         assert probe["phase"] in ("probing", "holding") and probe["target_kbps"] is not None, probe
         video = next(t for t in mine["published"] if t["kind"] == "video")
         assert video.get("remb_sent_kbps") in (probe["target_kbps"], 1500, probe["hold_kbps"]), (video, probe)
+        # Until the hold, what the probe loses is not repaired (no NACK asked for or answered, no
+        # keyframe request passed on); from the hold on, it is, as in an interview.
+        echo = harness.node.media._probes["precall:js"]
+        publication = next(p for p in harness.node.media.rooms["precall:js"].publications.values()
+                            if p.kind == "video")
+        assert publication.inbound is not None and publication.downtracks
+
+        def repairs() -> set[bool]:
+            assert publication.inbound is not None
+            return {publication.inbound.nacks} | {d.outbound.repairs for d in publication.downtracks}
+
+        if echo.probe.phase is Phase.PROBING:
+            assert repairs() == {False}
+        for _ in range(50):  # the probe holds PROBE_S (2.5 s) after the first packet at the latest
+            if echo.probe.phase is Phase.HOLDING:
+                break
+            await asyncio.sleep(0.1)
+        assert echo.probe.phase is Phase.HOLDING and repairs() == {True}
         await peer.leave()
     finally:
         await peer.close()

@@ -395,9 +395,6 @@ async def test_an_uplink_too_thin_for_video_stops_his_video_and_his_page_says_so
     assert RETRY_S - 1 <= record["audio_s"] <= (back["at"] - off["at"]) / 1000 + 5, record
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect: Chromium does not always come down to the probe's hold rate at once (one run: hold 206 "
-    "kbit/s, sent 835), so the hold's loss on a 700 kbit/s link reads as link loss and the check says audio"))
 async def test_the_check_in_the_namespace_gives_video_on_a_reduced_rate_link(netns_browsers: NetnsBrowsers) -> None:
     net = netns_browsers.net
     node = netns_browsers.node

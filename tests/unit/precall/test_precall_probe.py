@@ -25,6 +25,7 @@ class Link:
     random_loss: float = 0.0
     audio_kbps: float = 0.0  # sound alongside, counted apart (payload only, for simple sums)
     audio_bytes: int = 0
+    follows_remb: bool = True  # False: the sender keeps its encoder's rate (a browser loosely following)
     sent: int = 0
     received: int = 0
     received_bytes: int = 0
@@ -35,7 +36,7 @@ class Link:
         rembs: list[int | None] = []
         now, send_clock = start, 1000.0
         while now < start + seconds - 1e-9:
-            rate = min(probe.target_kbps or 500, self.encoder_max_kbps)
+            rate = min(probe.target_kbps or 500, self.encoder_max_kbps) if self.follows_remb else self.encoder_max_kbps
             wire_bytes = PACKET_BYTES + p.PACKET_OVERHEAD_BYTES
             packets = round(rate * 1000 / 8 * p.SAMPLE_S / wire_bytes)
             passing = min(packets, round(self.capacity_kbps * 1000 / 8 * p.SAMPLE_S / wire_bytes))
@@ -151,3 +152,36 @@ def test_the_hold_keeps_what_the_sound_measured_took():
     link.run(probe, seconds=1.5)
     assert probe.phase is Phase.HOLDING and probe.audio_kbps == 120
     assert probe.hold_kbps == hold_kbps(probe.capacity_kbps, 120) == round(p.HOLD_FRACTION * probe.capacity_kbps - 120)
+
+
+def test_the_hold_settles_once_the_video_arriving_comes_down_to_it():
+    # A browser that ignores the REMB (Chromium held at 405 kbit/s went on at 1.9 Mbit/s) fills the
+    # link: the node receives its whole capacity, not the hold, and the hold is not settled.
+    probe, link = started(), Link(capacity_kbps=600)
+    link.run(probe, seconds=1.5)
+    held = probe.hold_kbps
+    assert probe.phase is Phase.HOLDING and probe.saturated and held is not None
+    assert probe.report(1.5)["settled_ms"] is None and probe.report(1.5)["hold_recv_kbps"] is None
+    link.follows_remb = False
+    link.run(probe, seconds=1.0, start=1.5)
+    report = probe.report(2.5)
+    assert report["settled_ms"] is None and report["hold_recv_kbps"] > p.SETTLED_RATIO * held
+    # Then it obeys (the check caps its encoder at the hold): the next step arrives at the hold.
+    link.follows_remb = True
+    link.run(probe, seconds=0.5, start=2.5)
+    report = probe.report(3.0)
+    assert report["settled_ms"] == 1500 and report["hold_recv_kbps"] <= p.SETTLED_RATIO * held
+    assert report["phase"] == "holding" and report["hold_kbps"] == held
+
+
+def test_a_hold_at_the_senders_own_pace_is_settled_at_once():
+    probe, link = started(), Link()
+    link.run(probe, seconds=p.PROBE_S)
+    assert not probe.saturated and probe.report(p.PROBE_S)["settled_ms"] == 0
+
+
+def test_a_hold_settles_on_the_first_step_when_the_sender_follows_the_remb():
+    probe, link = started(), Link(capacity_kbps=1000, audio_kbps=40)
+    link.run(probe, seconds=2.0)  # the hold at 1.5 s, one step of it
+    report = probe.report(2.0)
+    assert report["settled_ms"] == 500 and report["hold_recv_kbps"] <= p.SETTLED_RATIO * probe.hold_kbps
