@@ -121,7 +121,7 @@ PORTAL = {"key": "ok", "no_key": "unauthorized", "wrong_key": "denied"}  # denie
 HTTP_TABLE: dict[str, dict[str, str]] = {
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,
-    "GET /metrics": PUBLIC,  # open unless metrics_token is set (tests/test_metrics_access.py)
+    "GET /metrics": PUBLIC,  # open unless metrics_token is set (tests/integration/node/test_metrics_access.py)
     "GET /client-config": PUBLIC,  # the allowed origins the pages check their parameters against
     "GET /ws": PUBLIC,  # the upgrade itself; the token is checked on the socket
     "GET /static": PUBLIC,
