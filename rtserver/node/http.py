@@ -15,7 +15,7 @@ from .origins import listed_origins
 from .params import int_query, json_object
 from .ws import NODE_KEY
 
-__all__ = ["add_routes"]
+__all__ = ["api_errors", "node_routes"]
 
 MAX_MEMBERS_PER_CALL = 10_000
 EXPORT_PAGE_MAX = 1000
@@ -170,13 +170,15 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/client-config", client_config)  # public, like /healthz: outside the keyed /api
-    app.router.add_post("/api/rooms", create_room)
-    app.router.add_get("/api/rooms/{room}", get_room)
-    app.router.add_post("/api/rooms/{room}/members", add_members)
-    app.router.add_delete("/api/rooms/{room}/members/{user}", remove_member)
-    app.router.add_get("/api/rooms/{room}/messages", export_messages)
+def node_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/metrics", metrics),
+        web.get("/client-config", client_config),  # public, like /healthz: outside the keyed /api
+        web.post("/api/rooms", create_room),
+        web.get("/api/rooms/{room}", get_room),
+        web.post("/api/rooms/{room}/members", add_members),
+        web.delete("/api/rooms/{room}/members/{user}", remove_member),
+        web.get("/api/rooms/{room}/messages", export_messages),
+    ]

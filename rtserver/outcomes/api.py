@@ -21,7 +21,7 @@ from ..node.params import int_query
 from ..protocol.workflow import MAX_MS
 from .recorder import OutcomeRecorder
 
-__all__ = ["OUTCOMES_KEY", "add_outcome_routes"]
+__all__ = ["OUTCOMES_KEY", "outcome_routes"]
 
 OUTCOMES_KEY = web.AppKey("interview_outcomes", OutcomeRecorder)
 DEFAULT_PAGE = 50
@@ -65,6 +65,8 @@ async def interview_outcomes(request: web.Request) -> web.Response:
                               "problem_share": problem_share(counts)})
 
 
-def add_outcome_routes(app: web.Application) -> None:
-    app.router.add_get("/api/advisors/{advisor}/interviews", advisor_interviews)
-    app.router.add_get("/api/interviews/outcomes", interview_outcomes)
+def outcome_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/advisors/{advisor}/interviews", advisor_interviews),
+        web.get("/api/interviews/outcomes", interview_outcomes),
+    ]

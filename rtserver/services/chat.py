@@ -9,12 +9,12 @@ let both the node and the client drop anything seen twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
 from ..config import Settings
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
+from ..feature import AfterSend, BeforeSend, ChatHooks
 from ..metrics import Metrics
 from ..node.connection import Connection
 from ..node.hub import Hub
@@ -35,12 +35,20 @@ class ChatService:
         self._presence = presence
         self._settings = settings
         self._metrics = metrics
-        self._removal_listeners: list[Callable[[str, str], Awaitable[None]]] = []
+        self._hooks: ChatHooks | None = None
+        self._before_send: tuple[BeforeSend, ...] = ()
+        self._after_send: tuple[AfterSend, ...] = ()
 
-    def on_member_removed(self, listener: Callable[[str, str], Awaitable[None]]) -> None:
-        """Have ``listener(room, user)`` awaited after each removal (the media routing: the user's
-        interview ends too, on the node hosting it, which may have no chat member of the room)."""
-        self._removal_listeners.append(listener)
+    def use_hooks(self, hooks: ChatHooks) -> None:
+        """The features' hooks, gathered once by the composition root before the node starts: checks
+        before a send (the workflow's, in follow-up rooms), what follows a stored message, and the
+        listeners of a member's removal (the media routing: the user's interview ends too, on the
+        node hosting it, which may have no chat member of the room). Not a constructor argument
+        because the workflow, whose hook it holds, uses this service's ``remove_member``."""
+        if self._hooks is not None:
+            raise RuntimeError("the chat's hooks are declared once, at composition")
+        self._hooks = hooks
+        self._before_send, self._after_send = hooks.before_send, hooks.after_send
 
     async def join(self, conn: Connection, req: Join) -> None:
         if req.room in conn.rooms:
@@ -134,6 +142,8 @@ class ChatService:
             raise Forbidden("only hosts post in a broadcast room")
 
     async def send(self, conn: Connection, req: Send) -> dict[str, Any]:
+        for check in self._before_send:  # before the ack latency: a check is not the store's time
+            await check(conn, req)
         started = time.perf_counter()
         self._may_post(conn, req.room)
         assert conn.identity is not None
@@ -149,6 +159,10 @@ class ChatService:
                                "ts": message.ts_ms}
         if result.duplicate:
             ack["duplicate"] = True
+        else:
+            # After the acknowledgement is built: digests and reply times never slow a send down.
+            for after in self._after_send:
+                after(conn, req, message)
         return ack
 
     async def typing(self, conn: Connection, req: Typing) -> dict[str, Any] | None:
@@ -187,7 +201,7 @@ class ChatService:
         out of the room: each node's hub evicts them when the ``removed`` event reaches it. The
         listeners hear of it first (media: the user's interview ends), whatever becomes of the event."""
         removed = await self._store.remove_member(room_id, user_id)
-        for listener in self._removal_listeners:
+        for listener in () if self._hooks is None else self._hooks.member_removed:
             await listener(room_id, user_id)
         try:
             await self._broker.publish(room_id, {"type": "member", "room": room_id, "user": user_id,

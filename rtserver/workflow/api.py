@@ -38,7 +38,7 @@ from .notify import now_ms
 from .runtime import WORKFLOW_KEY, Workflow
 from .store import FollowUpStatus, followup_room
 
-__all__ = ["OPENAPI_PATH", "add_workflow_routes"]
+__all__ = ["OPENAPI_PATH", "workflow_routes"]
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 # Ids end up in room ids (followup-ID) and Redis keys: the room id alphabet, a little shorter.
@@ -330,32 +330,33 @@ async def user_checks(request: web.Request, wf: Workflow) -> Any:
     return {"user": user, "results": [] if wf.checks is None else await wf.checks.history(user, limit=limit)}
 
 
-def add_workflow_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/openapi.json", openapi)
-    r.add_put("/api/users/{user}", put_user)
-    r.add_get("/api/users/{user}", get_user)
-    r.add_get("/api/users/{user}/appointments", user_appointments)
-    r.add_get("/api/users/{user}/precall", user_checks)
-    r.add_post("/api/followups", assign)
-    r.add_get("/api/followups/{jobseeker}", get_followup)
-    r.add_post("/api/followups/{jobseeker}/transfer", transfer)
-    r.add_post("/api/followups/{jobseeker}/opt-out", opt_out)
-    r.add_post("/api/followups/{jobseeker}/opt-in", opt_in)
-    r.add_get("/api/followups/{jobseeker}/export", export)
-    r.add_get("/api/followups/{jobseeker}/callbacks", jobseeker_callbacks)
-    r.add_post("/api/followups/{jobseeker}/callbacks", create_callback)
-    r.add_get("/api/advisors", advisors)
-    r.add_get("/api/advisors/{advisor}/portfolio", portfolio)
-    r.add_get("/api/advisors/{advisor}/callbacks", queue)
-    r.add_post("/api/advisors/{advisor}/cover", grant_cover)
-    r.add_get("/api/advisors/{advisor}/covers", list_covers)
-    r.add_delete("/api/advisors/{advisor}/cover/{colleague}", revoke_cover)
-    r.add_get("/api/advisors/{advisor}/figures", advisor_figures)
-    r.add_get("/api/figures", all_figures)
-    r.add_get("/api/callbacks/{callback}", get_callback)
-    r.add_post("/api/callbacks/{callback}/claim", claim_callback)
-    r.add_post("/api/callbacks/{callback}/outcome", callback_outcome)
-    r.add_post("/api/appointments", create_appointment)
-    r.add_post("/api/appointments/{appointment}/cancel", cancel_appointment)
-    r.add_get("/api/appointments/{appointment}", get_appointment)
+def workflow_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/openapi.json", openapi),
+        web.put("/api/users/{user}", put_user),
+        web.get("/api/users/{user}", get_user),
+        web.get("/api/users/{user}/appointments", user_appointments),
+        web.get("/api/users/{user}/precall", user_checks),
+        web.post("/api/followups", assign),
+        web.get("/api/followups/{jobseeker}", get_followup),
+        web.post("/api/followups/{jobseeker}/transfer", transfer),
+        web.post("/api/followups/{jobseeker}/opt-out", opt_out),
+        web.post("/api/followups/{jobseeker}/opt-in", opt_in),
+        web.get("/api/followups/{jobseeker}/export", export),
+        web.get("/api/followups/{jobseeker}/callbacks", jobseeker_callbacks),
+        web.post("/api/followups/{jobseeker}/callbacks", create_callback),
+        web.get("/api/advisors", advisors),
+        web.get("/api/advisors/{advisor}/portfolio", portfolio),
+        web.get("/api/advisors/{advisor}/callbacks", queue),
+        web.post("/api/advisors/{advisor}/cover", grant_cover),
+        web.get("/api/advisors/{advisor}/covers", list_covers),
+        web.delete("/api/advisors/{advisor}/cover/{colleague}", revoke_cover),
+        web.get("/api/advisors/{advisor}/figures", advisor_figures),
+        web.get("/api/figures", all_figures),
+        web.get("/api/callbacks/{callback}", get_callback),
+        web.post("/api/callbacks/{callback}/claim", claim_callback),
+        web.post("/api/callbacks/{callback}/outcome", callback_outcome),
+        web.post("/api/appointments", create_appointment),
+        web.post("/api/appointments/{appointment}/cancel", cancel_appointment),
+        web.get("/api/appointments/{appointment}", get_appointment),
+    ]
