@@ -1,6 +1,7 @@
 """The composition root: the node's core, then each feature, each declared once, in one order.
 
-The core is what every feature may use: the backends (``create_backends``), the metrics, the
+The core is what every feature may use: the store family (``backends/family.py``: the chat's
+backends and each feature's store, of one family chosen from the URL), the metrics, the
 token verifier, the hub, presence and chat. Each feature is then built from the collaborators and
 the configuration it uses (nothing receives the ``Node``) and answers with a ``Feature``
 (``rtserver/feature.py``): its request types, HTTP routes, chat hooks, ``start`` and ``close``.
@@ -22,7 +23,7 @@ import uuid
 from aiohttp import web
 
 from .auth import TokenVerifier
-from .backends import create_backends
+from .backends.family import create_store_family
 from .config import Settings
 from .demo import demo_feature
 from .feature import ChatHooks, Feature, merge_routes
@@ -33,11 +34,11 @@ from .node import Node
 from .node.http import node_routes
 from .node.hub import Hub
 from .node.ws import websocket_handler
-from .outcomes import OutcomeRecorder, outcome_store, outcomes_feature
-from .precall.install import precall_feature, results_store
+from .outcomes import OutcomeRecorder, outcomes_feature
+from .precall.install import precall_feature
 from .precall.service import PrecallService
 from .services import ChatService, PresenceService
-from .workflow import Workflow, WorkflowConfig, create_workflow_store, workflow_feature
+from .workflow import Workflow, WorkflowConfig, workflow_feature
 
 __all__ = ["COMPOSITION_KEY", "Composition", "compose"]
 
@@ -59,7 +60,8 @@ def compose(settings: Settings) -> Composition:
     """Raises ValueError for settings that cannot work together, or two owners of one request or route."""
     metrics = Metrics()
     registry = metrics.registry
-    backends = create_backends(settings, metrics=metrics)
+    stores = create_store_family(settings, metrics=metrics)
+    backends = stores.backends
     node_id = uuid.uuid4().hex[:8]
     hub = Hub(store=backends.store, broker=backends.broker, metrics=metrics)
     presence = PresenceService(store=backends.store, broker=backends.broker, presence=backends.presence)
@@ -70,13 +72,13 @@ def compose(settings: Settings) -> Composition:
     routing = MediaRouting(node_id=node_id, media=media, broker=backends.broker, directory=backends.directory,
                            timeout_s=settings.media_forward_timeout_s, heartbeat_s=settings.node_heartbeat_s,
                            lease_s=settings.media_owner_lease_s, registry=registry)
-    checks = results_store(settings, backends)
-    workflow = Workflow(WorkflowConfig.from_settings(settings), create_workflow_store(settings, backends),
+    checks = stores.checks
+    workflow = Workflow(WorkflowConfig.from_settings(settings), stores.workflow,
                         backends=backends, hub=hub, remove_member=chat.remove_member, registry=registry,
                         max_room_members=settings.max_room_members,
                         advisor_labels=settings.metrics_advisor_labels, checks=checks)
     precall = PrecallService(checks, workflow=workflow, registry=registry)
-    recorder = OutcomeRecorder(outcome_store(settings, backends), media=media, registry=registry,
+    recorder = OutcomeRecorder(stores.outcomes, media=media, registry=registry,
                                retention_days=settings.interview_outcomes_retention_days,
                                checkpoint_s=settings.interview_outcomes_checkpoint_s)
 

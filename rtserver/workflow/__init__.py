@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ..feature import Feature
 from .api import workflow_routes
-from .runtime import WORKFLOW_KEY, Workflow, create_workflow_store
+from .runtime import WORKFLOW_KEY, Workflow
 from .settings import WorkflowConfig
 
-__all__ = ["WORKFLOW_KEY", "Workflow", "WorkflowConfig", "create_workflow_store", "workflow_feature"]
+__all__ = ["WORKFLOW_KEY", "Workflow", "WorkflowConfig", "workflow_feature"]
 
 
 def workflow_feature(workflow: Workflow) -> Feature:

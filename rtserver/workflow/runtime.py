@@ -1,9 +1,10 @@
 """The follow-up workflow of one node: its store, services, timers and background loops.
 
-``create_workflow_store`` picks the family matching the chat store (``sqlite:PATH``: the same
-file, its own connection; Redis: the same client). ``Workflow.start`` opens the store and starts
-the webhook workers, the timer loop (every ``workflow_tick_s``, due timers are claimed one by
-one: on several nodes each timer fires once) and the figures refresher; ``close`` stops them.
+Its store comes from the node's store family (``rtserver/backends/family.py``: with ``sqlite:PATH``,
+the chat's file on a connection of its own; with Redis, the chat's client). ``Workflow.start``
+opens the store and starts the webhook workers, the timer loop (every ``workflow_tick_s``, due
+timers are claimed one by one: on several nodes each timer fires once) and the figures
+refresher; ``close`` stops them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ..backends import Backends, RedisStore
-from ..config import Settings
+from ..backends import Backends
 from ..errors import ErrorCode, Forbidden, RtError
 from ..node.connection import Connection
 from ..node.hub import Hub
@@ -31,25 +31,15 @@ from .figures import FigureCollector, Figures
 from .live import LiveRequests
 from .mail import Mailer
 from .notify import Notifier, now_ms
-from .redis_store import RedisWorkflowStore
 from .service import PortfolioService
 from .settings import WorkflowConfig
-from .sqlite_store import SqliteWorkflowStore
 from .store import FollowUpStatus, Timer, TimerKind, WorkflowStore
 from .webhooks import WebhookDispatcher
 
-__all__ = ["WORKFLOW_KEY", "Workflow", "create_workflow_store"]
+__all__ = ["WORKFLOW_KEY", "Workflow"]
 
 log = logging.getLogger(__name__)
 TIMERS_PER_TICK = 200
-
-
-def create_workflow_store(settings: Settings, backends: Backends) -> WorkflowStore:
-    if (path := settings.sqlite_path()) is not None:
-        return SqliteWorkflowStore(path)
-    if isinstance(backends.store, RedisStore):
-        return RedisWorkflowStore(backends.store.link)
-    raise ValueError(f"no workflow store for {settings.store!r}")
 
 
 class Workflow:
