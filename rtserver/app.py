@@ -14,7 +14,7 @@ from .demo import check_demo_allowed
 from .feature import Feature
 from .node.cors import cors
 from .node.headers import security_headers
-from .node.http import api_errors
+from .node.httpkit import API_KEY, api_errors
 from .node.preauth import PendingAuth
 from .node.ws import NODE_KEY, PENDING_AUTH_KEY
 from .outcomes import OUTCOMES_KEY
@@ -44,6 +44,7 @@ def build_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[COMPOSITION_KEY] = composition
     app[NODE_KEY] = node
+    app[API_KEY] = settings.api_key
     app[PENDING_AUTH_KEY] = PendingAuth(settings.max_unauthenticated_per_address)
     app[WORKFLOW_KEY] = composition.workflow
     app[OUTCOMES_KEY] = composition.outcomes

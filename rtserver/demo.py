@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,6 +20,7 @@ from .auth import Role, mint_token
 from .config import Settings
 from .errors import BadRequest
 from .feature import Feature
+from .node.params import json_object
 from .node.ws import NODE_KEY
 from .workflow.service import PortfolioService
 from .workflow.store import followup_room
@@ -93,11 +94,8 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 async def issue_token(request: web.Request) -> web.Response:
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        raise BadRequest("body must be JSON: {\"user\": \"demo-karim\"}") from None
-    if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+    body = await json_object(request, '{"user": "demo-karim"}')
+    if not isinstance(body.get("user"), str):
         raise BadRequest("body must be {\"user\": \"<demo user id>\"}")
     user = _user(body["user"])
     node = request.app[NODE_KEY]
