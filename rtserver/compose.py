@@ -1,5 +1,7 @@
 """The composition root: the node's core, then each feature, each declared once, in one order.
 
+The settings become one frozen section per feature first (``rtserver/sections.py``), all validated
+before anything is built; each service and feature receives its section, never ``Settings``.
 The core is what every feature may use: the store family (``backends/family.py``: the chat's
 backends and each feature's store, of one family chosen from the URL), the metrics, the
 token verifier, the hub, presence and chat. Each feature is then built from the collaborators and
@@ -37,8 +39,9 @@ from .node.ws import websocket_handler
 from .outcomes import OutcomeRecorder, outcomes_feature
 from .precall.install import precall_feature
 from .precall.service import PrecallService
+from .sections import Sections
 from .services import ChatService, PresenceService
-from .workflow import Workflow, WorkflowConfig, workflow_feature
+from .workflow import Workflow, workflow_feature
 
 __all__ = ["COMPOSITION_KEY", "Composition", "compose"]
 
@@ -60,27 +63,30 @@ def compose(settings: Settings) -> Composition:
     """Raises ValueError for settings that cannot work together, or two owners of one request or route."""
     metrics = Metrics()
     registry = metrics.registry
-    stores = create_store_family(settings, metrics=metrics)
+    config = Sections.from_settings(settings, on_refused_candidate=metrics.refused_candidate)  # all validated first
+    stores = create_store_family(config.store, metrics=metrics)
     backends = stores.backends
     node_id = uuid.uuid4().hex[:8]
     hub = Hub(store=backends.store, broker=backends.broker, metrics=metrics)
     presence = PresenceService(store=backends.store, broker=backends.broker, presence=backends.presence)
-    chat = ChatService(store=backends.store, broker=backends.broker, hub=hub, presence=presence, settings=settings,
+    chat = ChatService(store=backends.store, broker=backends.broker, hub=hub, presence=presence, config=config.chat,
                        metrics=metrics)
 
-    media = MediaService(store=backends.store, settings=settings, metrics=metrics)
+    media = MediaService(store=backends.store, config=config.media, precall_max_s=config.precall.max_s,
+                         metrics=metrics)
+    r = config.media_routing
     routing = MediaRouting(node_id=node_id, media=media, broker=backends.broker, directory=backends.directory,
-                           timeout_s=settings.media_forward_timeout_s, heartbeat_s=settings.node_heartbeat_s,
-                           lease_s=settings.media_owner_lease_s, registry=registry)
+                           timeout_s=r.forward_timeout_s, heartbeat_s=r.heartbeat_s, lease_s=r.lease_s,
+                           registry=registry)
     checks = stores.checks
-    workflow = Workflow(WorkflowConfig.from_settings(settings), stores.workflow,
+    workflow = Workflow(config.workflow, stores.workflow,
                         backends=backends, hub=hub, remove_member=chat.remove_member, registry=registry,
-                        max_room_members=settings.max_room_members,
-                        advisor_labels=settings.metrics_advisor_labels, checks=checks)
+                        max_room_members=config.max_room_members,
+                        advisor_labels=config.metrics_advisor_labels, checks=checks)
     precall = PrecallService(checks, workflow=workflow, registry=registry)
     recorder = OutcomeRecorder(stores.outcomes, media=media, registry=registry,
-                               retention_days=settings.interview_outcomes_retention_days,
-                               checkpoint_s=settings.interview_outcomes_checkpoint_s)
+                               retention_days=config.outcomes.retention_days,
+                               checkpoint_s=config.outcomes.checkpoint_s)
 
     features = [workflow_feature(workflow), precall_feature(precall), outcomes_feature(recorder)]
     if settings.demo:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rtserver.backends import RedisStore, SqliteStore
-from rtserver.backends.family import create_store_family
+from rtserver.backends.family import StoreFamily, create_store_family
 from rtserver.backends.redis_link import SCRIPTS as CHAT_SCRIPTS
 from rtserver.config import Settings
 from rtserver.metrics import Metrics
 from rtserver.outcomes.stores import RedisOutcomes, SqliteOutcomes
 from rtserver.precall.stores import RedisCheckResults, SqliteCheckResults
+from rtserver.sections import StoreConfig
 from rtserver.workflow.redis_store import SCRIPTS as WORKFLOW_SCRIPTS
 from rtserver.workflow.redis_store import RedisWorkflowStore
 from rtserver.workflow.sqlite_store import SqliteWorkflowStore
@@ -25,8 +27,12 @@ LUA = ROOT / "rtserver" / "backends" / "lua"
 ALL_SCRIPTS = (*CHAT_SCRIPTS, *WORKFLOW_SCRIPTS, "precall_save", "outcomes_count")
 
 
+def _family(settings: Settings, **kw: Any) -> StoreFamily:
+    return create_store_family(StoreConfig.from_settings(settings), **kw)
+
+
 def test_a_sqlite_url_gives_every_store_of_the_sqlite_family(tmp_path: Path):
-    family = create_store_family(Settings(store=f"sqlite:{tmp_path / 'rt.db'}"))
+    family = _family(Settings(store=f"sqlite:{tmp_path / 'rt.db'}"))
     assert family.kind == "sqlite"
     assert isinstance(family.backends.store, SqliteStore)
     assert isinstance(family.workflow, SqliteWorkflowStore) and isinstance(family.checks, SqliteCheckResults)
@@ -34,7 +40,7 @@ def test_a_sqlite_url_gives_every_store_of_the_sqlite_family(tmp_path: Path):
 
 
 async def test_a_redis_url_gives_every_store_of_the_redis_family_on_one_client():
-    family = create_store_family(Settings(store="redis://127.0.0.1:6379/0"), metrics=Metrics())
+    family = _family(Settings(store="redis://127.0.0.1:6379/0"), metrics=Metrics())
     assert family.kind == "redis"
     assert isinstance(family.backends.store, RedisStore)
     assert isinstance(family.workflow, RedisWorkflowStore) and isinstance(family.checks, RedisCheckResults)
@@ -46,9 +52,9 @@ async def test_a_redis_url_gives_every_store_of_the_redis_family_on_one_client()
 
 def test_settings_that_cannot_work_are_refused_before_any_store_is_built(tmp_path: Path):
     with pytest.raises(ValueError, match="precall_history"):
-        create_store_family(Settings(store=f"sqlite:{tmp_path / 'rt.db'}", precall_history=0))
+        _family(Settings(store=f"sqlite:{tmp_path / 'rt.db'}", precall_history=0))
     with pytest.raises(SystemExit, match="unknown store"):
-        create_store_family(Settings(store="postgres://db"))
+        _family(Settings(store="postgres://db"))
 
 
 def test_every_lua_script_is_a_file_the_package_data_ships():

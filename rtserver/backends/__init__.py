@@ -41,6 +41,7 @@ __all__ = [
 def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Backends:
     """The chat's part of the store family (``family.create_store_family``: ``sqlite:PATH`` or a
     Redis URL). A setting that cannot work raises ``ValueError``."""
+    from ..sections import StoreConfig
     from .family import create_store_family  # it imports the features' stores, which import this package
 
-    return create_store_family(settings, metrics=metrics).backends
+    return create_store_family(StoreConfig.from_settings(settings), metrics=metrics).backends

@@ -34,8 +34,8 @@ from .redis_store import RedisStore
 from .sqlite_store import SqliteStore
 
 if TYPE_CHECKING:
-    from ..config import Settings
     from ..metrics import Metrics
+    from ..sections import StoreConfig
 
 __all__ = ["StoreFamily", "create_store_family"]
 
@@ -52,26 +52,24 @@ class StoreFamily:
     outcomes: OutcomeStore  # interview outcomes
 
 
-def create_store_family(settings: Settings, *, metrics: Metrics | None = None) -> StoreFamily:
+def create_store_family(config: StoreConfig, *, metrics: Metrics | None = None) -> StoreFamily:
     """Raises ValueError for a setting that cannot work, SystemExit for an unknown store URL."""
-    if settings.precall_history < 1:
+    if config.precall_history < 1:
         raise ValueError("precall_history must be at least 1")
-    keep = settings.precall_history
-    if (path := settings.sqlite_path()) is not None:
-        backends = Backends(SqliteStore(path, synchronous=settings.sqlite_synchronous), LocalBroker(),
+    keep = config.precall_history
+    if (path := config.sqlite_path) is not None:
+        backends = Backends(SqliteStore(path, synchronous=config.sqlite_synchronous), LocalBroker(),
                             LocalPresence(), LocalMediaDirectory())
         return StoreFamily("sqlite", backends, SqliteWorkflowStore(path), SqliteCheckResults(path, keep=keep),
                            SqliteOutcomes(path))
-    if is_redis_url(settings.store):
-        link = RedisLink(settings.store, timeout_s=settings.redis_timeout_s,
-                         registry=None if metrics is None else metrics.registry)
-        store = RedisStore(link, retention_messages=settings.redis_retention_messages,
-                           idempotency_ttl_s=settings.redis_idempotency_ttl_s)
-        broker = RedisBroker(link, ping_interval_s=settings.node_heartbeat_s)
-        presence = RedisPresence(link, store=store, broker=broker, ttl_s=settings.presence_ttl_s,
-                                 heartbeat_s=settings.node_heartbeat_s)
-        directory = RedisMediaDirectory(link, lease_s=settings.media_owner_lease_s)
+    if is_redis_url(config.url):
+        r = config.redis
+        link = RedisLink(r.url, timeout_s=r.timeout_s, registry=None if metrics is None else metrics.registry)
+        store = RedisStore(link, retention_messages=r.retention_messages, idempotency_ttl_s=r.idempotency_ttl_s)
+        broker = RedisBroker(link, ping_interval_s=r.heartbeat_s)
+        presence = RedisPresence(link, store=store, broker=broker, ttl_s=r.presence_ttl_s, heartbeat_s=r.heartbeat_s)
+        directory = RedisMediaDirectory(link, lease_s=r.media_owner_lease_s)
         return StoreFamily("redis", Backends(store, broker, presence, directory), RedisWorkflowStore(link),
                            RedisCheckResults(link, keep=keep), RedisOutcomes(link))
-    raise SystemExit(f"unknown store {settings.store!r}: expected sqlite:PATH, redis://HOST:PORT/DB or "
+    raise SystemExit(f"unknown store {config.url!r}: expected sqlite:PATH, redis://HOST:PORT/DB or "
                      "redis+cluster://HOST:PORT[,HOST:PORT...]")

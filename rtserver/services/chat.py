@@ -12,13 +12,13 @@ import time
 from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
-from ..config import Settings
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
 from ..feature import AfterSend, BeforeSend, ChatHooks
 from ..metrics import Metrics
 from ..node.connection import Connection
 from ..node.hub import Hub
 from ..protocol import History, Join, Leave, Read, Send, Typing
+from ..sections import ChatConfig
 from .presence import PresenceService
 
 __all__ = ["ChatService"]
@@ -28,12 +28,12 @@ REPLAY_PAGE = 500
 
 class ChatService:
     def __init__(self, *, store: Store, broker: Broker, hub: Hub, presence: PresenceService,
-                 settings: Settings, metrics: Metrics):
+                 config: ChatConfig, metrics: Metrics):
         self._store = store
         self._broker = broker
         self._hub = hub
         self._presence = presence
-        self._settings = settings
+        self._config = config
         self._metrics = metrics
         self._hooks: ChatHooks | None = None
         self._before_send: tuple[BeforeSend, ...] = ()
@@ -53,8 +53,8 @@ class ChatService:
     async def join(self, conn: Connection, req: Join) -> None:
         if req.room in conn.rooms:
             raise BadRequest(f"already joined {req.room!r}", code=ErrorCode.CONFLICT)
-        if len(conn.rooms) >= self._settings.max_rooms_per_connection:
-            raise LimitExceeded(f"a connection may join at most {self._settings.max_rooms_per_connection} rooms",
+        if len(conn.rooms) >= self._config.max_rooms_per_connection:
+            raise LimitExceeded(f"a connection may join at most {self._config.max_rooms_per_connection} rooms",
                                 code=ErrorCode.ROOM_FULL)
         # The membership first, and nothing else until it is found: a room that does not exist
         # and a room of others then cost the same single lookup and get the same answer. Looking
@@ -83,8 +83,8 @@ class ChatService:
             if start is None:
                 reply["reset"] = True  # cannot resume across an epoch change: start over from history
             replay_from = head if start is None else start
-            reply["replay"] = min(head - replay_from, self._settings.resume_max_messages)
-            reply["truncated"] = head - replay_from > self._settings.resume_max_messages
+            reply["replay"] = min(head - replay_from, self._config.resume_max_messages)
+            reply["truncated"] = head - replay_from > self._config.resume_max_messages
             await conn.send(reply)
             replayed_to = await self._replay(conn, room.id, replay_from, reply["replay"])
             self._hub.caught_up(conn, room.id, head, replayed_to)
@@ -170,7 +170,7 @@ class ChatService:
         assert conn.identity is not None
         await self._broker.publish(req.room, {
             "type": "typing", "room": req.room, "user": conn.user_id, "name": conn.identity.name,
-            "active": req.active, "ttl_ms": int(self._settings.typing_ttl_s * 1000)})
+            "active": req.active, "ttl_ms": int(self._config.typing_ttl_s * 1000)})
         return None if req.id is None else {"type": "ok", "id": req.id}
 
     async def read(self, conn: Connection, req: Read) -> dict[str, Any]:
@@ -191,7 +191,7 @@ class ChatService:
                 "messages": [m.to_event() for m in messages]}
 
     async def rooms(self, conn: Connection, request_id: object) -> dict[str, Any]:
-        summaries = await self._store.rooms_of(conn.user_id, limit=self._settings.max_rooms_per_connection)
+        summaries = await self._store.rooms_of(conn.user_id, limit=self._config.max_rooms_per_connection)
         return {"type": "rooms", "id": request_id, "rooms": [
             {"room": s.room, "kind": str(s.kind), "title": s.title, "epoch": s.epoch, "head": s.head,
              "read": s.read, "unread": s.unread, "last_ts": s.last_ts} for s in summaries]}
