@@ -1,75 +1,61 @@
-"""Build the aiohttp application: one ``cleanup_ctx`` generator owns the node's resources."""
+"""Build the aiohttp application from the composition (``rtserver/compose.py``): one ``cleanup_ctx``
+generator per feature, in the declared order, owns its resources."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from .backends import create_backends
+from .compose import COMPOSITION_KEY, compose
 from .config import Settings, warn_exposed_files
-from .demo import add_demo_routes, check_demo_allowed, seed
-from .metrics import Metrics
-from .node import Node
+from .demo import check_demo_allowed
+from .feature import Feature
 from .node.cors import cors
 from .node.headers import security_headers
-from .node.http import add_routes, api_errors
+from .node.httpkit import API_KEY, api_errors
 from .node.preauth import PendingAuth
-from .node.ws import NODE_KEY, PENDING_AUTH_KEY, websocket_handler
-from .outcomes import install_outcomes
-from .precall.install import install_precall
-from .workflow import install_workflow
+from .node.ws import NODE_KEY, PENDING_AUTH_KEY
+from .outcomes import OUTCOMES_KEY
+from .workflow import WORKFLOW_KEY
 
 __all__ = ["build_app"]
 
-log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def _lifecycle(feature: Feature) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await feature.start()
+        yield
+        await feature.close()
+
+    return lifecycle
 
 
 def build_app(settings: Settings) -> web.Application:
     """The node's application; raises ValueError for settings that cannot work together."""
     check_demo_allowed(settings)
     warn_exposed_files(settings)
+    composition = compose(settings)
+    node = composition.node
     app = web.Application(middlewares=[cors, api_errors])
     app.on_response_prepare.append(security_headers)
-    metrics = Metrics()
-    node = Node(settings, create_backends(settings, metrics=metrics), metrics=metrics)
+    app[COMPOSITION_KEY] = composition
     app[NODE_KEY] = node
+    app[API_KEY] = settings.api_key
     app[PENDING_AUTH_KEY] = PendingAuth(settings.max_unauthenticated_per_address)
-
-    async def node_lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await node.start()
-        log.info("node %s ready on %s:%s (store %s)", node.id, settings.host, settings.port, settings.store_for_logs())
-        yield
-        await node.stop()  # after on_shutdown closed the connections: flushes the store
+    app[WORKFLOW_KEY] = composition.workflow
+    app[OUTCOMES_KEY] = composition.outcomes
+    for feature in composition.features:  # started in this order, closed in reverse
+        app.cleanup_ctx.append(_lifecycle(feature))
 
     async def on_shutdown(app: web.Application) -> None:
         await node.shutdown_connections()
 
-    async def media_lifecycle(app: web.Application) -> AsyncIterator[None]:
-        yield
-        # Torn down before node_lifecycle: every peer connection closed first, then the
-        # interviews this node held are let go for other nodes.
-        await node.media_routing.close()
-
-    app.cleanup_ctx.append(node_lifecycle)
-    # The workflow's and the pre-call check's stores and loops live between the node's start and stop.
-    workflow = install_workflow(app, node, settings)
-    install_precall(app, node, settings, workflow)
-    install_outcomes(app, node, settings)  # torn down after media_lifecycle: the rooms' final records
-    if settings.demo:
-        async def demo_seed(app: web.Application) -> AsyncIterator[None]:
-            await seed(app)
-            yield
-
-        app.cleanup_ctx.append(demo_seed)
-        add_demo_routes(app)
-    app.cleanup_ctx.append(media_lifecycle)
     app.on_shutdown.append(on_shutdown)
-    app.router.add_get("/ws", websocket_handler)
-    add_routes(app)
+    app.router.add_routes(composition.routes)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR)
     return app

@@ -12,18 +12,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from .auth import Role, mint_token
 from .config import Settings
 from .errors import BadRequest
+from .feature import Feature
+from .node.params import json_object
 from .node.ws import NODE_KEY
-from .workflow import WORKFLOW_KEY
+from .workflow.service import PortfolioService
 from .workflow.store import followup_room
 
-__all__ = ["DEMO_USERS", "DemoUser", "add_demo_routes", "check_demo_allowed", "conversation_id", "seed"]
+if TYPE_CHECKING:
+    from .backends import Store
+
+__all__ = ["DEMO_USERS", "DemoUser", "check_demo_allowed", "conversation_id", "demo_feature", "demo_routes", "seed"]
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +65,9 @@ def check_demo_allowed(settings: Settings) -> None:
                          "Demo mode gives a token to anyone who asks; run it only with the development secret file")
 
 
-async def seed(app: web.Application) -> None:
-    """Create the demo advisor's conversations (idempotent: a restarted demo keeps its history)."""
-    store = app[NODE_KEY].backends.store
-    portfolios = app[WORKFLOW_KEY].portfolios  # follow-ups, so the callback and appointment views work too
+async def seed(store: Store, portfolios: PortfolioService) -> None:
+    """Create the demo advisor's conversations (idempotent: a restarted demo keeps its history);
+    through the workflow's portfolios, so the callback and appointment views work too."""
     for user in DEMO_USERS:
         await portfolios.put_user(user.id, name=user.name, role=user.role, email="", volunteer=True)
     for user in DEMO_USERS:
@@ -90,11 +94,8 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 async def issue_token(request: web.Request) -> web.Response:
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        raise BadRequest("body must be JSON: {\"user\": \"demo-karim\"}") from None
-    if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+    body = await json_object(request, '{"user": "demo-karim"}')
+    if not isinstance(body.get("user"), str):
         raise BadRequest("body must be {\"user\": \"<demo user id>\"}")
     user = _user(body["user"])
     node = request.app[NODE_KEY]
@@ -109,7 +110,18 @@ async def sign_in_page(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/static/demo.html")
 
 
-def add_demo_routes(app: web.Application) -> None:
-    app.router.add_get("/demo", sign_in_page)
-    app.router.add_get("/api/demo/users", list_users)
-    app.router.add_post("/api/demo/token", issue_token)
+def demo_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/demo", sign_in_page),
+        web.get("/api/demo/users", list_users),
+        web.post("/api/demo/token", issue_token),
+    ]
+
+
+def demo_feature(store: Store, portfolios: PortfolioService) -> Feature:
+    """Seeded at start, after the workflow started (its store is open)."""
+
+    async def start() -> None:
+        await seed(store, portfolios)
+
+    return Feature(name="demo", routes=demo_routes(), start=start)

@@ -26,6 +26,7 @@ from redis_server import RedisServer, redis_available
 from rtserver.app import build_app
 from rtserver.auth import mint_token
 from rtserver.client import Client
+from rtserver.compose import COMPOSITION_KEY
 from rtserver.config import Settings
 from rtserver.node.ws import NODE_KEY
 
@@ -86,6 +87,15 @@ class Harness:
         return self.server.app[NODE_KEY]
 
     @property
+    def media(self) -> Any:
+        """The node's ``MediaService`` (the interviews it hosts)."""
+        return self.server.app[COMPOSITION_KEY].media
+
+    @property
+    def media_routing(self) -> Any:
+        return self.server.app[COMPOSITION_KEY].media_routing
+
+    @property
     def ws_url(self) -> str:
         return str(self.server.make_url("/ws"))
 
@@ -108,7 +118,7 @@ class Harness:
     def media_broadcast(self, room: str, event: dict[str, Any]) -> None:
         """The node sends ``event`` to every participant of the interview ``room``, as its room does
         (``MediaRoom.broadcast``): for page tests that play the node's verdicts themselves."""
-        self.node.media.rooms[room].broadcast({"room": room, **event})
+        self.media.rooms[room].broadcast({"room": room, **event})
 
     async def api(self, method: str, path: str, json: Any = None, key: str | None = API_KEY) -> tuple[int, Any]:
         headers = {"X-Api-Key": key} if key else {}

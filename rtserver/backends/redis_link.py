@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 from ..errors import Unavailable
@@ -99,12 +100,16 @@ class RedisLink:
             # No automatic retry: a command re-sent after its reply was lost could apply twice.
             # Stale pooled connections are replaced before use by the pool itself.
             self.client = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **common)
-        lua = resources.files(__package__) / "lua"
-        self.scripts = {name: self.client.register_script((lua / f"{name}.lua").read_text()) for name in SCRIPTS}
+        self.scripts = {name: self.register_lua(name) for name in SCRIPTS}
         self.metrics = RedisMetrics(registry or CollectorRegistry())
         self.up = False
         self._ever_up = False
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    def register_lua(self, name: str) -> AsyncScript:
+        """The Lua script ``lua/NAME.lua`` (package data), registered on this client: every Redis
+        store's scripts (chat, workflow, pre-call, outcomes) live there as files."""
+        return self.client.register_script((resources.files(__package__) / "lua" / f"{name}.lua").read_text())
 
     async def call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis operation within ``timeout_s``; any failure becomes ``Unavailable``."""

@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ..auth import Identity, Role
 from ..backends import Broker, MediaDirectory
 from ..errors import ErrorCode, RtError, Unavailable
+from ..feature import Feature
 from ..logprivacy import personal
 from ..protocol.media import MEDIA_PARSERS, MediaJoin, MediaLeave, MediaRequest, media_frame
 from ..tasks import BackgroundTasks, honour_cancellation
@@ -126,6 +127,13 @@ class MediaRouting:
 
     def routes(self) -> dict[type, Handler]:
         return dict.fromkeys(self._local, self.handle)
+
+    def feature(self) -> Feature:
+        """The ``media_*`` requests (each served here or forwarded to the interview's node); a member
+        removed from a chat room leaves its interview; a closed WebSocket leaves its interviews.
+        Closed before the features declared earlier (interview outcomes: the rooms' final records)."""
+        return Feature(name="media", requests=self.routes(), member_removed=[self.member_removed],
+                       connection_closed=[self.connection_closed], start=self.start, close=self.close)
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_forever(), name="media-routing")

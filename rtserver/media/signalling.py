@@ -150,15 +150,15 @@ def media_config(settings: Settings, *, on_refused_candidate: Callable[[Refusal]
 
 
 class MediaService:
-    def __init__(self, *, store: Store, settings: Settings, metrics: Metrics):
+    def __init__(self, *, store: Store, config: MediaConfig, precall_max_s: float, metrics: Metrics):
         forwarder.check_aiortc()
-        self.config = media_config(settings, on_refused_candidate=metrics.refused_candidate)
+        self.config = config
         self.rooms: dict[str, MediaRoom] = {}
         self.totals = ForwardingTotals()
         self._store = store
         self._by_conn: dict[Connection, set[str]] = {}
         self._probes: dict[str, EchoProbe] = {}  # the capacity probe of each echo room
-        self._precall_max_s = settings.precall_max_s
+        self._precall_max_s = precall_max_s
         # A participant's closed peer connections are cyclic garbage that, with the node's raised
         # collector thresholds, would stay until a full collection that almost never comes: ask
         # for one after each release (rtserver/gcpolicy.py). The lifecycle test checks they go.

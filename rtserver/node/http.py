@@ -10,47 +10,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
-from ..ids import ID_CHARS, MAX_ROOM_ID_CHARS, MAX_USER_ID_CHARS, valid_room_id, valid_user_id
+from . import httpkit
+from .httpkit import require_api_key
 from .origins import listed_origins
 from .params import int_query, json_object
 from .ws import NODE_KEY
 
-__all__ = ["add_routes"]
+__all__ = ["node_routes"]
 
 MAX_MEMBERS_PER_CALL = 10_000
 EXPORT_PAGE_MAX = 1000
-
-_STATUS = {
-    ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403, ErrorCode.ROOM_NOT_FOUND: 404, ErrorCode.CONFLICT: 409,
-    ErrorCode.ROOM_FULL: 409, ErrorCode.RATE_LIMITED: 429, ErrorCode.UNAVAILABLE: 503,
-}
-
-
-def _error(exc: RtError) -> web.Response:
-    return web.json_response({"error": {"code": str(exc.code), "message": exc.message}},
-                             status=_STATUS.get(exc.code, 500))
-
-
-@web.middleware
-async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except RtError as exc:
-        return _error(exc)
-
-
-def _require_key(request: web.Request) -> None:
-    expected = request.app[NODE_KEY].settings.api_key
-    if not expected:
-        raise RtError("the API is disabled: set RTSERVER_API_KEY", code=ErrorCode.FORBIDDEN)
-    given = request.headers.get("X-Api-Key", "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise RtError("missing or wrong X-Api-Key", code=ErrorCode.UNAUTHORIZED)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    return await json_object(request)
 
 
 def _members(raw: Any) -> dict[str, MemberRole]:
@@ -58,9 +27,7 @@ def _members(raw: Any) -> dict[str, MemberRole]:
         raise BadRequest(f"'members' must be a list of at most {MAX_MEMBERS_PER_CALL} {{user, role}} objects")
     members: dict[str, MemberRole] = {}
     for item in raw:
-        user = item.get("user") if isinstance(item, dict) else None
-        if not valid_user_id(user):
-            raise BadRequest(f"each member needs a 'user' id: 1-{MAX_USER_ID_CHARS} characters among {ID_CHARS}")
+        user = httpkit.user_id(item.get("user") if isinstance(item, dict) else None, "each member needs a 'user' id")
         try:
             members[user] = MemberRole(item.get("role", "member"))
         except ValueError:
@@ -68,17 +35,11 @@ def _members(raw: Any) -> dict[str, MemberRole]:
     return members
 
 
-def _room_id(request: web.Request, value: Any) -> str:
-    if not valid_room_id(value):
-        raise BadRequest(f"room id: 1-{MAX_ROOM_ID_CHARS} characters among {ID_CHARS}")
-    return value
-
-
 async def create_room(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     node = request.app[NODE_KEY]
-    body = await _json_body(request)
-    room_id = _room_id(request, body.get("id"))
+    body = await json_object(request)
+    room_id = httpkit.room_id(body.get("id"))
     try:
         kind = RoomKind(body.get("kind", "group"))
     except ValueError:
@@ -96,9 +57,9 @@ async def create_room(request: web.Request) -> web.Response:
 
 
 async def get_room(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     store = request.app[NODE_KEY].backends.store
-    room_id = _room_id(request, request.match_info["room"])
+    room_id = httpkit.room_id(request.match_info["room"])
     room = await store.get_room(room_id)
     if room is None:
         raise RtError(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
@@ -109,27 +70,27 @@ async def get_room(request: web.Request) -> web.Response:
 
 
 async def add_members(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     node = request.app[NODE_KEY]
-    room_id = _room_id(request, request.match_info["room"])
-    members = _members((await _json_body(request)).get("members"))
+    room_id = httpkit.room_id(request.match_info["room"])
+    members = _members((await json_object(request)).get("members"))
     await node.backends.store.add_members(room_id, members, max_members=node.settings.max_room_members)
     return web.json_response({"added": len(members)})
 
 
 async def remove_member(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     node = request.app[NODE_KEY]
-    room_id = _room_id(request, request.match_info["room"])
+    room_id = httpkit.room_id(request.match_info["room"])
     user = request.match_info["user"]
     removed = await node.chat.remove_member(room_id, user)
     return web.json_response({"removed": removed})
 
 
 async def export_messages(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     store = request.app[NODE_KEY].backends.store
-    room_id = _room_id(request, request.match_info["room"])
+    room_id = httpkit.room_id(request.match_info["room"])
     after = int_query(request.query, "after", 0)
     limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
     messages = await store.read_after(room_id, after, limit)
@@ -170,13 +131,15 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/client-config", client_config)  # public, like /healthz: outside the keyed /api
-    app.router.add_post("/api/rooms", create_room)
-    app.router.add_get("/api/rooms/{room}", get_room)
-    app.router.add_post("/api/rooms/{room}/members", add_members)
-    app.router.add_delete("/api/rooms/{room}/members/{user}", remove_member)
-    app.router.add_get("/api/rooms/{room}/messages", export_messages)
+def node_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/metrics", metrics),
+        web.get("/client-config", client_config),  # public, like /healthz: outside the keyed /api
+        web.post("/api/rooms", create_room),
+        web.get("/api/rooms/{room}", get_room),
+        web.post("/api/rooms/{room}/members", add_members),
+        web.delete("/api/rooms/{room}/members/{user}", remove_member),
+        web.get("/api/rooms/{room}/messages", export_messages),
+    ]

@@ -1,4 +1,4 @@
-"""One node: its backends, hub and services, and the life of a client session.
+"""One node: the life of a client session, and the table of request handlers it dispatches to.
 
 The WebSocket handler (``ws.py``) moves frames; this class decides what a frame means.
 """
@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from typing import Any
 
 from ..auth import Identity, TokenVerifier
 from ..backends import Backends
 from ..config import Settings
 from ..errors import CloseCode, ErrorCode, RtError
+from ..feature import Feature, Handler, merge_requests
 from ..logthrottle import LogThrottle
-from ..media import MediaService
-from ..media.routing import MediaRouting
 from ..metrics import Metrics, watch_loop_lag
 from ..protocol import (
     Auth,
@@ -53,44 +51,39 @@ log = logging.getLogger(__name__)
 
 
 class Node:
-    def __init__(self, settings: Settings, backends: Backends, *, metrics: Metrics | None = None):
-        self.id = uuid.uuid4().hex[:8]
+    """The session life and the request table. Built by the composition root (``rtserver/compose.py``)
+    from the core collaborators and the features, whose request handlers join the node's own in one
+    table (``merge_requests``: a type claimed twice is a ValueError)."""
+
+    def __init__(self, settings: Settings, *, node_id: str, backends: Backends, metrics: Metrics,
+                 verifier: TokenVerifier, hub: Hub, presence: PresenceService, chat: ChatService,
+                 features: Sequence[Feature] = ()):
+        self.id = node_id
         self.settings = settings
         self.backends = backends
-        self.metrics = metrics or Metrics()
-        self.verifier = TokenVerifier.from_settings(settings)
-        self.hub = Hub(store=backends.store, broker=backends.broker, metrics=self.metrics)
-        self.presence = PresenceService(store=backends.store, broker=backends.broker, presence=backends.presence)
-        self.chat = ChatService(store=backends.store, broker=backends.broker, hub=self.hub, presence=self.presence,
-                                settings=settings, metrics=self.metrics)
+        self.metrics = metrics
+        self.verifier = verifier
+        self.hub = hub
+        self.presence = presence
+        self.chat = chat
         self.connections: set[Connection] = set()  # added and removed by the WebSocket handler
         self.accepting = True
         self._limits = Limits(max_text_chars=settings.max_text_chars, history_page_max=settings.history_page_max)
-        self._routes: dict[type[Request], Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]] = {
-            Join: self.chat.join, Leave: self.chat.leave, Send: self.chat.send, Typing: self.chat.typing,
-            Read: self.chat.read, History: self.chat.history, SetPresence: self._set_presence,
-            Ping: self._ping, ListRooms: lambda conn, req: self.chat.rooms(conn, req.id),
-        }
-        self.media = MediaService(store=backends.store, settings=settings, metrics=self.metrics)
-        self.media_routing = MediaRouting(
-            node_id=self.id, media=self.media, broker=backends.broker, directory=backends.directory,
-            timeout_s=settings.media_forward_timeout_s, heartbeat_s=settings.node_heartbeat_s,
-            lease_s=settings.media_owner_lease_s, registry=self.metrics.registry)
-        self._routes.update(self.media_routing.routes())
-        self.chat.on_member_removed(self.media_routing.member_removed)  # a removed member leaves the interview
+        core = Feature(name="chat", requests={
+            Join: chat.join, Leave: chat.leave, Send: chat.send, Typing: chat.typing,
+            Read: chat.read, History: chat.history, SetPresence: self._set_presence,
+            Ping: self._ping, ListRooms: lambda conn, req: chat.rooms(conn, req.id),
+        })
+        self._routes: dict[type[Request], Handler] = merge_requests([core, *features])
+        self._connection_closed = [listener for f in features for listener in f.connection_closed]
         self._tasks = BackgroundTasks("announcing a departure", logger=log, level=logging.WARNING)
         self._failures = LogThrottle(log, interval_s=FAILURE_LOG_INTERVAL_S)
         self._expiry_sweeper: asyncio.Task[None] | None = None
         self._lag_watch: asyncio.Task[None] | None = None
 
-    def add_routes(self, routes: dict[type[Request], Any]) -> None:
-        """Handle more request types (the follow-up workflow's); replaces a handler of the same type."""
-        self._routes.update(routes)
-
     async def start(self) -> None:
         await self.backends.store.open()
         await self.backends.broker.start(self.hub)
-        await self.media_routing.start()
         self._expiry_sweeper = asyncio.create_task(self._sweep_expired_tokens(), name="token-expiry")
         self._lag_watch = asyncio.create_task(watch_loop_lag(self.metrics.loop_lag), name="loop-lag")
 
@@ -226,7 +219,8 @@ class Node:
         if conn.identity is None:
             return
         left = self.hub.remove_connection(conn)
-        self.media_routing.connection_closed(conn)
+        for listener in self._connection_closed:  # the media routing: the connection leaves its interviews
+            listener(conn)
         try:
             for room_id, kind in left:
                 await self.chat.announce_left(conn, room_id, kind)

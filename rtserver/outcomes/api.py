@@ -14,14 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import BadRequest
-from ..ids import ID_CHARS, MAX_USER_ID_CHARS, valid_user_id
 from ..media.outcome import problem_share
-from ..node.http import _require_key
+from ..node.httpkit import require_api_key, user_id
 from ..node.params import int_query
 from ..protocol.workflow import MAX_MS
 from .recorder import OutcomeRecorder
 
-__all__ = ["OUTCOMES_KEY", "add_outcome_routes"]
+__all__ = ["OUTCOMES_KEY", "outcome_routes"]
 
 OUTCOMES_KEY = web.AppKey("interview_outcomes", OutcomeRecorder)
 DEFAULT_PAGE = 50
@@ -29,9 +28,7 @@ MAX_PAGE = 500  # a month of one advisor's interviews at about 20 a day
 
 
 def _advisor(value: Any) -> str:
-    if not valid_user_id(value):
-        raise BadRequest(f"advisor id: 1-{MAX_USER_ID_CHARS} characters among {ID_CHARS}")
-    return value
+    return user_id(value, "advisor id")
 
 
 def _period(request: web.Request) -> tuple[int, int]:
@@ -43,7 +40,7 @@ def _period(request: web.Request) -> tuple[int, int]:
 
 
 async def advisor_interviews(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     advisor = _advisor(request.match_info["advisor"])
     since, until = _period(request)
     limit = int_query(request.query, "limit", DEFAULT_PAGE, 1, MAX_PAGE, clamp=True)
@@ -54,7 +51,7 @@ async def advisor_interviews(request: web.Request) -> web.Response:
 
 
 async def interview_outcomes(request: web.Request) -> web.Response:
-    _require_key(request)
+    require_api_key(request)
     since, until = _period(request)
     raw = request.query.get("advisor")
     advisor = None if raw is None else _advisor(raw)
@@ -65,6 +62,8 @@ async def interview_outcomes(request: web.Request) -> web.Response:
                               "problem_share": problem_share(counts)})
 
 
-def add_outcome_routes(app: web.Application) -> None:
-    app.router.add_get("/api/advisors/{advisor}/interviews", advisor_interviews)
-    app.router.add_get("/api/interviews/outcomes", interview_outcomes)
+def outcome_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/advisors/{advisor}/interviews", advisor_interviews),
+        web.get("/api/interviews/outcomes", interview_outcomes),
+    ]

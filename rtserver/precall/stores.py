@@ -83,12 +83,6 @@ def _key(user_id: str) -> str:
     return f"rt:{{pc:{user_id}}}:checks"
 
 
-# KEYS: the user's list. ARGV: the result (JSON), how many to keep. One script: atomic on a cluster too.
-SAVE = """
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-return 1
-"""
 
 
 class RedisCheckResults:
@@ -97,7 +91,7 @@ class RedisCheckResults:
     def __init__(self, link: RedisLink, *, keep: int):
         self._link = link
         self._keep = keep
-        self._save = link.client.register_script(SAVE)
+        self._save = link.register_lua("precall_save")  # atomic on a cluster too
 
     async def open(self) -> None:
         return None

@@ -9,16 +9,16 @@ let both the node and the client drop anything seen twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..backends import Broker, MemberRole, RoomKind, Store
-from ..config import Settings
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
+from ..feature import AfterSend, BeforeSend, ChatHooks
 from ..metrics import Metrics
 from ..node.connection import Connection
 from ..node.hub import Hub
 from ..protocol import History, Join, Leave, Read, Send, Typing
+from ..sections import ChatConfig
 from .presence import PresenceService
 
 __all__ = ["ChatService"]
@@ -28,25 +28,33 @@ REPLAY_PAGE = 500
 
 class ChatService:
     def __init__(self, *, store: Store, broker: Broker, hub: Hub, presence: PresenceService,
-                 settings: Settings, metrics: Metrics):
+                 config: ChatConfig, metrics: Metrics):
         self._store = store
         self._broker = broker
         self._hub = hub
         self._presence = presence
-        self._settings = settings
+        self._config = config
         self._metrics = metrics
-        self._removal_listeners: list[Callable[[str, str], Awaitable[None]]] = []
+        self._hooks: ChatHooks | None = None
+        self._before_send: tuple[BeforeSend, ...] = ()
+        self._after_send: tuple[AfterSend, ...] = ()
 
-    def on_member_removed(self, listener: Callable[[str, str], Awaitable[None]]) -> None:
-        """Have ``listener(room, user)`` awaited after each removal (the media routing: the user's
-        interview ends too, on the node hosting it, which may have no chat member of the room)."""
-        self._removal_listeners.append(listener)
+    def use_hooks(self, hooks: ChatHooks) -> None:
+        """The features' hooks, gathered once by the composition root before the node starts: checks
+        before a send (the workflow's, in follow-up rooms), what follows a stored message, and the
+        listeners of a member's removal (the media routing: the user's interview ends too, on the
+        node hosting it, which may have no chat member of the room). Not a constructor argument
+        because the workflow, whose hook it holds, uses this service's ``remove_member``."""
+        if self._hooks is not None:
+            raise RuntimeError("the chat's hooks are declared once, at composition")
+        self._hooks = hooks
+        self._before_send, self._after_send = hooks.before_send, hooks.after_send
 
     async def join(self, conn: Connection, req: Join) -> None:
         if req.room in conn.rooms:
             raise BadRequest(f"already joined {req.room!r}", code=ErrorCode.CONFLICT)
-        if len(conn.rooms) >= self._settings.max_rooms_per_connection:
-            raise LimitExceeded(f"a connection may join at most {self._settings.max_rooms_per_connection} rooms",
+        if len(conn.rooms) >= self._config.max_rooms_per_connection:
+            raise LimitExceeded(f"a connection may join at most {self._config.max_rooms_per_connection} rooms",
                                 code=ErrorCode.ROOM_FULL)
         # The membership first, and nothing else until it is found: a room that does not exist
         # and a room of others then cost the same single lookup and get the same answer. Looking
@@ -75,8 +83,8 @@ class ChatService:
             if start is None:
                 reply["reset"] = True  # cannot resume across an epoch change: start over from history
             replay_from = head if start is None else start
-            reply["replay"] = min(head - replay_from, self._settings.resume_max_messages)
-            reply["truncated"] = head - replay_from > self._settings.resume_max_messages
+            reply["replay"] = min(head - replay_from, self._config.resume_max_messages)
+            reply["truncated"] = head - replay_from > self._config.resume_max_messages
             await conn.send(reply)
             replayed_to = await self._replay(conn, room.id, replay_from, reply["replay"])
             self._hub.caught_up(conn, room.id, head, replayed_to)
@@ -134,6 +142,8 @@ class ChatService:
             raise Forbidden("only hosts post in a broadcast room")
 
     async def send(self, conn: Connection, req: Send) -> dict[str, Any]:
+        for check in self._before_send:  # before the ack latency: a check is not the store's time
+            await check(conn, req)
         started = time.perf_counter()
         self._may_post(conn, req.room)
         assert conn.identity is not None
@@ -149,6 +159,10 @@ class ChatService:
                                "ts": message.ts_ms}
         if result.duplicate:
             ack["duplicate"] = True
+        else:
+            # After the acknowledgement is built: digests and reply times never slow a send down.
+            for after in self._after_send:
+                after(conn, req, message)
         return ack
 
     async def typing(self, conn: Connection, req: Typing) -> dict[str, Any] | None:
@@ -156,7 +170,7 @@ class ChatService:
         assert conn.identity is not None
         await self._broker.publish(req.room, {
             "type": "typing", "room": req.room, "user": conn.user_id, "name": conn.identity.name,
-            "active": req.active, "ttl_ms": int(self._settings.typing_ttl_s * 1000)})
+            "active": req.active, "ttl_ms": int(self._config.typing_ttl_s * 1000)})
         return None if req.id is None else {"type": "ok", "id": req.id}
 
     async def read(self, conn: Connection, req: Read) -> dict[str, Any]:
@@ -177,7 +191,7 @@ class ChatService:
                 "messages": [m.to_event() for m in messages]}
 
     async def rooms(self, conn: Connection, request_id: object) -> dict[str, Any]:
-        summaries = await self._store.rooms_of(conn.user_id, limit=self._settings.max_rooms_per_connection)
+        summaries = await self._store.rooms_of(conn.user_id, limit=self._config.max_rooms_per_connection)
         return {"type": "rooms", "id": request_id, "rooms": [
             {"room": s.room, "kind": str(s.kind), "title": s.title, "epoch": s.epoch, "head": s.head,
              "read": s.read, "unread": s.unread, "last_ts": s.last_ts} for s in summaries]}
@@ -187,7 +201,7 @@ class ChatService:
         out of the room: each node's hub evicts them when the ``removed`` event reaches it. The
         listeners hear of it first (media: the user's interview ends), whatever becomes of the event."""
         removed = await self._store.remove_member(room_id, user_id)
-        for listener in self._removal_listeners:
+        for listener in () if self._hooks is None else self._hooks.member_removed:
             await listener(room_id, user_id)
         try:
             await self._broker.publish(room_id, {"type": "member", "room": room_id, "user": user_id,

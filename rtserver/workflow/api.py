@@ -9,19 +9,17 @@ The description of the whole HTTP API is ``openapi.json`` next to this module, s
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from ..auth import Role, name_problem
-from ..errors import BadRequest, ErrorCode, RtError
-from ..ids import valid_user_id
+from ..errors import BadRequest
+from ..node.httpkit import keyed, user_id
 from ..node.params import int_field, int_query, json_object
 from ..node.ws import NODE_KEY
 from ..protocol.precall import DEFAULT_RESULTS_PAGE, MAX_RESULTS_PAGE
@@ -38,65 +36,28 @@ from .notify import now_ms
 from .runtime import WORKFLOW_KEY, Workflow
 from .store import FollowUpStatus, followup_room
 
-__all__ = ["OPENAPI_PATH", "add_workflow_routes"]
+__all__ = ["OPENAPI_PATH", "workflow_routes"]
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
-# Ids end up in room ids (followup-ID) and Redis keys: the room id alphabet, a little shorter.
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 MAX_NAME_CHARS = 200
 EXPORT_PAGE_MAX = 1000
 
-STATUS = {
-    ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_JOINED: 403, ErrorCode.ROOM_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CONFLICT: 409, ErrorCode.ALREADY_CLAIMED: 409, ErrorCode.PORTFOLIO_FULL: 409, ErrorCode.ROOM_FULL: 409,
-    ErrorCode.RATE_LIMITED: 429, ErrorCode.UNAVAILABLE: 503,
-}
-
 Handler = Callable[[web.Request, Workflow], Awaitable[Any]]
 
 
-def json_text(body: Any) -> str:
-    """A body as the WebSocket's JSON frames are written (orjson): NaN and infinities as null,
-    where json.dumps writes a bare ``NaN`` that strict parsers refuse, failing the whole body."""
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
 def endpoint(status: int = 200) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
-    """Key check, errors as JSON with their status, and the handler's value as the JSON body."""
+    """An API endpoint (``httpkit.keyed``: key check, JSON body, errors with their status) given the workflow."""
 
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        @keyed(status)
         @functools.wraps(handler)
-        async def run(request: web.Request) -> web.Response:
-            try:
-                _require_key(request)
-                body = await handler(request, request.app[WORKFLOW_KEY])
-            except RtError as exc:
-                return web.json_response({"error": {"code": str(exc.code), "message": exc.message}},
-                                         status=STATUS.get(exc.code, 500))
-            return web.json_response(body, status=status, dumps=json_text)
+        async def run(request: web.Request) -> Any:
+            return await handler(request, request.app[WORKFLOW_KEY])
 
         return run
 
     return wrap
-
-
-def _require_key(request: web.Request) -> None:
-    expected = request.app[NODE_KEY].settings.api_key
-    if not expected:
-        raise RtError("the API is disabled: set RTSERVER_API_KEY", code=ErrorCode.FORBIDDEN)
-    if not hmac.compare_digest(request.headers.get("X-Api-Key", "").encode(), expected.encode()):
-        raise RtError("missing or wrong X-Api-Key", code=ErrorCode.UNAUTHORIZED)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    return await json_object(request)
-
-
-def _id(value: Any, what: str = "user id") -> str:
-    if not valid_user_id(value):
-        raise BadRequest(f"{what}: 1-100 characters among letters, digits and . _ : @ -")
-    return value
 
 
 def _text(body: dict[str, Any], name: str, max_chars: int, *, required: bool = True) -> str:
@@ -110,8 +71,8 @@ def _text(body: dict[str, Any], name: str, max_chars: int, *, required: bool = T
 # -- users ---------------------------------------------------------------------------------------
 @endpoint()
 async def put_user(request: web.Request, wf: Workflow) -> Any:
-    user_id = _id(request.match_info["user"])
-    body = await _body(request)
+    uid = user_id(request.match_info["user"])
+    body = await json_object(request)
     try:
         role = Role(body.get("role"))
     except ValueError:
@@ -125,54 +86,54 @@ async def put_user(request: web.Request, wf: Workflow) -> Any:
     name = _text(body, "name", MAX_NAME_CHARS)
     if (problem := name_problem(name, MAX_NAME_CHARS)) is not None:  # shown to others as tokens' names are
         raise BadRequest(f"'name' {problem}")
-    user = await wf.portfolios.put_user(user_id, name=name, role=role, email=email,
+    user = await wf.portfolios.put_user(uid, name=name, role=role, email=email,
                                         volunteer=volunteer)
     return user.to_dict()
 
 
 @endpoint()
 async def get_user(request: web.Request, wf: Workflow) -> Any:
-    return (await wf.portfolios.user(_id(request.match_info["user"]))).to_dict()
+    return (await wf.portfolios.user(user_id(request.match_info["user"]))).to_dict()
 
 
 # -- follow-ups ----------------------------------------------------------------------------------
 @endpoint(201)
 async def assign(request: web.Request, wf: Workflow) -> Any:
-    body = await _body(request)
-    followup = await wf.portfolios.assign(_id(body.get("jobseeker"), "'jobseeker'"), _id(body.get("advisor"),
+    body = await json_object(request)
+    followup = await wf.portfolios.assign(user_id(body.get("jobseeker"), "'jobseeker'"), user_id(body.get("advisor"),
                                                                                          "'advisor'"))
     return followup.to_dict()
 
 
 @endpoint()
 async def get_followup(request: web.Request, wf: Workflow) -> Any:
-    return (await wf.portfolios.followup(_id(request.match_info["jobseeker"]))).to_dict()
+    return (await wf.portfolios.followup(user_id(request.match_info["jobseeker"]))).to_dict()
 
 
 @endpoint()
 async def transfer(request: web.Request, wf: Workflow) -> Any:
-    body = await _body(request)
-    previous, followup = await wf.portfolios.transfer(_id(request.match_info["jobseeker"]),
-                                                      _id(body.get("advisor"), "'advisor'"))
+    body = await json_object(request)
+    previous, followup = await wf.portfolios.transfer(user_id(request.match_info["jobseeker"]),
+                                                      user_id(body.get("advisor"), "'advisor'"))
     return {**followup.to_dict(), "previous_advisor": previous}
 
 
 @endpoint()
 async def opt_out(request: web.Request, wf: Workflow) -> Any:
-    return (await wf.portfolios.set_status(_id(request.match_info["jobseeker"]), FollowUpStatus.OPTED_OUT,
+    return (await wf.portfolios.set_status(user_id(request.match_info["jobseeker"]), FollowUpStatus.OPTED_OUT,
                                            by=None)).to_dict()
 
 
 @endpoint()
 async def opt_in(request: web.Request, wf: Workflow) -> Any:
-    return (await wf.portfolios.set_status(_id(request.match_info["jobseeker"]), FollowUpStatus.ACTIVE,
+    return (await wf.portfolios.set_status(user_id(request.match_info["jobseeker"]), FollowUpStatus.ACTIVE,
                                            by=None)).to_dict()
 
 
 @endpoint()
 async def export(request: web.Request, wf: Workflow) -> Any:
     """The conversation (a page of messages, oldest first) with the callbacks and appointments."""
-    jobseeker = _id(request.match_info["jobseeker"])
+    jobseeker = user_id(request.match_info["jobseeker"])
     followup = await wf.portfolios.followup(jobseeker)
     after = int_query(request.query, "after", 0, 0, 2**62, clamp=True)
     limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
@@ -193,7 +154,7 @@ async def advisors(request: web.Request, wf: Workflow) -> Any:
 
 @endpoint()
 async def portfolio(request: web.Request, wf: Workflow) -> Any:
-    advisor = _id(request.match_info["advisor"])
+    advisor = user_id(request.match_info["advisor"])
     rows = await wf.portfolio(advisor)
     return {"advisor": advisor, "cap": wf.config.portfolio_cap, "size": len(rows), "portfolio": rows}
 
@@ -203,8 +164,8 @@ async def queue(request: web.Request, wf: Workflow) -> Any:
     """The advisor's queue; ``?as=ADVISOR`` lists it for that advisor (himself, or a colleague
     covering him), for a portal showing it in someone's console."""
     actor = request.query.get("as")
-    found = await wf.callbacks.queue(_id(request.match_info["advisor"]),
-                                     actor=None if actor is None else _id(actor, "'as'"))
+    found = await wf.callbacks.queue(user_id(request.match_info["advisor"]),
+                                     actor=None if actor is None else user_id(actor, "'as'"))
     now = now_ms()
     return {"callbacks": [cb.to_dict(now) for cb in found]}
 
@@ -212,28 +173,28 @@ async def queue(request: web.Request, wf: Workflow) -> Any:
 # -- covers: a colleague acting on an advisor's portfolio ------------------------------------------
 @endpoint(201)
 async def grant_cover(request: web.Request, wf: Workflow) -> Any:
-    body = await _body(request)
+    body = await json_object(request)
     until = int_field(body, "until", 0, MAX_MS)  # ms since the epoch
-    cover = await wf.covers.grant(_id(request.match_info["advisor"]), _id(body.get("colleague"), "'colleague'"),
+    cover = await wf.covers.grant(user_id(request.match_info["advisor"]), user_id(body.get("colleague"), "'colleague'"),
                                   until)
     return cover.to_dict(now_ms())
 
 
 @endpoint()
 async def list_covers(request: web.Request, wf: Workflow) -> Any:
-    advisor = _id(request.match_info["advisor"])
+    advisor = user_id(request.match_info["advisor"])
     return {"advisor": advisor, "covers": await wf.covers.of(advisor)}
 
 
 @endpoint()
 async def revoke_cover(request: web.Request, wf: Workflow) -> Any:
-    cover = await wf.covers.revoke(_id(request.match_info["advisor"]), _id(request.match_info["colleague"]))
+    cover = await wf.covers.revoke(user_id(request.match_info["advisor"]), user_id(request.match_info["colleague"]))
     return cover.to_dict(now_ms())
 
 
 @endpoint()
 async def advisor_figures(request: web.Request, wf: Workflow) -> Any:
-    return await wf.figures.advisor(_id(request.match_info["advisor"]))
+    return await wf.figures.advisor(user_id(request.match_info["advisor"]))
 
 
 @endpoint()
@@ -245,21 +206,19 @@ async def all_figures(request: web.Request, wf: Workflow) -> Any:
 @endpoint()
 async def jobseeker_callbacks(request: web.Request, wf: Workflow) -> Any:
     now = now_ms()
-    return {"callbacks": [cb.to_dict(now) for cb in await wf.callbacks.of(_id(request.match_info["jobseeker"]))]}
+    return {"callbacks": [cb.to_dict(now) for cb in await wf.callbacks.of(user_id(request.match_info["jobseeker"]))]}
 
 
 @endpoint(201)
 async def create_callback(request: web.Request, wf: Workflow) -> Any:
     """A portal asks for a callback on the jobseeker's behalf (e.g. from its own form)."""
-    jobseeker = _id(request.match_info["jobseeker"])
-    body = await _body(request)
+    jobseeker = user_id(request.match_info["jobseeker"])
+    body = await json_object(request)
     try:
         channel = CallbackChannel(body.get("channel"))
     except ValueError:
         raise _invalid("'channel' must be video or phone") from None
     windows = parse_windows(body.get("windows"))
-    if windows[-1][1] <= now_ms():
-        raise BadRequest("every window is in the past")
     cb = await wf.callbacks.request(jobseeker, reason=one_line(body.get("reason"), "reason", MAX_REASON_CHARS),
                                     channel=channel, windows=windows)
     return cb.to_dict(now_ms())
@@ -268,33 +227,33 @@ async def create_callback(request: web.Request, wf: Workflow) -> Any:
 @endpoint()
 async def claim_callback(request: web.Request, wf: Workflow) -> Any:
     """A portal claims on an advisor's behalf: the same rights as over WebSocket."""
-    body = await _body(request)
-    cb = await wf.callbacks.claim(_id(request.match_info["callback"], "callback id"),
-                                  _id(body.get("advisor"), "'advisor'"))
+    body = await json_object(request)
+    cb = await wf.callbacks.claim(user_id(request.match_info["callback"], "callback id"),
+                                  user_id(body.get("advisor"), "'advisor'"))
     return cb.to_dict(now_ms())
 
 
 @endpoint()
 async def callback_outcome(request: web.Request, wf: Workflow) -> Any:
-    body = await _body(request)
+    body = await json_object(request)
     outcome, note, windows = outcome_fields(body)  # as over WebSocket
-    cb = await wf.callbacks.outcome(_id(request.match_info["callback"], "callback id"),
-                                    _id(body.get("advisor"), "'advisor'"), outcome, note=note, windows=windows)
+    cb = await wf.callbacks.outcome(user_id(request.match_info["callback"], "callback id"),
+                                    user_id(body.get("advisor"), "'advisor'"), outcome, note=note, windows=windows)
     return cb.to_dict(now_ms())
 
 
 @endpoint()
 async def get_callback(request: web.Request, wf: Workflow) -> Any:
-    return (await wf.callbacks.get(_id(request.match_info["callback"], "callback id"))).to_dict(now_ms())
+    return (await wf.callbacks.get(user_id(request.match_info["callback"], "callback id"))).to_dict(now_ms())
 
 
 # -- appointments --------------------------------------------------------------------------------
 @endpoint(201)
 async def create_appointment(request: web.Request, wf: Workflow) -> Any:
-    body = await _body(request)
+    body = await json_object(request)
     start, duration = int_field(body, "start", 0, MAX_MS), int_field(body, "duration_min", 1)
-    appointment = await wf.appointments.schedule(_id(body.get("advisor"), "'advisor'"),
-                                                 _id(body.get("jobseeker"), "'jobseeker'"), start_ms=start,
+    appointment = await wf.appointments.schedule(user_id(body.get("advisor"), "'advisor'"),
+                                                 user_id(body.get("jobseeker"), "'jobseeker'"), start_ms=start,
                                                  duration_min=duration)
     return appointment.to_dict()
 
@@ -302,21 +261,21 @@ async def create_appointment(request: web.Request, wf: Workflow) -> Any:
 @endpoint()
 async def cancel_appointment(request: web.Request, wf: Workflow) -> Any:
     """Cancelled on behalf of ``by``: the jobseeker, or an advisor who may act on their follow-up."""
-    body = await _body(request)
-    by = await wf.portfolios.user(_id(body.get("by"), "'by'"))
-    appointment = await wf.appointments.cancel(_id(request.match_info["appointment"], "appointment id"), by.id,
+    body = await json_object(request)
+    by = await wf.portfolios.user(user_id(body.get("by"), "'by'"))
+    appointment = await wf.appointments.cancel(user_id(request.match_info["appointment"], "appointment id"), by.id,
                                                advisor=by.role == Role.ADVISOR)
     return appointment.to_dict()
 
 
 @endpoint()
 async def get_appointment(request: web.Request, wf: Workflow) -> Any:
-    return (await wf.appointments.get(_id(request.match_info["appointment"], "appointment id"))).to_dict()
+    return (await wf.appointments.get(user_id(request.match_info["appointment"], "appointment id"))).to_dict()
 
 
 @endpoint()
 async def user_appointments(request: web.Request, wf: Workflow) -> Any:
-    return {"appointments": [a.to_dict() for a in await wf.appointments.of(_id(request.match_info["user"]))]}
+    return {"appointments": [a.to_dict() for a in await wf.appointments.of(user_id(request.match_info["user"]))]}
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -325,37 +284,38 @@ async def openapi(request: web.Request) -> web.Response:
 
 @endpoint()
 async def user_checks(request: web.Request, wf: Workflow) -> Any:
-    user = _id(request.match_info["user"])
+    user = user_id(request.match_info["user"])
     limit = int_query(request.query, "limit", DEFAULT_RESULTS_PAGE, 1, MAX_RESULTS_PAGE)
     return {"user": user, "results": [] if wf.checks is None else await wf.checks.history(user, limit=limit)}
 
 
-def add_workflow_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/openapi.json", openapi)
-    r.add_put("/api/users/{user}", put_user)
-    r.add_get("/api/users/{user}", get_user)
-    r.add_get("/api/users/{user}/appointments", user_appointments)
-    r.add_get("/api/users/{user}/precall", user_checks)
-    r.add_post("/api/followups", assign)
-    r.add_get("/api/followups/{jobseeker}", get_followup)
-    r.add_post("/api/followups/{jobseeker}/transfer", transfer)
-    r.add_post("/api/followups/{jobseeker}/opt-out", opt_out)
-    r.add_post("/api/followups/{jobseeker}/opt-in", opt_in)
-    r.add_get("/api/followups/{jobseeker}/export", export)
-    r.add_get("/api/followups/{jobseeker}/callbacks", jobseeker_callbacks)
-    r.add_post("/api/followups/{jobseeker}/callbacks", create_callback)
-    r.add_get("/api/advisors", advisors)
-    r.add_get("/api/advisors/{advisor}/portfolio", portfolio)
-    r.add_get("/api/advisors/{advisor}/callbacks", queue)
-    r.add_post("/api/advisors/{advisor}/cover", grant_cover)
-    r.add_get("/api/advisors/{advisor}/covers", list_covers)
-    r.add_delete("/api/advisors/{advisor}/cover/{colleague}", revoke_cover)
-    r.add_get("/api/advisors/{advisor}/figures", advisor_figures)
-    r.add_get("/api/figures", all_figures)
-    r.add_get("/api/callbacks/{callback}", get_callback)
-    r.add_post("/api/callbacks/{callback}/claim", claim_callback)
-    r.add_post("/api/callbacks/{callback}/outcome", callback_outcome)
-    r.add_post("/api/appointments", create_appointment)
-    r.add_post("/api/appointments/{appointment}/cancel", cancel_appointment)
-    r.add_get("/api/appointments/{appointment}", get_appointment)
+def workflow_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/openapi.json", openapi),
+        web.put("/api/users/{user}", put_user),
+        web.get("/api/users/{user}", get_user),
+        web.get("/api/users/{user}/appointments", user_appointments),
+        web.get("/api/users/{user}/precall", user_checks),
+        web.post("/api/followups", assign),
+        web.get("/api/followups/{jobseeker}", get_followup),
+        web.post("/api/followups/{jobseeker}/transfer", transfer),
+        web.post("/api/followups/{jobseeker}/opt-out", opt_out),
+        web.post("/api/followups/{jobseeker}/opt-in", opt_in),
+        web.get("/api/followups/{jobseeker}/export", export),
+        web.get("/api/followups/{jobseeker}/callbacks", jobseeker_callbacks),
+        web.post("/api/followups/{jobseeker}/callbacks", create_callback),
+        web.get("/api/advisors", advisors),
+        web.get("/api/advisors/{advisor}/portfolio", portfolio),
+        web.get("/api/advisors/{advisor}/callbacks", queue),
+        web.post("/api/advisors/{advisor}/cover", grant_cover),
+        web.get("/api/advisors/{advisor}/covers", list_covers),
+        web.delete("/api/advisors/{advisor}/cover/{colleague}", revoke_cover),
+        web.get("/api/advisors/{advisor}/figures", advisor_figures),
+        web.get("/api/figures", all_figures),
+        web.get("/api/callbacks/{callback}", get_callback),
+        web.post("/api/callbacks/{callback}/claim", claim_callback),
+        web.post("/api/callbacks/{callback}/outcome", callback_outcome),
+        web.post("/api/appointments", create_appointment),
+        web.post("/api/appointments/{appointment}/cancel", cancel_appointment),
+        web.get("/api/appointments/{appointment}", get_appointment),
+    ]

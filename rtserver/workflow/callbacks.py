@@ -73,6 +73,9 @@ class CallbackService:
 
     async def request(self, jobseeker: str, *, reason: str, channel: Channel,
                       windows: tuple[tuple[int, int], ...]) -> Callback:
+        """Asked by the jobseeker (WebSocket) or a portal on their behalf (HTTP): the same rules."""
+        if max(end for _, end in windows) <= now_ms():
+            raise BadRequest("every window is in the past")
         followup = await self._portfolios.followup(jobseeker)
         if followup.status is not FollowUpStatus.ACTIVE:
             raise Forbidden("web follow-up is paused: opt in again to ask for a callback")

@@ -1,4 +1,4 @@
-"""The workflow's WebSocket requests, and the check it adds to ``send`` in follow-up rooms.
+"""The workflow's WebSocket requests, and the hooks it adds to the chat's ``send`` in follow-up rooms.
 
 Handlers take the connection and the parsed request and return the reply, like the chat's.
 Who may do what is decided here from the token's role: jobseekers ask for and cancel callbacks
@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..auth import Role
+from ..backends import StoredMessage
 from ..errors import Forbidden
 from ..node.connection import Connection
 from ..protocol import Send
@@ -54,13 +55,12 @@ def _is_advisor(conn: Connection) -> bool:
 
 
 class LiveRequests:
-    def __init__(self, workflow: Workflow, chat_send: Handler):
+    def __init__(self, workflow: Workflow):
         self._wf = workflow
-        self._chat_send = chat_send
 
     def routes(self) -> dict[type, Handler]:
         return {
-            Send: self.send, CallbackRequest: self.callback_request, CallbackCancel: self.callback_cancel,
+            CallbackRequest: self.callback_request, CallbackCancel: self.callback_cancel,
             CallbackClaim: self.callback_claim, CallbackOutcomeRequest: self.callback_outcome,
             ListCallbacks: self.callbacks, AppointmentCreate: self.appointment_create,
             AppointmentCancel: self.appointment_cancel, AppointmentJoin: self.appointment_join,
@@ -68,23 +68,20 @@ class LiveRequests:
             FollowUpOptIn: self.opt_in,
         }
 
-    # -- chat send in follow-up rooms ------------------------------------------------------------
-    async def send(self, conn: Connection, req: Send) -> dict[str, Any] | None:
+    # -- chat send in follow-up rooms (the chat's hooks) -------------------------------------------
+    async def before_send(self, conn: Connection, req: Send) -> None:
         jobseeker = jobseeker_of_room(req.room)
-        if jobseeker is None:
-            return await self._chat_send(conn, req)
-        await self._wf.check_may_post(conn, req.room, jobseeker)
-        ack = await self._chat_send(conn, req)
-        if ack is not None and not ack.get("duplicate"):
-            # After the acknowledgement is built: digests and reply times never slow a send down.
-            self._wf.after_message(req.room, jobseeker, conn.user_id, ack["ts"])
-        return ack
+        if jobseeker is not None:
+            await self._wf.check_may_post(conn, req.room, jobseeker)
+
+    def after_send(self, conn: Connection, req: Send, message: StoredMessage) -> None:
+        jobseeker = jobseeker_of_room(req.room)
+        if jobseeker is not None:
+            self._wf.after_message(req.room, jobseeker, conn.user_id, message.ts_ms)
 
     # -- callbacks -------------------------------------------------------------------------------
     async def callback_request(self, conn: Connection, req: CallbackRequest) -> dict[str, Any]:
         user = _role(conn, Role.JOBSEEKER)
-        if req.windows[-1][1] <= now_ms():
-            raise Forbidden("every window is in the past")
         cb = await self._wf.callbacks.request(user, reason=req.reason, channel=req.channel, windows=req.windows)
         return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
 

@@ -1,7 +1,8 @@
 """The workflow store on Redis, through the chat store's ``RedisLink``.
 
 Every workflow key shares the hash tag ``{wf}``, so on Redis Cluster they all live in one slot
-and every check-and-change (cap, claim, compare-and-set, timer claim) is one Lua script, atomic
+and every check-and-change (cap, claim, compare-and-set, timer claim) is one Lua script
+(``rtserver/backends/lua/wf_*.lua``), atomic
 across portfolios (a transfer touches two advisors' portfolios at once). The price is that the
 workflow's keys sit on one master: they are few and small (a few hundred bytes per jobseeker)
 and change at human pace, unlike chat traffic, which stays spread over the rooms' slots.
@@ -24,9 +25,6 @@ Layout::
     rt:{wf}:questions          hash    jobseeker -> time their unanswered wait started
     rt:{wf}:replies:ADVISOR    zset    REPLIED_MS:SECONDS:NONCE by reply time (first-reply times)
     rt:{wf}:digest:USER        hash    room -> last offset listed in a digest mail
-
-The Lua scripts are kept here as strings rather than files: the package data of this project
-lists only ``rtserver/backends/lua``.
 """
 
 from __future__ import annotations
@@ -44,87 +42,7 @@ __all__ = ["RedisWorkflowStore"]
 TAG = "rt:{wf}"
 MAX_RETRIES = 5  # a transfer or status change racing another one re-reads this many times
 
-# KEYS: fu, portfolio, advisors with a portfolio. ARGV: advisor, room, cap, now, jobseeker
-ASSIGN = """
-local cur = redis.call('HGET', KEYS[1], 'advisor')
-if cur then
-  if cur ~= ARGV[1] then return {'conflict', cur} end
-  return {'same'}
-end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'full'} end
-redis.call('HSET', KEYS[1], 'advisor', ARGV[1], 'status', 'active', 'room', ARGV[2], 'since_ms', ARGV[4],
-           'updated_ms', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[1])
-return {'ok'}
-"""
-# KEYS: fu, old portfolio, new portfolio, advisors with a portfolio.
-# ARGV: expected old advisor, new advisor, cap, now, jobseeker
-TRANSFER = """
-local cur = redis.call('HMGET', KEYS[1], 'advisor', 'status')
-if not cur[1] then return {'missing'} end
-if cur[1] ~= ARGV[1] then return {'retry'} end
-if cur[1] == ARGV[2] then return {'same'} end
-if cur[2] == 'active' then
-  if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {'full'} end
-  redis.call('SREM', KEYS[2], ARGV[5])
-  redis.call('SADD', KEYS[3], ARGV[5])
-end
-redis.call('SADD', KEYS[4], ARGV[2])
-redis.call('HSET', KEYS[1], 'advisor', ARGV[2], 'since_ms', ARGV[4], 'updated_ms', ARGV[4])
-return {'ok'}
-"""
-# KEYS: fu, portfolio. ARGV: expected advisor, status, cap, now, jobseeker
-SET_STATUS = """
-local cur = redis.call('HMGET', KEYS[1], 'advisor', 'status')
-if not cur[1] then return {'missing'} end
-if cur[1] ~= ARGV[1] then return {'retry'} end
-if cur[2] == ARGV[2] then return {'same'} end
-if ARGV[2] == 'active' then
-  if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'full'} end
-  redis.call('SADD', KEYS[2], ARGV[5])
-else
-  redis.call('SREM', KEYS[2], ARGV[5])
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_ms', ARGV[4])
-return {'ok'}
-"""
-# Compare-and-set of a versioned record, and its sorted-set indexes in the same step.
-# KEYS: record, index1, index2... ARGV: expected version ('-': must not exist), new version, JSON,
-# then one (op, score, member) triple per index: op 'add' or 'rem'.
-SAVE_RECORD = """
-local v = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == '-' then
-  if v then return 0 end
-elseif v ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-local k = 2
-for i = 4, #ARGV, 3 do
-  if ARGV[i] == 'add' then
-    redis.call('ZADD', KEYS[k], ARGV[i + 1], ARGV[i + 2])
-  else
-    redis.call('ZREM', KEYS[k], ARGV[i + 2])
-  end
-  k = k + 1
-end
-return 1
-"""
-CLAIM_TIMER = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 0
-"""
-TAKE_QUESTION = """
-local since = redis.call('HGET', KEYS[1], ARGV[1])
-if since then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return since
-"""
-SCRIPTS = {"wf_assign": ASSIGN, "wf_transfer": TRANSFER, "wf_set_status": SET_STATUS, "wf_save": SAVE_RECORD,
-           "wf_claim_timer": CLAIM_TIMER, "wf_take_question": TAKE_QUESTION}
+SCRIPTS = ("wf_assign", "wf_transfer", "wf_set_status", "wf_save", "wf_claim_timer", "wf_take_question")
 
 
 def _esc(identifier: str) -> str:
@@ -161,7 +79,7 @@ def _missing(jobseeker: str) -> RtError:
 class RedisWorkflowStore:
     def __init__(self, link: RedisLink):
         self._link = link
-        self._scripts = {name: link.client.register_script(text) for name, text in SCRIPTS.items()}
+        self._scripts = {name: link.register_lua(name) for name in SCRIPTS}
 
     async def open(self) -> None:
         """Nothing to prepare: the shared client connects on first use."""

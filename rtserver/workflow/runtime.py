@@ -1,25 +1,27 @@
 """The follow-up workflow of one node: its store, services, timers and background loops.
 
-``create_workflow_store`` picks the family matching the chat store (``sqlite:PATH``: the same
-file, its own connection; Redis: the same client). ``Workflow.start`` opens the store and starts
-the webhook workers, the timer loop (every ``workflow_tick_s``, due timers are claimed one by
-one: on several nodes each timer fires once) and the figures refresher; ``close`` stops them.
+Its store comes from the node's store family (``rtserver/backends/family.py``: with ``sqlite:PATH``,
+the chat's file on a connection of its own; with Redis, the chat's client). ``Workflow.start``
+opens the store and starts the webhook workers, the timer loop (every ``workflow_tick_s``, due
+timers are claimed one by one: on several nodes each timer fires once) and the figures
+refresher; ``close`` stops them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from ..backends import Backends, RedisStore
-from ..config import Settings
+from ..backends import Backends
 from ..errors import ErrorCode, Forbidden, RtError
 from ..logprivacy import personal
 from ..node.connection import Connection
-from ..node.node import Node
+from ..node.hub import Hub
 from ..precall.results import CheckResults
 from ..tasks import BackgroundTasks, honour_cancellation
 from .access import CoverService
@@ -30,41 +32,37 @@ from .figures import FigureCollector, Figures
 from .live import LiveRequests
 from .mail import Mailer
 from .notify import Notifier, now_ms
-from .redis_store import RedisWorkflowStore
 from .service import PortfolioService
 from .settings import WorkflowConfig
-from .sqlite_store import SqliteWorkflowStore
 from .store import FollowUpStatus, Timer, TimerKind, WorkflowStore
 from .webhooks import WebhookDispatcher
 
-__all__ = ["WORKFLOW_KEY", "Workflow", "create_workflow_store"]
+__all__ = ["WORKFLOW_KEY", "Workflow"]
 
 log = logging.getLogger(__name__)
 TIMERS_PER_TICK = 200
 
 
-def create_workflow_store(settings: Settings, backends: Backends) -> WorkflowStore:
-    if (path := settings.sqlite_path()) is not None:
-        return SqliteWorkflowStore(path)
-    if isinstance(backends.store, RedisStore):
-        return RedisWorkflowStore(backends.store.link)
-    raise ValueError(f"no workflow store for {settings.store!r}")
-
-
 class Workflow:
-    def __init__(self, node: Node, config: WorkflowConfig, store: WorkflowStore):
+    """The workflow's services over its store, given the few collaborators they use: the chat's
+    backends (members, presence, fan-out), the hub (a member who lost the right to post is detached),
+    the chat's ``remove_member`` (a transfer takes the previous advisor out), the pre-call results
+    (portfolio rows), and the metrics registry."""
+
+    def __init__(self, config: WorkflowConfig, store: WorkflowStore, *, backends: Backends, hub: Hub,
+                 remove_member: Callable[[str, str], Awaitable[bool]], registry: CollectorRegistry,
+                 max_room_members: int, advisor_labels: bool, checks: CheckResults | None = None):
         self.config = config
         self.store = store
-        self.checks: CheckResults | None = None  # set by the pre-call check when installed
-        b = node.backends
-        registry = node.metrics.registry
+        self.checks = checks
+        b = backends
         self.mailer = Mailer(config.smtp, registry=registry)
         self.webhooks = WebhookDispatcher(config.webhooks, registry=registry, outbox=store)
         self.notifier = Notifier(store=store, chat_store=b.store, broker=b.broker, presence=b.presence, config=config)
         self.portfolios = PortfolioService(store=store, chat_store=b.store, presence=b.presence,
-                                           remove_member=node.chat.remove_member, notifier=self.notifier,
+                                           remove_member=remove_member, notifier=self.notifier,
                                            webhooks=self.webhooks, config=config,
-                                           max_room_members=node.settings.max_room_members)
+                                           max_room_members=max_room_members)
         self.covers = CoverService(store=store, portfolios=self.portfolios, webhooks=self.webhooks, config=config)
         self.callbacks = CallbackService(store=store, portfolios=self.portfolios, access=self.covers,
                                          notifier=self.notifier, webhooks=self.webhooks, config=config)
@@ -74,10 +72,10 @@ class Workflow:
         self.digests = DigestService(store=store, chat_store=b.store, presence=b.presence, mailer=self.mailer,
                                      config=config)
         self.figures = Figures(store=store, webhooks=self.webhooks, config=config)
-        registry.register(FigureCollector(self.figures, per_advisor=node.settings.metrics_advisor_labels))
+        registry.register(FigureCollector(self.figures, per_advisor=advisor_labels))
         self._chat_store = b.store
-        self._hub = node.hub
-        self.live = LiveRequests(self, node.chat.send)
+        self._hub = hub
+        self.live = LiveRequests(self)
         self._after = BackgroundTasks("workflow bookkeeping after a message", logger=log, level=logging.WARNING)
         self._loops: list[asyncio.Task[None]] = []
         self.ticked = asyncio.Event()  # set after each timer pass (tests await it instead of sleeping)
@@ -89,9 +87,6 @@ class Workflow:
         for row in rows:
             row["precall"] = latest.get(row["jobseeker"])
         return rows
-
-    def routes(self) -> dict[type, Any]:
-        return self.live.routes()
 
     async def start(self) -> None:
         await self.store.open()

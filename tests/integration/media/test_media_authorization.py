@@ -91,7 +91,7 @@ async def test_a_transfer_ends_the_old_advisors_interview_and_his_guests(harness
     await old.client.request("media_invite", room=room, user="interp-late")
     interp = await peer(harness, "interp", "jobseeker", room, "green")
     assert (await interp.join())["role"] == "guest"
-    server_room = harness.node.media.rooms[room]
+    server_room = harness.media.rooms[room]
     removed = server_room.participants["adv-old"]
 
     await transfer(harness)
@@ -145,7 +145,7 @@ async def test_every_media_request_checks_membership_in_the_store(harness: Harne
     await assert_refused(adv, type_, ("forbidden",), **fields)
     assert (await adv.wait_event("media_closed"))["reason"] == "removed"
     assert (await js.wait_event("media_participant", left("adv")))["reason"] == "removed"
-    assert set(harness.node.media.rooms["iv"].participants) == {"js"}
+    assert set(harness.media.rooms["iv"].participants) == {"js"}
 
 
 @pytest.mark.parametrize("settings_overrides", [SHORT_HEARTBEAT])
@@ -161,7 +161,7 @@ async def test_the_heartbeat_finds_a_removal_nobody_was_told_about(harness: Harn
     await harness.node.backends.store.remove_member("iv", "adv")  # no event, no request from him
     assert (await adv.wait_event("media_closed", timeout=3))["reason"] == "removed"
     assert (await interp.wait_event("media_closed", timeout=3))["reason"] == "inviter_removed"
-    await eventually(lambda: set(harness.node.media.rooms["iv"].participants) == {"js"})
+    await eventually(lambda: set(harness.media.rooms["iv"].participants) == {"js"})
 
 
 @pytest.mark.parametrize("removed_on_host", [False, True], ids=["removed-user-on-forwarding-node",
@@ -187,13 +187,13 @@ async def test_a_removal_through_any_node_reaches_the_hosting_node(redis_nodes: 
     await old.client.request("media_invite", room=room, user="interp")
     interp = await peer(b, "interp", "jobseeker", room, "green")
     await interp.join()
-    assert room in a.node.media.rooms and b.node.media.rooms == {}
+    assert room in a.media.rooms and b.media.rooms == {}
 
     await transfer(b)
     assert (await old.wait_event("media_closed", timeout=5))["reason"] == "removed"
     assert (await interp.wait_event("media_closed", timeout=5))["reason"] == "inviter_removed"
     assert (await js.wait_event("media_participant", left("adv-old")))["reason"] == "removed"
-    assert set(a.node.media.rooms[room].participants) == {"js-1"}
+    assert set(a.media.rooms[room].participants) == {"js-1"}
     await assert_refused(old, "media_stats", ("forbidden", "not_joined"))
     await assert_refused(old, "media_invite", ("forbidden", "not_joined"), user="someone")
     await assert_refused(old, "media_join", ("forbidden",))

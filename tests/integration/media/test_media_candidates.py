@@ -139,7 +139,7 @@ async def test_candidates_naming_loopback_get_no_stun_and_the_call_still_connect
                                     where=lambda e: e["pc"] == "publish" and e["state"] == "connected")
             assert [probe.packets for _, _, probe in targets] == [[], [], []]
         assert refused_total(harness, "loopback") == 3
-        server_pc = harness.node.media.rooms[room].participants["js"].publisher.pc
+        server_pc = harness.media.rooms[room].participants["js"].publisher.pc
         remote = server_pc.getTransceivers()[0].receiver.transport.transport.getRemoteCandidates()
         assert [c.type for c in remote] == ["prflx"]
     finally:
@@ -169,7 +169,7 @@ async def test_remote_candidates_past_the_cap_get_no_stun(harness: Harness):
             reply = await client.request("media_candidate", room=room, pc="publish",
                                          candidate={"candidate": candidate_line(8, host, port, 2**30), "sdp_mid": "0"})
             assert reply["type"] == "ok"
-            server_pc = harness.node.media.rooms[room].participants["js"].publisher.pc
+            server_pc = harness.media.rooms[room].participants["js"].publisher.pc
             ice = server_pc.getTransceivers()[0].receiver.transport.transport
             assert sorted(c.port for c in ice.getRemoteCandidates()) == sorted(p for _, p, _ in kept)
         assert refused_total(harness, "cap") == 5

@@ -83,7 +83,7 @@ async def test_a_thin_downlink_gets_audio_only_then_video_back(harness: Harness,
     resumed = await js.wait_event("media_fallback", fallback("js", "receive", True), timeout=10)
     assert resumed["reason"] == "recovered"
     await js.wait_frames("adv", "video", 15)
-    counts = harness.node.media.link_counts
+    counts = harness.media.link_counts
     await eventually(lambda: counts.recoveries[("receive", "held")] == 1, timeout=10)
     assert counts.fallbacks == {("receive", "low_framerate"): 1}
     assert counts.recoveries[("receive", "trial")] == 1
@@ -106,7 +106,7 @@ async def test_a_trial_that_fails_backs_off(harness: Harness, peer: MakePeer) ->
     await js.wait_event("media_fallback", fallback("js", "receive", False), timeout=10, after=after)
     events = [e for e in js.events if e["type"] == "media_fallback"]
     assert [e["video"] for e in events][:3] == [False, True, False]
-    monitor = harness.node.media.links["iv"]
+    monitor = harness.media.links["iv"]
     assert monitor._links["js"].machines["receive"].wait_s == 6.0
     assert not [e for e in adv.events if e["type"] == "media_fallback" and e["direction"] == "send"]
 
@@ -126,7 +126,7 @@ async def test_the_persons_choice_and_the_fallback_combine(harness: Harness, pee
     assert event["reason"] == "low_framerate"
     # Choosing video while the node holds it back does not bring it back before a trial.
     await js.client.request("media_receive", room="iv", video=True)
-    participant = harness.node.media.rooms["iv"].participants["js"]
+    participant = harness.media.rooms["iv"].participants["js"]
     assert all(d.paused for d in participant.subscriber.downtracks if d.kind == "video")
     assert not any(d.paused for d in participant.subscriber.downtracks if d.kind == "audio")
 
@@ -143,7 +143,7 @@ async def test_a_lossy_uplink_stops_the_publishers_video(harness: Harness, peer:
     send = link_of(link, "js")["send"]
     assert send["level"] == "poor" and send["reason"] == "loss"
     # His peer stopped sending video (told to), the node forwards none; his audio goes on.
-    room = harness.node.media.rooms["iv"]
+    room = harness.media.rooms["iv"]
     video = next(p for p in room.publications_of("js") if p.kind == "video")
     await packets_stop(lambda: video.packets)
     await packets_stop(lambda: adv.video_packets)
@@ -153,7 +153,7 @@ async def test_a_lossy_uplink_stops_the_publishers_video(harness: Harness, peer:
     js.uplink_video_loss = 0.0
     await js.wait_event("media_fallback", fallback("js", "send", True), timeout=10)
     await adv.wait_frames("js", "video", 15)
-    counts = harness.node.media.link_counts
+    counts = harness.media.link_counts
     await eventually(lambda: counts.recoveries[("send", "held")] == 1, timeout=10)
     assert counts.fallbacks == {("send", "loss"): 1}
 
@@ -205,9 +205,9 @@ async def test_the_link_monitor_does_not_keep_a_leaver_alive(harness: Harness, p
     node's full collection runs shortly after a teardown, and what is still referenced then stays in
     memory until the next one (the join/leave leak test failed on that, depending on timing)."""
     _adv, js = await interview(harness, peer)
-    monitor = harness.node.media.links["iv"]
+    monitor = harness.media.links["iv"]
     await monitor.tick()  # the monitor has sampled js's publications and the advisor's copies of them
-    room = harness.node.media.rooms["iv"]
+    room = harness.media.rooms["iv"]
     gone = [weakref.ref(p) for p in room.publications_of("js")] + [weakref.ref(room.participants["js"])]
     assert len(gone) == 3  # his camera, his microphone, himself
     monitor.tick = _no_tick  # type: ignore[method-assign]  # no tick may clean up between the leave and the check

@@ -41,7 +41,7 @@ async def test_a_forwarded_participants_reports_reach_the_host_and_its_events_re
     assert joined["report_every_ms"] == FAST["media_report_every_ms"]
     await js.publish()
     await js.wait_frames("adv", "video", 5)
-    assert "iv" in host.node.media.rooms and other.node.media.rooms == {}
+    assert "iv" in host.media.rooms and other.media.rooms == {}
 
     js.start_reports()
     js.fake_receive["adv"] = {"fps": 1.0}
@@ -50,7 +50,7 @@ async def test_a_forwarded_participants_reports_reach_the_host_and_its_events_re
     await adv.wait_event("media_fallback", fallback("js", "receive", False))
     await js.wait_event("media_link", lambda e: link_of(e, "js")["receive"]["video"] is False,
                         after=js.events.index(event))
-    assert host.node.media.link_counts.fallbacks == {("receive", "low_framerate"): 1}
+    assert host.media.link_counts.fallbacks == {("receive", "low_framerate"): 1}
     await packets_stop(lambda: js.video_packets)
     await js.wait_frames("adv", "audio", 20)
 

@@ -37,7 +37,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 def server_room(harness: Harness, room: str) -> Any:
-    return harness.node.media.rooms[room]
+    return harness.media.rooms[room]
 
 
 async def test_advisor_and_jobseeker_see_and_hear_each_other(harness: Harness, peer: MakePeer) -> None:
@@ -319,8 +319,8 @@ async def test_a_dropped_participant_resumes_or_is_removed(harness: Harness, pee
     assert left["reason"] == "timeout"
     await adv.wait_event("media_tracks", lambda e: e["user"] == "js" and e["tracks"] == [], after=seen)
     await adv.leave()
-    assert "iv" not in harness.node.media.rooms  # closed when empty
-    assert harness.node.media.peer_connections() == 0
+    assert "iv" not in harness.media.rooms  # closed when empty
+    assert harness.media.peer_connections() == 0
 
 
 async def test_who_may_join(harness: Harness, peer: MakePeer) -> None:

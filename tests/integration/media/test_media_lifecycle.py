@@ -82,7 +82,7 @@ async def test_join_leave_cycles_leak_nothing(harness: Harness, node_gc: None) -
     await harness.room("iv", {"adv": "member", "js": "member"}, kind="conversation")
     adv = MediaPeer(await harness.client("adv", "advisor"), "iv", colour="red")
     js = MediaPeer(await harness.client("js", "jobseeker"), "iv", colour="blue")
-    media = harness.node.media
+    media = harness.media
     try:
         await adv.join()
         await adv.publish()
@@ -134,11 +134,11 @@ async def test_shutdown_closes_every_peer_connection(harness: Harness) -> None:
         await js.join()
         await js.publish()
         await adv.wait_frames("js", "video", 1)
-        room = harness.node.media.rooms["iv"]
+        room = harness.media.rooms["iv"]
         server_pcs = [pc for p in room.participants.values() for pc in (p.publisher.pc, p.subscriber.pc)]
-        await harness.node.media.close()
+        await harness.media.close()
         assert all(pc.connectionState == "closed" for pc in server_pcs)
-        assert not harness.node.media.rooms
+        assert not harness.media.rooms
         closed = await adv.wait_event("media_closed")
         assert closed["reason"] == "shutdown"
     finally:

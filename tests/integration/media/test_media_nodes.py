@@ -24,6 +24,7 @@ from redis_server import RedisServer, redis_available
 from rtserver.app import build_app
 from rtserver.auth import mint_token
 from rtserver.client import Client, ServerError
+from rtserver.compose import COMPOSITION_KEY
 from rtserver.node.ws import NODE_KEY
 
 pytestmark = [pytest.mark.timeout(90),
@@ -42,6 +43,12 @@ class TwoNodes:
 
     def node(self, i: int) -> Any:
         return self.servers[i].app[NODE_KEY]
+
+    def media(self, i: int) -> Any:
+        return self.servers[i].app[COMPOSITION_KEY].media
+
+    def routing(self, i: int) -> Any:
+        return self.servers[i].app[COMPOSITION_KEY].media_routing
 
     async def room(self, room_id: str, members: dict[str, str]) -> None:
         body = {"id": room_id, "kind": "conversation", "members": [{"user": u, "role": "member"} for u in members]}
@@ -104,8 +111,8 @@ async def interview_across(nodes: TwoNodes, room: str = "iv") -> tuple[MediaPeer
 async def test_an_interview_spans_two_nodes_and_is_hosted_by_one(nodes: TwoNodes) -> None:
     adv, js = await interview_across(nodes)
     host, forwarder = nodes.node(0), nodes.node(1)
-    assert set(host.media.rooms["iv"].participants) == {"adv", "js"}
-    assert forwarder.media.rooms == {}  # the jobseeker's node holds no peer connection
+    assert set(nodes.media(0).rooms["iv"].participants) == {"adv", "js"}
+    assert nodes.media(1).rooms == {}  # the jobseeker's node holds no peer connection
     registry = forwarder.metrics.registry
     assert registry.get_sample_value("rtserver_media_forwarded_requests_total", {"outcome": "ok"}) >= 2
     assert host.metrics.registry.get_sample_value("rtserver_media_remote_connections") == 1
@@ -122,7 +129,7 @@ async def test_an_interview_spans_two_nodes_and_is_hosted_by_one(nodes: TwoNodes
     await js.leave()
     left = await adv.wait_event("media_participant", lambda e: e["event"] == "left")
     assert left["user"] == "js" and left["reason"] == "left"
-    assert set(host.media.rooms["iv"].participants) == {"adv"}
+    assert set(nodes.media(0).rooms["iv"].participants) == {"adv"}
 
 
 async def test_an_event_that_overtakes_the_join_reply_reaches_the_client_after_it(nodes: TwoNodes) -> None:
@@ -133,7 +140,7 @@ async def test_an_event_that_overtakes_the_join_reply_reaches_the_client_after_i
     await nodes.room("iv", {"adv": "member", "js": "member"})
     adv = await nodes.peer(0, "adv", "advisor", "iv", "red")
     await adv.join()
-    routing = nodes.node(1).media_routing
+    routing = nodes.routing(1)
     probe = {"type": "media_participant", "room": "iv", "user": "probe", "event": "joined"}
 
     def reply_then_event(message: dict[str, Any]) -> None:
@@ -189,27 +196,25 @@ async def test_the_interview_moves_when_its_node_shuts_down(nodes: TwoNodes) -> 
     # Joining again claims the interview for the jobseeker's own node, and media flows there.
     rejoined = await join_again(js)
     assert rejoined["participants"] == []
-    assert set(nodes.node(1).media.rooms["iv"].participants) == {"js"}
+    assert set(nodes.media(1).rooms["iv"].participants) == {"js"}
     await js.publish(restart=True)
-    await eventually(lambda: bool(nodes.node(1).media.rooms["iv"].publications_of("js")))
+    await eventually(lambda: bool(nodes.media(1).rooms["iv"].publications_of("js")))
 
 
 async def test_the_jobseeker_moves_on_when_the_hosting_node_dies(nodes: TwoNodes) -> None:
     _adv, js = await interview_across(nodes)
-    host = nodes.node(0)
-    ticker = host.media_routing._ticker
+    ticker = nodes.routing(0)._ticker
     ticker.cancel()  # the host stops renewing its lease, as a frozen or dead node would
     await asyncio.gather(ticker, return_exceptions=True)
     closed = await js.wait_event("media_closed", timeout=LEASE_S + 5)
     assert closed["reason"] == "host_lost"
     rejoined = await join_again(js)
-    assert rejoined["participants"] == [] and "iv" in nodes.node(1).media.rooms
+    assert rejoined["participants"] == [] and "iv" in nodes.media(1).rooms
 
 
 async def test_a_forwarded_participant_whose_node_goes_silent_is_dropped(nodes: TwoNodes) -> None:
     adv, _js = await interview_across(nodes)
-    forwarder = nodes.node(1)
-    ticker = forwarder.media_routing._ticker
+    ticker = nodes.routing(1)._ticker
     ticker.cancel()  # the forwarding node stops reporting its connections, as a frozen or dead node would
     await asyncio.gather(ticker, return_exceptions=True)
     dropped = await adv.wait_event("media_participant", lambda e: e["user"] == "js" and e["event"] == "dropped")
@@ -229,7 +234,7 @@ async def test_a_pre_call_echo_room_stays_on_the_node_reached_and_is_never_claim
     while renewed < 5 * LEASE_S / HEARTBEAT_S:
         await asyncio.sleep(HEARTBEAT_S)
         renewed += 1
-    assert "precall:js" in nodes.node(1).media.rooms and "precall:js" not in nodes.node(0).media.rooms
+    assert "precall:js" in nodes.media(1).rooms and "precall:js" not in nodes.media(0).rooms
     link = nodes.node(0).backends.store.link
     assert await link.client.get("rt:{media:precall:js}:owner") is None
     frames = peer.frames_from("js", "video")

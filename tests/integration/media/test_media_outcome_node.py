@@ -66,7 +66,7 @@ async def recorded(node: Harness, advisor: str = "adv") -> list[dict[str, Any]]:
 
 async def closed_and_written(host: Harness, room: str = "iv") -> None:
     async def gone() -> bool:
-        return room not in host.node.media.rooms
+        return room not in host.media.rooms
     await eventually(gone)
     await host.app[OUTCOMES_KEY].flush()
 
@@ -123,7 +123,7 @@ async def test_a_jobseeker_who_drops_and_never_returns_fails_the_interview(harne
 
 async def test_a_node_shutdown_is_recorded(harness: Harness, peers: list[MediaPeer]) -> None:
     await interview(harness, peers, harness, harness)
-    await harness.node.media.close()
+    await harness.media.close()
     await closed_and_written(harness)
     [record] = await recorded(harness)
     assert record["outcome"] == "failed" and record["ended_by"] == "shutdown", record
@@ -144,7 +144,7 @@ async def test_across_two_nodes_on_redis_the_host_records_and_every_node_reads(
         redis_nodes: list[Harness], peers: list[MediaPeer]) -> None:
     host, other = redis_nodes
     adv, js = await interview(host, peers, host, other)  # the advisor's join claims the interview for host
-    assert "iv" in host.node.media.rooms and "iv" not in other.node.media.rooms
+    assert "iv" in host.media.rooms and "iv" not in other.media.rooms
 
     async def checkpointed() -> bool:  # what would remain if the host died now
         records = await recorded(other)

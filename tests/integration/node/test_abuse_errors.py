@@ -37,11 +37,12 @@ async def _codes_until_close(ws, most: int) -> tuple[list[str], aiohttp.WSMessag
 # The requests' budget is set out of the way: only the internal errors can close the connection.
 @pytest.mark.parametrize("settings_overrides", [{"max_messages_per_s": 10_000.0, "burst_messages": 10_000,
                                                  "max_violations": 50}])
-async def test_a_request_that_keeps_failing_inside_closes_with_4102_and_logs_few_tracebacks(harness, caplog):
+async def test_a_request_that_keeps_failing_inside_closes_with_4102_and_logs_few_tracebacks(harness, caplog,
+                                                                                          monkeypatch):
     async def broken(conn, req):
         raise ValueError("a handler bug the client can trigger at will")
 
-    harness.node.add_routes({ListRooms: broken})
+    monkeypatch.setitem(harness.node._routes, ListRooms, broken)
     ws = await _authed(harness)
     caplog.set_level(logging.INFO, logger="rtserver")
     for i in range(300):
@@ -70,12 +71,12 @@ async def test_frames_beyond_the_budget_are_refused_before_being_decoded(harness
 
 
 @pytest.mark.parametrize("settings_overrides", [{"max_violations": 1}])
-async def test_store_down_is_not_a_violation(harness):
+async def test_store_down_is_not_a_violation(harness, monkeypatch):
     """``unavailable`` is not the client's fault: however often it is answered, the connection stays."""
     async def down(conn, req):
         raise Unavailable("store down", retry_after_ms=100)
 
-    harness.node.add_routes({ListRooms: down})
+    monkeypatch.setitem(harness.node._routes, ListRooms, down)
     ws = await _authed(harness)
     for i in range(3):
         await ws.send_json({"type": "rooms", "id": i})

@@ -366,8 +366,8 @@ async def test_joining_the_interview_of_a_missing_room_and_of_others_look_the_sa
     """media_join read the room before the membership: a missing room answered sooner than a room of others."""
     await harness.room("conv-alice", {"adv": "member", "alice": "member"}, kind="conversation")
     mallory = await harness.client("mallory")
-    counting = _CountingStore(harness.node.media._store)
-    harness.node.media._store = counting
+    counting = _CountingStore(harness.media._store)
+    harness.media._store = counting
     answers = []
     for room in ("conv-alice", "conv-bobby"):
         counting.calls.clear()

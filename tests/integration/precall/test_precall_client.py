@@ -48,7 +48,7 @@ async def test_check_network_measures_a_clean_loopback(harness: Harness):
     assert measured["duration_ms"] <= 15_000
     assert measured["transports"] == {"udp": True, "turn-udp": None, "turn-tcp": None, "turn-tls": None,
                                       "turn_configured": False}
-    assert "precall:js" not in harness.node.media.rooms  # left: nothing held after the check
+    assert "precall:js" not in harness.media.rooms  # left: nothing held after the check
     saved = (await client.request("precall_result", measurements=measured))["result"]
     assert saved["verdict"] == "ready", saved["findings"]
     assert (saved["mode"], saved["video"]) == ("video", "720p")

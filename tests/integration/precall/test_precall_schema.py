@@ -23,10 +23,10 @@ from workflow_support import follow, users
 from rtserver.backends.redis_link import RedisLink
 from rtserver.client import ServerError
 from rtserver.errors import BadRequest, ErrorCode, RtError
+from rtserver.node.httpkit import json_text
 from rtserver.precall.stores import RedisCheckResults, SqliteCheckResults
 from rtserver.precall.verdict import evaluate
 from rtserver.protocol.requests import Limits, parse_request
-from rtserver.workflow.api import json_text
 
 pytestmark = pytest.mark.timeout(60)
 

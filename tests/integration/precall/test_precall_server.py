@@ -84,8 +84,8 @@ async def test_echo_room_sends_a_participant_its_own_media_back(harness: Harness
         await peer.leave()
     finally:
         await peer.close()
-    assert "precall:js" not in harness.node.media.rooms  # closed with its only participant
-    assert "precall:js" not in harness.node.media._probes  # its probe ended with it
+    assert "precall:js" not in harness.media.rooms  # closed with its only participant
+    assert "precall:js" not in harness.media._probes  # its probe ended with it
 
 
 async def test_an_echo_room_is_its_owners_alone(harness: Harness):

@@ -126,3 +126,17 @@ async def test_concurrent_claims_exactly_one_wins_redis_two_nodes(redis_nodes):
         await tabs[0].request("callbacks")
         cancelled = await js.request("callback_cancel", callback=callback_id)
         assert cancelled["callback"]["status"] == "cancelled"
+
+
+async def test_windows_all_in_the_past_are_refused_alike_over_websocket_and_http(harness):
+    """The rule is the service's: the WebSocket once answered ``forbidden`` where the HTTP API and
+    docs/workflow.md say ``invalid_message``."""
+    await users(harness, ("adv-1", "advisor", ""), ("js-1", "jobseeker", ""))
+    await follow(harness, "js-1", "adv-1")
+    js = await harness.client("js-1")
+    with pytest.raises(ServerError) as refused:
+        await js.request("callback_request", reason="Mon CV", channel="video", windows=windows(-3, -2))
+    assert (refused.value.code, refused.value.message) == ("invalid_message", "every window is in the past")
+    status, body = await harness.api("POST", "/api/followups/js-1/callbacks",
+                                     {"reason": "Mon CV", "channel": "video", "windows": windows(-3, -2)})
+    assert (status, body["error"]) == (400, {"code": "invalid_message", "message": "every window is in the past"})

@@ -121,6 +121,6 @@ async def test_a_clean_link_is_not_held_to_a_low_bitrate(browser_session: Browse
 
 def video_inbound(node: Harness) -> Any:
     """The node's receiving side of the advisor's camera (None until it is published)."""
-    room = node.node.media.rooms.get(ROOM)
+    room = node.media.rooms.get(ROOM)
     publication = next((p for p in room.publications_of("adv") if p.kind == "video"), None) if room else None
     return publication and publication.inbound

@@ -105,7 +105,7 @@ async def test_ice_restart_of_the_publish_connection_keeps_the_interview_going(
         browser_session: BrowserSession, node: Harness, same_connection: bool) -> None:
     adv, js = await open_interview(browser_session, node)
     before = await received_from(js, "adv", frames_above=5)
-    server_pc = node.node.media.rooms[ROOM].participants["adv"].publisher.pc
+    server_pc = node.media.rooms[ROOM].participants["adv"].publisher.pc
     fingerprints = """async () => {
       const report = await window.interviewPage.interview.publishPc.getStats();
       const out = [];
@@ -122,7 +122,7 @@ async def test_ice_restart_of_the_publish_connection_keeps_the_interview_going(
     assert after["video"]["framesDecoded"] > before["video"]["framesDecoded"] + 20
     # The node replaced its connection (aiortc cannot restart ICE in place): a new DTLS session,
     # whose new certificate the browser accepted, on the same RTCPeerConnection or a new one.
-    new_server_pc = node.node.media.rooms[ROOM].participants["adv"].publisher.pc
+    new_server_pc = node.media.rooms[ROOM].participants["adv"].publisher.pc
     assert new_server_pc is not server_pc and new_server_pc.connectionState == "connected"
     renewed = await adv.evaluate(fingerprints)
     assert len(set(renewed) - set(certificates)) >= 1
@@ -179,7 +179,7 @@ async def test_chat_resumes_after_a_lost_connection_with_every_message_once(
     # The interview went on over the new WebSocket: media_join resumed the participant there.
     session = await js.evaluate("() => window.interviewPage.client.hello.session")
     await js.wait_for_function("() => window.interviewPage.interview.joined.resumed === true", timeout=WAIT_MS)
-    participant = node.node.media.rooms[ROOM].participants["js"]
+    participant = node.media.rooms[ROOM].participants["js"]
     assert participant.conn is not None and participant.conn.id == session
     before = await received_from(adv, "js")
     await received_from(adv, "js", frames_above=before["video"]["framesDecoded"] + 10)

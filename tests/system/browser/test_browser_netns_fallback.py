@@ -152,7 +152,7 @@ async def fallback(page: Page, user: str, direction: str, *, video: bool, after_
 async def trial_held(node: Harness, direction: str, page: Page, user: str, since_ms: float) -> None:
     """The node kept video after its trial (``media_fallback_hold_s`` without a bad verdict), and
     stopped it no more since ``since_ms``."""
-    counts = node.node.media.link_counts.recoveries
+    counts = node.media.link_counts.recoveries
     deadline = time.monotonic() + NODE_TIMINGS["media_fallback_hold_s"] + 4.0 + 5.0  # + the trial's 4 s grace
     while counts[(direction, "held")] < 1:
         again = await page.evaluate(FALLBACK, [user, direction, False, since_ms])
@@ -202,7 +202,7 @@ async def leave(advisor: Page, jobseeker: Page) -> None:
 async def outcome(node: Harness, room: str) -> dict[str, Any]:
     """The interview's summary as the portal API gives it, once its room closed and the record is stored."""
     deadline = time.monotonic() + WAIT_MS / 1000
-    while room in node.node.media.rooms:  # the room closes once its last participant is removed
+    while room in node.media.rooms:  # the room closes once its last participant is removed
         assert time.monotonic() < deadline, f"interview {room} still open after both left"
         await asyncio.sleep(0.05)
     await node.app[OUTCOMES_KEY].flush()  # the record queued at the close is written

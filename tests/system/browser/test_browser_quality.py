@@ -90,7 +90,7 @@ async def test_each_page_reports_what_it_receives_and_a_low_frame_rate_shows(
     assert {e["user"] for e in low["receive"]} == {"adv"}
 
     def node_has_low_report() -> bool:
-        report = node.node.media.links[ROOM]._links["js"].report
+        report = node.media.links[ROOM]._links["js"].report
         video = [e for e in (report.receive if report else ()) if (e.user, e.kind) == ("adv", "video")]
         return bool(video) and video[0].fps is not None and video[0].fps < 6
 
