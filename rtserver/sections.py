@@ -58,7 +58,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "outcomes": ("interview_outcomes_retention_days", "interview_outcomes_checkpoint_s"),
     "workflow": ("portfolio_cap", "portfolio_near_cap_ratio", "callback_sla_s", "working_hours", "working_timezone",
                  "holidays", "callback_max_open", "callback_max_horizon_days", "cover_max_days", "reply_sla_s",
-                 "digest_delay_s", "digest_max_messages", "appointment_reminders_s", "appointment_missed_after_s",
+                 "digest_delay_s", "digest_max_messages", "mail_content", "appointment_reminders_s", "appointment_missed_after_s",
                  "appointment_max_duration_min", "workflow_tick_s", "membership_repair_s", "figures_window_s",
                  "figures_refresh_s", "metrics_advisor_labels", "max_room_members",
                  "smtp_host", "smtp_port", "smtp_tls", "smtp_user", "smtp_password_file", "smtp_sender",
