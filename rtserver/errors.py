@@ -10,9 +10,10 @@ Error tree::
     │                            too_many_connections
     └── Unavailable              the server cannot do it now: unavailable, internal (retry)
 
-A request error is sent as ``{"type": "error", "id": <request id>, "code": ..., "message": ...}``
-and the connection stays open. A close code (``CloseCode``) ends the connection; codes 4000-4099
-tell the client to reconnect (and resume), 4100-4199 tell it to stop until something changes.
+A request error is sent as an ``error`` event (``rtserver.protocol.events.error_of``: ``code``,
+``message``, the request's ``id``) and the connection stays open. A close code (``CloseCode``)
+ends the connection; codes 4000-4099 tell the client to reconnect (and resume), 4100-4199 tell
+it to stop until something changes.
 """
 
 from __future__ import annotations
@@ -88,13 +89,6 @@ class RtError(Exception):
         self.message = message
         self.retry_after_ms = retry_after_ms
 
-    def to_event(self, request_id: object = None) -> dict[str, object]:
-        event: dict[str, object] = {"type": "error", "code": str(self.code), "message": self.message}
-        if request_id is not None:
-            event["id"] = request_id
-        if self.retry_after_ms is not None:
-            event["retry_after_ms"] = self.retry_after_ms
-        return event
 
 
 class BadRequest(RtError):

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from ..protocol import events
 from ..protocol.requests import Availability, PresenceStatus
 
 __all__ = [
@@ -51,13 +52,7 @@ class StoredMessage:
     key: str | None
 
     def to_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "type": "message", "room": self.room, "offset": self.offset, "ts": self.ts_ms,
-            "from": self.sender, "name": self.name, "text": self.text,
-        }
-        if self.key is not None:
-            event["key"] = self.key
-        return event
+        return events.message(self.room, self.offset, self.ts_ms, self.sender, self.name, self.text, self.key)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ import uuid
 from typing import Any
 
 from ..errors import RtError
+from ..protocol import events
 from ..protocol.requests import Availability, PresenceStatus
 from ..tasks import honour_cancellation
 from . import redis_keys as k
@@ -268,5 +269,4 @@ class RedisPresence:
         for summary in await self._store.rooms_of(user_id, limit=MAX_ROOMS_NOTIFIED):
             if summary.kind is RoomKind.BROADCAST:
                 continue
-            await self._broker.publish(summary.room, {"type": "presence", "room": summary.room, "user": user_id,
-                                                      **info.to_dict()})
+            await self._broker.publish(summary.room, events.presence(summary.room, user_id, **info.to_dict()))

@@ -37,6 +37,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..logprivacy import personal
+from ..protocol import events
 from ..protocol.media import MediaReport
 from .fallback import FallbackTimings, Transition, VideoFallback
 from .linkquality import FAIR_LOSS, Floors, Level, Reason, Sample, Verdict, judge
@@ -415,8 +416,8 @@ class LinkMonitor:
             for other in self.room.participants.values():
                 if other is not participant:
                     other.subscriber.apply_pauses()
-        self.room.broadcast({"type": "media_fallback", "room": self.room.id, "user": participant.user_id,
-                             "direction": direction, "video": transition.video, "reason": str(transition.reason)})
+        self.room.broadcast(events.media_fallback(self.room.id, participant.user_id, direction, transition.video,
+                                                  str(transition.reason)))
 
     def _show(self, shown: _Shown, machine: VideoFallback, verdict: Verdict, figures: dict[str, Any],
               by_choice: bool) -> None:
@@ -447,4 +448,4 @@ class LinkMonitor:
         return out
 
     def _event(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"type": "media_link", "room": self.room.id, "links": entries}
+        return events.media_link(self.room.id, entries)

@@ -23,6 +23,7 @@ from aiortc import RTCPeerConnection
 
 from ..errors import BadRequest, ErrorCode
 from ..logprivacy import personal
+from ..protocol import events
 from . import forwarder
 from .forwarder import HostAddresses, Inbound, Outbound
 from .ice import IceServerConfig
@@ -125,8 +126,7 @@ def _watch(participant: Participant, session: PublishSession | SubscribeSession,
     @pc.on("connectionstatechange")
     def changed() -> None:
         if session.pc is pc:
-            participant.post({"type": "media_connection", "room": participant.room.id, "pc": role,
-                              "state": pc.connectionState})
+            participant.post(events.media_connection(participant.room.id, role, pc.connectionState))
 
 
 async def _add_candidate(pc: RTCPeerConnection, candidate: Any) -> None:
@@ -310,8 +310,7 @@ class SubscribeSession:
                 except forwarder.NoMediaPort as exc:
                     # The client restarts a failed connection (media_restart) and tries again.
                     log.warning("no subscribe connection for %s: %s", personal(self.participant.user_id), exc)
-                    self.participant.post({"type": "media_connection", "room": self.participant.room.id,
-                                           "pc": "subscribe", "state": "failed"})
+                    self.participant.post(events.media_connection(self.participant.room.id, "subscribe", "failed"))
                     return
                 except Exception:
                     if self._closed or pc is not self.pc or pc.signalingState == "closed":
@@ -325,9 +324,8 @@ class SubscribeSession:
 
     def offer_event(self, sdp: str | None = None) -> dict[str, Any]:
         assert self.pc is not None
-        return {"type": "media_offer", "room": self.participant.room.id, "pc": "subscribe",
-                "sdp": sdp if sdp is not None else self.pc.localDescription.sdp, "tracks": self.track_map(),
-                "restart": self._restart}
+        return events.media_offer(self.participant.room.id, sdp if sdp is not None else self.pc.localDescription.sdp,
+                                  self.track_map(), self._restart)
 
     def resend_offer(self) -> None:
         """After the participant reconnected: repeat an offer it may never have received."""

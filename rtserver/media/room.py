@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import events
 from .forwarder import CodecSpec, Inbound
 from .outcome import InterviewOutcome
 from .participant import MediaConfig, Participant
@@ -74,8 +75,8 @@ class MediaRoom:
                 participant.post(event)
 
     def _participant_event(self, participant: Participant, what: str, **extra: Any) -> dict[str, Any]:
-        return {"type": "media_participant", "room": self.id, "user": participant.user_id, "name": participant.name,
-                "role": participant.role, "event": what, **extra}
+        return events.media_participant(self.id, participant.user_id, participant.name, participant.role, what,
+                                        **extra)
 
     # -- membership ------------------------------------------------------------------------------
     def admit(self, *, user_id: str, name: str, role: str, conn: Connection) -> tuple[Participant, bool]:
@@ -84,7 +85,7 @@ class MediaRoom:
         if existing is not None:
             previous = existing.conn
             if previous is not None and previous is not conn:
-                existing.post({"type": "media_closed", "room": self.id, "reason": "taken_over"})
+                existing.post(events.media_closed(self.id, "taken_over"))
             existing.conn = conn
             if existing.drop_timer is not None:
                 existing.drop_timer.cancel()
@@ -121,7 +122,7 @@ class MediaRoom:
             return None
         del self.participants[participant.user_id]
         if self._unpublish_all(participant):
-            self.broadcast({"type": "media_tracks", "room": self.id, "user": participant.user_id, "tracks": []})
+            self.broadcast(events.media_tracks(self.id, participant.user_id, []))
         self.broadcast(self._participant_event(participant, "left", reason=reason))
         if not self._shutting_down:
             for other in self.participants.values():
@@ -147,7 +148,7 @@ class MediaRoom:
         """Remove everyone (server shutdown) and wait for their connections to close."""
         self._shutting_down = True
         for participant in list(self.participants.values()):
-            participant.post({"type": "media_closed", "room": self.id, "reason": reason})
+            participant.post(events.media_closed(self.id, reason))
             self.remove(participant, reason)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
@@ -172,8 +173,8 @@ class MediaRoom:
             self._unpublish(publication)
             changed = True
         if changed:
-            self.broadcast({"type": "media_tracks", "room": self.id, "user": participant.user_id,
-                            "tracks": [p.describe() for p in self.publications_of(participant.user_id)]})
+            self.broadcast(events.media_tracks(self.id, participant.user_id,
+                                               [p.describe() for p in self.publications_of(participant.user_id)]))
             for other in self.participants.values():
                 if other is not participant or self.echo:
                     other.subscriber.sync()

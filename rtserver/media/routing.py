@@ -50,6 +50,7 @@ from ..backends import Broker, MediaDirectory
 from ..errors import ErrorCode, RtError, Unavailable
 from ..feature import Feature
 from ..logprivacy import personal
+from ..protocol import events
 from ..protocol.media import MEDIA_PARSERS, MediaJoin, MediaLeave, MediaRequest, media_frame
 from ..tasks import BackgroundTasks, honour_cancellation
 from .signalling import echo_room_owner
@@ -341,10 +342,10 @@ class MediaRouting:
                     raise Unavailable("the interview is moving to another node; join again", retry_after_ms=500)
             reply = await self._serve_here(proxy, req)
         except RtError as exc:
-            reply = exc.to_event(rid)
+            reply = events.error_of(exc, rid)
         except Exception:
             log.exception("forwarded media request failed")
-            reply = RtError("internal error").to_event(rid)
+            reply = events.error_of(RtError("internal error"), rid)
         await self.send_quietly(origin, {"op": "reply", "rid": message["rid"], "reply": reply})
 
     def _drop_proxy(self, proxy: RemoteConnection) -> None:
@@ -416,4 +417,4 @@ class MediaRouting:
             for conn, rooms in list(self._remote.items()):
                 if rooms.get(room) == host:
                     self._unbind(conn, room)
-                    await conn.send({"type": "media_closed", "room": room, "reason": "host_lost"})
+                    await conn.send(events.media_closed(room, "host_lost"))

@@ -34,6 +34,7 @@ from ..gcpolicy import FullCollection
 from ..logprivacy import personal
 from ..metrics import Metrics
 from ..precall.probe import PROBE_KBPS
+from ..protocol import events
 from ..protocol.media import (
     MAX_STATS_EVERY_MS,
     MIN_STATS_EVERY_MS,
@@ -228,7 +229,7 @@ class MediaService:
             return  # already gone (a concurrent check, or it left)
         log.info("interview %s: %s may no longer take part (%s)", personal(room.id), personal(participant.user_id),
                  reason)
-        participant.post({"type": "media_closed", "room": room.id, "reason": reason})
+        participant.post(events.media_closed(room.id, reason))
         if participant.conn is not None:
             self._forget(participant.conn, room.id)
         room.remove(participant, reason)
@@ -360,13 +361,13 @@ class MediaService:
         self._by_conn.setdefault(conn, set()).add(room.id)
         if not room.echo:
             self._monitor(room).joined(participant)
-        return {"type": "media_joined", "id": req.id, "room": room.id, "user": user, "role": kind,
-                "resumed": resumed, "participants": [p.describe() for p in room.participants.values()
-                                                     if p is not participant],
-                "tracks": [p.describe() for p in room.publications_of(user)],
-                "ice_servers": self.config.ice.for_user(user, time.time()),
-                "drop_timeout_ms": int(self.config.drop_timeout_s * 1000),
-                "report_every_ms": self.config.links.report_every_ms}
+        return events.media_joined_reply(
+            req.id, room.id, user, kind, resumed,
+            participants=[p.describe() for p in room.participants.values() if p is not participant],
+            tracks=[p.describe() for p in room.publications_of(user)],
+            ice_servers=self.config.ice.for_user(user, time.time()),
+            drop_timeout_ms=int(self.config.drop_timeout_s * 1000),
+            report_every_ms=self.config.links.report_every_ms)
 
     async def leave(self, conn: Connection, req: MediaLeave) -> dict[str, Any]:
         room, participant = self._participant(conn, req.room)
@@ -374,7 +375,7 @@ class MediaService:
         task = room.remove(participant, "left")
         if task is not None:
             await asyncio.shield(task)
-        return {"type": "ok", "id": req.id}
+        return events.ok_reply(req.id)
 
     async def offer(self, conn: Connection, req: MediaOffer) -> dict[str, Any]:
         room, participant = await self._authorized(conn, req.room)
@@ -385,13 +386,13 @@ class MediaService:
         except forwarder.NoMediaPort as exc:
             raise Unavailable(f"this node has no free media port ({exc}); try again later",
                               retry_after_ms=5000) from None
-        return {"type": "media_answer", "id": req.id, "room": room.id, "pc": str(PcRole.PUBLISH), "sdp": sdp,
-                "tracks": [p.describe() | {"mid": p.mid} for p in room.publications_of(participant.user_id)]}
+        return events.media_answer_reply(
+            req.id, room.id, sdp, [p.describe() | {"mid": p.mid} for p in room.publications_of(participant.user_id)])
 
     async def answer(self, conn: Connection, req: MediaAnswer) -> dict[str, Any]:
         _, participant = await self._authorized(conn, req.room)
         await participant.subscriber.apply_answer(req.sdp)
-        return {"type": "ok", "id": req.id}
+        return events.ok_reply(req.id)
 
     async def candidate(self, conn: Connection, req: MediaCandidate) -> dict[str, Any] | None:
         _, participant = await self._authorized(conn, req.room)
@@ -404,12 +405,12 @@ class MediaService:
                 raise RtError(str(exc), code=ErrorCode.INVALID_MESSAGE) from None
         session = participant.publisher if req.pc is PcRole.PUBLISH else participant.subscriber
         await session.add_candidate(candidate)
-        return None if req.id is None else {"type": "ok", "id": req.id}
+        return None if req.id is None else events.ok_reply(req.id)
 
     async def restart(self, conn: Connection, req: MediaRestart) -> dict[str, Any]:
         _, participant = await self._authorized(conn, req.room)
         await participant.subscriber.restart()
-        return {"type": "ok", "id": req.id}
+        return events.ok_reply(req.id)
 
     async def stats(self, conn: Connection, req: MediaStats) -> dict[str, Any]:
         room, participant = await self._authorized(conn, req.room)
@@ -422,7 +423,7 @@ class MediaService:
             if req.every_ms:
                 participant.stats_task = asyncio.create_task(self._stats_every(room, participant, req.every_ms / 1000),
                                                              name=f"media-stats-{room.id}")
-        return {"type": "media_stats", "id": req.id, **await self._room_stats(room)}
+        return events.media_stats_reply(req.id, **await self._room_stats(room))
 
     async def _room_stats(self, room: MediaRoom) -> dict[str, Any]:
         """The room's statistics; an echo room's carry its capacity probe (docs/precall.md)."""
@@ -435,12 +436,12 @@ class MediaService:
     async def _stats_every(self, room: MediaRoom, participant: Participant, every_s: float) -> None:
         while True:
             await asyncio.sleep(every_s)
-            participant.post({"type": "media_stats", **await self._room_stats(room)})
+            participant.post(events.media_stats(**await self._room_stats(room)))
 
     async def receive(self, conn: Connection, req: MediaReceive) -> dict[str, Any]:
         _, participant = await self._authorized(conn, req.room)
         participant.subscriber.set_receive_video(req.video)
-        return {"type": "ok", "id": req.id}
+        return events.ok_reply(req.id)
 
     async def report(self, conn: Connection, req: MediaReport) -> dict[str, Any] | None:
         """A participant's figures (``media_report``). Not re-checked against the store like the other
@@ -450,14 +451,14 @@ class MediaService:
         monitor = None if room.echo else self.links.get(room.id)
         if monitor is not None and monitor.room is room:
             monitor.report(participant, req)
-        return None if req.id is None else {"type": "ok", "id": req.id}
+        return None if req.id is None else events.ok_reply(req.id)
 
     async def invite(self, conn: Connection, req: MediaInvite) -> dict[str, Any]:
         room, participant = await self._authorized(conn, req.room)
         if participant.role != str(Role.ADVISOR):
             raise Forbidden("only the advisor invites to an interview")
         room.invited[req.user] = participant.user_id
-        return {"type": "ok", "id": req.id}
+        return events.ok_reply(req.id)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _forget(self, conn: Connection, room_id: str) -> None:

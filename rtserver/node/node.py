@@ -32,6 +32,7 @@ from ..protocol import (
     Session,
     SetPresence,
     Typing,
+    events,
     parse_request,
     request_id,
 )
@@ -144,7 +145,7 @@ class Node:
         costs a traceback (logged once per cause per interval) and the work before it.
         """
         self.metrics.errors.labels(str(exc.code)).inc()
-        await conn.send(exc.to_event(rid))
+        await conn.send(events.error_of(exc, rid))
         if exc.code is ErrorCode.UNAUTHORIZED and conn.identity is None:
             conn.close_soon(CloseCode.UNAUTHORIZED, exc.message)
         elif exc.code is not ErrorCode.UNAVAILABLE and session.violation(time.monotonic()):
@@ -164,12 +165,13 @@ class Node:
                 raise RtError("a refreshed token must name the same user with the same role",
                               code=ErrorCode.FORBIDDEN)
             conn.identity = identity
-            await conn.send({"type": "ok", "id": None if req is None else req.id, "expires": int(identity.expires_at)})
+            await conn.send(events.ok_reply(None if req is None else req.id, expires=int(identity.expires_at)))
             return
         if len(self.hub.user_connections(identity.user_id)) >= self.settings.max_connections_per_user:
             self.metrics.errors.labels(str(ErrorCode.TOO_MANY_CONNECTIONS)).inc()
-            await conn.send(RtError(f"at most {self.settings.max_connections_per_user} connections per user",
-                                    code=ErrorCode.TOO_MANY_CONNECTIONS).to_event(None if req is None else req.id))
+            refusal = RtError(f"at most {self.settings.max_connections_per_user} connections per user",
+                              code=ErrorCode.TOO_MANY_CONNECTIONS)
+            await conn.send(events.error_of(refusal, None if req is None else req.id))
             conn.close_soon(CloseCode.TOO_MANY_CONNECTIONS, "too many connections for this user")
             return
         conn.identity = identity
@@ -184,16 +186,16 @@ class Node:
         session.authenticated()
         self.hub.add_connection(conn)
         s = self.settings
-        await conn.send({
-            "type": "hello", "id": None if req is None else req.id, "user": identity.user_id,
-            "role": str(identity.role), "name": identity.name, "session": conn.id, "node": self.id,
-            "server_time": int(time.time() * 1000), "expires": int(identity.expires_at),
-            "rooms": rooms["rooms"],
-            "limits": {"max_frame_bytes": s.max_frame_bytes, "max_text_chars": s.max_text_chars,
-                       "max_messages_per_s": s.max_messages_per_s, "burst_messages": s.burst_messages,
-                       "max_joins_per_s": s.max_joins_per_s, "burst_joins": s.burst_joins,
-                       "history_page_max": s.history_page_max, "typing_ttl_s": s.typing_ttl_s},
-        })
+        await conn.send(events.hello_reply(
+            None if req is None else req.id, user=identity.user_id,
+            role=str(identity.role), name=identity.name, session=conn.id, node=self.id,
+            server_time=int(time.time() * 1000), expires=int(identity.expires_at),
+            rooms=rooms["rooms"],
+            limits={"max_frame_bytes": s.max_frame_bytes, "max_text_chars": s.max_text_chars,
+                    "max_messages_per_s": s.max_messages_per_s, "burst_messages": s.burst_messages,
+                    "max_joins_per_s": s.max_joins_per_s, "burst_joins": s.burst_joins,
+                    "history_page_max": s.history_page_max, "typing_ttl_s": s.typing_ttl_s},
+        ))
 
     async def _sweep_expired_tokens(self) -> None:
         """Close sessions whose token expired, checked once a second for all connections.
@@ -230,10 +232,10 @@ class Node:
 
     async def _set_presence(self, conn: Connection, req: SetPresence) -> dict[str, Any] | None:
         await self.presence.set_status(conn, req.status, req.availability)
-        return None if req.id is None else {"type": "ok", "id": req.id}
+        return None if req.id is None else events.ok_reply(req.id)
 
     async def _ping(self, conn: Connection, req: Ping) -> dict[str, Any]:
-        return {"type": "pong", "id": req.id, "server_time": int(time.time() * 1000)}
+        return events.pong_reply(req.id, int(time.time() * 1000))
 
     def on_connection_closed(self, conn: Connection, code: CloseCode) -> None:
         """Called when the node cuts a connection (its ``closed`` flag already stops fan-out to it)."""

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..errors import CloseCode, ErrorCode, RtError
-from ..protocol import CODECS, JSON
+from ..protocol import CODECS, JSON, events
 from .connection import Connection
 from .node import Node
 from .origins import origin_allowed, request_origin
@@ -98,7 +98,7 @@ async def _serve(request: web.Request, node: Node, identity: Any, hold: Hold | N
                 break
     except RtError as exc:  # opening the session failed (header auth path)
         log.info("session %s refused: %s", conn.id, exc.message)
-        await conn.send(exc.to_event())
+        await conn.send(events.error_of(exc))
         conn.close_soon(CloseCode.UNAUTHORIZED if exc.code is ErrorCode.UNAUTHORIZED else CloseCode.TRY_AGAIN_LATER,
                         exc.message)
     finally:

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter
 from ..auth import Role
 from ..errors import ErrorCode, Forbidden, RtError
 from ..logprivacy import personal
+from ..protocol import events
 from ..protocol.precall import PrecallResult, PrecallResults
 from .results import CheckResults
 from .verdict import evaluate
@@ -52,14 +53,13 @@ class PrecallService:
         stored = await self.results.save(conn.user_id, result, ts_ms=int(time.time() * 1000))
         self._checks.labels(stored["verdict"]).inc()
         await self._tell_advisor(conn.user_id, stored)
-        return {"type": "precall_result", "id": req.id, "result": stored}
+        return events.precall_result_reply(req.id, stored)
 
     async def read(self, conn: Connection, req: PrecallResults) -> dict[str, Any]:
         user = req.user or conn.user_id
         if user != conn.user_id and not await self._follows(conn, user):
             raise Forbidden("you may read your own checks, or, as an advisor, those of your portfolio's jobseekers")
-        return {"type": "precall_results", "id": req.id, "user": user,
-                "results": await self.results.history(user, limit=req.limit)}
+        return events.precall_results_reply(req.id, user, await self.results.history(user, limit=req.limit))
 
     async def _follows(self, conn: Connection, jobseeker: str) -> bool:
         assert conn.identity is not None
@@ -74,6 +74,6 @@ class PrecallService:
         try:
             followup = await self._workflow.store.get_followup(user)
             if followup is not None:
-                await self._workflow.notifier.live(followup.room, {"type": "precall", "user": user, "result": stored})
+                await self._workflow.notifier.live(followup.room, events.precall(followup.room, user, stored))
         except RtError as exc:  # stored already: the advisor sees it in the portfolio when the store is back
             log.warning("could not tell %s's advisor about a pre-call check: %s", personal(user), exc.message)

@@ -17,7 +17,7 @@ from ..feature import AfterSend, BeforeSend, ChatHooks
 from ..metrics import Metrics
 from ..node.connection import Connection
 from ..node.hub import Hub
-from ..protocol import History, Join, Leave, Read, Send, Typing
+from ..protocol import History, Join, Leave, Read, Send, Typing, events
 from ..sections import ChatConfig
 from .presence import PresenceService
 
@@ -68,25 +68,22 @@ class ChatService:
             await self._hub.attach(conn, room.id, room.kind, role)
             head = await self._store.head(room.id)
             reads = await self._store.read_offsets(room.id)
-            reply: dict[str, Any] = {
-                "type": "joined", "id": req.id, "room": room.id, "kind": str(room.kind), "title": room.title,
-                "role": str(role), "epoch": room.epoch, "head": head, "read": reads.get(conn.user_id, 0),
-            }
-            reply["unread"] = max(0, head - reply["read"])
+            described = None
             if room.kind is not RoomKind.BROADCAST:
                 members = await self._store.members(room.id)
                 presence = await self._presence.snapshot(list(members))
-                reply["members"] = [
+                described = [
                     {"user": u, "role": str(r), "read": reads.get(u, 0), **presence.get(u, {})}
                     for u, r in members.items()]
             start = self._resume_point(req, room.epoch, head)
-            if start is None:
-                reply["reset"] = True  # cannot resume across an epoch change: start over from history
+            # start None: cannot resume across an epoch change: ``reset``, start over from history
             replay_from = head if start is None else start
-            reply["replay"] = min(head - replay_from, self._config.resume_max_messages)
-            reply["truncated"] = head - replay_from > self._config.resume_max_messages
-            await conn.send(reply)
-            replayed_to = await self._replay(conn, room.id, replay_from, reply["replay"])
+            replay = min(head - replay_from, self._config.resume_max_messages)
+            await conn.send(events.joined_reply(
+                req.id, room.id, str(room.kind), room.title, str(role), room.epoch, head, reads.get(conn.user_id, 0),
+                replay, head - replay_from > self._config.resume_max_messages, members=described,
+                reset=start is None))
+            replayed_to = await self._replay(conn, room.id, replay_from, replay)
             self._hub.caught_up(conn, room.id, head, replayed_to)
         except BaseException:
             self._hub.detach(conn, room.id)
@@ -122,7 +119,7 @@ class ChatService:
         if room is None or not self._hub.detach(conn, req.room):
             raise Forbidden(f"not joined to {req.room!r}", code=ErrorCode.NOT_JOINED)
         await self.announce_left(conn, req.room, room.kind)
-        return {"type": "ok", "id": req.id}
+        return events.ok_reply(req.id)
 
     async def announce_left(self, conn: Connection, room_id: str, kind: RoomKind) -> None:
         """Tell the room a user left, once their last connection on this node is gone from it."""
@@ -155,11 +152,8 @@ class ChatService:
             self._metrics.messages_in.inc()
             await self._broker.publish(req.room, message.to_event())
         self._metrics.ack_latency.observe(time.perf_counter() - started)
-        ack: dict[str, Any] = {"type": "ack", "id": req.id, "room": req.room, "offset": message.offset,
-                               "ts": message.ts_ms}
-        if result.duplicate:
-            ack["duplicate"] = True
-        else:
+        ack = events.ack_reply(req.id, req.room, message.offset, message.ts_ms, duplicate=result.duplicate)
+        if not result.duplicate:
             # After the acknowledgement is built: digests and reply times never slow a send down.
             for after in self._after_send:
                 after(conn, req, message)
@@ -168,33 +162,30 @@ class ChatService:
     async def typing(self, conn: Connection, req: Typing) -> dict[str, Any] | None:
         self._may_post(conn, req.room)
         assert conn.identity is not None
-        await self._broker.publish(req.room, {
-            "type": "typing", "room": req.room, "user": conn.user_id, "name": conn.identity.name,
-            "active": req.active, "ttl_ms": int(self._config.typing_ttl_s * 1000)})
-        return None if req.id is None else {"type": "ok", "id": req.id}
+        await self._broker.publish(req.room, events.typing(req.room, conn.user_id, conn.identity.name, req.active,
+                                                           int(self._config.typing_ttl_s * 1000)))
+        return None if req.id is None else events.ok_reply(req.id)
 
     async def read(self, conn: Connection, req: Read) -> dict[str, Any]:
         self._membership(conn, req.room)
         offset = await self._store.set_read(req.room, conn.user_id, req.offset)
         room = self._hub.rooms.get(req.room)
         if room is not None and room.kind is not RoomKind.BROADCAST:
-            await self._broker.publish(req.room, {"type": "read", "room": req.room, "user": conn.user_id,
-                                                  "offset": offset})
-        return {"type": "ok", "id": req.id, "offset": offset}
+            await self._broker.publish(req.room, events.read(req.room, conn.user_id, offset))
+        return events.ok_reply(req.id, offset=offset)
 
     async def history(self, conn: Connection, req: History) -> dict[str, Any]:
         self._membership(conn, req.room)
         page = await self._store.read_before(req.room, req.before, req.limit + 1)
         more = len(page) > req.limit
         messages = page[1:] if more else page
-        return {"type": "history", "id": req.id, "room": req.room, "more": more,
-                "messages": [m.to_event() for m in messages]}
+        return events.history_reply(req.id, req.room, more, [m.to_event() for m in messages])
 
     async def rooms(self, conn: Connection, request_id: object) -> dict[str, Any]:
         summaries = await self._store.rooms_of(conn.user_id, limit=self._config.max_rooms_per_connection)
-        return {"type": "rooms", "id": request_id, "rooms": [
+        return events.rooms_reply(request_id, [
             {"room": s.room, "kind": str(s.kind), "title": s.title, "epoch": s.epoch, "head": s.head,
-             "read": s.read, "unread": s.unread, "last_ts": s.last_ts} for s in summaries]}
+             "read": s.read, "unread": s.unread, "last_ts": s.last_ts} for s in summaries])
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
         """Take the user out of the room's members, and every connection of theirs, on every node,
@@ -204,8 +195,7 @@ class ChatService:
         for listener in () if self._hooks is None else self._hooks.member_removed:
             await listener(room_id, user_id)
         try:
-            await self._broker.publish(room_id, {"type": "member", "room": room_id, "user": user_id,
-                                                 "event": "removed"})
+            await self._broker.publish(room_id, events.member(room_id, user_id, "removed"))
         except RtError:
             self._hub.evict(room_id, user_id)  # the broker is down: at least this node's connections go
             raise
@@ -214,5 +204,4 @@ class ChatService:
     @staticmethod
     def _member_event(conn: Connection, room_id: str, what: str) -> dict[str, Any]:
         assert conn.identity is not None
-        return {"type": "member", "room": room_id, "user": conn.user_id, "name": conn.identity.name,
-                "event": what}
+        return events.member(room_id, conn.user_id, what, name=conn.identity.name)

@@ -13,7 +13,7 @@ from ..auth import Role
 from ..backends import Broker, PresenceBackend, PresenceInfo, RoomKind, Store
 from ..errors import Forbidden
 from ..node.connection import Connection
-from ..protocol import Availability, PresenceStatus
+from ..protocol import Availability, PresenceStatus, events
 
 __all__ = ["PresenceService"]
 
@@ -61,5 +61,5 @@ class PresenceService:
         for summary in await self._store.rooms_of(user_id, limit=MAX_ROOMS_NOTIFIED):
             if summary.kind is RoomKind.BROADCAST:
                 continue
-            event = {"type": "presence", "room": summary.room, "user": user_id, **info.to_dict()}
+            event = events.presence(summary.room, user_id, **info.to_dict())
             await self._broker.publish(summary.room, event)

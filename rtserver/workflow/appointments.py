@@ -19,6 +19,7 @@ import secrets
 import time
 
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
+from ..protocol import events
 from .access import Acting, CoverService
 from .mail import Mailer
 from .notify import Notifier, now_ms
@@ -130,8 +131,8 @@ class AppointmentService:
         appointment = await self._portfolios.update_appointment(before, change)
         assert appointment is not None
         if user_id not in before.joined:
-            await self._notify.live(appointment.room, {"type": "appointment", "event": "joined", "user": user_id,
-                                                       "appointment": appointment.to_dict()})
+            await self._notify.live(appointment.room, events.appointment(appointment.room, "joined",
+                                                                         appointment.to_dict(), user=user_id))
         return appointment
 
     async def of(self, user_id: str) -> list[Appointment]:
@@ -144,8 +145,8 @@ class AppointmentService:
         if appointment is None or appointment.status is not AppointmentStatus.SCHEDULED:
             return
         starts_in_s = max(0, (appointment.start_ms - now_ms()) // 1000)
-        await self._notify.live(appointment.room, {"type": "appointment_reminder", "starts_in_s": starts_in_s,
-                                                   "lead_s": int(lead), "appointment": appointment.to_dict()})
+        await self._notify.live(appointment.room, events.appointment_reminder(appointment.room, starts_in_s, int(lead),
+                                                                              appointment.to_dict()))
         users = await self._store.get_users([appointment.advisor, appointment.jobseeker])
         for user in users.values():
             if user.email:
@@ -175,5 +176,4 @@ class AppointmentService:
 
     async def _announce(self, appointment: Appointment, event: str, *, actor: str | None, text: str) -> None:
         await self._notify.notice(appointment.room, text, actor=actor)
-        await self._notify.live(appointment.room, {"type": "appointment", "event": event,
-                                                   "appointment": appointment.to_dict()})
+        await self._notify.live(appointment.room, events.appointment(appointment.room, event, appointment.to_dict()))

@@ -24,6 +24,7 @@ import secrets
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
+from ..protocol import events
 from ..protocol.workflow import CallbackOutcome as Outcome
 from ..text import LINE_BREAKERS
 from .access import Acting, CoverService
@@ -197,7 +198,7 @@ class CallbackService:
 
     async def _announce(self, room: str, callback: Callback, event: str, *, actor: str, text: str) -> None:
         await self._notify.notice(room, text, actor=actor)
-        await self._notify.live(room, {"type": "callback", "event": event, "callback": callback.to_dict(now_ms())})
+        await self._notify.live(room, events.callback(room, event, callback.to_dict(now_ms())))
 
     async def queue(self, advisor: str, *, actor: str | None = None) -> list[Callback]:
         """The advisor's queue; for an ``actor`` other than him, only under a cover."""

@@ -16,7 +16,7 @@ from ..auth import Role
 from ..backends import StoredMessage
 from ..errors import Forbidden
 from ..node.connection import Connection
-from ..protocol import Send
+from ..protocol import Send, events
 from ..protocol.workflow import (
     AppointmentCancel,
     AppointmentCreate,
@@ -83,20 +83,20 @@ class LiveRequests:
     async def callback_request(self, conn: Connection, req: CallbackRequest) -> dict[str, Any]:
         user = _role(conn, Role.JOBSEEKER)
         cb = await self._wf.callbacks.request(user, reason=req.reason, channel=req.channel, windows=req.windows)
-        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+        return events.callback_reply(req.id, cb.to_dict(now_ms()))
 
     async def callback_cancel(self, conn: Connection, req: CallbackCancel) -> dict[str, Any]:
         cb = await self._wf.callbacks.cancel(req.callback, _role(conn, Role.JOBSEEKER))
-        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+        return events.callback_reply(req.id, cb.to_dict(now_ms()))
 
     async def callback_claim(self, conn: Connection, req: CallbackClaim) -> dict[str, Any]:
         cb = await self._wf.callbacks.claim(req.callback, _role(conn, Role.ADVISOR))
-        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+        return events.callback_reply(req.id, cb.to_dict(now_ms()))
 
     async def callback_outcome(self, conn: Connection, req: CallbackOutcomeRequest) -> dict[str, Any]:
         cb = await self._wf.callbacks.outcome(req.callback, _role(conn, Role.ADVISOR), req.outcome, note=req.note,
                                               windows=req.windows)
-        return {"type": "callback", "id": req.id, "callback": cb.to_dict(now_ms())}
+        return events.callback_reply(req.id, cb.to_dict(now_ms()))
 
     async def callbacks(self, conn: Connection, req: ListCallbacks) -> dict[str, Any]:
         assert conn.identity is not None
@@ -105,40 +105,40 @@ class LiveRequests:
         else:
             found = await self._wf.callbacks.of(conn.user_id)
         now = now_ms()
-        return {"type": "callbacks", "id": req.id, "callbacks": [cb.to_dict(now) for cb in found]}
+        return events.callbacks_reply(req.id, [cb.to_dict(now) for cb in found])
 
     # -- appointments ----------------------------------------------------------------------------
     async def appointment_create(self, conn: Connection, req: AppointmentCreate) -> dict[str, Any]:
         appointment = await self._wf.appointments.schedule(_role(conn, Role.ADVISOR), req.jobseeker,
                                                            start_ms=req.start, duration_min=req.duration_min)
-        return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict()}
+        return events.appointment_reply(req.id, appointment.to_dict())
 
     async def appointment_cancel(self, conn: Connection, req: AppointmentCancel) -> dict[str, Any]:
         appointment = await self._wf.appointments.cancel(req.appointment, conn.user_id, advisor=_is_advisor(conn))
-        return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict()}
+        return events.appointment_reply(req.id, appointment.to_dict())
 
     async def appointment_join(self, conn: Connection, req: AppointmentJoin) -> dict[str, Any]:
         appointment = await self._wf.appointments.join(req.appointment, conn.user_id, advisor=_is_advisor(conn))
-        return {"type": "appointment", "id": req.id, "appointment": appointment.to_dict(), "room": appointment.room}
+        return events.appointment_reply(req.id, appointment.to_dict(), room=appointment.room)
 
     async def appointments(self, conn: Connection, req: ListAppointments) -> dict[str, Any]:
         found = await self._wf.appointments.of(conn.user_id)
-        return {"type": "appointments", "id": req.id, "appointments": [a.to_dict() for a in found]}
+        return events.appointments_reply(req.id, [a.to_dict() for a in found])
 
     # -- follow-up -------------------------------------------------------------------------------
     async def followup(self, conn: Connection, req: GetFollowUp) -> dict[str, Any]:
         assert conn.identity is not None
         if conn.identity.role is Role.ADVISOR:
-            return {"type": "portfolio", "id": req.id, "portfolio": await self._wf.portfolio(conn.user_id)}
+            return events.portfolio_reply(req.id, await self._wf.portfolio(conn.user_id))
         found = await self._wf.store.get_followup(conn.user_id)
-        return {"type": "followup", "id": req.id, "followup": None if found is None else found.to_dict()}
+        return events.followup_reply(req.id, None if found is None else found.to_dict())
 
     async def opt_out(self, conn: Connection, req: FollowUpOptOut) -> dict[str, Any]:
         user = _role(conn, Role.JOBSEEKER)
         found = await self._wf.portfolios.set_status(user, FollowUpStatus.OPTED_OUT, by=user)
-        return {"type": "followup", "id": req.id, "followup": found.to_dict()}
+        return events.followup_reply(req.id, found.to_dict())
 
     async def opt_in(self, conn: Connection, req: FollowUpOptIn) -> dict[str, Any]:
         user = _role(conn, Role.JOBSEEKER)
         found = await self._wf.portfolios.set_status(user, FollowUpStatus.ACTIVE, by=user)
-        return {"type": "followup", "id": req.id, "followup": found.to_dict()}
+        return events.followup_reply(req.id, found.to_dict())

@@ -42,7 +42,8 @@ class Notifier:
         self._config = config
 
     async def live(self, room: str, event: dict[str, Any]) -> None:
-        await self._broker.publish(room, {**event, "room": room})
+        """Publish ``event`` (built by ``rtserver.protocol.events``, naming ``room``) into the room."""
+        await self._broker.publish(room, event)
 
     async def notice(self, room: str, text: str, *, actor: str | None = None) -> StoredMessage:
         """Store a system message in the conversation, fan it out, and schedule digests."""

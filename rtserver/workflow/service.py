@@ -22,6 +22,7 @@ from ..auth import Role
 from ..backends import MemberRole, PresenceBackend, RoomKind, Store
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
 from ..logprivacy import personal
+from ..protocol import events
 from .notify import Notifier, now_ms
 from .settings import WorkflowConfig
 from .store import (
@@ -132,8 +133,7 @@ class PortfolioService:
         await self._notify.notice(room, f"Votre suivi passe de {old_name} à {advisor.name}. "
                                         "L'historique et vos demandes sont conservés.")
         # Published before the removal, so the old advisor's open tabs hear it too.
-        await self._notify.live(room, {"type": "followup", "event": "transferred", "from": old_id,
-                                       "followup": followup.to_dict()})
+        await self._notify.live(room, events.followup(room, "transferred", followup.to_dict(), previous=old_id))
         await self._remove_member(room, old_id)  # on every node: its connections leave the room
         await self._move_appointments(jobseeker_id, advisor_id)
         await self._store.unschedule(TimerKind.MEMBERSHIP, repair)
@@ -208,7 +208,7 @@ class PortfolioService:
         text = ("Le suivi en ligne est suspendu : le suivi continue avec l'agence. Tout l'historique est conservé."
                 if status is FollowUpStatus.OPTED_OUT else "Le suivi en ligne reprend.")
         await self._notify.notice(followup.room, text, actor=by)
-        await self._notify.live(followup.room, {"type": "followup", "event": event, "followup": followup.to_dict()})
+        await self._notify.live(followup.room, events.followup(followup.room, event, followup.to_dict()))
         self._webhooks.emit(f"followup.{event}", followup.to_dict())
         return followup
 
