@@ -65,8 +65,8 @@ async def test_echo_room_sends_a_participant_its_own_media_back(harness: Harness
         assert video.get("remb_sent_kbps") in (probe["target_kbps"], 1500, probe["hold_kbps"]), (video, probe)
         # Until the hold, what the probe loses is not repaired (no NACK asked for or answered, no
         # keyframe request passed on); from the hold on, it is, as in an interview.
-        echo = harness.node.media._probes["precall:js"]
-        publication = next(p for p in harness.node.media.rooms["precall:js"].publications.values()
+        echo = harness.media._probes["precall:js"]
+        publication = next(p for p in harness.media.rooms["precall:js"].publications.values()
                             if p.kind == "video")
         assert publication.inbound is not None and publication.downtracks
 
