@@ -1,7 +1,9 @@
 """``python -m loadtest chat {room,one2one,idle} [options]``: benchmark the chat server.
 ``python -m loadtest media [options]``: benchmark media forwarding (see ``media.py``).
 ``python -m loadtest workflow [options]``: portfolios and callbacks at scale (see ``workflow.py``).
+``python -m loadtest retention [options]``: the retention sweep on a 1M-message store (see ``retention.py``).
 ``python -m loadtest calibrate [options]``: the pre-call check against real interviews (see ``calibrate.py``).
+``python -m loadtest audit [options]``: the access journal's record and verify costs (see ``audit.py``).
 
 By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
 secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
@@ -26,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from . import calibrate, media, workflow
+from . import audit, calibrate, media, retention, workflow
 from .pool import WorkerPool
 from .report import default_path, failure_recorded, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(idle)
     media.add_parser(commands)
     workflow.add_parser(commands)
+    audit.add_parser(commands)
+    retention.add_parser(commands)
     calibrate.add_parser(commands)
     return parser
 
@@ -230,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         media.check(parser, args)
     elif args.command == "workflow":
         workflow.check(parser, args)
+    elif args.command == "audit":
+        audit.check(parser, args)
+    elif args.command == "retention":
+        retention.check(parser, args)
     elif args.command == "calibrate":
         calibrate.check(parser, args)
     else:
@@ -241,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    runs = {"media": media.run, "workflow": workflow.run, "calibrate": calibrate.run}
+    runs = {"media": media.run, "workflow": workflow.run, "calibrate": calibrate.run, "audit": audit.run,
+            "retention": retention.run}
     task = loop.create_task(runs.get(args.command, _run)(args))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .audit.journal import JOURNAL_KEY
 from .compose import COMPOSITION_KEY, compose
 from .config import Settings, warn_exposed_files
 from .demo import check_demo_allowed
 from .feature import Feature
+from .home import add_home_route
 from .node.cors import cors
 from .node.headers import security_headers
 from .node.httpkit import API_KEY, api_errors
@@ -48,6 +50,7 @@ def build_app(settings: Settings) -> web.Application:
     app[PENDING_AUTH_KEY] = PendingAuth(settings.max_unauthenticated_per_address)
     app[WORKFLOW_KEY] = composition.workflow
     app[OUTCOMES_KEY] = composition.outcomes
+    app[JOURNAL_KEY] = composition.journal
     for feature in composition.features:  # started in this order, closed in reverse
         app.cleanup_ctx.append(_lifecycle(feature))
 
@@ -57,5 +60,6 @@ def build_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.router.add_routes(composition.routes)
     if STATIC_DIR.is_dir():
+        add_home_route(app)
         app.router.add_static("/static/", STATIC_DIR)
     return app

@@ -8,7 +8,7 @@ token verifier, the hub, presence and chat. Each feature is then built from the 
 the configuration it uses (nothing receives the ``Node``) and answers with a ``Feature``
 (``rtserver/feature.py``): its request types, HTTP routes, chat hooks, ``start`` and ``close``.
 
-Order, declared once in ``compose``: core, workflow, pre-call, outcomes, demo,
+Order, declared once in ``compose``: core, workflow, pre-call, outcomes, retention (the sweep), demo,
 media. ``build_app`` starts them in that order and closes them in reverse (one ``cleanup_ctx`` each,
 so a start-up that fails halfway closes what had started): the media closes first (every peer
 connection, then the interviews are let go for other nodes), then the outcomes recorder (the
@@ -24,6 +24,8 @@ import uuid
 
 from aiohttp import web
 
+from .audit.install import audit_feature, build_journal
+from .audit.journal import AccessJournal
 from .auth import TokenVerifier
 from .backends.family import create_store_family
 from .config import Settings
@@ -39,6 +41,7 @@ from .node.ws import websocket_handler
 from .outcomes import OutcomeRecorder, outcomes_feature
 from .precall.install import precall_feature
 from .precall.service import PrecallService
+from .retention import retention_feature, sweeper_for
 from .sections import Sections
 from .services import ChatService, PresenceService
 from .workflow import Workflow, workflow_feature
@@ -57,6 +60,7 @@ class Composition:
     media: MediaService
     media_routing: MediaRouting
     outcomes: OutcomeRecorder
+    journal: AccessJournal
 
 
 def compose(settings: Settings) -> Composition:
@@ -88,7 +92,15 @@ def compose(settings: Settings) -> Composition:
                                retention_days=config.outcomes.retention_days,
                                checkpoint_s=config.outcomes.checkpoint_s)
 
-    features = [workflow_feature(workflow), precall_feature(precall), outcomes_feature(recorder)]
+    retention = sweeper_for(config.retention, stores, node_id=node_id, registry=registry)
+    journal = build_journal(settings, stores, node_id=node_id, metrics=metrics)
+    chat.journal = journal  # conversation join and history
+    media.journal = journal  # interview join, on the node hosting the interview
+    workflow.journal = journal  # portfolio over the WebSocket
+
+    features = [workflow_feature(workflow), precall_feature(precall), outcomes_feature(recorder),
+                audit_feature(journal),
+                retention_feature(retention)]
     if settings.demo:
         features.append(demo_feature(backends.store, workflow.portfolios))
     features.append(routing.feature())
@@ -105,7 +117,7 @@ def compose(settings: Settings) -> Composition:
                    close=node.stop)  # stopped after on_shutdown closed the connections: flushes the store
     ordered = (core, *features)
     return Composition(node=node, features=ordered, routes=tuple(merge_routes(ordered)), workflow=workflow,
-                       media=media, media_routing=routing, outcomes=recorder)
+                       media=media, media_routing=routing, outcomes=recorder, journal=journal)
 
 
 COMPOSITION_KEY: web.AppKey[Composition] = web.AppKey("rtserver_composition", Composition)

@@ -74,7 +74,8 @@ class Settings:
     shutdown_timeout_s: float = _opt(5.0, "time given to connections and the store to finish on shutdown")
     log_level: str = _opt("info", "debug, info, warning or error")
     redis_retention_messages: int = _opt(100_000, "messages kept per room in Redis (oldest trimmed first); 0 keeps all")
-    redis_idempotency_ttl_s: float = _opt(86_400.0, "how long Redis remembers a send's idempotency key")
+    redis_idempotency_ttl_s: float = _opt(86_400.0, "how long a send's idempotency key is remembered, on either "
+                                          "store (Redis: the key's TTL; SQLite: cleared by the retention sweep)")
     redis_timeout_s: float = _opt(2.0, "a Redis call slower than this fails (clients get a retryable unavailable)")
     node_heartbeat_s: float = _opt(4.0, "multi-node presence beat; a dead node's users go offline within "
                                    "presence_ttl_s + this")
@@ -121,8 +122,29 @@ class Settings:
     precall_history: int = _opt(20, "pre-call check results kept per user (older ones are deleted)")
     interview_outcomes_retention_days: int = _opt(400, "interview outcome summaries are deleted this many days "
                                                   "after the interview started (a year and its comparison month)")
+    retention_messages_days: int = _opt(730, "chat messages are deleted this many days after they were written "
+                                        "(each room's oldest first; offsets stay continuous); 0 keeps them")
+    retention_callbacks_days: int = _opt(395, "callback requests (with their notes) are deleted this many days after "
+                                         "they were made, once no longer open or claimed; 0 keeps them")
+    retention_appointments_days: int = _opt(395, "appointments are deleted this many days after the time they were "
+                                            "for; 0 keeps them")
+    retention_precall_results_days: int = _opt(90, "pre-call check results are deleted this many days after the "
+                                               "check (besides precall_history per user); 0 keeps them")
+    retention_webhook_outbox_days: int = _opt(7, "webhook deliveries still in the outbox (their node died holding "
+                                              "them) are deleted this many days after their event; 0 keeps them")
+    retention_sweep_s: float = _opt(300.0, "how often a node runs the retention sweep (on several nodes one of them "
+                                    "sweeps each kind per interval)")
+    retention_batch: int = _opt(500, "items the retention sweep deletes per store call (one short transaction)")
+    retention_max_batches: int = _opt(200, "store calls per kind per sweep; what is left is overdue until the next")
+    retention_batch_pause_s: float = _opt(0.005, "pause between two store calls of the sweep, so chat writes go "
+                                          "first")
     interview_outcomes_checkpoint_s: float = _opt(60.0, "a running interview's outcome so far is stored this often "
                                                   "(what remains, as host_lost, if its node dies)")
+    # The access journal (rtserver/audit, docs/audit.md). A year: the upper end of the 6 to 12 months
+    # the CNIL recommends for access logs, so that a person asking who read their file after a
+    # follow-up of several months still gets the whole of it.
+    audit_retention_days: int = _opt(365, "access journal entries (who opened whose conversation, portfolio, "
+                                     "interview or export) are deleted this many days after they were recorded")
     media_owner_lease_s: float = _opt(12.0, "multi-node: a node holds each interview it hosts by renewing a lease "
                                       "every node_heartbeat_s; a dead node's interviews move after this")
     media_forward_timeout_s: float = _opt(10.0, "multi-node: a media request forwarded to the node hosting the "

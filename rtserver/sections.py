@@ -15,6 +15,7 @@ section            class                           read by
 ``media_routing``  ``MediaRoutingConfig``          ``media.routing.MediaRouting``
 ``precall``        ``PrecallConfig``               ``media.MediaService`` (echo rooms)
 ``outcomes``       ``OutcomesConfig``              ``outcomes.OutcomeRecorder``
+``retention``      ``retention.RetentionConfig``   ``retention.RetentionSweeper`` (docs/retention.md)
 ``workflow``       ``workflow.WorkflowConfig``     ``workflow.Workflow`` (``smtp``, ``webhooks``
                                                    nested: ``SmtpConfig``, ``WebhookConfig``)
 =================  ==============================  =============================================
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .media.candidate_policy import Refusal
     from .media.participant import MediaConfig
+    from .retention.config import RetentionConfig
     from .workflow.settings import WorkflowConfig
 
 __all__ = ["CORE_FIELDS", "FIELDS", "ChatConfig", "MediaRoutingConfig", "OutcomesConfig", "PrecallConfig",
@@ -56,6 +58,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "media_routing": ("media_forward_timeout_s", "node_heartbeat_s", "media_owner_lease_s"),
     "precall": ("precall_max_s", "precall_history"),
     "outcomes": ("interview_outcomes_retention_days", "interview_outcomes_checkpoint_s"),
+    "audit": ("audit_retention_days",),  # read by rtserver/audit/install.py (the access journal)
+    "retention": ("retention_messages_days", "retention_callbacks_days", "retention_appointments_days",
+                  "retention_precall_results_days", "retention_webhook_outbox_days", "redis_idempotency_ttl_s",
+                  "interview_outcomes_retention_days", "retention_sweep_s", "retention_batch",
+                  "retention_max_batches", "retention_batch_pause_s"),
     "workflow": ("portfolio_cap", "portfolio_near_cap_ratio", "callback_sla_s", "working_hours", "working_timezone",
                  "holidays", "callback_max_open", "callback_max_horizon_days", "cover_max_days", "reply_sla_s",
                  "digest_delay_s", "digest_max_messages", "mail_content", "appointment_reminders_s",
@@ -147,6 +154,7 @@ class Sections:
     media_routing: MediaRoutingConfig
     precall: PrecallConfig
     outcomes: OutcomesConfig
+    retention: RetentionConfig
     workflow: WorkflowConfig
     max_room_members: int  # the chat's bound, which the workflow's assignments respect too
     metrics_advisor_labels: bool
@@ -157,6 +165,7 @@ class Sections:
         """Every section, validated: raises ValueError naming the settings that cannot work."""
         # Imported here: this module is imported by the backends, below the media and the workflow.
         from .media.signalling import media_config
+        from .retention.config import RetentionConfig
         from .workflow.settings import WorkflowConfig
 
         def view(section: str) -> Any:
@@ -172,5 +181,6 @@ class Sections:
                    precall=PrecallConfig(precall.precall_max_s, precall.precall_history),
                    outcomes=OutcomesConfig(outcomes.interview_outcomes_retention_days,
                                            outcomes.interview_outcomes_checkpoint_s),
+                   retention=RetentionConfig.from_settings(view("retention")),
                    workflow=WorkflowConfig.from_settings(workflow, environ),
                    max_room_members=workflow.max_room_members, metrics_advisor_labels=workflow.metrics_advisor_labels)

@@ -52,6 +52,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
     "--autoplay-policy=no-user-gesture-required",  # remote audio plays without a click, as after one
+    # Third-party cookies blocked, as in Chrome's incognito windows and for anyone who blocks them:
+    # a frame of another site than the top page then gets no sessionStorage or localStorage
+    # (SecurityError on access), which the widget's page on a portal must survive.
+    "--test-third-party-cookie-phaseout",
 ]
 NODE_SETTINGS: dict[str, Any] = {"media_listen_address": "127.0.0.1", "media_drop_timeout_s": 5.0}
 

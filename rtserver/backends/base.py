@@ -10,10 +10,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol import events
 from ..protocol.requests import Availability, PresenceStatus
+
+if TYPE_CHECKING:
+    from ..retention.policy import Kind
+    from ..retention.sweeper import Reaper
 
 __all__ = [
     "AppendResult", "Backends", "Broker", "BrokerHandler", "MediaDirectory", "MemberRole", "NodeMessageHandler",
@@ -50,9 +54,14 @@ class StoredMessage:
     name: str
     text: str
     key: str | None
+    # What a workflow notice is about, for pages to render it in their reader's language and time
+    # zone (an appointment's start as an instant: docs/workflow.md#notices). None for messages of
+    # people, which carry nothing but their text.
+    data: dict[str, Any] | None = None
 
     def to_event(self) -> dict[str, Any]:
-        return events.message(self.room, self.offset, self.ts_ms, self.sender, self.name, self.text, self.key)
+        return events.message(self.room, self.offset, self.ts_ms, self.sender, self.name, self.text, self.key,
+                              self.data)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,10 +102,16 @@ class Store(Protocol):
     async def rooms_of(self, user_id: str, *, limit: int) -> list[RoomSummary]: ...
 
     async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,
-                     ts_ms: int) -> AppendResult: ...
+                     ts_ms: int, data: dict[str, Any] | None = None) -> AppendResult: ...
     async def read_after(self, room_id: str, offset: int, limit: int) -> list[StoredMessage]: ...
     async def read_before(self, room_id: str, offset: int | None, limit: int) -> list[StoredMessage]: ...
     async def head(self, room_id: str) -> int: ...
+    async def first_offset(self, room_id: str) -> int | None:
+        """The oldest offset still kept (retention deletes a room's oldest messages); None: none kept."""
+
+    def reapers(self) -> dict[Kind, Reaper]:
+        """The kinds of data this store deletes for the retention sweep (``rtserver/retention``)."""
+
 
     async def set_read(self, room_id: str, user_id: str, offset: int) -> int: ...
     async def read_offsets(self, room_id: str) -> dict[str, int]: ...

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..outcomes.stores import OutcomeStore, RedisOutcomes, SqliteOutcomes
 from ..precall.results import CheckResults
 from ..precall.stores import RedisCheckResults, SqliteCheckResults
+from ..retention.sweeper import Claim, LocalClaim
 from ..workflow.redis_store import RedisWorkflowStore
 from ..workflow.sqlite_store import SqliteWorkflowStore
 from ..workflow.store import WorkflowStore
@@ -30,6 +31,7 @@ from .redis_broker import RedisBroker
 from .redis_directory import RedisMediaDirectory
 from .redis_link import RedisLink, is_redis_url
 from .redis_presence import RedisPresence
+from .redis_retention import RedisClaim
 from .redis_store import RedisStore
 from .sqlite_store import SqliteStore
 
@@ -50,6 +52,14 @@ class StoreFamily:
     workflow: WorkflowStore
     checks: CheckResults  # pre-call check results
     outcomes: OutcomeStore  # interview outcomes
+
+    def retention_claim(self, node_id: str) -> Claim:
+        """Who sweeps each kind of data (``rtserver/retention``): this node alone on SQLite, one
+        node per interval on Redis."""
+        store = self.backends.store
+        if isinstance(store, RedisStore):
+            return RedisClaim(store.link, node_id)
+        return LocalClaim()
 
 
 def create_store_family(config: StoreConfig, *, metrics: Metrics | None = None) -> StoreFamily:

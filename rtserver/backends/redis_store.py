@@ -26,6 +26,7 @@ cannot change in one script.)
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -34,9 +35,12 @@ from typing import Any
 import msgpack
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError
+from ..retention.policy import Kind
+from ..retention.sweeper import Reaper
 from . import redis_keys as k
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
 from .redis_link import RedisLink
+from .redis_retention import ScanReaper
 
 __all__ = ["RedisStore", "decode_message"]
 
@@ -46,7 +50,8 @@ ROOMS_OF_BATCH = 200  # rooms looked up per pipeline in rooms_of
 def decode_message(blob: bytes) -> StoredMessage:
     """A stored entry (the message event, msgpack) as a ``StoredMessage``."""
     e = msgpack.unpackb(blob, raw=False)
-    return StoredMessage(e["room"], e["offset"], e["ts"], e["from"], e["name"], e["text"], e.get("key"))
+    return StoredMessage(e["room"], e["offset"], e["ts"], e["from"], e["name"], e["text"], e.get("key"),
+                         e.get("data"))
 
 
 def _str(value: bytes | str) -> str:
@@ -62,6 +67,7 @@ class RedisStore:
         self._link = link
         self._retention = max(0, retention_messages)
         self._idempotency_ttl_ms = max(1000, int(idempotency_ttl_s * 1000))
+        self._trim = link.register_lua("retention_stream")
 
     @property
     def link(self) -> RedisLink:
@@ -163,13 +169,13 @@ class RedisStore:
 
     # -- messages ----------------------------------------------------------------------------
     async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,
-                     ts_ms: int) -> AppendResult:
+                     ts_ms: int, data: dict[str, Any] | None = None) -> AppendResult:
         reply = await self._link.script(
             "append",
             [k.room_meta(room_id), k.room_log(room_id), k.room_reads(room_id),
              k.idempotency(room_id, sender, key or "")],
             [room_id, sender, name, text, "0" if key is None else "1", key or "", ts_ms, self._retention,
-             self._idempotency_ttl_ms, k.room_channel(room_id)])
+             self._idempotency_ttl_ms, k.room_channel(room_id), "" if not data else json.dumps(data)])
         status = _str(reply[0])
         if status == "missing":
             raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
@@ -177,8 +183,10 @@ class RedisStore:
             if reply[2]:
                 return AppendResult(decode_message(reply[2]), duplicate=True)
             # The original aged out of the retained history: its offset is all that is left.
-            return AppendResult(StoredMessage(room_id, int(reply[1]), ts_ms, sender, name, text, key), duplicate=True)
-        return AppendResult(StoredMessage(room_id, int(reply[1]), ts_ms, sender, name, text, key), duplicate=False)
+            return AppendResult(StoredMessage(room_id, int(reply[1]), ts_ms, sender, name, text, key, data),
+                                duplicate=True)
+        return AppendResult(StoredMessage(room_id, int(reply[1]), ts_ms, sender, name, text, key, data),
+                            duplicate=False)
 
     async def read_after(self, room_id: str, offset: int, limit: int) -> list[StoredMessage]:
         if limit <= 0:
@@ -195,6 +203,11 @@ class RedisStore:
             k.room_log(room_id), end, "-", count=limit))
         return [decode_message(fields[b"e"]) for _, fields in reversed(entries)]
 
+    async def first_offset(self, room_id: str) -> int | None:
+        entries = await self._link.call("first_offset", lambda: self._link.client.xrange(
+            k.room_log(room_id), "-", "+", count=1))
+        return int(entries[0][0].split(b"-")[0]) if entries else None
+
     async def head(self, room_id: str) -> int:
         head = await self._link.call("head", lambda: self._link.client.hget(k.room_meta(room_id), "head"))
         return 0 if head is None else int(head)
@@ -209,6 +222,18 @@ class RedisStore:
     async def read_offsets(self, room_id: str) -> dict[str, int]:
         found = await self._link.call("read_offsets", lambda: self._link.client.hgetall(k.room_reads(room_id)))
         return {_str(user): int(offset) for user, offset in found.items()}
+
+    # -- retention (rtserver/retention) -------------------------------------------------------
+    def reapers(self) -> dict[Kind, Reaper]:
+        """Messages: each room's stream trimmed by id (``lua/retention_stream.lua``). Idempotency
+        keys need no sweep: each is written with its retention as TTL."""
+        return {Kind.MESSAGES: ScanReaper(self._link, match=k.room_log("*"), key_type="stream",
+                                          per_key=self._trim_stream)}
+
+    async def _trim_stream(self, key: Any, cutoff_ms: int, limit: int) -> tuple[int, int, bool]:
+        n, kept, more = await self._link.call("retention_stream", lambda: self._trim(keys=[key],
+                                                                                      args=[cutoff_ms, limit]))
+        return int(n), int(kept), bool(more)
 
 
 def _room_full(count: Any, max_members: int) -> LimitExceeded:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import secrets
 import sqlite3
@@ -23,6 +24,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
+from ..retention.policy import Kind
+from ..retention.sweeper import FnReaper, Reaper
+from . import sqlite_retention as retention
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
 from .sqlite_thread import connect_private
 
@@ -41,7 +45,7 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE INDEX IF NOT EXISTS members_by_user ON members (user, room);
 CREATE TABLE IF NOT EXISTS messages (
     room TEXT NOT NULL, offset INTEGER NOT NULL, ts_ms INTEGER NOT NULL, sender TEXT NOT NULL,
-    name TEXT NOT NULL, text TEXT NOT NULL, key TEXT, PRIMARY KEY (room, offset)
+    name TEXT NOT NULL, text TEXT NOT NULL, key TEXT, data TEXT, PRIMARY KEY (room, offset)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_key ON messages (room, sender, key) WHERE key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS reads (
@@ -66,8 +70,8 @@ class _Batch:
 
     def flush(self, conn: sqlite3.Connection, heads: dict[str, int]) -> None:
         if self.messages:
-            conn.executemany("INSERT INTO messages (room, offset, ts_ms, sender, name, text, key) "
-                             "VALUES (?,?,?,?,?,?,?)", self.messages)
+            conn.executemany("INSERT INTO messages (room, offset, ts_ms, sender, name, text, key, data) "
+                             "VALUES (?,?,?,?,?,?,?,?)", self.messages)
         if self.reads:
             conn.executemany("INSERT INTO reads (room, user, offset) VALUES (?,?,?) ON CONFLICT (room, user) "
                              "DO UPDATE SET offset=max(offset, excluded.offset)",
@@ -80,8 +84,18 @@ class _Batch:
 _Op = Callable[[sqlite3.Connection, _Batch], Any]
 
 
+MESSAGE_COLUMNS = "room, offset, ts_ms, sender, name, text, key, data"
+
+
 def _message(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                         None if row[7] is None else json.loads(row[7]))
+
+
+def _add_data_column(conn: sqlite3.Connection) -> None:
+    """Databases made before notices carried data get the column (NULL for their messages)."""
+    if "data" not in {row[1] for row in conn.execute("PRAGMA table_info(messages)")}:
+        conn.execute("ALTER TABLE messages ADD COLUMN data TEXT")
 
 
 class SqliteStore:
@@ -116,7 +130,8 @@ class SqliteStore:
 
         def setup() -> sqlite3.Connection:
             conn = self._connect()
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + retention.INDEX)
+            _add_data_column(conn)
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it, off the commit path
             return conn
 
@@ -309,16 +324,15 @@ class SqliteStore:
 
     # -- messages ----------------------------------------------------------------------------
     async def append(self, room_id: str, *, sender: str, name: str, text: str, key: str | None,
-                     ts_ms: int) -> AppendResult:
+                     ts_ms: int, data: dict[str, Any] | None = None) -> AppendResult:
         def op(conn: sqlite3.Connection, batch: _Batch) -> AppendResult:
             # Everything is checked before anything is collected: no savepoint needed.
             if key is not None:
                 earlier = batch.keys.get((room_id, sender, key))
                 if earlier is not None:
                     return AppendResult(earlier, duplicate=True)
-                row = conn.execute(
-                    "SELECT room, offset, ts_ms, sender, name, text, key FROM messages "
-                    "WHERE room=? AND sender=? AND key=?", (room_id, sender, key)).fetchone()
+                row = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room=? AND sender=? AND key=?",
+                                   (room_id, sender, key)).fetchone()
                 if row is not None:
                     return AppendResult(_message(row), duplicate=True)
             head = self._heads.get(room_id)
@@ -328,8 +342,9 @@ class SqliteStore:
                     raise Forbidden(f"no room {room_id!r}", code=ErrorCode.ROOM_NOT_FOUND)
                 head = row[0]
             offset = head + 1
-            message = StoredMessage(room_id, offset, ts_ms, sender, name, text, key)
-            batch.messages.append((room_id, offset, ts_ms, sender, name, text, key))
+            message = StoredMessage(room_id, offset, ts_ms, sender, name, text, key, data)
+            batch.messages.append((room_id, offset, ts_ms, sender, name, text, key,
+                                   None if data is None else json.dumps(data)))
             if key is not None:
                 batch.keys[(room_id, sender, key)] = message
             batch.reads[(room_id, sender)] = offset  # the sender has read everything up to their own message
@@ -341,16 +356,21 @@ class SqliteStore:
 
     async def read_after(self, room_id: str, offset: int, limit: int) -> list[StoredMessage]:
         rows = await self._read(lambda c: c.execute(
-            "SELECT room, offset, ts_ms, sender, name, text, key FROM messages WHERE room=? AND offset>? "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room=? AND offset>? "
             "ORDER BY offset LIMIT ?", (room_id, offset, limit)).fetchall())
         return [_message(r) for r in rows]
 
     async def read_before(self, room_id: str, offset: int | None, limit: int) -> list[StoredMessage]:
         before = 2**63 - 1 if offset is None else offset
         rows = await self._read(lambda c: c.execute(
-            "SELECT room, offset, ts_ms, sender, name, text, key FROM messages WHERE room=? AND offset<? "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room=? AND offset<? "
             "ORDER BY offset DESC LIMIT ?", (room_id, before, limit)).fetchall())
         return [_message(r) for r in reversed(rows)]
+
+    async def first_offset(self, room_id: str) -> int | None:
+        row = await self._read(lambda c: c.execute("SELECT min(offset) FROM messages WHERE room=?",
+                                                   (room_id,)).fetchone())
+        return row[0]
 
     async def head(self, room_id: str) -> int:
         row = await self._read(lambda c: c.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone())
@@ -378,3 +398,21 @@ class SqliteStore:
         rows = await self._read(lambda c: c.execute("SELECT user, offset FROM reads WHERE room=?",
                                                     (room_id,)).fetchall())
         return dict(rows)
+
+    # -- retention (rtserver/retention; the SQL in sqlite_retention.py) -----------------------
+    def reapers(self) -> dict[Kind, Reaper]:
+        return {Kind.MESSAGES: FnReaper(self._delete_due_messages, lambda: self._read(retention.oldest_message_ms)),
+                Kind.IDEMPOTENCY_KEYS: FnReaper(self._clear_due_keys, lambda: self._read(retention.oldest_key_ms))}
+
+    async def _delete_due_messages(self, cutoff: int, limit: int, cursor: str) -> tuple[int, str | None]:
+        rooms, last = await self._read(lambda c: retention.due_rooms(c, cursor, cutoff))
+        if not rooms:
+            return 0, last
+        deleted, done = await self._write(lambda c, batch: retention.trim_rooms(c, rooms, cutoff, limit))
+        if done < len(rooms):  # go on from the first room not done: the cursor is the one before it
+            return deleted, cursor if done == 0 else rooms[done - 1]
+        return deleted, last
+
+    async def _clear_due_keys(self, cutoff: int, limit: int, cursor: str) -> tuple[int, str | None]:
+        cleared = await self._write(lambda c, batch: retention.clear_due_keys(c, cutoff, limit))
+        return cleared, "" if cleared == limit else None

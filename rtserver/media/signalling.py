@@ -26,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..audit.chain import AccessKind
+from ..audit.journal import NO_JOURNAL, Journal
 from ..auth import Role
 from ..backends import RoomKind, Store
 from ..config import Settings
@@ -165,6 +167,7 @@ class MediaService:
         # for one after each release (rtserver/gcpolicy.py). The lifecycle test checks they go.
         self.collection = FullCollection()
         self.on_interview_closed: Callable[[MediaRoom], None] | None = None  # its outcome (rtserver/outcomes)
+        self.journal: Journal = NO_JOURNAL  # the node's access journal (rtserver/audit), set at installation
         # Each interview's links, judged every tick by one task for the whole node (rtserver/media/links.py).
         self.link_counts = LinkCounts()
         self.links: dict[str, LinkMonitor] = {}
@@ -323,7 +326,7 @@ class MediaService:
             self._probes[room_id] = EchoProbe(room)
         return room
 
-    async def _interview_room(self, conn: Connection, room_id: str) -> tuple[MediaRoom, str]:
+    async def _interview_room(self, conn: Connection, room_id: str, request_id: object) -> tuple[MediaRoom, str]:
         """The interview of chat room ``room_id``, and the user's role in it, if they may join."""
         assert conn.identity is not None
         user = conn.user_id
@@ -341,6 +344,7 @@ class MediaService:
             raise Forbidden(f"room {room_id!r} does not exist or you are not a member")
         if chat_room.kind is RoomKind.BROADCAST:
             raise Forbidden("information sessions (broadcast rooms) have no video")
+        await self.journal.room(AccessKind.INTERVIEW_JOIN, conn, room_id, request_id)  # allowed, nothing made yet
         room = self.rooms.get(room_id)  # again: the store calls above may have let others in
         if room is None:
             room = self.rooms[room_id] = MediaRoom(room_id, config=self.config, totals=self.totals,
@@ -353,7 +357,7 @@ class MediaService:
         if echo_room_owner(req.room) is not None:
             room, kind = self._echo_room(conn, req.room), str(conn.identity.role)
         else:
-            room, kind = await self._interview_room(conn, req.room)
+            room, kind = await self._interview_room(conn, req.room, req.id)
         if user not in room.participants and len(room.participants) >= self.config.max_participants:
             raise LimitExceeded(f"an interview has at most {self.config.max_participants} participants",
                                 code=ErrorCode.ROOM_FULL)

@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..audit.chain import AccessKind
+from ..audit.journal import record_room_http
 from ..backends import MemberRole, RoomKind
 from ..errors import BadRequest, ErrorCode, RtError
 from . import httpkit
@@ -93,6 +95,7 @@ async def export_messages(request: web.Request) -> web.Response:
     room_id = httpkit.room_id(request.match_info["room"])
     after = int_query(request.query, "after", 0)
     limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
+    await record_room_http(request, AccessKind.CONVERSATION_EXPORT, room_id)
     messages = await store.read_after(room_id, after, limit)
     return web.json_response({"room": room_id, "messages": [m.to_event() for m in messages],
                               "more": len(messages) == limit})

@@ -1,5 +1,5 @@
 """The node's side of interview outcomes: record each interview it hosts, count it on ``/metrics``,
-checkpoint the running ones, sweep old records.
+checkpoint the running ones (old records are deleted by the node's retention sweep, ``rtserver/retention``).
 
 Only the node hosting an interview holds its room, so only it records it (a forwarding node sees
 signalling, not the room). When the room closes, its summary is counted and stored. While it runs,
@@ -36,7 +36,6 @@ __all__ = ["OutcomeRecorder", "outcome_record"]
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
-SWEEP_EVERY_S = 3600.0  # removing records past a retention counted in days: hourly is plenty
 DRAIN_TIMEOUT_S = 5.0  # at shutdown, waiting writes get this long (the store is still open)
 MAX_PENDING = 10_000  # records waiting for a store that is down: checkpoints are dropped beyond
 
@@ -134,16 +133,9 @@ class OutcomeRecorder:
         return await self.store.sweep(now_ms - self.retention_days * DAY_MS)
 
     async def _tick_forever(self) -> None:
-        next_sweep = 0.0
+        # Records past interview_outcomes_retention_days are deleted by the node's retention sweep
+        # (rtserver/retention: kind interview_outcomes), with every other kind of data.
         while True:
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_EVERY_S
-                try:
-                    removed = await self.sweep()
-                    if removed:
-                        log.info("removed %d interview outcomes past %d days", removed, self.retention_days)
-                except RtError as exc:
-                    log.warning("interview outcomes: the retention sweep failed: %s", exc.message)
             await asyncio.sleep(self._checkpoint_s)
             self.checkpoint()
 

@@ -8,7 +8,8 @@ numbers and words. No names, no free text, no jobseeker id of its own.
 Records are written whole and keyed by id: the host node writes a checkpoint of a running
 interview now and then and the final record when the room closes, each replacing the last.
 Periods select on ``started``: ``[since, until)``. Records whose interview started before the
-retention cutoff are removed by ``sweep``.
+retention cutoff are removed by ``sweep``, which the retention sweep (``rtserver/retention``) calls
+in bounded batches through ``reapers()``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 from ..backends.redis_link import RedisLink
 from ..backends.sqlite_thread import SqliteThread
 from ..media.outcome import OUTCOMES
+from ..retention.policy import Kind
+from ..retention.sweeper import FnReaper, Reaper
 
 __all__ = ["OutcomeStore", "RedisOutcomes", "SqliteOutcomes", "empty_counts"]
 
@@ -60,8 +63,20 @@ class OutcomeStore(Protocol):
     async def counts(self, *, since: int, until: int, advisor: str | None = None) -> dict[str, int]:
         """How many records of each outcome started in ``[since, until)`` (of one advisor, or all)."""
 
-    async def sweep(self, before: int) -> int:
-        """Remove the records that started before ``before``; how many went."""
+    async def sweep(self, before: int, *, limit: int | None = None) -> int:
+        """Remove the records that started before ``before`` (at most ``limit``); how many went
+        (each counted by the one call that removed it)."""
+
+    async def oldest_started(self) -> int | None:
+        """When the oldest record held started (None: none held)."""
+
+    def reapers(self) -> dict[Kind, Reaper]:
+        """The records under the retention sweep (``rtserver/retention``)."""
+        async def delete(cutoff: int, limit: int, cursor: str) -> tuple[int, str | None]:
+            n = await self.sweep(cutoff, limit=limit)
+            return n, "" if n == limit else None
+
+        return {Kind.INTERVIEW_OUTCOMES: FnReaper(delete, self.oldest_started)}
 
 
 SCHEMA = """
@@ -112,9 +127,16 @@ class SqliteOutcomes:
             counts[outcome] = counts.get(outcome, 0) + n
         return counts
 
-    async def sweep(self, before: int) -> int:
+    async def sweep(self, before: int, *, limit: int | None = None) -> int:
         return await self._db.run(lambda c: c.execute(
-            "DELETE FROM interview_outcomes WHERE started_ms<?", (before,)).rowcount, write=True)
+            "DELETE FROM interview_outcomes WHERE id IN (SELECT id FROM interview_outcomes WHERE started_ms<? "
+            "ORDER BY started_ms LIMIT ?)", (before, -1 if limit is None else limit)).rowcount, write=True)
+
+    async def oldest_started(self) -> int | None:
+        return (await self._db.run(lambda c: c.execute("SELECT min(started_ms) FROM interview_outcomes")
+                                   .fetchone()))[0]
+
+    reapers = OutcomeStore.reapers
 
 
 # Keys share the hash tag {io}: one slot, so a record's keys change together on a cluster too.
@@ -173,27 +195,37 @@ class RedisOutcomes:
             counts[name] = counts.get(name, 0) + int(n)
         return counts
 
-    async def sweep(self, before: int) -> int:
+    async def oldest_started(self) -> int | None:
+        first = await self._link.call("outcome_oldest", lambda: self._link.client.zrange(
+            _key("start"), 0, 0, withscores=True))
+        return int(first[0][1]) if first else None
+
+    reapers = OutcomeStore.reapers
+
+    async def sweep(self, before: int, *, limit: int | None = None) -> int:
         removed = 0
-        while True:
-            async def batch() -> int:
+        while limit is None or removed < limit:
+            take = SWEEP_BATCH if limit is None else min(SWEEP_BATCH, limit - removed)
+
+            async def batch(take: int = take) -> int:
                 client = self._link.client
-                ids = await client.zrangebyscore(_key("start"), "-inf", f"({before}", start=0, num=SWEEP_BATCH)
+                ids = await client.zrangebyscore(_key("start"), "-inf", f"({before}", start=0, num=take)
                 if not ids:
                     return 0
                 metas = await client.hmget(_key("meta"), ids)
                 async with client.pipeline(transaction=True) as pipe:
-                    pipe.zrem(_key("start"), *ids)
-                    pipe.hdel(_key("data"), *ids)
+                    pipe.zrem(_key("start"), *ids)  # its count: what this call removed (another node's
+                    pipe.hdel(_key("data"), *ids)   # sweep may have taken some of the same ids)
                     pipe.hdel(_key("meta"), *ids)
                     for rid, meta in zip(ids, metas, strict=True):
                         advisor = (meta or b"").decode().partition(" ")[2]
                         if advisor:
                             pipe.zrem(_key(f"adv:{advisor}"), rid)
-                    await pipe.execute()
-                return len(ids)
+                    done = await pipe.execute()
+                return int(done[0])
 
             n = await self._link.call("outcome_sweep", batch)
             removed += n
-            if n < SWEEP_BATCH:
+            if n < take:
                 return removed
+        return removed

@@ -16,9 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .verdict import result_mode
+
+if TYPE_CHECKING:
+    from ..retention.policy import Kind
+    from ..retention.sweeper import Reaper
 
 __all__ = ["MAX_RESULT_DEPTH", "CheckResults", "encodable", "loaded"]
 
@@ -91,6 +95,7 @@ class CheckResults(Protocol):
     async def latest(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The latest stored check of each user that has one."""
 
+    def reapers(self) -> dict[Kind, Reaper]: ...
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
         """The user's checks, newest first."""
 

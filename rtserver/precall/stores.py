@@ -11,7 +11,10 @@ import sqlite3
 from typing import Any
 
 from ..backends.redis_link import RedisLink
+from ..backends.redis_retention import ScanReaper
 from ..backends.sqlite_thread import SqliteThread
+from ..retention.policy import Kind
+from ..retention.sweeper import FnReaper, Reaper
 from .results import encodable, loaded
 
 __all__ = ["RedisCheckResults", "SqliteCheckResults"]
@@ -21,6 +24,7 @@ CREATE TABLE IF NOT EXISTS precall_results (
     user TEXT NOT NULL, ts_ms INTEGER NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS precall_results_by_user ON precall_results (user, seq);
+CREATE INDEX IF NOT EXISTS precall_results_by_ts ON precall_results (ts_ms);
 """
 
 
@@ -59,6 +63,19 @@ class SqliteCheckResults:
         await self._db.run(write, write=True)
         return stored
 
+    def reapers(self) -> dict[Kind, Reaper]:
+        """Results older than their retention go, whatever ``keep`` allows (retention sweep)."""
+        async def delete(cutoff: int, limit: int, cursor: str) -> tuple[int, str | None]:
+            n = await self._db.run(lambda c: c.execute(
+                "DELETE FROM precall_results WHERE seq IN (SELECT seq FROM precall_results WHERE ts_ms < ? "
+                "ORDER BY ts_ms LIMIT ?)", (cutoff, limit)).rowcount, write=True)
+            return n, "" if n == limit else None
+
+        async def oldest() -> int | None:
+            return (await self._db.run(lambda c: c.execute("SELECT min(ts_ms) FROM precall_results").fetchone()))[0]
+
+        return {Kind.PRECALL_RESULTS: FnReaper(delete, oldest)}
+
     async def latest(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not user_ids:
             return {}
@@ -92,12 +109,22 @@ class RedisCheckResults:
         self._link = link
         self._keep = keep
         self._save = link.register_lua("precall_save")  # atomic on a cluster too
+        self._trim = link.register_lua("retention_list")
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+    def reapers(self) -> dict[Kind, Reaper]:
+        """Each user's list loses its results older than their retention (``lua/retention_list.lua``)."""
+        async def per_key(key: Any, cutoff: int, limit: int) -> tuple[int, int, bool]:
+            n, kept, more = await self._link.call("retention_precall", lambda: self._trim(keys=[key],
+                                                                                          args=[cutoff, limit]))
+            return int(n), int(kept), bool(more)
+
+        return {Kind.PRECALL_RESULTS: ScanReaper(self._link, match=_key("*"), key_type="list", per_key=per_key)}
 
     async def save(self, user_id: str, result: dict[str, Any], *, ts_ms: int) -> dict[str, Any]:
         stored, data = _stored(result, ts_ms)

@@ -14,7 +14,7 @@ per room (``Hub``), so a typed object would only add an allocation and a copy on
 A field documented as optional (``key?``) is left out, never sent as null; a field without
 ``?`` is always present, null where the docs say so (``hello.id``, ``followup.followup``).
 
-The registries say which fields each type has; tests/test_protocol_events.py holds them against
+The registries say which fields each type has; tests/unit/protocol/test_protocol_events.py holds them against
 the constructors and against the documents' event and reply tables, and checks that no other
 module builds a server frame. Pure: no I/O, no import of the rest of the server.
 """
@@ -74,12 +74,15 @@ def _reply(type_: str, fields: str) -> Callable[[Constructor], Constructor]:
 
 
 # -- chat and presence (docs/protocol.md) --------------------------------------------------------
-@_event("message", "room offset ts from name text key?")
-def message(room: str, offset: int, ts: int, sender: str, name: str, text: str, key: str | None = None) -> Event:
+@_event("message", "room offset ts from name text key? data?")
+def message(room: str, offset: int, ts: int, sender: str, name: str, text: str, key: str | None = None,
+            data: dict[str, Any] | None = None) -> Event:
     event = {"type": "message", "room": room, "offset": offset, "ts": ts, "from": sender, "name": name,
              "text": text}
     if key is not None:
         event["key"] = key
+    if data is not None:  # a notice's facts for the page to render (an appointment's instant), never a person's
+        event["data"] = data
     return event
 
 

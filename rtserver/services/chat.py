@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..audit.chain import AccessKind
+from ..audit.journal import NO_JOURNAL, Journal
 from ..backends import Broker, MemberRole, RoomKind, Store
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
 from ..feature import AfterSend, BeforeSend, ChatHooks
@@ -38,6 +40,7 @@ class ChatService:
         self._hooks: ChatHooks | None = None
         self._before_send: tuple[BeforeSend, ...] = ()
         self._after_send: tuple[AfterSend, ...] = ()
+        self.journal: Journal = NO_JOURNAL  # the node's access journal (rtserver/audit), set at composition
 
     def use_hooks(self, hooks: ChatHooks) -> None:
         """The features' hooks, gathered once by the composition root before the node starts: checks
@@ -63,6 +66,7 @@ class ChatService:
         room = None if role is None else await self._store.get_room(req.room)
         if room is None or role is None:
             raise Forbidden(f"room {req.room!r} does not exist or you are not a member")
+        await self.journal.room(AccessKind.CONVERSATION_JOIN, conn, room.id, req.id)  # before anything is sent
         first_here = not self._hub.user_in_room(conn.user_id, room.id)
         try:
             await self._hub.attach(conn, room.id, room.kind, role)
@@ -78,10 +82,18 @@ class ChatService:
             start = self._resume_point(req, room.epoch, head)
             # start None: cannot resume across an epoch change: ``reset``, start over from history
             replay_from = head if start is None else start
+            trimmed = False
+            if replay_from < head:  # resuming: the oldest missed messages may be past their retention
+                first = await self._store.first_offset(room.id)
+                kept_after = head if first is None else first - 1
+                if replay_from < kept_after:
+                    replay_from, trimmed = kept_after, True
             replay = min(head - replay_from, self._config.resume_max_messages)
+            # Also when retention deleted some of the missed messages: the replay starts at the
+            # oldest one kept, and history ends there (docs/retention.md).
             await conn.send(events.joined_reply(
                 req.id, room.id, str(room.kind), room.title, str(role), room.epoch, head, reads.get(conn.user_id, 0),
-                replay, head - replay_from > self._config.resume_max_messages, members=described,
+                replay, trimmed or head - replay_from > self._config.resume_max_messages, members=described,
                 reset=start is None))
             replayed_to = await self._replay(conn, room.id, replay_from, replay)
             self._hub.caught_up(conn, room.id, head, replayed_to)
@@ -176,6 +188,7 @@ class ChatService:
 
     async def history(self, conn: Connection, req: History) -> dict[str, Any]:
         self._membership(conn, req.room)
+        await self.journal.room(AccessKind.CONVERSATION_HISTORY, conn, req.room, req.id)
         page = await self._store.read_before(req.room, req.before, req.limit + 1)
         more = len(page) > req.limit
         messages = page[1:] if more else page

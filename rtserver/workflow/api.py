@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..audit.chain import AccessKind
+from ..audit.journal import record_http
 from ..auth import Role, name_problem
 from ..errors import BadRequest
 from ..node.httpkit import keyed, user_id
@@ -113,8 +115,9 @@ async def get_followup(request: web.Request, wf: Workflow) -> Any:
 @endpoint()
 async def transfer(request: web.Request, wf: Workflow) -> Any:
     body = await json_object(request)
-    previous, followup = await wf.portfolios.transfer(user_id(request.match_info["jobseeker"]),
-                                                      user_id(body.get("advisor"), "'advisor'"))
+    jobseeker, advisor = user_id(request.match_info["jobseeker"]), user_id(body.get("advisor"), "'advisor'")
+    await record_http(request, AccessKind.TRANSFER, jobseeker, {"to": advisor})  # the new advisor reads it all
+    previous, followup = await wf.portfolios.transfer(jobseeker, advisor)
     return {**followup.to_dict(), "previous_advisor": previous}
 
 
@@ -135,6 +138,7 @@ async def export(request: web.Request, wf: Workflow) -> Any:
     """The conversation (a page of messages, oldest first) with the callbacks and appointments."""
     jobseeker = user_id(request.match_info["jobseeker"])
     followup = await wf.portfolios.followup(jobseeker)
+    await record_http(request, AccessKind.CONVERSATION_EXPORT, jobseeker, {"room": followup.room})
     after = int_query(request.query, "after", 0, 0, 2**62, clamp=True)
     limit = int_query(request.query, "limit", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX, clamp=True)
     messages = await request.app[NODE_KEY].backends.store.read_after(followup_room(jobseeker), after, limit)
@@ -156,6 +160,7 @@ async def advisors(request: web.Request, wf: Workflow) -> Any:
 async def portfolio(request: web.Request, wf: Workflow) -> Any:
     advisor = user_id(request.match_info["advisor"])
     rows = await wf.portfolio(advisor)
+    await record_http(request, AccessKind.PORTFOLIO_READ, [r["jobseeker"] for r in rows], {"advisor": advisor})
     return {"advisor": advisor, "cap": wf.config.portfolio_cap, "size": len(rows), "portfolio": rows}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import time
+from typing import Any
 
 from ..errors import BadRequest, ErrorCode, Forbidden, RtError
 from ..protocol import events
@@ -27,6 +27,7 @@ from .service import PortfolioService, not_found
 from .settings import WorkflowConfig
 from .store import Appointment, AppointmentStatus, FollowUpStatus, TimerKind, WorkflowStore
 from .webhooks import WebhookDispatcher
+from .when import service_time
 
 __all__ = ["AppointmentService"]
 
@@ -34,8 +35,11 @@ JOIN_EARLY_MS = 15 * 60_000  # the interview room opens this long before the sta
 MAX_LISTED = 200
 
 
-def when(ms: int) -> str:
-    return time.strftime("%d/%m/%Y à %H:%M UTC", time.gmtime(ms / 1000))
+def notice_data(event: str, appointment: Appointment) -> dict[str, Any]:
+    """What a page needs to write an appointment notice itself: the start as an instant (ms), in
+    its reader's time zone and language (docs/workflow.md#notices)."""
+    return {"notice": "appointment", "event": event, "start": appointment.start_ms,
+            "duration_min": appointment.duration_min}
 
 
 class AppointmentService:
@@ -48,6 +52,9 @@ class AppointmentService:
         self._mailer = mailer
         self._webhooks = webhooks
         self._config = config
+
+    def _when(self, ms: int) -> str:
+        return service_time(ms, self._config.zone)
 
     async def schedule(self, advisor: str, jobseeker: str, *, start_ms: int, duration_min: int) -> Appointment:
         followup = await self._portfolios.followup(jobseeker)
@@ -70,7 +77,7 @@ class AppointmentService:
                 await self._store.schedule(TimerKind.REMINDER, f"{appointment.id}:{lead_s}", due)
         await self._store.schedule(TimerKind.APPOINTMENT_END, appointment.id, start_ms + self._config.missed_after_ms)
         await self._announce(appointment, "scheduled", actor=advisor,
-                             text=f"Entretien vidéo prévu le {when(start_ms)} ({duration_min} min).")
+                             text=f"Entretien vidéo prévu le {self._when(start_ms)} ({duration_min} min).")
         self._access.used(acting, "appointment_scheduled", appointment=appointment.id, jobseeker=jobseeker)
         return appointment
 
@@ -103,7 +110,7 @@ class AppointmentService:
         assert appointment is not None
         await self._store.unschedule(TimerKind.APPOINTMENT_END, appointment.id)
         await self._announce(appointment, "cancelled", actor=user_id,
-                             text=f"Entretien du {when(appointment.start_ms)} annulé.")
+                             text=f"Entretien du {self._when(appointment.start_ms)} annulé.")
         if acting is not None:
             self._access.used(acting, "appointment_cancelled", appointment=appointment.id,
                               jobseeker=appointment.jobseeker)
@@ -151,8 +158,8 @@ class AppointmentService:
         for user in users.values():
             if user.email:
                 await self._mailer.send(
-                    user.email, f"Rappel : entretien vidéo le {when(appointment.start_ms)}",
-                    f"Bonjour {user.name},\n\nVotre entretien vidéo a lieu le {when(appointment.start_ms)} "
+                    user.email, f"Rappel : entretien vidéo le {self._when(appointment.start_ms)}",
+                    f"Bonjour {user.name},\n\nVotre entretien vidéo a lieu le {self._when(appointment.start_ms)} "
                     f"({appointment.duration_min} min). Rejoignez-le depuis votre espace de suivi en ligne.\n")
 
     async def conclude(self, appointment_id: str) -> None:
@@ -171,9 +178,9 @@ class AppointmentService:
         if concluded is None or concluded.status is not AppointmentStatus.MISSED:
             return
         await self._announce(concluded, "missed", actor=None,
-                             text=f"Entretien du {when(concluded.start_ms)} manqué.")
+                             text=f"Entretien du {self._when(concluded.start_ms)} manqué.")
         self._webhooks.emit("appointment.missed", concluded.to_dict())
 
     async def _announce(self, appointment: Appointment, event: str, *, actor: str | None, text: str) -> None:
-        await self._notify.notice(appointment.room, text, actor=actor)
+        await self._notify.notice(appointment.room, text, actor=actor, data=notice_data(event, appointment))
         await self._notify.live(appointment.room, events.appointment(appointment.room, event, appointment.to_dict()))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..audit.chain import AccessKind
+from ..audit.journal import ws_request_id
 from ..auth import Role
 from ..backends import StoredMessage
 from ..errors import Forbidden
@@ -129,7 +131,10 @@ class LiveRequests:
     async def followup(self, conn: Connection, req: GetFollowUp) -> dict[str, Any]:
         assert conn.identity is not None
         if conn.identity.role is Role.ADVISOR:
-            return events.portfolio_reply(req.id, await self._wf.portfolio(conn.user_id))
+            rows = await self._wf.portfolio(conn.user_id)
+            await self._wf.journal.record(AccessKind.PORTFOLIO_READ, [r["jobseeker"] for r in rows], actor=conn.user_id,
+                                          request=ws_request_id(conn.id, req.id))
+            return events.portfolio_reply(req.id, rows)
         found = await self._wf.store.get_followup(conn.user_id)
         return events.followup_reply(req.id, None if found is None else found.to_dict())
 

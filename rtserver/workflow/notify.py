@@ -45,10 +45,12 @@ class Notifier:
         """Publish ``event`` (built by ``rtserver.protocol.events``, naming ``room``) into the room."""
         await self._broker.publish(room, event)
 
-    async def notice(self, room: str, text: str, *, actor: str | None = None) -> StoredMessage:
-        """Store a system message in the conversation, fan it out, and schedule digests."""
+    async def notice(self, room: str, text: str, *, actor: str | None = None,
+                     data: dict[str, Any] | None = None) -> StoredMessage:
+        """Store a system message in the conversation, fan it out, and schedule digests. ``data``
+        is what the notice is about, for pages to write it themselves (an appointment's instant)."""
         result = await self._chat.append(room, sender=SYSTEM_SENDER, name=SYSTEM_NAME, text=text, key=None,
-                                         ts_ms=now_ms())
+                                         ts_ms=now_ms(), data=data)
         await self._broker.publish(room, result.message.to_event())
         if actor is not None:  # whoever caused it has seen it
             await self._chat.set_read(room, actor, result.message.offset)

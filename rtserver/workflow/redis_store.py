@@ -35,6 +35,9 @@ from typing import Any
 
 from ..backends.redis_link import RedisLink
 from ..errors import ErrorCode, LimitExceeded, RtError
+from ..retention.policy import Kind
+from ..retention.sweeper import Reaper
+from . import retention
 from .store import Appointment, Callback, Cover, FollowUp, FollowUpStatus, Timer, TimerKind, User
 
 __all__ = ["RedisWorkflowStore"]
@@ -83,6 +86,10 @@ class RedisWorkflowStore:
 
     async def open(self) -> None:
         """Nothing to prepare: the shared client connects on first use."""
+
+    def reapers(self) -> dict[Kind, Reaper]:
+        """Callbacks, appointments and the webhook outbox under the retention sweep."""
+        return retention.redis_reapers(self._link)
 
     async def close(self) -> None:
         """The link belongs to the chat store, which closes it."""

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from ..audit.journal import NO_JOURNAL, Journal
 from ..backends import Backends
 from ..errors import ErrorCode, Forbidden, RtError
 from ..logprivacy import personal
@@ -55,6 +56,7 @@ class Workflow:
         self.config = config
         self.store = store
         self.checks = checks
+        self.journal: Journal = NO_JOURNAL  # the node's access journal (rtserver/audit), set at composition
         b = backends
         self.mailer = Mailer(config.smtp, registry=registry)
         self.webhooks = WebhookDispatcher(config.webhooks, registry=registry, outbox=store)

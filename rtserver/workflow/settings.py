@@ -12,9 +12,10 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ..config import Settings
-from .working_time import WorkingCalendar
+from .working_time import WorkingCalendar, service_zone
 
 __all__ = ["SmtpConfig", "WebhookConfig", "WorkflowConfig"]
 
@@ -83,6 +84,7 @@ class WorkflowConfig:
     figures_refresh_s: float
     smtp: SmtpConfig
     webhooks: WebhookConfig
+    zone: ZoneInfo  # working_timezone: the service's clock, in which mails give times
 
     def deadline_ms(self, start_ms: int, sla_ms: int) -> int:
         """When a service level of ``sla_ms`` started at ``start_ms`` runs out (in working time
@@ -138,4 +140,4 @@ class WorkflowConfig:
             missed_after_ms=int(s.appointment_missed_after_s * 1000), max_duration_min=s.appointment_max_duration_min,
             tick_s=s.workflow_tick_s, membership_repair_ms=int(s.membership_repair_s * 1000),
             figures_window_ms=int(s.figures_window_s * 1000),
-            figures_refresh_s=s.figures_refresh_s, smtp=smtp, webhooks=hooks)
+            figures_refresh_s=s.figures_refresh_s, smtp=smtp, webhooks=hooks, zone=service_zone(s.working_timezone))

@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 from ..backends.sqlite_thread import SqliteThread
 from ..errors import ErrorCode, LimitExceeded, RtError
+from ..retention.policy import Kind
+from ..retention.sweeper import Reaper
+from . import retention
 from .store import (
     Appointment,
     Callback,
@@ -86,7 +89,8 @@ def _full(advisor: str, cap: int) -> LimitExceeded:
 
 class SqliteWorkflowStore:
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000):
-        self._db = SqliteThread(path, schema=SCHEMA, name="workflow", busy_timeout_ms=busy_timeout_ms)
+        self._db = SqliteThread(path, schema=SCHEMA + retention.INDEXES, name="workflow",
+                                busy_timeout_ms=busy_timeout_ms)
 
     async def open(self) -> None:
         await self._db.open()
@@ -96,6 +100,10 @@ class SqliteWorkflowStore:
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
         return await self._db.run(fn, write=write)
+
+    def reapers(self) -> dict[Kind, Reaper]:
+        """Callbacks, appointments and the webhook outbox under the retention sweep."""
+        return retention.sqlite_reapers(self._run)
 
     # -- users ---------------------------------------------------------------------------------
     async def put_user(self, user: User) -> None:

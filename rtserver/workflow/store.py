@@ -13,9 +13,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol.workflow import CallbackChannel as Channel
+
+if TYPE_CHECKING:
+    from ..retention.policy import Kind
+    from ..retention.sweeper import Reaper
 
 __all__ = [
     "Appointment", "AppointmentStatus", "Callback", "CallbackStatus", "Channel", "Cover", "FollowUp", "FollowUpStatus",
@@ -217,6 +221,8 @@ class WorkflowStore(Protocol):
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    def reapers(self) -> dict[Kind, Reaper]:
+        """Callbacks, appointments and the webhook outbox under the retention sweep."""
 
     # -- users ---------------------------------------------------------------------------------
     async def put_user(self, user: User) -> None: ...

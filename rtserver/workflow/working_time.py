@@ -39,6 +39,14 @@ def _clock(text: str) -> dt.time:
         raise ValueError(f"working_hours: {text!r} is not a time such as 09:00") from None
 
 
+def service_zone(zone: str) -> ZoneInfo:
+    """``working_timezone`` as a zone; ValueError naming the setting for an unknown one."""
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"working_timezone: unknown time zone {zone!r}") from None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkingCalendar:
     days: frozenset[int]  # 0 is Monday
@@ -60,10 +68,7 @@ class WorkingCalendar:
                              if "working_hours" not in str(exc) else str(exc)) from None
         if closes <= opens:
             raise ValueError("working_hours: closing time must come after opening time")
-        try:
-            tz = ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"working_timezone: unknown time zone {zone!r}") from None
+        tz = service_zone(zone)
         try:
             off = frozenset(dt.date.fromisoformat(d.strip()) for d in holidays.split(",") if d.strip())
         except ValueError:

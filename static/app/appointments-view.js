@@ -4,6 +4,7 @@
 
 import { onEachConnection } from "./connection-status.js";
 import { el } from "./dom.js";
+import { errorText, showOutcome } from "./errors.js";
 import { formatDateTime, t } from "./i18n.js";
 
 /** `appointment_join` is accepted from this long before the start (docs/workflow.md). */
@@ -41,7 +42,8 @@ export class AppointmentsView {
     this.start = /** @type {HTMLInputElement} */ (el("input", { id: "appointment-start", type: "datetime-local", required: true, value: local }));
     this.duration = /** @type {HTMLInputElement} */ (el("input", { id: "appointment-duration", type: "number", min: "5",
       max: "120", step: "5", value: "30", required: true }));
-    const form = el("form", { class: "appointment-form" },
+    // Checked by the page (check()), in its language, rather than by the browser's bubbles.
+    const form = el("form", { class: "appointment-form", novalidate: true },
       el("h3", {}, t("schedule")),
       el("div", { class: "field-row" },
         el("p", { class: "field" }, el("label", { for: "appointment-start" }, t("callbackDay")), this.start),
@@ -51,16 +53,38 @@ export class AppointmentsView {
       event.preventDefault();
       const jobseeker = this.scheduleFor?.();
       if (!jobseeker) return;
+      const start = new Date(this.start.value).getTime();
+      const problem = this.check(start);
+      if (problem) {
+        showOutcome(this.message, problem[0], "error", problem[1]);
+        return;
+      }
       try {
-        await this.client.request("appointment_create", { jobseeker, start: new Date(this.start.value).getTime(),
-          duration_min: Number(this.duration.value) });
-        this.message.textContent = t("scheduled");
+        await this.client.request("appointment_create", { jobseeker, start, duration_min: Number(this.duration.value) });
+        showOutcome(this.message, t("scheduled"), "ok");
         await this.refresh();
       } catch (error) {
-        this.message.textContent = t("failed", /** @type {Error} */ (error).message);
+        showOutcome(this.message, errorText(error, "appointment_create"), "error");
       }
     });
     return form;
+  }
+
+  /**
+   * What the page can tell before sending: a start to come, a duration in the field's bounds
+   * (the server's `appointment_max_duration_min` may be lower: it says so).
+   * @param {number} start
+   * @returns {[string, HTMLElement] | null}  the problem and the field to fix
+   */
+  check(start) {
+    if (Number.isNaN(start)) return [t("checkStart"), this.start];
+    if (start <= Date.now()) return [t("checkStartPast"), this.start];
+    const duration = Number(this.duration.value);
+    const min = Number(this.duration.min), max = Number(this.duration.max);
+    if (!this.duration.value || !Number.isInteger(duration) || duration < min || duration > max) {
+      return [t("checkDuration", min, max), this.duration];
+    }
+    return null;
   }
 
   async refresh() {
@@ -95,7 +119,7 @@ export class AppointmentsView {
       const reply = await this.client.request("appointment_join", { appointment: appointment.id });
       this.onJoin({ ...reply.appointment, room: reply.room });
     } catch (error) {
-      this.message.textContent = t("failed", /** @type {Error} */ (error).message);
+      showOutcome(this.message, errorText(error, "appointment_join"), "error");
     }
   }
 }

@@ -5,6 +5,7 @@
 
 import { onEachConnection } from "./connection-status.js";
 import { announce, el } from "./dom.js";
+import { errorText, showOutcome } from "./errors.js";
 import { formatAge, formatDateTime, t } from "./i18n.js";
 
 /** The queue's ages are refreshed this often without any event. */
@@ -52,7 +53,8 @@ export class CallbackForm {
     const radio = (/** @type {string} */ value, /** @type {string} */ label, /** @type {boolean} */ checked) => el("label", { class: "choice" },
       el("input", { type: "radio", name: "channel", value, checked }), " ", label);
     this.message = el("p", { class: "form-message", role: "status" });
-    this.form = el("form", { class: "callback-form", "aria-labelledby": "callback-title" },
+    // Checked by the page (check()), in its language, rather than by the browser's bubbles.
+    this.form = el("form", { class: "callback-form", "aria-labelledby": "callback-title", novalidate: true },
       field("callback-reason", t("callbackReason"), this.reason),
       el("fieldset", {}, el("legend", {}, t("callbackChannel")),
         radio("video", t("channelVideo"), true), radio("phone", t("channelPhone"), false)),
@@ -67,22 +69,41 @@ export class CallbackForm {
       el("h3", {}, t("yourCallbacks")), this.list);
   }
 
+  /**
+   * What the page can tell before sending (docs/workflow.md: a reason, a window whose end follows
+   * its start and is still to come); the server checks the rest (its horizon, the open requests).
+   * @param {number} start
+   * @param {number} end
+   * @returns {[string, HTMLElement] | null}  the problem and the field to fix
+   */
+  check(start, end) {
+    if (!this.reason.value.trim()) return [t("checkReason"), this.reason];
+    if (Number.isNaN(start)) return [t("checkDay"), this.day.value ? this.from : this.day];
+    if (Number.isNaN(end)) return [t("checkDay"), this.to];
+    if (end <= start) return [t("checkWindowOrder"), this.to];
+    if (end <= Date.now()) return [t("checkWindowPast"), this.day];
+    return null;
+  }
+
   async submit() {
     const channel = /** @type {HTMLInputElement | null} */ (this.form.querySelector("input[name=channel]:checked"))?.value ?? "video";
     const start = localMs(this.day.value, this.from.value);
     const end = localMs(this.day.value, this.to.value);
+    const problem = this.check(start, end);
+    if (problem) {
+      showOutcome(this.message, problem[0], "error", problem[1]);
+      return;
+    }
     try {
       // The server takes a reason on one line (it is quoted inside a notice): the lines typed
       // in the box are joined with spaces.
       await this.client.request("callback_request", { reason: this.reason.value.replace(/\s+/g, " ").trim(), channel,
         windows: [{ start, end }] });
       this.reason.value = "";
-      this.message.textContent = t("callbackSent");
-      this.message.dataset.kind = "ok";
+      showOutcome(this.message, t("callbackSent"), "ok");
       await this.refresh();
     } catch (error) {
-      this.message.textContent = t("failed", /** @type {Error} */ (error).message);
-      this.message.dataset.kind = "error";
+      showOutcome(this.message, errorText(error, "callback_request"), "error");
     }
   }
 
@@ -104,7 +125,8 @@ export class CallbackForm {
 
   /** @param {string} id */
   async cancel(id) {
-    await this.client.request("callback_cancel", { callback: id }).catch((error) => console.warn(error));
+    await this.client.request("callback_cancel", { callback: id })
+      .catch((error) => showOutcome(this.message, errorText(error, "callback_cancel"), "error"));
     await this.refresh();
   }
 }
@@ -171,8 +193,7 @@ export class CallbackQueue {
       await this.client.request("callback_claim", { callback: id });
       this.message.textContent = t("callbackClaimed");
     } catch (error) {
-      const code = /** @type {any} */ (error).code;
-      this.message.textContent = code === "already_claimed" ? t("alreadyClaimed") : t("failed", /** @type {Error} */ (error).message);
+      this.message.textContent = errorText(error, "callback_claim");  // already_claimed: a colleague was first
     }
     announce(this.message.textContent ?? "");
     await this.refresh();

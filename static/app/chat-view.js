@@ -7,10 +7,15 @@
 // not read fifty messages aloud.
 
 import { announce, el } from "./dom.js";
+import { errorText } from "./errors.js";
 import { pageVisible } from "./embed.js";
 import { formatDateTime, formatTime, t } from "./i18n.js";
+import { textWithLinks } from "./linkify.js";
+import { messageText } from "./notices.js";
 
 const PAGE = 50;
+/** The length counter shows from this share of `max_text_chars` (3,600 of 4,000 by default). */
+const COUNTER_FROM = 0.9;
 const SYSTEM_SENDER = "system";
 
 /**
@@ -21,6 +26,7 @@ const SYSTEM_SENDER = "system";
  * @property {number} ts
  * @property {string} text
  * @property {string} [key]
+ * @property {Record<string, unknown>} [data]  a workflow notice's subject (./notices.js)
  */
 
 export class ChatView {
@@ -74,12 +80,16 @@ export class ChatView {
       tabindex: "0" }, this.items);
     this.typingLine = el("p", { class: "typing" });
     const inputId = `${id}-input`;
-    this.input = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: inputId, rows: "2", maxlength:
-      String(this.client.hello?.limits?.max_text_chars ?? 4000), "aria-describedby": `${id}-hint`,
-      autocomplete: "off" }));
+    // No maxlength: it would cut a pasted text silently. Near the node's limit a counter shows;
+    // above it the text is kept and not sent until shortened (_count).
+    this.maxChars = this.client.hello?.limits?.max_text_chars ?? 4000;
+    this.input = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: inputId, rows: "2",
+      "aria-describedby": `${id}-hint ${id}-counter`, autocomplete: "off" }));
+    this.counter = el("p", { id: `${id}-counter`, class: "counter", hidden: true });
     this.form = el("form", { class: "composer" },
       el("label", { for: inputId }, t("yourMessage")),
       el("div", { class: "composer-row" }, this.input, el("button", { type: "submit", class: "primary" }, t("send"))),
+      this.counter,
       el("p", { id: `${id}-hint`, class: "hint" }, t("sendHint")));
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.submit(); });
     this.input.addEventListener("keydown", (event) => {
@@ -88,7 +98,7 @@ export class ChatView {
         this.submit();
       }
     });
-    this.input.addEventListener("input", () => this._sendTyping());
+    this.input.addEventListener("input", () => { this._sendTyping(); this._count(); });
     this.section = el("section", { class: "chat", "aria-labelledby": `${id}-title`, "data-room": this.room },
       el("header", { class: "chat-header" }, this.heading, this.presence),
       this.olderButton, this.list, this.typingLine, this.form);
@@ -118,11 +128,32 @@ export class ChatView {
     this.list.focus();
   }
 
+  /**
+   * Show the length near the limit, in characters as the node counts them (code points).
+   * @returns {number}  characters above the limit (0 when the text may be sent)
+   */
+  _count() {
+    const length = [...this.input.value.trim()].length;
+    const over = Math.max(0, length - this.maxChars);
+    this.counter.hidden = length < this.maxChars * COUNTER_FROM;
+    this.counter.textContent = over ? t("tooLong", over, this.maxChars) : t("charCount", length, this.maxChars);
+    this.counter.dataset.over = String(over > 0);
+    if (over) this.input.setAttribute("aria-invalid", "true");
+    else this.input.removeAttribute("aria-invalid");
+    return over;
+  }
+
   /** Send the composer's text; it shows as "sending" until the server stored it. */
   async submit() {
     const text = this.input.value.trim();
     if (!text) return;
+    if (this._count()) {
+      announce(this.counter.textContent ?? "", { assertive: true });
+      this.input.focus();
+      return;
+    }
     this.input.value = "";
+    this._count();
     this.client.typing(this.room, false);
     this._lastTypingSent = -Infinity;
     this.unreadAfter = Number.MAX_SAFE_INTEGER; // answering: the marker has done its job
@@ -133,9 +164,10 @@ export class ChatView {
     try {
       await this.client.send(this.room, text, { key });
     } catch (error) {
-      // The SDK already re-sent it across reconnections: this is a refusal or a timeout, said as is.
+      // The SDK already re-sent it across reconnections: this is a refusal or a timeout, said in
+      // the page's words (./errors.js).
       const entry = this.pending.get(key);
-      if (entry) entry.failed = error instanceof Error ? error.message : String(error);
+      if (entry) entry.failed = errorText(error, "send");
       this._render();
       announce(t("notSent"), { assertive: true });
     }
@@ -165,7 +197,7 @@ export class ChatView {
     this._render();
     if (atBottom || mine) this.list.scrollTop = this.list.scrollHeight;
     if (!mine) {
-      announce(t("newMessageFrom", this._nameOf(e), e.text));
+      announce(t("newMessageFrom", this._nameOf(e), messageText(e)));
       this.markRead();
     }
   }
@@ -236,9 +268,9 @@ export class ChatView {
     for (const [key, entry] of this.pending) {
       items.push(el("li", { class: "message mine pending", "data-key": key },
         el("p", { class: "meta" }, el("span", { class: "author" }, t("you"))),
-        el("p", { class: "text" }, entry.text),
+        el("p", { class: "text" }, ...textWithLinks(entry.text)),
         el("p", { class: "ticks", "data-tick": entry.failed ? "failed" : "sending" },
-          entry.failed ? `${t("notSent")} (${entry.failed})` : t("sending"))));
+          entry.failed ? t("notSentBecause", entry.failed) : t("sending"))));
     }
     if (items.length === 0) items.push(el("li", { class: "empty" }, t("noMessages")));
     this.items.replaceChildren(...items);
@@ -253,7 +285,7 @@ export class ChatView {
     return el("li", { class: `message ${kind}`, "data-offset": String(m.offset) },
       el("p", { class: "meta" }, el("span", { class: "author" }, this._nameOf(m)), " ",
         el("time", { datetime: new Date(m.ts).toISOString(), title: formatDateTime(m.ts) }, formatTime(m.ts))),
-      el("p", { class: "text" }, m.text),
+      el("p", { class: "text" }, ...textWithLinks(messageText(m))),
       kind === "mine" ? el("p", { class: "ticks" }) : null);
   }
 

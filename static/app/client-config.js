@@ -4,6 +4,8 @@
 // link, and a page that fetched its token from any URL, or trusted any host page, would sign its
 // visitor in as whoever that URL or page chose (docs/web-client.md).
 
+import { errorText } from "./errors.js";
+
 /** @typedef {{allowed_origins: string[], any_origin: boolean}} ClientConfig */
 
 /** @type {Promise<ClientConfig> | null} */
@@ -50,12 +52,13 @@ export class RefusedOrigin extends Error {
 }
 
 /**
- * What a page shows when its main() failed: a refused parameter says which, anything else why.
+ * What a page shows when its main() failed: a refused parameter says which, anything else what
+ * its error code means (./errors.js: never the server's English message).
  * @param {unknown} error
  * @param {(key: string, ...args: any[]) => string} t
  * @returns {string}
  */
 export function failureText(error, t) {
   if (error instanceof RefusedOrigin) return t("refusedOrigin", error.parameter);
-  return t("failed", error instanceof Error ? error.message : String(error));
+  return t("failed", errorText(error));
 }

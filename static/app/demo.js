@@ -1,6 +1,7 @@
 // The demo sign-in page (demo.html): lists the seeded users and signs in as the one picked.
 
 import { byId, el } from "./dom.js";
+import { errorText } from "./errors.js";
 import { switchLang, t, translate } from "./i18n.js";
 import { demoSignIn } from "./session.js";
 
@@ -30,8 +31,8 @@ async function signIn(user) {
     const session = await demoSignIn(user);
     location.assign(PAGE_OF_ROLE[session.role]);
   } catch (error) {
-    byId("status").textContent = t("failed", /** @type {Error} */ (error).message);
+    byId("status").textContent = errorText(error, "demo_token");
   }
 }
 
-main().catch((error) => { byId("status").textContent = t("failed", String(error)); });
+main().catch((error) => { byId("status").textContent = errorText(error); });

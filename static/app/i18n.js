@@ -1,7 +1,10 @@
 // Every text the web client shows, in French (the default: the service's users speak it) and
 // English. Pages call `t("key", ...args)`; a function entry takes arguments (names, counts).
 //
-// The language comes from `?lang=fr|en`, then from the choice kept in sessionStorage, then French.
+// The language comes from `?lang=fr|en`, then from the choice kept for the tab (./storage.js),
+// then French.
+
+import { keep, readKept } from "./storage.js";
 
 /** @typedef {Record<string, string | ((...args: any[]) => string)>} Strings */
 
@@ -29,6 +32,10 @@ export const STRINGS = {
     messages: "Messages", newMessages: "Nouveaux messages", olderMessages: "Afficher les messages précédents",
     noMessages: "Pas encore de message.", yourMessage: "Votre message", send: "Envoyer",
     sendHint: "Entrée pour envoyer, Maj+Entrée pour aller à la ligne.",
+    charCount: (/** @type {number} */ n, /** @type {number} */ max) =>
+      `${n.toLocaleString("fr")} caractères sur ${max.toLocaleString("fr")} au plus`,
+    tooLong: (/** @type {number} */ over, /** @type {number} */ max) =>
+      `Message trop long de ${over.toLocaleString("fr")} caractère${over > 1 ? "s" : ""} (${max.toLocaleString("fr")} au plus) : raccourcissez-le pour l'envoyer.`,
     you: "Vous", system: "Suivi",
     sending: "Envoi en cours", delivered: "Envoyé", read: "Lu", notSent: "Non envoyé",
     typing: (/** @type {string} */ name) => `${name} écrit…`,
@@ -92,6 +99,10 @@ export const STRINGS = {
     appointmentAt: (/** @type {string} */ when, /** @type {number} */ minutes) => `${when} (${minutes} min)`,
     joinAppointment: "Rejoindre", schedule: "Planifier un rendez-vous", scheduleSubmit: "Planifier",
     duration: "Durée (minutes)", scheduled: "Rendez-vous planifié.",
+    notice_appointment_scheduled: (/** @type {string} */ when, /** @type {number} */ min) =>
+      `Entretien vidéo prévu le ${when} (${min} min).`,
+    notice_appointment_cancelled: (/** @type {string} */ when) => `Entretien du ${when} annulé.`,
+    notice_appointment_missed: (/** @type {string} */ when) => `Entretien du ${when} manqué.`,
     // pre-call check
     precall: "Tester mon matériel", precallIntro: "Vérifiez votre caméra, votre micro et votre connexion avant l'entretien.",
     verdict: "Test matériel", "verdict_ready": "prêt", "verdict_ready-with-warnings": "prêt, avec réserves",
@@ -143,6 +154,47 @@ export const STRINGS = {
       `Débit que votre connexion fait passer : ${up} kbit/s en envoi, ${down} kbit/s en réception`,
     precallFigureLossDirections: (/** @type {string} */ up, /** @type {string} */ down) =>
       `Paquets perdus : ${up} % en envoi, ${down} % en réception`,
+    // errors: what each documented error code means (./errors.js), then checks made before sending
+    error_malformed_frame: "Cette page n'est plus à jour : rechargez-la.",
+    error_unknown_type: "Cette page n'est plus à jour : rechargez-la.",
+    error_invalid_message: "Une information saisie n'est pas acceptée : vérifiez le formulaire.",
+    error_message_too_large: "Votre message est trop long : raccourcissez-le.",
+    error_unauthorized: "Votre session a expiré : reconnectez-vous.",
+    error_forbidden: "Cette action ne vous est pas permise.",
+    error_not_joined: "La conversation n'est pas encore ouverte : réessayez dans un instant.",
+    error_room_not_found: "Cette conversation n'existe pas.",
+    error_conflict: "Ce n'est plus possible : la situation a changé entre-temps. Rechargez la page.",
+    error_rate_limited: "Trop d'envois rapprochés : patientez quelques secondes.",
+    error_room_full: "Cette conversation est complète.",
+    error_too_many_connections: "Vous êtes connecté dans trop d'onglets : fermez-en un.",
+    error_unavailable: "Le service est momentanément indisponible : réessayez dans un instant.",
+    error_internal: "Le service a rencontré un problème : réessayez plus tard.",
+    error_not_found: "Introuvable : cet élément n'existe plus ou ne vous concerne pas.",
+    error_portfolio_full: "Ce portefeuille est complet.",
+    error_already_claimed: "Un collègue a déjà pris cette demande.",
+    error_timeout: "Le service n'a pas répondu à temps : vérifiez votre connexion et réessayez.",
+    error_connection_lost: "La connexion a été perdue avant la réponse : réessayez quand elle sera revenue.",
+    error_closed: "La session est terminée : rechargez la page.",
+    error_unknown: "Une erreur inattendue est survenue : réessayez.",
+    error_callback_request_conflict: "Vous avez déjà le nombre maximal de demandes de rappel en cours : annulez-en une ou attendez qu'elle soit traitée.",
+    error_callback_request_forbidden: "Le suivi en ligne est en pause : vous ne pouvez pas demander de rappel pour le moment.",
+    error_callback_request_invalid_message: "Ce créneau ou ce motif n'est pas accepté : choisissez un jour plus proche et un motif simple, sur une ligne.",
+    error_callback_cancel_conflict: "Cette demande est déjà traitée ou annulée.",
+    error_callback_claim_conflict: "Cette demande n'est plus en attente.",
+    error_appointment_create_invalid_message: "Vérifiez la date (à venir) et la durée du rendez-vous.",
+    error_appointment_create_forbidden: "Vous ne pouvez pas planifier de rendez-vous pour cette personne : son suivi en ligne est en pause ou vous ne la suivez plus.",
+    error_appointment_join_forbidden: "La salle de l'entretien ouvre 15 minutes avant le début et ferme à la fin.",
+    error_appointment_join_conflict: "Ce rendez-vous n'a plus lieu (annulé ou terminé).",
+    error_send_forbidden: "Vous ne pouvez pas écrire dans cette conversation pour le moment (suivi en ligne en pause ou terminé).",
+    error_demo_token_forbidden: "Le mode démonstration n'est pas activé sur ce serveur.",
+    notSentBecause: (/** @type {string} */ why) => `Non envoyé. ${why}`,
+    checkReason: "Indiquez le motif de votre demande.",
+    checkDay: "Choisissez le jour et les heures du créneau.",
+    checkWindowOrder: "L'heure de fin doit être après l'heure de début.",
+    checkWindowPast: "Ce créneau est déjà passé : choisissez un moment à venir.",
+    checkStart: "Indiquez la date et l'heure du rendez-vous.",
+    checkStartPast: "Le rendez-vous doit être dans le futur.",
+    checkDuration: (/** @type {number} */ min, /** @type {number} */ max) => `La durée doit être un nombre de minutes de ${min} à ${max}.`,
     // advisor console
     console: "Console conseiller", portfolio: "Portefeuille", noPortfolio: "Aucun demandeur d'emploi suivi.",
     labelled: (/** @type {string} */ label, /** @type {string} */ value) => `${label} : ${value}`,
@@ -159,6 +211,11 @@ export const STRINGS = {
       "Choisissez qui vous êtes. Ouvrez une deuxième fenêtre pour jouer l'autre rôle : conseillère d'un côté, demandeur d'emploi de l'autre.",
     demoAdvisor: "Conseillère", demoJobseeker: "Demandeur d'emploi", signInAs: (/** @type {string} */ name) => `Entrer en tant que ${name}`,
     demoUnavailable: "Le mode démonstration n'est pas activé sur ce serveur (rtserver serve --demo).",
+    homeIntro: "Ce service relie les demandeurs d'emploi et leurs conseillers : conversation, rappels, rendez-vous et entretiens vidéo.",
+    homeDemo: "Essayer la démonstration", homePages: "Les pages",
+    homeJobseeker: "Espace du demandeur d'emploi", homeAdvisor: "Console du conseiller", homeCheck: "Test du matériel",
+    homeDocs: "Documentation",
+    homeDocsWhere: "Le guide est dans le code source du service : README.md, puis docs/web-client.md pour les pages et docs/js-sdk.md pour les intégrer à un portail.",
     jobseekerPage: "Mon espace", welcome: (/** @type {string} */ name) => `Bonjour ${name}`,
     yourAdvisor: "Votre conseiller", noAdvisor: "Aucun conseiller ne vous suit en ligne pour le moment.",
   },
@@ -179,6 +236,10 @@ export const STRINGS = {
     messages: "Messages", newMessages: "New messages", olderMessages: "Show earlier messages",
     noMessages: "No messages yet.", yourMessage: "Your message", send: "Send",
     sendHint: "Enter to send, Shift+Enter for a new line.",
+    charCount: (/** @type {number} */ n, /** @type {number} */ max) =>
+      `${n.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters`,
+    tooLong: (/** @type {number} */ over, /** @type {number} */ max) =>
+      `Message too long by ${over.toLocaleString("en")} character${over > 1 ? "s" : ""} (${max.toLocaleString("en")} at most): shorten it to send it.`,
     you: "You", system: "Follow-up",
     sending: "Sending", delivered: "Sent", read: "Read", notSent: "Not sent",
     typing: (/** @type {string} */ name) => `${name} is typing…`,
@@ -239,6 +300,10 @@ export const STRINGS = {
     appointmentAt: (/** @type {string} */ when, /** @type {number} */ minutes) => `${when} (${minutes} min)`,
     joinAppointment: "Join", schedule: "Schedule an appointment", scheduleSubmit: "Schedule",
     duration: "Duration (minutes)", scheduled: "Appointment scheduled.",
+    notice_appointment_scheduled: (/** @type {string} */ when, /** @type {number} */ min) =>
+      `Video interview planned on ${when} (${min} min).`,
+    notice_appointment_cancelled: (/** @type {string} */ when) => `The interview of ${when} is cancelled.`,
+    notice_appointment_missed: (/** @type {string} */ when) => `The interview of ${when} was missed.`,
     precall: "Test my equipment", precallIntro: "Check your camera, microphone and connection before the interview.",
     verdict: "Equipment test", "verdict_ready": "ready", "verdict_ready-with-warnings": "ready, with warnings",
     "verdict_not-ready": "not ready", verdictNone: "not tested",
@@ -289,6 +354,46 @@ export const STRINGS = {
       `What your connection carries: ${up} kbit/s up, ${down} kbit/s down`,
     precallFigureLossDirections: (/** @type {string} */ up, /** @type {string} */ down) =>
       `Packets lost: ${up}% up, ${down}% down`,
+    error_malformed_frame: "This page is out of date: reload it.",
+    error_unknown_type: "This page is out of date: reload it.",
+    error_invalid_message: "Something you entered is not accepted: check the form.",
+    error_message_too_large: "Your message is too long: shorten it.",
+    error_unauthorized: "Your session has expired: sign in again.",
+    error_forbidden: "You are not allowed to do this.",
+    error_not_joined: "The conversation is not open yet: try again in a moment.",
+    error_room_not_found: "This conversation does not exist.",
+    error_conflict: "This is no longer possible: things changed in the meantime. Reload the page.",
+    error_rate_limited: "Too many sends in a row: wait a few seconds.",
+    error_room_full: "This conversation is full.",
+    error_too_many_connections: "You are signed in in too many tabs: close one.",
+    error_unavailable: "The service is unavailable for a moment: try again shortly.",
+    error_internal: "The service ran into a problem: try again later.",
+    error_not_found: "Not found: it no longer exists or is not yours.",
+    error_portfolio_full: "This portfolio is full.",
+    error_already_claimed: "A colleague already took this request.",
+    error_timeout: "The service did not answer in time: check your connection and try again.",
+    error_connection_lost: "The connection was lost before the answer: try again once it is back.",
+    error_closed: "The session is over: reload the page.",
+    error_unknown: "Something unexpected went wrong: try again.",
+    error_callback_request_conflict: "You already have the most call-back requests open at once: cancel one or wait until one is handled.",
+    error_callback_request_forbidden: "The online follow-up is paused: you cannot ask for a call back for now.",
+    error_callback_request_invalid_message: "This time slot or reason is not accepted: pick a nearer day and a plain reason on one line.",
+    error_callback_cancel_conflict: "This request is already handled or cancelled.",
+    error_callback_claim_conflict: "This request is no longer waiting.",
+    error_appointment_create_invalid_message: "Check the appointment's date (in the future) and duration.",
+    error_appointment_create_forbidden: "You cannot schedule an appointment for this person: their online follow-up is paused or you no longer follow them.",
+    error_appointment_join_forbidden: "The interview room opens 15 minutes before the start and closes at the end.",
+    error_appointment_join_conflict: "This appointment no longer takes place (cancelled or over).",
+    error_send_forbidden: "You cannot write in this conversation for now (online follow-up paused or ended).",
+    error_demo_token_forbidden: "Demo mode is not enabled on this server.",
+    notSentBecause: (/** @type {string} */ why) => `Not sent. ${why}`,
+    checkReason: "Say what your request is about.",
+    checkDay: "Choose the day and the hours of the time slot.",
+    checkWindowOrder: "The end time must come after the start time.",
+    checkWindowPast: "This time slot is already over: choose a time to come.",
+    checkStart: "Give the appointment's date and time.",
+    checkStartPast: "The appointment must be in the future.",
+    checkDuration: (/** @type {number} */ min, /** @type {number} */ max) => `The duration must be a number of minutes from ${min} to ${max}.`,
     console: "Advisor console", portfolio: "Portfolio", noPortfolio: "No jobseeker followed.",
     labelled: (/** @type {string} */ label, /** @type {string} */ value) => `${label}: ${value}`,
     lastContact: "Last contact", never: "never", chooseJobseeker: "Choose a jobseeker in the portfolio.",
@@ -302,6 +407,11 @@ export const STRINGS = {
       "Pick who you are. Open a second window to play the other part: the advisor on one side, a jobseeker on the other.",
     demoAdvisor: "Advisor", demoJobseeker: "Jobseeker", signInAs: (/** @type {string} */ name) => `Enter as ${name}`,
     demoUnavailable: "Demo mode is not enabled on this server (rtserver serve --demo).",
+    homeIntro: "This service connects jobseekers with their advisors: conversation, call-backs, appointments and video interviews.",
+    homeDemo: "Try the demo", homePages: "The pages",
+    homeJobseeker: "Jobseeker's space", homeAdvisor: "Advisor's console", homeCheck: "Equipment test",
+    homeDocs: "Documentation",
+    homeDocsWhere: "The guide is in the service's source code: README.md, then docs/web-client.md for the pages and docs/js-sdk.md to put them in a portal.",
     jobseekerPage: "My space", welcome: (/** @type {string} */ name) => `Hello ${name}`,
     yourAdvisor: "Your advisor", noAdvisor: "No advisor follows you online yet.",
   },
@@ -311,10 +421,10 @@ export const STRINGS = {
 function pickLang() {
   const asked = new URLSearchParams(location.search).get("lang");
   if (asked === "fr" || asked === "en") {
-    sessionStorage.setItem(LANG_KEY, asked);
+    keep(LANG_KEY, asked);
     return asked;
   }
-  return sessionStorage.getItem(LANG_KEY) === "en" ? "en" : "fr";
+  return readKept(LANG_KEY) === "en" ? "en" : "fr";
 }
 
 export const lang = pickLang();
@@ -331,11 +441,24 @@ export function t(key, ...args) {
   return typeof entry === "function" ? entry(...args) : entry;
 }
 
-/** Switch to the other language (kept for the tab) and reload. */
+/**
+ * Whether `key` has a text (in the page's language or English).
+ * @param {string} key
+ */
+export function hasText(key) {
+  return STRINGS[lang][key] !== undefined || STRINGS.en[key] !== undefined;
+}
+
+/**
+ * Switch to the other language and reload. The choice is kept for the tab and put in the URL:
+ * where the browser refuses storage (the widget on another site) the URL is what survives the
+ * reload.
+ */
 export function switchLang() {
-  sessionStorage.setItem(LANG_KEY, lang === "fr" ? "en" : "fr");
+  const other = lang === "fr" ? "en" : "fr";
+  keep(LANG_KEY, other);
   const url = new URL(location.href);
-  url.searchParams.delete("lang");
+  url.searchParams.set("lang", other);
   location.replace(url);
 }
 
@@ -359,6 +482,9 @@ const dateTimeFormat = new Intl.DateTimeFormat(lang, { weekday: "short", day: "n
 export const formatTime = (ms) => timeFormat.format(ms);
 /** @param {number} ms */
 export const formatDateTime = (ms) => dateTimeFormat.format(ms);
+const longDateTimeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" });
+/** An instant in the reader's time zone, in full: "mercredi 2 décembre 2026 à 11:44". @param {number} ms */
+export const formatLongDateTime = (ms) => longDateTimeFormat.format(ms);
 
 /**
  * "il y a 5 min" from an age in seconds.

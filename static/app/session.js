@@ -10,10 +10,12 @@
 // `allowed_origins` (./client-config.js): otherwise tokenSource rejects with RefusedOrigin and
 // the page says so, rather than sign its visitor in with whatever token a stranger's link chose.
 // 3. sessionStorage (`rtserver.session`): put there by the demo sign-in page (demo.html) or by a
-//    portal page of the same origin. It lasts as long as the tab.
+//    portal page of the same origin. It lasts as long as the tab (as long as the page where the
+//    browser refuses storage: ./storage.js).
 
 import { RefusedOrigin, trustedOrigin } from "./client-config.js";
 import { hostReady, requestTokenFromHost } from "./embed.js";
+import { forget, keep, readKept } from "./storage.js";
 
 export const SESSION_KEY = "rtserver.session";
 /** Fetch a new demo token this long before the stored one expires. */
@@ -32,7 +34,7 @@ const RENEW_BEFORE_MS = 5 * 60 * 1000;
 /** @returns {StoredSession | null} */
 export function storedSession() {
   try {
-    const raw = sessionStorage.getItem(SESSION_KEY);
+    const raw = readKept(SESSION_KEY);
     return raw ? JSON.parse(raw) : null;
   } catch {
     return null;
@@ -41,11 +43,11 @@ export function storedSession() {
 
 /** @param {StoredSession} session */
 export function storeSession(session) {
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  keep(SESSION_KEY, JSON.stringify(session));
 }
 
 export function forgetSession() {
-  sessionStorage.removeItem(SESSION_KEY);
+  forget(SESSION_KEY);
 }
 
 /**
@@ -58,7 +60,10 @@ export async function demoSignIn(user) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user }),
   });
   const body = await response.json();
-  if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
+  // The code says what went wrong (./errors.js); the English message is for the console.
+  if (!response.ok) {
+    throw Object.assign(new Error(body?.error?.message ?? `HTTP ${response.status}`), { code: body?.error?.code });
+  }
   /** @type {StoredSession} */
   const session = { token: body.token, user: body.user, name: body.name, role: body.role,
     expires_at: Date.now() + body.expires_in_s * 1000, demo: true };

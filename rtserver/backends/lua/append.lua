@@ -1,6 +1,7 @@
 -- Store one chat message and publish it, as one atomic step.
 -- KEYS: meta, log, reads, idempotency
--- ARGV: room, sender, name, text, has_key ('1'/'0'), key, ts_ms, retention (0: keep all), idempotency_ttl_ms, channel
+-- ARGV: room, sender, name, text, has_key ('1'/'0'), key, ts_ms, retention (0: keep all), idempotency_ttl_ms, channel,
+--       data (a notice's JSON object, '' for none)
 -- Returns {'ok', offset} | {'dup', offset, stored_event_or_false} | {'missing'}
 --
 -- Why one script: the offset is taken (HINCRBY head), the entry written under id OFFSET-0, the
@@ -34,6 +35,9 @@ local event = {type = 'message', room = ARGV[1], offset = offset, ts = tonumber(
                from = ARGV[2], name = ARGV[3], text = ARGV[4]}
 if has_key then
   event.key = ARGV[6]
+end
+if ARGV[11] ~= '' then
+  event.data = cjson.decode(ARGV[11])
 end
 local blob = cmsgpack.pack(event)
 local retention = tonumber(ARGV[8])

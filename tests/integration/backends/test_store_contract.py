@@ -166,3 +166,48 @@ async def test_everything_survives_reopening(make_store):
         assert (await _append(second, "r", "next")).message.offset == 21
     finally:
         await second.close()
+
+
+async def test_a_notices_data_is_kept_with_it(store):
+    """A workflow notice carries data (an appointment's start as an instant); people's messages
+    carry none, and their events have no ``data`` field."""
+    await store.create_room("r", RoomKind.GROUP, "", {"a": M}, max_members=10)
+    data = {"notice": "appointment", "event": "scheduled", "start": 1_796_208_240_000, "duration_min": 30}
+    stored = (await store.append("r", sender="system", name="Suivi", text="Entretien", key=None, ts_ms=1000,
+                                 data=data)).message
+    plain = (await _append(store, "r", "bonjour")).message
+    assert stored.data == data and stored.to_event()["data"] == data
+    assert plain.data is None and "data" not in plain.to_event()
+    assert [m.data for m in await store.read_after("r", 0, 10)] == [data, None]
+    assert [m.data for m in await store.read_before("r", None, 10)] == [data, None]
+
+
+async def test_a_database_from_before_notice_data_opens_and_reads(tmp_path):
+    """An SQLite file whose messages table has no data column gets one; its messages read as before."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+      CREATE TABLE rooms (id TEXT PRIMARY KEY, kind TEXT NOT NULL, epoch TEXT NOT NULL, title TEXT NOT NULL,
+        created_ms INTEGER NOT NULL, head INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+      CREATE TABLE messages (room TEXT NOT NULL, offset INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
+        sender TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL, key TEXT, PRIMARY KEY (room, offset))
+        WITHOUT ROWID;
+      INSERT INTO rooms VALUES ('r', 'group', 'e1', '', 0, 1);
+      INSERT INTO messages VALUES ('r', 1, 1000, 'system', 'Suivi',
+        'Entretien du 02/12/2026 à 10:44 UTC annulé.', NULL);
+    """)
+    old.commit()
+    old.close()
+    store = SqliteStore(str(path))
+    await store.open()
+    try:
+        [message] = await store.read_after("r", 0, 10)
+        assert (message.text, message.data) == ("Entretien du 02/12/2026 à 10:44 UTC annulé.", None)
+        appended = await store.append("r", sender="system", name="Suivi", text="x", key=None, ts_ms=2000,
+                                      data={"start": 1})
+        assert appended.message.offset == 2
+        assert [m.data for m in await store.read_after("r", 0, 10)] == [None, {"start": 1}]
+    finally:
+        await store.close()

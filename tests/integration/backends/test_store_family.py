@@ -24,7 +24,8 @@ from rtserver.workflow.sqlite_store import SqliteWorkflowStore
 
 LUA = ROOT / "rtserver" / "backends" / "lua"
 # Every script a Redis store registers (``RedisLink.register_lua``), by name.
-ALL_SCRIPTS = (*CHAT_SCRIPTS, *WORKFLOW_SCRIPTS, "precall_save", "outcomes_count")
+ALL_SCRIPTS = (*CHAT_SCRIPTS, *WORKFLOW_SCRIPTS, "precall_save", "outcomes_count", "retention_stream", "retention_list",
+               "retention_wf_callbacks", "retention_wf_appointments")
 
 
 def _family(settings: Settings, **kw: Any) -> StoreFamily:

@@ -125,6 +125,7 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "GET /client-config": PUBLIC,  # the allowed origins the pages check their parameters against
     "GET /ws": PUBLIC,  # the upgrade itself; the token is checked on the socket
     "GET /static": PUBLIC,
+    "GET /": PUBLIC,  # redirects to the home page, static/index.html (no data, no sign-in)
     "GET /api/openapi.json": PUBLIC,  # the API's description, no data: portals' tooling reads it without a key
     "PUT /api/users/{user}": PORTAL,
     "GET /api/users/{user}": PORTAL,
@@ -159,6 +160,7 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "GET /api/rooms/{room}/messages": PORTAL,
     "GET /api/advisors/{advisor}/interviews": PORTAL,  # interview outcomes: ids, times and figures
     "GET /api/interviews/outcomes": PORTAL,
+    "GET /api/audit": PORTAL,  # the access journal: who read whose data (docs/audit.md)
 }
 
 

@@ -58,3 +58,16 @@ async def test_conversation_has_two_members(harness):
     status, body = await harness.api("POST", "/api/rooms", {
         "id": "c", "kind": "conversation", "members": [{"user": "a"}, {"user": "b"}, {"user": "c"}]})
     assert (status, body["error"]["code"]) == (400, "invalid_message")
+
+
+async def test_the_root_leads_to_the_home_page_not_a_404(harness):
+    """http://127.0.0.1:8080/ is the first address a newcomer opens: it leads to the home page,
+    which links the demo, the pages and the documentation."""
+    async with harness.session.get(harness.url("/"), allow_redirects=False) as resp:
+        assert resp.status == 302 and resp.headers["Location"] == "/static/index.html"
+    async with harness.session.get(harness.url("/")) as resp:
+        assert resp.status == 200 and "Content-Security-Policy" in resp.headers
+        page = await resp.text()
+    for link in ('href="/demo"', 'href="/static/jobseeker.html"', 'href="/static/advisor.html"',
+                 'href="/static/check.html"', 'data-i18n="homeDocsWhere"'):
+        assert link in page

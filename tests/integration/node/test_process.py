@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -141,3 +142,27 @@ def test_serve_refuses_a_short_secret_with_a_clear_message(tmp_path):
                              "--store", f"sqlite:{tmp_path / 'x.db'}"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "at least 32 characters" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_says_when_its_port_is_taken_and_demo_seeds_nothing(tmp_path):
+    """A second `./scripts/serve --demo` while the first runs: one clear line and exit 1, before
+    any "listening" line, traceback or demo seeding of the database."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        db = tmp_path / "demo.db"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RTSERVER_")}
+        result = subprocess.run([sys.executable, "-m", "rtserver", "serve", "--demo", "--host", "127.0.0.1",
+                                 "--port", str(port), "--store", f"sqlite:{db}",
+                                 "--secret-file", str(tmp_path / "dev.secret")],
+                                capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 1, result.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr and "listening" not in result.stdout, result
+    if db.exists():  # the store was never opened, so nothing was seeded into it
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            assert "messages" not in tables or conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0

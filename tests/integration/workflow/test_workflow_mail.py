@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.header
 import logging
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from workflow_support import Mailbox, follow, users, workflow_of
 
 from rtserver.workflow.digest import PREVIEW_CHARS, preview
+from rtserver.workflow.when import service_time
 
 DIGEST_DELAY_S = 0.4
 WEBHOOK_SECRET = "appointment-hook-secret-123"
@@ -147,8 +151,18 @@ async def test_appointment_reminders_in_app_and_by_mail_then_missed(harness, mai
     for client in (adv, js):
         reminder = await client.next_event("appointment_reminder", timeout=5)
         assert reminder["appointment"]["id"] == created["id"] and reminder["starts_in_s"] <= 1
-    reminded = {(await mailbox.next())["To"] for _ in range(2)}
-    assert reminded == {"adv@example.org", "ada@example.org"}
+    mails = [await mailbox.next() for _ in range(2)]
+    assert {mail["To"] for mail in mails} == {"adv@example.org", "ada@example.org"}
+    # On the service's clock (working_timezone, Europe/Paris by default), named: not in UTC.
+    said = service_time(start, ZoneInfo("Europe/Paris"))
+    assert said.endswith("(heure de Europe/Paris)")
+    for mail in mails:
+        subject = str(email.header.make_header(email.header.decode_header(mail["Subject"])))
+        assert said in subject.replace("\r\n", "") and said in mail.get_payload(decode=True).decode()
+    # The scheduling notice in the conversation carries the instant for the pages.
+    history = (await js.request("history", room=room))["messages"]
+    [notice] = [m for m in history if m.get("data", {}).get("event") == "scheduled"]
+    assert notice["data"] == {"notice": "appointment", "event": "scheduled", "start": start, "duration_min": 30}
     joined = await adv.request("appointment_join", appointment=created["id"])
     assert joined["room"] == room and "adv-1" in joined["appointment"]["joined"]
     # The jobseeker never comes: missed, by them, with a webhook for the portal.
@@ -196,3 +210,15 @@ async def test_a_failed_mail_leaves_the_address_out_of_the_log(caplog):
         assert await mailer.send("ada.lovelace@example.org", "Rappel", "Bonjour") is False
     assert "a mail failed" in caplog.text
     assert "ada.lovelace" not in caplog.text and "example.org" not in caplog.text
+
+
+@pytest.mark.parametrize(("zone", "said"), [
+    ("Europe/Paris", "02/12/2026 à 11:44 (heure de Europe/Paris)"),  # winter: UTC+1
+    ("America/Cayenne", "02/12/2026 à 07:44 (heure de America/Cayenne)"),  # UTC-3
+    ("UTC", "02/12/2026 à 10:44 (heure de UTC)"),
+])
+def test_mail_times_are_on_the_services_clock_and_name_it(zone, said):
+    instant = int(dt.datetime(2026, 12, 2, 10, 44, tzinfo=dt.UTC).timestamp() * 1000)
+    assert service_time(instant, ZoneInfo(zone)) == said
+    summer = int(dt.datetime(2026, 7, 2, 10, 44, tzinfo=dt.UTC).timestamp() * 1000)
+    assert service_time(summer, ZoneInfo("Europe/Paris")) == "02/07/2026 à 12:44 (heure de Europe/Paris)"

@@ -238,6 +238,37 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
         await context.close()
 
 
+HOME = {"fr": ("Suivi en ligne", "Essayer la démonstration"), "en": ("Online follow-up", "Try the demo")}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+async def test_the_root_of_a_demo_node_leads_a_newcomer_to_the_demo(
+        browser: Browser, demo_node: Harness, lang: str, request: pytest.FixtureRequest) -> None:
+    """http://127.0.0.1:8080/ gave a bare 404: it is now a home page linking the demo, the pages
+    and the documentation, in either language, axe clean."""
+    from browser_support import BrowserSession
+
+    context = await browser.new_context()
+    session = await BrowserSession.start(context, demo_node, request.node.name)
+    try:
+        page = await context.new_page()
+        track(session, "home", page)
+        await page.goto(demo_node.url("/"))
+        if lang == "en":
+            await page.click("#lang")
+        await ready(page)
+        await expect(page.locator("h1")).to_have_text(HOME[lang][0])
+        assert await axe_violations(page) == []
+        async with page.expect_navigation(timeout=WAIT_MS):
+            await page.click(f"text={HOME[lang][1]}")
+        await ready(page)
+        assert page.url.endswith("/static/demo.html")
+        session.assert_no_csp_violation()
+    finally:
+        await session.save_artifacts()
+        await context.close()
+
+
 # -- a portal: its own tokens, the follow-up workflow, the widget ---------------------------------
 
 HOST_PAGE = """<!doctype html>
@@ -249,7 +280,7 @@ HOST_PAGE = """<!doctype html>
     if (e.origin === "%(node)s" && e.data && e.data.source === "rtserver") window.hostEvents.push(e.data);
   });
 </script>
-<script src="%(node)s/static/widget.js" data-token-endpoint="/rt-token" async></script>
+<script src="%(node)s/static/widget.js" data-token-endpoint="/rt-token" data-lang="%(lang)s" async></script>
 </body></html>"""
 
 
@@ -261,16 +292,31 @@ def portal_port() -> int:
 
 
 @pytest.fixture
+def portal_host() -> str:
+    """The portal's host name: 127.0.0.1 is the node's own site (ports do not make sites); a
+    test parametrizes it as ``localhost`` to embed the widget from another site."""
+    return "127.0.0.1"
+
+
+@pytest.fixture
+def portal_lang() -> str:
+    """The widget's data-lang on the portal's page."""
+    return "fr"
+
+
+@pytest.fixture
 def node_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     """A test with a portal lists the portal's origin in the node's allowed_origins, as a deployment
     embedding the widget must (the widget's host and frame-ancestors are checked against it)."""
     if "portal" not in request.fixturenames:
         return {}
-    return {"allowed_origins": f"http://127.0.0.1:{request.getfixturevalue('portal_port')}"}
+    host, port = request.getfixturevalue("portal_host"), request.getfixturevalue("portal_port")
+    return {"allowed_origins": f"http://{host}:{port}"}
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def portal(node: Harness, portal_port: int) -> AsyncIterator[dict[str, Any]]:
+async def portal(node: Harness, portal_port: int, portal_host: str, portal_lang: str
+                 ) -> AsyncIterator[dict[str, Any]]:
     """A portal on another origin (listed in the node's allowed_origins): a page embedding the widget
     and the token endpoint it calls.
 
@@ -281,7 +327,7 @@ async def portal(node: Harness, portal_port: int) -> AsyncIterator[dict[str, Any
     tokens_given: list[str] = []
 
     async def host_page(request: web.Request) -> web.Response:
-        return web.Response(text=HOST_PAGE % {"node": origin}, content_type="text/html")
+        return web.Response(text=HOST_PAGE % {"node": origin, "lang": portal_lang}, content_type="text/html")
 
     async def rt_token(request: web.Request) -> web.Response:
         # A real portal checks its own session cookie here, then mints a token for that user.
@@ -294,7 +340,7 @@ async def portal(node: Harness, portal_port: int) -> AsyncIterator[dict[str, Any
     server = TestServer(app, host="127.0.0.1", port=portal_port)
     await server.start_server()
     try:
-        yield {"url": str(server.make_url("/")), "tokens_given": tokens_given}
+        yield {"url": f"http://{portal_host}:{portal_port}/", "tokens_given": tokens_given}
     finally:
         await server.close()
 
@@ -397,7 +443,7 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     await send_in(frame, "Pendant la pause")
     refused = frame.locator(".chat li.message.pending", has=frame.locator(".text", has_text="Pendant la pause"))
     await expect(refused.locator(".ticks")).to_have_attribute("data-tick", "failed", timeout=WAIT_MS)
-    await expect(refused.locator(".ticks")).to_contain_text("Non envoyé (forbidden")
+    await expect(refused.locator(".ticks")).to_contain_text("Non envoyé. Vous ne pouvez pas écrire")
 
     # Accessibility of the console and of the jobseeker page, as they are now.
     assert await axe_violations(advisor) == []
@@ -412,6 +458,38 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     await jobseeker.screenshot(path=str(ARTIFACTS / "pages-jobseeker-phone.png"), full_page=True)
     await advisor.screenshot(path=str(ARTIFACTS / "pages-advisor-console.png"), full_page=True)
     await host.screenshot(path=str(ARTIFACTS / "pages-portal-widget.png"))
+
+
+# The widget's frame says its conversation's heading in the page's language.
+HEADING = {"fr": "Conversation avec Claire Martin", "en": "Conversation with Claire Martin"}
+SWITCHED = {"fr": "Conversation with Claire Martin", "en": "Conversation avec Claire Martin"}
+
+
+@pytest.mark.parametrize("portal_host", ["localhost"])
+@pytest.mark.parametrize("portal_lang", ["fr", "en"])
+async def test_widget_on_a_portal_of_another_site_without_third_party_storage(
+        browser_session: BrowserSession, node: Harness, portal: dict[str, Any], portal_lang: str) -> None:
+    """The portal (localhost) is another site than the node (127.0.0.1); this Chromium, like
+    Chrome in incognito or with third-party cookies blocked (browser_support's flags), refuses the
+    node's frame its sessionStorage. The page must still start, tell the portal `ready`, chat and
+    switch languages."""
+    host = await browser_session.context.new_page()
+    track(browser_session, "portal", host)
+    await host.goto(portal["url"])
+    frame = await (await host.wait_for_selector("#rtserver-widget-frame", state="attached")).content_frame()
+    assert frame is not None
+    await frame.wait_for_load_state()
+    refused = await frame.evaluate("() => { try { sessionStorage.length; return ''; } catch (e) { return e.name; } }")
+    assert refused == "SecurityError", "the frame must run without third-party storage"
+    await wait_host_event(host, "e.type === 'ready'")
+    await host.click(".rtw-launcher")
+    await expect(frame.locator(".chat h2")).to_have_text(HEADING[portal_lang], timeout=WAIT_MS)
+    await send_in(frame, "Bonjour depuis le portail")
+    item = frame.locator(".chat li.message.mine", has=frame.locator(".text", has_text="depuis le portail"))
+    await expect(item.locator(".ticks")).to_have_attribute("data-tick", "delivered", timeout=WAIT_MS)
+    # The language switch keeps its choice in the frame's URL, as storage is refused.
+    await frame.locator("#lang").click()
+    await expect(frame.locator(".chat h2")).to_have_text(SWITCHED[portal_lang], timeout=WAIT_MS)
 
 
 async def send_in(frame: Any, text: str) -> None:

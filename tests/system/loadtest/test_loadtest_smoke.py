@@ -205,6 +205,20 @@ def test_workflow_smoke(tmp_path: Path) -> None:
     assert "portfolio (WebSocket)" in proc.stdout
 
 
+def test_retention_smoke(tmp_path: Path) -> None:
+    report = tmp_path / "retention.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", "retention", "--messages", "4000", "--rooms", "40", "--pairs", "2",
+         "--rate", "40", "--baseline", "2", "--report", str(report)], cwd=ROOT, capture_output=True, text=True,
+        timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(report.read_text())
+    assert "error" not in data and data["server"]["exit_code"] == 0
+    assert data["deleted"] == data["due"] == 2000 and data["sweep_wall_s"] is not None
+    assert data["send_ms_before"]["count"] > 0
+    assert "sweep: 2000 deleted" in proc.stdout
+
+
 def test_client_frames_are_masked() -> None:
     for payload in (b"", b"hi", b"z" * 200, b"w" * 70_000):
         frame = build_client_frame(payload)
