@@ -47,7 +47,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses
-from ..precall.probe import MAX_STEPS, PROBE_KBPS, SATURATED_LOSS_PCT
+from ..precall.probe import MAX_STEPS, PROBE_KBPS, PROBE_S, SATURATED_LOSS_PCT, WARMUP_S
 from ..precall.verdict import evaluate
 from ._client import Client, ClientClosed, ServerError
 
@@ -89,6 +89,13 @@ RTT_WAIT_S = 2.0
 NODE_STATS_TIMEOUT_S = 2.0
 # The node's probe state is read this often while it runs (a media_stats request on the WebSocket).
 PROBE_POLL_S = 0.25
+# When no report of the hold has reached us this long after the node's probe must have ended (its
+# WARMUP_S + PROBE_S from our first packets), the WebSocket is starved by the probe's own overflow:
+# the node's replies wait behind a full bottleneck, TCP backs off, and the noise band, still sized
+# for 1.5 Mbit/s, keeps the encoder far above whatever hold the REMB asks (a 500 kbit/s link once
+# read 48 % uplink loss at 715 kbit/s for 9 s, then "not-ready"). The band then shrinks to the
+# encoder's floor so that the encoder can obey the hold, the link drains, and the report comes.
+PROBE_REPORT_GRACE_S = 1.0
 # aiortc's VP8 encoder goes no lower than 250 kbit/s (aiortc.codecs.vpx.MIN_BITRATE): a hold below
 # it cannot be obeyed, so the check stops its video there and measures the link with audio alone
 # (aiortc's Opus takes about 120 kbit/s with its headers).
@@ -374,11 +381,15 @@ class Loopback:
     async def probe_phase(self, deadline: float) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
         """Wait (until ``deadline``, monotonic) for the node's probe to reach its hold. Returns its
         report (None if the node has none), and the samples taken when it started and at the hold."""
+        shrink_at = time.monotonic() + WARMUP_S + PROBE_S + PROBE_REPORT_GRACE_S
         first = last = await self.sample(timeout_s=_left(deadline))
         while time.monotonic() < deadline:
             probe = last["probe"]
             if (last["node"] and probe is None) or (probe is not None and probe.get("phase") == "holding"):
                 break  # a node without a probe (a missed reply is not one), or the hold
+            if shrink_at is not None and time.monotonic() >= shrink_at:
+                self.video.set_rate(ENCODER_MIN_KBPS)  # no report yet: let the encoder obey the hold
+                shrink_at = None
             await asyncio.sleep(PROBE_POLL_S)  # the node's state has no event; polled, bounded
             last = await self.sample(timeout_s=_left(deadline))
             if last["node"] and (first["probe"] is None or first["probe"].get("phase") == "waiting"):

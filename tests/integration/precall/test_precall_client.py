@@ -11,6 +11,9 @@ import pytest
 from conftest import Harness
 
 from rtserver.client.precall import (
+    ENCODER_MIN_KBPS,
+    PROBE_KBPS,
+    NoiseVideo,
     check_network,
     downlink_loss_pct,
     echo_fits_downlink,
@@ -52,6 +55,33 @@ async def test_check_network_measures_a_clean_loopback(harness: Harness):
     saved = (await client.request("precall_result", measurements=measured))["result"]
     assert saved["verdict"] == "ready", saved["findings"]
     assert (saved["mode"], saved["video"]) == ("video", "720p")
+
+
+async def test_a_check_that_hears_nothing_from_the_node_lets_its_encoder_obey_the_hold(harness: Harness,
+                                                                                    monkeypatch: pytest.MonkeyPatch):
+    # The probe's overflow can starve the WebSocket (TCP behind a full bottleneck): no media_stats
+    # reply comes. The noise band, sized for the probe's 1.5 Mbit/s, then kept the encoder near
+    # 700 kbit/s into a 500 kbit/s cap whatever the REMB said, and the window read 48 % "loss".
+    client = await harness.client("js", "jobseeker")
+    sizes: list[float] = []
+    set_rate = NoiseVideo.set_rate
+
+    def recorded(self: NoiseVideo, kbps: float) -> None:
+        sizes.append(kbps)
+        set_rate(self, kbps)
+
+    monkeypatch.setattr(NoiseVideo, "set_rate", recorded)
+    request = client.request
+
+    async def starved(type_: str, **fields: Any) -> dict[str, Any]:
+        if type_ == "media_stats":
+            raise TimeoutError  # what a reply stuck behind a full queue looks like to the check
+        return await request(type_, **fields)
+
+    monkeypatch.setattr(client, "request", starved)
+    measured = await check_network(client, measure_s=2.0, host_addresses=LOOPBACK)
+    assert sizes == [PROBE_KBPS, ENCODER_MIN_KBPS], sizes
+    assert measured["network"]["connected"] and measured["duration_ms"] <= 15_000
 
 
 def test_network_measurements_take_the_worse_direction_and_deltas():
