@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 MAX_PENDING_CANDIDATES = 64
 MAX_QUEUED_EVENTS = 256  # a socket this far behind is being cut off by its own buffer limit anyway
 FLUSH_TIMEOUT_S = 1.0
+# How long closing waits for the event writer and the stats task to end once told to. A send to a
+# participant on another node goes through the Redis client, and a cancellation arriving while it
+# runs was seen lost there about once in five shutdowns (the writer went back to its queue, and the
+# node's shutdown waited for it until the test's 90 s timeout): closing must not depend on it.
+TASK_STOP_TIMEOUT_S = 1.0
+_STOP = None  # put in the outbox: the writer ends after what is queued before it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,7 +80,7 @@ class Participant:
         # choice (SubscribeSession.receive_video): video flows only when both allow it.
         self.auto_receive_video = True
         self.auto_send_video = True
-        self._outbox: asyncio.Queue[tuple[Connection, dict[str, Any]]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[Connection, dict[str, Any]] | None] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_events(), name=f"media-events-{user_id}")
 
     def describe(self) -> dict[str, Any]:
@@ -97,8 +103,11 @@ class Participant:
         # One writer per participant keeps its events in order without making the room wait
         # for a slow socket (a stuck one is cut off by the connection's own buffer limit).
         while True:
-            conn, event = await self._outbox.get()
+            item = await self._outbox.get()
             try:
+                if item is _STOP:
+                    return
+                conn, event = item
                 await conn.send(event)
             finally:
                 self._outbox.task_done()
@@ -112,11 +121,18 @@ class Participant:
             self.drop_timer = None
         with contextlib.suppress(TimeoutError):  # let queued events (media_closed...) go out first
             await asyncio.wait_for(self._outbox.join(), FLUSH_TIMEOUT_S)
-        for task in (self.stats_task, self._writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._outbox.put_nowait(_STOP)  # ends the writer without relying on cancellation
+        if self.stats_task is not None:
+            self.stats_task.cancel()
+        tasks = [t for t in (self.stats_task, self._writer) if t is not None and not t.done()]
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=TASK_STOP_TIMEOUT_S)
+            for task in stuck:
+                task.cancel()  # a writer still in a send that does not return
+            if stuck:
+                _, stuck = await asyncio.wait(stuck, timeout=TASK_STOP_TIMEOUT_S)
+            if stuck:
+                log.warning("%d media task(s) of %s did not stop; left behind", len(stuck), personal(self.user_id))
         self.stats_task = None
         await asyncio.gather(self.publisher.close(), self.subscriber.close())
 
