@@ -1,0 +1,122 @@
+"""The layer graph of docs/architecture.md, checked on the imports themselves.
+
+Each package (or top-level module) of ``rtserver`` has a layer; a module may import from its own
+layer and the ones below, never above. The imports that still go up are listed in ``DEBTS`` with
+what removing them takes: the test fails on any new one, and on a listed one that no longer exists
+(so the list only shrinks). The Python SDK (``rtserver.client``) has a rule of its own: it may use
+only the pure modules a client shares with the server, so that it needs none of the server's
+dependencies (Redis, the store) to run.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from repo_paths import REPO
+
+PACKAGE = REPO / "rtserver"
+
+# Bottom to top. Features are peers of one another (each reaches the others only through the
+# collaborators the composition root hands it, apart from the debts below).
+LAYERS: list[set[str]] = [
+    {"errors", "ids", "text", "tasks", "logprivacy", "logthrottle", "gcpolicy", "metrics", "config", "auth"},
+    {"protocol"},
+    {"backends"},
+    {"services"},
+    {"node", "feature"},
+    {"media", "workflow", "precall", "outcomes", "audit", "retention", "demo", "home"},
+    {"compose", "sections", "app", "cli", "__main__", "rtserver"},
+]
+RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
+
+# What the SDK may import from the server's packages: the errors and protocol (both pure, shared
+# with the server on purpose) and the pre-call check's pure figures and verdict.
+CLIENT_MAY_IMPORT = {"rtserver.errors", "rtserver.protocol", "rtserver.precall.probe", "rtserver.precall.verdict"}
+
+# Imports that still go up, by (importing module, imported module), with what removes them.
+DEBTS: dict[tuple[str, str], str] = {
+    ("rtserver.backends", "rtserver.sections"): "StoreConfig belongs to backends; sections should import it",
+    ("rtserver.backends.family", "rtserver.sections"): "same",
+    ("rtserver.backends.family", "rtserver.outcomes.stores"): "the family factory builds every feature's stores: "
+                                                              "it belongs to the composition layer",
+    ("rtserver.backends.family", "rtserver.precall.results"): "same",
+    ("rtserver.backends.family", "rtserver.precall.stores"): "same",
+    ("rtserver.backends.family", "rtserver.retention.sweeper"): "same",
+    ("rtserver.backends.family", "rtserver.workflow.redis_store"): "same",
+    ("rtserver.backends.family", "rtserver.workflow.sqlite_store"): "same",
+    ("rtserver.backends.family", "rtserver.workflow.store"): "same",
+    ("rtserver.backends.base", "rtserver.retention.policy"): "the retention kinds and the Reaper interface are "
+                                                             "what stores implement: a module below backends",
+    ("rtserver.backends.base", "rtserver.retention.sweeper"): "same",
+    ("rtserver.backends.redis_store", "rtserver.retention.policy"): "same",
+    ("rtserver.backends.redis_store", "rtserver.retention.sweeper"): "same",
+    ("rtserver.backends.sqlite_store", "rtserver.retention.policy"): "same",
+    ("rtserver.backends.sqlite_store", "rtserver.retention.sweeper"): "same",
+    ("rtserver.backends.sqlite_retention", "rtserver.retention.policy"): "same",
+    ("rtserver.services.chat", "rtserver.node.connection"): "Connection and Hub are what services deliver "
+                                                            "through: a delivery package below services",
+    ("rtserver.services.chat", "rtserver.node.hub"): "same",
+    ("rtserver.services.presence", "rtserver.node.connection"): "same",
+    ("rtserver.services.chat", "rtserver.feature"): "the chat hooks' types belong with the chat service",
+    ("rtserver.services.chat", "rtserver.sections"): "ChatConfig belongs to services/chat.py",
+    ("rtserver.services.chat", "rtserver.audit.chain"): "the journal's interface (AccessKind, Journal) "
+                                                        "belongs below services; the journal above",
+    ("rtserver.services.chat", "rtserver.audit.journal"): "same",
+    ("rtserver.node.http", "rtserver.audit.chain"): "same",
+    ("rtserver.node.http", "rtserver.audit.journal"): "same",
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> Iterator[str]:
+    """The rtserver modules ``path`` imports (``from . import x`` counts as the package)."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            if name.startswith("rtserver"):
+                yield name
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name.startswith("rtserver"))
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def edges() -> set[tuple[str, str]]:
+    return {(_module_name(path), imported) for path in PACKAGE.rglob("*.py") for imported in _imports(path)}
+
+
+def test_every_package_has_a_layer():
+    units = {_unit(_module_name(path)) for path in PACKAGE.rglob("*.py")} - {"client"}
+    assert units <= set(RANK), f"give these a layer in LAYERS (and docs/architecture.md): {units - set(RANK)}"
+
+
+def test_no_module_imports_a_layer_above_its_own_but_the_listed_debts():
+    upward = {(a, b) for a, b in edges() if _unit(a) != "client" and _unit(a) != _unit(b)
+              and RANK[_unit(b)] > RANK[_unit(a)]}
+    new = upward - set(DEBTS)
+    assert not new, "imports that go up a layer (docs/architecture.md, Layers):\n" + "\n".join(
+        f"  {a} -> {b}" for a, b in sorted(new))
+    paid = set(DEBTS) - upward
+    assert not paid, f"no longer imported: remove from DEBTS: {sorted(paid)}"
+
+
+def test_the_sdk_imports_no_server_code_but_the_shared_pure_modules():
+    found = {(a, b) for a, b in edges() if _unit(a) == "client" and _unit(b) != "client"
+             and not any(b == m or b.startswith(m + ".") for m in CLIENT_MAY_IMPORT)}
+    debts = {("rtserver.client.precall", "rtserver.media.forwarder")}  # pin_host_addresses, nominated_candidate_type
+    assert found == debts, sorted(found)
