@@ -29,6 +29,7 @@ from .audit.journal import AccessJournal
 from .auth import TokenVerifier
 from .backends.family import create_store_family
 from .config import Settings
+from .delivery.hub import Hub
 from .demo import demo_feature
 from .feature import ChatHooks, Feature, merge_routes
 from .media import MediaService
@@ -36,7 +37,6 @@ from .media.routing import MediaRouting
 from .metrics import Metrics
 from .node import Node
 from .node.http import node_routes
-from .node.hub import Hub
 from .node.ws import websocket_handler
 from .outcomes import OutcomeRecorder, outcomes_feature
 from .precall.install import precall_feature

@@ -18,7 +18,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .backends import StoredMessage
-    from .node.connection import Connection
+    from .delivery.connection import Connection
     from .protocol import Send
 
 __all__ = ["AfterSend", "BeforeSend", "ChatHooks", "Feature", "Handler", "MemberRemoved", "merge_requests",

@@ -33,6 +33,8 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .services.chat import ChatConfig
+
 if TYPE_CHECKING:
     from .config import Settings
     from .media.candidate_policy import Refusal
@@ -118,13 +120,6 @@ class StoreConfig:
         return cls(url, settings.sqlite_path(), s.sqlite_synchronous, s.precall_history,
                    RedisConfig(url, s.redis_timeout_s, s.redis_retention_messages, s.redis_idempotency_ttl_s,
                                s.presence_ttl_s, s.node_heartbeat_s, s.media_owner_lease_s))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ChatConfig:
-    max_rooms_per_connection: int
-    resume_max_messages: int
-    typing_ttl_s: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -16,8 +16,7 @@ from ..protocol import events
 from ..protocol.requests import Availability, PresenceStatus
 
 if TYPE_CHECKING:
-    from ..retention.policy import Kind
-    from ..retention.sweeper import Reaper
+    from ..reaping import Kind, Reaper
 
 __all__ = [
     "AppendResult", "Backends", "Broker", "BrokerHandler", "MediaDirectory", "MemberRole", "NodeMessageHandler",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..outcomes.stores import OutcomeStore, RedisOutcomes, SqliteOutcomes
 from ..precall.results import CheckResults
 from ..precall.stores import RedisCheckResults, SqliteCheckResults
-from ..retention.sweeper import Claim, LocalClaim
+from ..reaping import Claim, LocalClaim
 from ..workflow.redis_store import RedisWorkflowStore
 from ..workflow.sqlite_store import SqliteWorkflowStore
 from ..workflow.store import WorkflowStore

@@ -35,8 +35,7 @@ from typing import Any
 import msgpack
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError
-from ..retention.policy import Kind
-from ..retention.sweeper import Reaper
+from ..reaping import Kind, Reaper
 from . import redis_keys as k
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
 from .redis_link import RedisLink

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..retention.policy import due_prefix
+from ..reaping import due_prefix
 
 __all__ = ["ROOMS_PER_READ", "clear_due_keys", "due_rooms", "oldest_key_ms", "oldest_message_ms", "trim_rooms"]
 

@@ -24,8 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
-from ..retention.policy import Kind
-from ..retention.sweeper import FnReaper, Reaper
+from ..reaping import FnReaper, Kind, Reaper
 from . import sqlite_retention as retention
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
 from .sqlite_thread import connect_private

@@ -31,7 +31,7 @@ from .links import LinkConfig
 from .track import DownTrack, ForwardingTotals, Publication
 
 if TYPE_CHECKING:
-    from ..node.connection import Connection
+    from ..delivery.connection import Connection
     from .room import MediaRoom
 
 __all__ = ["MediaConfig", "Participant", "PublishSession", "SubscribeSession"]

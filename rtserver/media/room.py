@@ -22,7 +22,7 @@ from .participant import MediaConfig, Participant
 from .track import ForwardingTotals, Publication
 
 if TYPE_CHECKING:
-    from ..node.connection import Connection
+    from ..delivery.connection import Connection
 
 __all__ = ["MediaRoom"]
 

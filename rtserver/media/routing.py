@@ -56,7 +56,7 @@ from ..tasks import BackgroundTasks, honour_cancellation
 from .signalling import echo_room_owner
 
 if TYPE_CHECKING:
-    from ..node.connection import Connection
+    from ..delivery.connection import Connection
     from .signalling import Handler, MediaService
 
 __all__ = ["MediaRouting"]

@@ -66,7 +66,7 @@ from .telemetry import MediaCollector
 from .track import ForwardingTotals
 
 if TYPE_CHECKING:
-    from ..node.connection import Connection
+    from ..delivery.connection import Connection
 
 __all__ = ["ECHO_PREFIX", "GUEST", "MediaService", "echo_room_owner", "media_config"]
 

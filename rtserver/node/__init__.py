@@ -1,7 +1,5 @@
-"""A node: live connections, fan-out, and the aiohttp transport around them."""
+"""A node: the session life cycle, the request table, and the aiohttp transport around them."""
 
-from .connection import Connection
-from .hub import Hub
 from .node import Node
 
-__all__ = ["Connection", "Hub", "Node"]
+__all__ = ["Node"]

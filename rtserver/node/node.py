@@ -14,6 +14,8 @@ from typing import Any
 from ..auth import Identity, TokenVerifier
 from ..backends import Backends
 from ..config import Settings
+from ..delivery.connection import Connection
+from ..delivery.hub import Hub
 from ..errors import CloseCode, ErrorCode, RtError
 from ..feature import Feature, Handler, merge_requests
 from ..logthrottle import LogThrottle
@@ -38,8 +40,6 @@ from ..protocol import (
 )
 from ..services import ChatService, PresenceService
 from ..tasks import BackgroundTasks
-from .connection import Connection
-from .hub import Hub
 
 __all__ = ["Node"]
 

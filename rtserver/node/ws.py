@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..delivery.connection import Connection
 from ..errors import CloseCode, ErrorCode, RtError
 from ..protocol import CODECS, JSON, events
-from .connection import Connection
 from .node import Node
 from .origins import origin_allowed, request_origin
 from .preauth import Hold, PendingAuth

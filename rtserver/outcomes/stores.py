@@ -21,8 +21,7 @@ from typing import Any, Protocol
 from ..backends.redis_link import RedisLink
 from ..backends.sqlite_thread import SqliteThread
 from ..media.outcome import OUTCOMES
-from ..retention.policy import Kind
-from ..retention.sweeper import FnReaper, Reaper
+from ..reaping import FnReaper, Kind, Reaper
 
 __all__ = ["OutcomeStore", "RedisOutcomes", "SqliteOutcomes", "empty_counts"]
 

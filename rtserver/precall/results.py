@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .verdict import result_mode
 
 if TYPE_CHECKING:
-    from ..retention.policy import Kind
-    from ..retention.sweeper import Reaper
+    from ..reaping import Kind, Reaper
 
 __all__ = ["MAX_RESULT_DEPTH", "CheckResults", "encodable", "loaded"]
 

@@ -25,7 +25,7 @@ from .results import CheckResults
 from .verdict import evaluate
 
 if TYPE_CHECKING:
-    from ..node.connection import Connection
+    from ..delivery.connection import Connection
     from ..workflow import Workflow
 
 __all__ = ["PrecallService"]

@@ -13,8 +13,7 @@ from typing import Any
 from ..backends.redis_link import RedisLink
 from ..backends.redis_retention import ScanReaper
 from ..backends.sqlite_thread import SqliteThread
-from ..retention.policy import Kind
-from ..retention.sweeper import FnReaper, Reaper
+from ..reaping import FnReaper, Kind, Reaper
 from .results import encodable, loaded
 
 __all__ = ["RedisCheckResults", "SqliteCheckResults"]

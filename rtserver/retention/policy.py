@@ -19,22 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+
+from ..reaping import Kind, due_prefix
 
 __all__ = ["Anchor", "Kind", "PassBudget", "Rule", "cutoff_ms", "due_prefix", "is_due", "overdue_s"]
-
-
-class Kind(enum.StrEnum):
-    """The kinds of data the sweep deletes. The access journal (``rtserver/audit``) joins as one
-    more kind: a rule here and a reaper in its store."""
-
-    MESSAGES = "messages"
-    IDEMPOTENCY_KEYS = "idempotency_keys"
-    PRECALL_RESULTS = "precall_results"
-    CALLBACKS = "callbacks"
-    APPOINTMENTS = "appointments"
-    WEBHOOK_OUTBOX = "webhook_outbox"
-    INTERVIEW_OUTCOMES = "interview_outcomes"
 
 
 class Anchor(enum.StrEnum):
@@ -65,14 +54,6 @@ def cutoff_ms(rule: Rule, now_ms: int) -> int | None:
 def is_due(rule: Rule, anchor_ms: int, now_ms: int) -> bool:
     cutoff = cutoff_ms(rule, now_ms)
     return cutoff is not None and anchor_ms < cutoff
-
-
-def due_prefix(anchors: Sequence[int], cutoff: int) -> int:
-    """How many of ``anchors`` (a room's oldest messages, in offset order) form the due prefix."""
-    for i, anchor in enumerate(anchors):
-        if anchor >= cutoff:
-            return i
-    return len(anchors)
 
 
 def overdue_s(oldest_anchor_ms: int | None, cutoff: int | None) -> float:

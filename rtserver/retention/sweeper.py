@@ -25,53 +25,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..errors import RtError
+from ..reaping import Claim, FnReaper, LocalClaim, Reaper
 from ..tasks import honour_cancellation
 from .policy import Kind, PassBudget, Rule, cutoff_ms, overdue_s
 
 __all__ = ["Claim", "FnReaper", "LocalClaim", "Reaper", "RetentionSweeper"]
 
 log = logging.getLogger(__name__)
-
-
-class Reaper(Protocol):
-    async def delete_due(self, cutoff_ms: int, limit: int, cursor: str) -> tuple[int, str | None]:
-        """Delete at most ``limit`` items anchored before ``cutoff_ms``, walking from ``cursor``;
-        (how many were deleted, the cursor to go on from or None when the walk is over)."""
-
-    async def oldest_ms(self) -> int | None:
-        """The anchor of the oldest item still held (None: nothing held)."""
-
-
-class FnReaper:
-    """A ``Reaper`` from a store's two methods (or closures); ``oldest`` defaults to None."""
-
-    def __init__(self, delete: Callable[[int, int, str], Awaitable[tuple[int, str | None]]],
-                 oldest: Callable[[], Awaitable[int | None]] | None = None):
-        self._delete, self._oldest = delete, oldest
-
-    async def delete_due(self, cutoff_ms: int, limit: int, cursor: str) -> tuple[int, str | None]:
-        return await self._delete(cutoff_ms, limit, cursor)
-
-    async def oldest_ms(self) -> int | None:
-        return None if self._oldest is None else await self._oldest()
-
-
-class Claim(Protocol):
-    async def claim(self, kind: str, lease_ms: int) -> bool:
-        """True for one node per lease: that node sweeps ``kind`` now."""
-
-
-class LocalClaim:
-    """One node (the SQLite family): always its turn."""
-
-    async def claim(self, kind: str, lease_ms: int) -> bool:
-        return True
 
 
 class RetentionSweeper:

@@ -8,25 +8,34 @@ let both the node and the client drop anything seen twice.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 from ..audit.chain import AccessKind
 from ..audit.journal import NO_JOURNAL, Journal
 from ..backends import Broker, MemberRole, RoomKind, Store
+from ..delivery.connection import Connection
+from ..delivery.hub import Hub
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
 from ..feature import AfterSend, BeforeSend, ChatHooks
 from ..metrics import Metrics
-from ..node.connection import Connection
-from ..node.hub import Hub
 from ..protocol import History, Join, Leave, Read, Send, Typing, events
-from ..sections import ChatConfig
 from .presence import PresenceService
 
-__all__ = ["ChatService"]
+__all__ = ["ChatConfig", "ChatService"]
 
 REPLAY_PAGE = 500
 
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """The chat's section of the settings (``rtserver/sections.py`` builds it)."""
+
+    max_rooms_per_connection: int
+    resume_max_messages: int
+    typing_ttl_s: float
 
 class ChatService:
     def __init__(self, *, store: Store, broker: Broker, hub: Hub, presence: PresenceService,

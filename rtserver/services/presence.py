@@ -11,8 +11,8 @@ from typing import Any
 
 from ..auth import Role
 from ..backends import Broker, PresenceBackend, PresenceInfo, RoomKind, Store
+from ..delivery.connection import Connection
 from ..errors import Forbidden
-from ..node.connection import Connection
 from ..protocol import Availability, PresenceStatus, events
 
 __all__ = ["PresenceService"]

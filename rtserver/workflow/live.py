@@ -16,8 +16,8 @@ from ..audit.chain import AccessKind
 from ..audit.journal import ws_request_id
 from ..auth import Role
 from ..backends import StoredMessage
+from ..delivery.connection import Connection
 from ..errors import Forbidden
-from ..node.connection import Connection
 from ..protocol import Send, events
 from ..protocol.workflow import (
     AppointmentCancel,

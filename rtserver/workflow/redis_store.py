@@ -35,8 +35,7 @@ from typing import Any
 
 from ..backends.redis_link import RedisLink
 from ..errors import ErrorCode, LimitExceeded, RtError
-from ..retention.policy import Kind
-from ..retention.sweeper import Reaper
+from ..reaping import Kind, Reaper
 from . import retention
 from .store import Appointment, Callback, Cover, FollowUp, FollowUpStatus, Timer, TimerKind, User
 

@@ -22,8 +22,7 @@ from typing import Any, TypeVar
 
 from ..backends.redis_link import RedisLink
 from ..backends.redis_retention import ScanReaper
-from ..retention.policy import Kind
-from ..retention.sweeper import FnReaper, Reaper
+from ..reaping import FnReaper, Kind, Reaper
 
 __all__ = ["INDEXES", "redis_reapers", "sqlite_reapers"]
 

@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry
 
 from ..audit.journal import NO_JOURNAL, Journal
 from ..backends import Backends
+from ..delivery.connection import Connection
+from ..delivery.hub import Hub
 from ..errors import ErrorCode, Forbidden, RtError
 from ..logprivacy import personal
-from ..node.connection import Connection
-from ..node.hub import Hub
 from ..precall.results import CheckResults
 from ..tasks import BackgroundTasks, honour_cancellation
 from .access import CoverService

@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 
 from ..backends.sqlite_thread import SqliteThread
 from ..errors import ErrorCode, LimitExceeded, RtError
-from ..retention.policy import Kind
-from ..retention.sweeper import Reaper
+from ..reaping import Kind, Reaper
 from . import retention
 from .store import (
     Appointment,

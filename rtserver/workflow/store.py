@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..protocol.workflow import CallbackChannel as Channel
 
 if TYPE_CHECKING:
-    from ..retention.policy import Kind
-    from ..retention.sweeper import Reaper
+    from ..reaping import Kind, Reaper
 
 __all__ = [
     "Appointment", "AppointmentStatus", "Callback", "CallbackStatus", "Channel", "Cover", "FollowUp", "FollowUpStatus",

@@ -10,9 +10,9 @@ import pytest
 
 from rtserver.auth import Identity, Role
 from rtserver.backends import LocalBroker, MemberRole, RoomKind
+from rtserver.delivery.connection import Connection
+from rtserver.delivery.hub import Hub
 from rtserver.metrics import Metrics
-from rtserver.node.connection import Connection
-from rtserver.node.hub import Hub
 from rtserver.protocol import JSON
 
 
