@@ -31,7 +31,7 @@ from .backends.family import create_store_family
 from .config import Settings
 from .delivery.hub import Hub
 from .demo import demo_feature
-from .feature import ChatHooks, Feature, merge_routes
+from .feature import Feature, chat_hooks, merge_routes
 from .media import MediaService
 from .media.routing import MediaRouting
 from .metrics import Metrics
@@ -104,7 +104,7 @@ def compose(settings: Settings) -> Composition:
     if settings.demo:
         features.append(demo_feature(backends.store, workflow.portfolios))
     features.append(routing.feature())
-    chat.use_hooks(ChatHooks.of(features))
+    chat.use_hooks(chat_hooks(features))
     node = Node(settings, node_id=node_id, backends=backends, metrics=metrics,
                 verifier=TokenVerifier.from_settings(settings), hub=hub, presence=presence, chat=chat,
                 features=features)

@@ -16,22 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .backends import StoredMessage
-    from .delivery.connection import Connection
-    from .protocol import Send
+from .services.hooks import AfterSend, BeforeSend, ChatHooks, MemberRemoved
 
-__all__ = ["AfterSend", "BeforeSend", "ChatHooks", "Feature", "Handler", "MemberRemoved", "merge_requests",
-           "merge_routes"]
+if TYPE_CHECKING:
+    from .delivery.connection import Connection
+
+__all__ = ["AfterSend", "BeforeSend", "ChatHooks", "Feature", "Handler", "MemberRemoved", "chat_hooks",
+           "merge_requests", "merge_routes"]
 
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
 """A WebSocket request handler: the connection and the parsed request in, the reply (or None) out."""
-BeforeSend = Callable[["Connection", "Send"], Awaitable[None]]
-"""Awaited before a chat message is stored; raises an ``RtError`` to refuse it."""
-AfterSend = Callable[["Connection", "Send", "StoredMessage"], None]
-"""Called once a new (not duplicate) message is stored and fanned out; must not block the send."""
-MemberRemoved = Callable[[str, str], Awaitable[None]]
-"""Awaited with ``(room, user)`` after a member was removed from a chat room."""
 
 
 async def _nothing() -> None:
@@ -54,18 +48,11 @@ class Feature:
     close: Callable[[], Awaitable[None]] = _nothing
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ChatHooks:
-    """The chat's extension points, gathered from every feature at composition."""
-
-    before_send: tuple[BeforeSend, ...] = ()
-    after_send: tuple[AfterSend, ...] = ()
-    member_removed: tuple[MemberRemoved, ...] = ()
-
-    @classmethod
-    def of(cls, features: Sequence[Feature]) -> ChatHooks:
-        return cls(tuple(h for f in features for h in f.before_send), tuple(h for f in features for h in f.after_send),
-                   tuple(h for f in features for h in f.member_removed))
+def chat_hooks(features: Sequence[Feature]) -> ChatHooks:
+    """Every feature's chat hooks, in the features' order."""
+    return ChatHooks(tuple(h for f in features for h in f.before_send),
+                     tuple(h for f in features for h in f.after_send),
+                     tuple(h for f in features for h in f.member_removed))
 
 
 def merge_requests(features: Sequence[Feature]) -> dict[type, Handler]:

@@ -18,9 +18,9 @@ from ..backends import Broker, MemberRole, RoomKind, Store
 from ..delivery.connection import Connection
 from ..delivery.hub import Hub
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
-from ..feature import AfterSend, BeforeSend, ChatHooks
 from ..metrics import Metrics
 from ..protocol import History, Join, Leave, Read, Send, Typing, events
+from .hooks import AfterSend, BeforeSend, ChatHooks
 from .presence import PresenceService
 
 __all__ = ["ChatConfig", "ChatService"]

@@ -48,7 +48,6 @@ DEBTS: dict[tuple[str, str], str] = {
     ("rtserver.backends.family", "rtserver.workflow.redis_store"): "same",
     ("rtserver.backends.family", "rtserver.workflow.sqlite_store"): "same",
     ("rtserver.backends.family", "rtserver.workflow.store"): "same",
-    ("rtserver.services.chat", "rtserver.feature"): "the chat hooks' types belong with the chat service",
     ("rtserver.services.chat", "rtserver.audit.chain"): "the journal's interface (AccessKind, Journal) "
                                                         "belongs below services; the journal above",
     ("rtserver.services.chat", "rtserver.audit.journal"): "same",
