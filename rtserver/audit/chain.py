@@ -27,11 +27,12 @@ No I/O here: the stores call ``link`` inside their own transaction (SQLite) or c
 from __future__ import annotations
 
 import dataclasses
-import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from ..journaling import AccessKind
 
 __all__ = ["GENESIS", "Access", "AccessKind", "Anchor", "Entry", "Problem", "anchor_after", "canonical",
            "expired_prefix", "link", "verify_stream"]
@@ -39,17 +40,6 @@ __all__ = ["GENESIS", "Access", "AccessKind", "Anchor", "Entry", "Problem", "anc
 VERSION = 1  # in each entry: a later encoding can coexist with this one
 GENESIS = "0" * 64  # the ``prev`` of a stream's first entry
 MAX_DETAIL_ITEMS = 8  # detail holds ids (room, advisor), never free text
-
-
-class AccessKind(enum.StrEnum):
-    CONVERSATION_JOIN = "conversation.join"  # joined the follow-up room (the join replays missed messages)
-    CONVERSATION_HISTORY = "conversation.history"  # a page of the room's history
-    CONVERSATION_EXPORT = "conversation.export"  # the portal exported the conversation (HTTP)
-    PORTFOLIO_READ = "portfolio.read"  # an advisor's portfolio listed: one entry per jobseeker in it
-    INTERVIEW_JOIN = "interview.join"  # media_join of the follow-up's interview
-    TRANSFER = "followup.transfer"  # the follow-up moved to another advisor (who then reads the history)
-    PERSON_EXPORT = "person.export"  # everything held about the person, exported (GET /api/users/{id}/data)
-    PERSON_ERASURE = "person.erasure"  # the person's data erased (DELETE /api/users/{id}/data)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -27,14 +27,14 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..errors import BadRequest, RtError, Unavailable
 from ..ids import ID_CHARS, MAX_USER_ID_CHARS, USER_ID, valid_user_id
-from .chain import Access, AccessKind
+from ..journaling import NO_JOURNAL, AccessKind, Caller, Journal, NullJournal
+from .chain import Access
 from .stores import SWEEP_BATCH, AuditStore
 
 __all__ = ["API_ACTOR", "JOURNAL_KEY", "NO_JOURNAL", "AccessJournal", "Journal", "NullJournal", "record_http",
@@ -52,34 +52,6 @@ API_ACTOR = "*api"  # the portal, when it names no user: "*" is never in a user 
 MAX_REQUEST_ID_CHARS = 64
 
 
-class _Caller(Protocol):
-    """A WebSocket on this node, or one on another node reaching the interview hosted here."""
-    id: str
-
-    @property
-    def user_id(self) -> str: ...
-
-
-class Journal(Protocol):
-    async def room(self, kind: AccessKind, conn: _Caller, room_id: str, request_id: object) -> None: ...
-
-    async def record(self, kind: AccessKind, subjects: Iterable[str], *, actor: str, request: str,
-                     detail: Mapping[str, str] | None = None) -> None: ...
-
-
-class NullJournal:
-    """What services hold until ``install_audit`` gives them the node's journal (unit tests of a
-    service alone). A node built by ``build_app`` always has the real one."""
-
-    async def room(self, kind: AccessKind, conn: _Caller, room_id: str, request_id: object) -> None:
-        return None
-
-    async def record(self, kind: AccessKind, subjects: Iterable[str], *, actor: str, request: str,
-                     detail: Mapping[str, str] | None = None) -> None:
-        return None
-
-
-NO_JOURNAL = NullJournal()
 
 
 class AccessJournal:
@@ -106,7 +78,7 @@ class AccessJournal:
                                  registry=registry)
 
     # -- recording -------------------------------------------------------------------------------
-    async def room(self, kind: AccessKind, conn: _Caller, room_id: str, request_id: object) -> None:
+    async def room(self, kind: AccessKind, conn: Caller, room_id: str, request_id: object) -> None:
         subject = self.subject_of_room(room_id)
         if subject is None or subject == conn.user_id:
             return

@@ -12,12 +12,11 @@ import dataclasses
 import time
 from typing import Any
 
-from ..audit.chain import AccessKind
-from ..audit.journal import NO_JOURNAL, Journal
 from ..backends import Broker, MemberRole, RoomKind, Store
 from ..delivery.connection import Connection
 from ..delivery.hub import Hub
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
+from ..journaling import NO_JOURNAL, AccessKind, Journal
 from ..metrics import Metrics
 from ..protocol import History, Join, Leave, Read, Send, Typing, events
 from .hooks import AfterSend, BeforeSend, ChatHooks
