@@ -2,7 +2,7 @@
 
 The settings become one frozen section per feature first (``rtserver/sections.py``), all validated
 before anything is built; each service and feature receives its section, never ``Settings``.
-The core is what every feature may use: the store family (``backends/family.py``: the chat's
+The core is what every feature may use: the store family (``stores.py``: the chat's
 backends and each feature's store, of one family chosen from the URL), the metrics, the
 token verifier, the hub, presence and chat. Each feature is then built from the collaborators and
 the configuration it uses (nothing receives the ``Node``) and answers with a ``Feature``
@@ -27,7 +27,6 @@ from aiohttp import web
 from .audit.install import audit_feature, build_journal
 from .audit.journal import AccessJournal
 from .auth import TokenVerifier
-from .backends.family import create_store_family
 from .config import Settings
 from .delivery.hub import Hub
 from .demo import demo_feature
@@ -44,6 +43,7 @@ from .precall.service import PrecallService
 from .retention import retention_feature, sweeper_for
 from .sections import Sections
 from .services import ChatService, PresenceService
+from .stores import create_store_family
 from .workflow import Workflow, workflow_feature
 
 __all__ = ["COMPOSITION_KEY", "Composition", "compose"]
@@ -92,8 +92,8 @@ def compose(settings: Settings) -> Composition:
                                retention_days=config.outcomes.retention_days,
                                checkpoint_s=config.outcomes.checkpoint_s)
 
-    retention = sweeper_for(config.retention, stores, node_id=node_id, registry=registry)
-    journal = build_journal(settings, stores, node_id=node_id, metrics=metrics)
+    retention = sweeper_for(config.retention, stores.reapers(), stores.retention_claim(node_id), registry=registry)
+    journal = build_journal(settings, stores.redis_link(), node_id=node_id, metrics=metrics)
     chat.journal = journal  # conversation join and history
     media.journal = journal  # interview join, on the node hosting the interview
     workflow.journal = journal  # portfolio over the WebSocket

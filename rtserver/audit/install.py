@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..backends import RedisStore
-from ..backends.family import StoreFamily
+from ..backends.redis_link import RedisLink
 from ..config import Settings
 from ..feature import Feature
 from ..metrics import Metrics
@@ -18,10 +17,8 @@ from .stores import audit_store
 __all__ = ["audit_feature", "build_journal"]
 
 
-def build_journal(settings: Settings, stores: StoreFamily, *, node_id: str, metrics: Metrics) -> AccessJournal:
-    """The journal lives in the chat store's family: the SQLite file, or the Redis client."""
-    store = stores.backends.store
-    link = store.link if isinstance(store, RedisStore) else None
+def build_journal(settings: Settings, link: RedisLink | None, *, node_id: str, metrics: Metrics) -> AccessJournal:
+    """The journal lives in the chat store's family: the SQLite file, or the Redis client (``link``)."""
     return AccessJournal(audit_store(settings.sqlite_path(), link, synchronous=settings.sqlite_synchronous),
                          node_id=node_id, registry=metrics.registry, retention_days=settings.audit_retention_days,
                          subject_of_room=jobseeker_of_room)

@@ -1,8 +1,6 @@
-"""Storage and fan-out backends; ``family.create_store_family`` is the one place that picks a family."""
+"""Storage and fan-out backends; ``rtserver/stores.py`` is the one place that picks a family."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from .base import (
     AppendResult,
@@ -26,22 +24,10 @@ from .redis_presence import RedisPresence
 from .redis_store import RedisStore
 from .sqlite_store import SqliteStore
 
-if TYPE_CHECKING:
-    from ..config import Settings
-    from ..metrics import Metrics
-
 __all__ = [
     "AppendResult", "Backends", "Broker", "BrokerHandler", "LocalBroker", "LocalMediaDirectory", "LocalPresence",
     "MediaDirectory", "MemberRole", "PresenceBackend", "PresenceInfo", "RedisBroker", "RedisMediaDirectory",
     "RedisPresence", "RedisStore", "Room", "RoomKind",
-    "RoomSummary", "SqliteStore", "Store", "StoredMessage", "create_backends",
+    "RoomSummary", "SqliteStore", "Store", "StoredMessage",
 ]
 
-
-def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Backends:
-    """The chat's part of the store family (``family.create_store_family``: ``sqlite:PATH`` or a
-    Redis URL). A setting that cannot work raises ``ValueError``."""
-    from ..sections import StoreConfig
-    from .family import create_store_family  # it imports the features' stores, which import this package
-
-    return create_store_family(StoreConfig.from_settings(settings), metrics=metrics).backends

@@ -2,7 +2,7 @@
 
 Every implementation (SQLite + in-process, Redis) passes the same contract tests
 (tests/integration/backends/test_store_contract.py). Services receive these in their constructors and never know
-which family they talk to; ``backends.create_backends`` is the one place that chooses.
+which family they talk to; ``rtserver/stores.py`` is the one place that chooses.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Each store deletes its own kinds (its ``reapers()``); ``retention_feature`` gath
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..feature import Feature
@@ -19,20 +20,15 @@ from .sweeper import Claim, LocalClaim, Reaper, RetentionSweeper
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from ..backends.family import StoreFamily
-
 __all__ = ["Anchor", "Claim", "Kind", "LocalClaim", "PassBudget", "Reaper", "RetentionConfig", "RetentionSweeper",
            "Rule", "retention_feature", "sweeper_for"]
 
 
-def sweeper_for(config: RetentionConfig, stores: StoreFamily, *, node_id: str,
+def sweeper_for(config: RetentionConfig, reapers: Mapping[Kind, Reaper], claim: Claim, *,
                 registry: CollectorRegistry) -> RetentionSweeper:
-    """The sweep over every store of the family (the chat's, the workflow's, the pre-call results',
-    the interview outcomes')."""
-    reapers = {**stores.backends.store.reapers(), **stores.workflow.reapers(), **stores.checks.reapers(),
-               **stores.outcomes.reapers()}
-    return RetentionSweeper(config.rules, reapers, budget=config.budget, sweep_s=config.sweep_s,
-                            claim=stores.retention_claim(node_id), registry=registry)
+    """The sweep over ``reapers`` (every store's: ``rtserver/stores.py`` ``StoreFamily.reapers``)."""
+    return RetentionSweeper(config.rules, reapers, budget=config.budget, sweep_s=config.sweep_s, claim=claim,
+                            registry=registry)
 
 
 def retention_feature(sweeper: RetentionSweeper) -> Feature:

@@ -1,6 +1,6 @@
 """The follow-up workflow of one node: its store, services, timers and background loops.
 
-Its store comes from the node's store family (``rtserver/backends/family.py``: with ``sqlite:PATH``,
+Its store comes from the node's store family (``rtserver/stores.py``: with ``sqlite:PATH``,
 the chat's file on a connection of its own; with Redis, the chat's client). ``Workflow.start``
 opens the store and starts the webhook workers, the timer loop (every ``workflow_tick_s``, due
 timers are claimed one by one: on several nodes each timer fires once) and the figures

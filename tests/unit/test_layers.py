@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"services"},
     {"node", "feature"},
     {"media", "workflow", "precall", "outcomes", "audit", "retention", "demo", "home"},
-    {"compose", "sections", "app", "cli", "__main__", "rtserver"},
+    {"compose", "sections", "stores", "app", "cli", "__main__", "rtserver"},
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
@@ -39,15 +39,6 @@ CLIENT_MAY_IMPORT = {"rtserver.errors", "rtserver.protocol", "rtserver.precall.p
 
 # Imports that still go up, by (importing module, imported module), with what removes them.
 DEBTS: dict[tuple[str, str], str] = {
-    ("rtserver.backends", "rtserver.sections"): "StoreConfig belongs to backends; sections should import it",
-    ("rtserver.backends.family", "rtserver.sections"): "same",
-    ("rtserver.backends.family", "rtserver.outcomes.stores"): "the family factory builds every feature's stores: "
-                                                              "it belongs to the composition layer",
-    ("rtserver.backends.family", "rtserver.precall.results"): "same",
-    ("rtserver.backends.family", "rtserver.precall.stores"): "same",
-    ("rtserver.backends.family", "rtserver.workflow.redis_store"): "same",
-    ("rtserver.backends.family", "rtserver.workflow.sqlite_store"): "same",
-    ("rtserver.backends.family", "rtserver.workflow.store"): "same",
     ("rtserver.node.http", "rtserver.audit.chain"): "the room API records through the app's journal: "
                                                     "given to the route by the composition instead",
     ("rtserver.node.http", "rtserver.audit.journal"): "same",

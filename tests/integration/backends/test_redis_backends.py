@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis_server import RedisCluster, RedisServer, redis_available
 
-from rtserver.backends import MemberRole, PresenceInfo, RoomKind, create_backends
+from rtserver.backends import MemberRole, PresenceInfo, RoomKind
 from rtserver.backends import redis_keys as keys
 from rtserver.backends.redis_broker import RedisBroker
 from rtserver.backends.redis_link import RedisLink
@@ -27,6 +27,7 @@ from rtserver.config import Settings
 from rtserver.errors import ErrorCode, RtError, Unavailable
 from rtserver.metrics import Metrics
 from rtserver.protocol import Availability, PresenceStatus
+from rtserver.stores import create_backends
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="redis-server is not installed (scripts/test does it)")
 

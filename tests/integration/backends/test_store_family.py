@@ -11,13 +11,13 @@ import pytest
 from repo_paths import REPO as ROOT
 
 from rtserver.backends import RedisStore, SqliteStore
-from rtserver.backends.family import StoreFamily, create_store_family
 from rtserver.backends.redis_link import SCRIPTS as CHAT_SCRIPTS
 from rtserver.config import Settings
 from rtserver.metrics import Metrics
 from rtserver.outcomes.stores import RedisOutcomes, SqliteOutcomes
 from rtserver.precall.stores import RedisCheckResults, SqliteCheckResults
 from rtserver.sections import StoreConfig
+from rtserver.stores import StoreFamily, create_store_family
 from rtserver.workflow.redis_store import SCRIPTS as WORKFLOW_SCRIPTS
 from rtserver.workflow.redis_store import RedisWorkflowStore
 from rtserver.workflow.sqlite_store import SqliteWorkflowStore

@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 from redis_server import RedisServer, redis_available
 
 from rtserver.backends import MemberRole, RoomKind
-from rtserver.backends.family import StoreFamily, create_store_family
 from rtserver.config import Settings
 from rtserver.retention import LocalClaim, PassBudget, RetentionConfig, RetentionSweeper, sweeper_for
 from rtserver.retention.policy import Kind
 from rtserver.sections import StoreConfig
+from rtserver.stores import StoreFamily, create_store_family
 from rtserver.workflow.store import Appointment, AppointmentStatus, Callback, CallbackStatus, Channel
 from rtserver.workflow.webhooks import Delivery
 
@@ -71,7 +71,7 @@ async def store_url(request, tmp_path: Path) -> AsyncIterator[Callable[[], Any]]
 def _sweeper(family: StoreFamily, *, batch: int = 7, max_batches: int = 10_000, claim: Any = None,
              node: str = "n1") -> RetentionSweeper:
     config = RetentionConfig.from_settings(Settings(**RETENTION))
-    sweeper = sweeper_for(config, family, node_id=node, registry=CollectorRegistry())
+    sweeper = sweeper_for(config, family.reapers(), family.retention_claim(node), registry=CollectorRegistry())
     if claim is not None:
         sweeper._claim = claim
     sweeper._budget = PassBudget(batch, max_batches, 0.0)

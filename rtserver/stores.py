@@ -9,8 +9,8 @@ for one server; ``redis+cluster://host:port[,host:port...]`` for Redis Cluster. 
 shares one client (``RedisLink``), whose Lua scripts are package data (``lua/*.lua``); Redis
 metrics go to ``metrics.registry``.
 
-This module imports the features' store classes, which import this package: it is imported by
-the composition root (and lazily by ``create_backends``), never by ``rtserver.backends`` itself.
+This module imports the features' store classes: it belongs to the composition layer, above the
+features (docs/architecture.md, Layers).
 """
 
 from __future__ import annotations
@@ -18,28 +18,29 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..outcomes.stores import OutcomeStore, RedisOutcomes, SqliteOutcomes
-from ..precall.results import CheckResults
-from ..precall.stores import RedisCheckResults, SqliteCheckResults
-from ..reaping import Claim, LocalClaim
-from ..workflow.redis_store import RedisWorkflowStore
-from ..workflow.sqlite_store import SqliteWorkflowStore
-from ..workflow.store import WorkflowStore
-from .base import Backends
-from .local import LocalBroker, LocalMediaDirectory, LocalPresence
-from .redis_broker import RedisBroker
-from .redis_directory import RedisMediaDirectory
-from .redis_link import RedisLink, is_redis_url
-from .redis_presence import RedisPresence
-from .redis_retention import RedisClaim
-from .redis_store import RedisStore
-from .sqlite_store import SqliteStore
+from .backends.base import Backends
+from .backends.local import LocalBroker, LocalMediaDirectory, LocalPresence
+from .backends.redis_broker import RedisBroker
+from .backends.redis_directory import RedisMediaDirectory
+from .backends.redis_link import RedisLink, is_redis_url
+from .backends.redis_presence import RedisPresence
+from .backends.redis_retention import RedisClaim
+from .backends.redis_store import RedisStore
+from .backends.sqlite_store import SqliteStore
+from .outcomes.stores import OutcomeStore, RedisOutcomes, SqliteOutcomes
+from .precall.results import CheckResults
+from .precall.stores import RedisCheckResults, SqliteCheckResults
+from .reaping import Claim, Kind, LocalClaim, Reaper
+from .workflow.redis_store import RedisWorkflowStore
+from .workflow.sqlite_store import SqliteWorkflowStore
+from .workflow.store import WorkflowStore
 
 if TYPE_CHECKING:
-    from ..metrics import Metrics
-    from ..sections import StoreConfig
+    from .config import Settings
+    from .metrics import Metrics
+    from .sections import StoreConfig
 
-__all__ = ["StoreFamily", "create_store_family"]
+__all__ = ["StoreFamily", "create_backends", "create_store_family"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,6 +53,16 @@ class StoreFamily:
     workflow: WorkflowStore
     checks: CheckResults  # pre-call check results
     outcomes: OutcomeStore  # interview outcomes
+
+    def redis_link(self) -> RedisLink | None:
+        """The Redis client every store of the family shares (None: the SQLite family)."""
+        store = self.backends.store
+        return store.link if isinstance(store, RedisStore) else None
+
+    def reapers(self) -> dict[Kind, Reaper]:
+        """What the retention sweep deletes with, from every store of the family."""
+        return {**self.backends.store.reapers(), **self.workflow.reapers(), **self.checks.reapers(),
+                **self.outcomes.reapers()}
 
     def retention_claim(self, node_id: str) -> Claim:
         """Who sweeps each kind of data (``rtserver/retention``): this node alone on SQLite, one
@@ -83,3 +94,10 @@ def create_store_family(config: StoreConfig, *, metrics: Metrics | None = None) 
                            RedisCheckResults(link, keep=keep), RedisOutcomes(link))
     raise SystemExit(f"unknown store {config.url!r}: expected sqlite:PATH, redis://HOST:PORT/DB or "
                      "redis+cluster://HOST:PORT[,HOST:PORT...]")
+
+
+def create_backends(settings: Settings, *, metrics: Metrics | None = None) -> Backends:
+    """The chat's part of the store family. A setting that cannot work raises ``ValueError``."""
+    from .sections import StoreConfig
+
+    return create_store_family(StoreConfig.from_settings(settings), metrics=metrics).backends
