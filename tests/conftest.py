@@ -30,6 +30,12 @@ from rtserver.compose import COMPOSITION_KEY
 from rtserver.config import Settings
 from rtserver.node.ws import NODE_KEY
 
+# The support modules that test files load as plugins (``pytest_plugins = [...]``) and also import:
+# registered here, before any test file, so that they are rewritten on whichever import comes
+# first. Otherwise a run that collects a file importing one before a file loading it as a plugin
+# fails with "Module already imported so cannot be rewritten" (warnings are errors here).
+pytest.register_assert_rewrite("browser_support", "browser_netns")
+
 API_KEY = "test-api-key-" + secrets.token_hex(4)
 TIERS = ("unit", "integration", "system")
 _TESTS = Path(__file__).resolve().parent
