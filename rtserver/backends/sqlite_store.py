@@ -20,7 +20,7 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
@@ -28,6 +28,7 @@ from ..retention.policy import Kind
 from ..retention.sweeper import FnReaper, Reaper
 from . import sqlite_retention as retention
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
+from .erasure import NOTICE_SENDER, erased_message
 from .sqlite_thread import connect_private
 
 __all__ = ["SqliteStore"]
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS reads (
 ) WITHOUT ROWID;
 """
 
+ERASE_ROWS = 2000  # a room's messages rewritten per write op of an erasure: a few ms of the writer
 MAX_BATCH = 2000  # writes per transaction: bounds one commit's latency under a burst
 CHECKPOINT_INTERVAL_S = 1.0
 
@@ -416,3 +418,26 @@ class SqliteStore:
     async def _clear_due_keys(self, cutoff: int, limit: int, cursor: str) -> tuple[int, str | None]:
         cleared = await self._write(lambda c, batch: retention.clear_due_keys(c, cutoff, limit))
         return cleared, "" if cleared == limit else None
+
+    # -- a person's erasure (backends/erasure.py) ----------------------------------------------
+    async def erase_sender(self, room_id: str, user_id: str, *, scrub: Sequence[str] = ()) -> int:
+        """Tombstone the user's messages in the room and scrub the notices quoting ``scrub``, in
+        write ops of ``ERASE_ROWS`` rows (chat writes go between them); how many changed."""
+        changed, after = 0, 0
+        while after is not None:
+            n, after = await self._write(lambda c, batch, after=after: self._erase_rows(c, room_id, user_id,
+                                                                                       scrub, after),
+                                          savepoint=True)  # sees the messages queued before it
+            changed += n
+        return changed
+
+    @staticmethod
+    def _erase_rows(conn: sqlite3.Connection, room_id: str, user_id: str, scrub: Sequence[str],
+                    after: int) -> tuple[int, int | None]:
+        rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room=? AND offset>? AND sender IN (?,?) "
+                            "ORDER BY offset LIMIT ?", (room_id, after, user_id, NOTICE_SENDER, ERASE_ROWS)).fetchall()
+        updates = [m for r in rows if (m := erased_message(_message(r), user_id, scrub)) is not None]
+        conn.executemany("UPDATE messages SET sender=?, name=?, text=?, key=?, data=? WHERE room=? AND offset=?",
+                         [(m.sender, m.name, m.text, m.key, None if m.data is None else json.dumps(m.data), m.room,
+                           m.offset) for m in updates])
+        return len(updates), (rows[-1][1] if len(rows) == ERASE_ROWS else None)
