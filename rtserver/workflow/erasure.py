@@ -111,6 +111,6 @@ async def redis_erase_person(link: RedisLink, key: Any, user: str) -> dict[str, 
             return await pipe.execute()
 
     results = await link.call("wf_erase", delete)
-    timers = results[-3]
+    timers = results[-2]  # the ZREM of the timers (before the HDEL of the wait)
     return {"profile": int(profile), "callbacks": len(callback_ids), "appointments": len(appointment_ids),
             "timers": int(timers)}

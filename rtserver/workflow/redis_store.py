@@ -341,10 +341,6 @@ class RedisWorkflowStore:
             await self._link.call("wf_set_digest_marks", lambda: self._link.client.hset(
                 _key("digest", user_id), mapping=marks))
 
-
-def _encode(record: Any, version: int) -> str:
-    return dataclasses.replace(record, version=version).encode()
-
     # -- a person's erasure and legal holds (workflow/erasure.py) -------------------------------
     async def erase_person(self, user_id: str) -> dict[str, int]:
         return await redis_erase_person(self._link, _key, user_id)
@@ -363,3 +359,7 @@ def _encode(record: Any, version: int) -> str:
     async def clear_hold(self, jobseeker: str) -> bool:
         return bool(await self._link.call("wf_clear_hold",
                                           lambda: self._link.client.delete(_key("hold", jobseeker))))
+
+
+def _encode(record: Any, version: int) -> str:
+    return dataclasses.replace(record, version=version).encode()
