@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import API_KEY, Harness
+from conftest import Harness
 from workflow_support import users
 
 from rtserver.backends.erasure import TOMBSTONE_TEXT
@@ -123,7 +123,8 @@ async def test_erasure_removes_the_persons_words_everywhere_and_closes_their_con
     status, erased = await portal.api("DELETE", "/api/users/js-1/data")
 
     assert status == 200, erased
-    assert (erased["messages"], erased["profile"], erased["callbacks"]) == (4 + 1, 1, 1)  # 4 tombstones, the request's notice scrubbed
+    # 4 tombstones and the request's notice scrubbed; the profile; the callback request
+    assert (erased["messages"], erased["profile"], erased["callbacks"]) == (4 + 1, 1, 1)
     closed = await js.next_event("closed", timeout=10)
     assert closed["code"] == 4100  # on node B, erased through node A
     status, history = await portal.api("GET", f"/api/rooms/{ROOM}/messages")
@@ -140,7 +141,7 @@ async def test_erasure_removes_the_persons_words_everywhere_and_closes_their_con
     assert not any(SECRET in m["text"] for p in pages for m in p["messages"])
     adv_pages, _ = await export_all(portal, "adv-1")
     assert not any(SECRET in m["text"] or REASON in m["text"] for p in adv_pages for m in p["messages"])
-    status, body = await portal.api("GET", "/api/users/js-1")
+    status, _ = await portal.api("GET", "/api/users/js-1")
     assert status == 404
     journal = [e["kind"] for p in pages for e in p["access_journal"]]
     assert "person.erasure" in journal  # entries about the person are kept, the erasure among them
