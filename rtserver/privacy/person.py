@@ -134,13 +134,16 @@ class PersonData:
         await self.refuse_if_held(user_id)
         callbacks = await self.workflow.callbacks_of(user_id, limit=MAX_RECORDS)
         scrub = sorted({quoted(c.reason) for c in callbacks if c.reason.strip()})
+        # Closed first, so that no message of theirs is being sent while their rooms are rewritten,
+        # and again at the end for a connection opened meanwhile (their token is still valid).
+        closed = await self.close_everywhere(user_id)
         rooms = await self.rooms(user_id)
         messages = 0
         for room in rooms:
             messages += await self._chat.erase_sender(room, user_id, scrub=scrub)
         counts = await self.workflow.erase_person(user_id)
         precall = await self._checks.erase(user_id)
-        closed = await self.close_everywhere(user_id)
+        closed += await self.close_everywhere(user_id)
         log.info("erased the data of %s: %d messages in %d rooms", personal(user_id), messages, len(rooms))
         return {"user": user_id, "rooms": len(rooms), "messages": messages, **counts, "precall": precall,
                 "connections_closed_here": closed}
