@@ -46,9 +46,10 @@ from .redis_retention import ScanReaper
 __all__ = ["RedisStore", "decode_message"]
 
 ROOMS_OF_BATCH = 200  # rooms looked up per pipeline in rooms_of
-# Entries copied per script of an erasure's rewrite: ~2-5 ms of the room's shard each, so chat
-# writes to rooms on that shard wait at most that long behind it.
-ERASE_ENTRIES = 1000
+# Entries copied per script of an erasure's rewrite: 1,000 took about 9 ms of the room's shard
+# each (chat appends on that shard waited up to 19 ms behind them: docs/privacy.md); 250 keeps
+# one script to a few ms, as the retention sweep's batches.
+ERASE_ENTRIES = 250
 ERASE_RESTARTS = 5  # another rewrite of the same room finishing meanwhile: start again, this many times
 
 

@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS reads (
 ) WITHOUT ROWID;
 """
 
-ERASE_ROWS = 2000  # offsets of a room looked at per write op of an erasure: a few ms of the writer
+ERASE_ROWS = 500  # offsets of a room looked at per write op of an erasure (measured in docs/privacy.md)
 MAX_BATCH = 2000  # writes per transaction: bounds one commit's latency under a burst
 CHECKPOINT_INTERVAL_S = 1.0
 

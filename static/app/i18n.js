@@ -103,6 +103,7 @@ export const STRINGS = {
       `Entretien vidéo prévu le ${when} (${min} min).`,
     notice_appointment_cancelled: (/** @type {string} */ when) => `Entretien du ${when} annulé.`,
     notice_appointment_missed: (/** @type {string} */ when) => `Entretien du ${when} manqué.`,
+    message_erased: "Message effacé à la demande de son auteur",
     // pre-call check
     precall: "Tester mon matériel", precallIntro: "Vérifiez votre caméra, votre micro et votre connexion avant l'entretien.",
     verdict: "Test matériel", "verdict_ready": "prêt", "verdict_ready-with-warnings": "prêt, avec réserves",
@@ -304,6 +305,7 @@ export const STRINGS = {
       `Video interview planned on ${when} (${min} min).`,
     notice_appointment_cancelled: (/** @type {string} */ when) => `The interview of ${when} is cancelled.`,
     notice_appointment_missed: (/** @type {string} */ when) => `The interview of ${when} was missed.`,
+    message_erased: "Message erased at its author's request",
     precall: "Test my equipment", precallIntro: "Check your camera, microphone and connection before the interview.",
     verdict: "Equipment test", "verdict_ready": "ready", "verdict_ready-with-warnings": "ready, with warnings",
     "verdict_not-ready": "not ready", verdictNone: "not tested",

@@ -214,8 +214,8 @@ async def test_a_database_from_before_notice_data_opens_and_reads(tmp_path):
 
 
 async def test_erase_sender_leaves_tombstones_in_place_and_the_other_party_untouched(store):
-    """A person's erasure (backends/erasure.py): 2,500 messages cross the rewrite's chunks (1,000
-    entries per Redis script, 2,000 rows per SQLite op); the head and offsets do not move, new
+    """A person's erasure (backends/erasure.py): 2,500 messages cross the rewrite's chunks (250
+    entries per Redis script, 500 offsets per SQLite op); the head and offsets do not move, new
     messages go on after the head, and the erased sender's idempotency keys no longer match."""
     from rtserver.backends.erasure import ERASED_SENDER, SCRUBBED, TOMBSTONE_TEXT
 
