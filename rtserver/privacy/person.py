@@ -100,7 +100,7 @@ class PersonData:
         journal = await self._journal.store.query(subject=user_id, actor=None, since=0, after=after_entry,
                                                   limit=budget)
         out["access_journal"] = [e.to_dict() for e in journal.entries]
-        if journal.next is not None and len(journal.entries) == budget:
+        if journal.next is not None:
             out["next"] = cursors.encode(("j", "", journal.next[0], journal.next[1]))
         return out
 
