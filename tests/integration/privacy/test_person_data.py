@@ -2,10 +2,11 @@
 redis-server: the export of a long history is complete and paged; the erasure takes the
 person's words out of the history, the notices, the export and the digests while the other
 party's stay; a client resumes across it with no gap and no erased text; the person's
-connections close on every node; a legal hold refuses it."""
+connections close on every node; a legal hold refuses it; so does a journal that cannot record."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from conftest import Harness
 from workflow_support import users
 
+from rtserver.audit.journal import JOURNAL_KEY
 from rtserver.backends.erasure import TOMBSTONE_TEXT
 from rtserver.workflow import WORKFLOW_KEY
 
@@ -196,3 +198,21 @@ async def test_a_legal_hold_refuses_the_erasure_until_lifted(harness: Harness) -
     assert status == 404
     status, _ = await harness.api("DELETE", "/api/users/js-1/data")
     assert status == 200
+
+
+async def test_an_export_or_erasure_the_journal_cannot_record_is_refused_and_erases_nothing(harness: Harness) -> None:
+    """Fail closed, as every journaled access (docs/audit.md): 503 ``unavailable``, nothing read
+    or erased."""
+    await setup_followup(harness)
+    js = await harness.client("js-1")
+    await js.join(ROOM)
+    await js.send(ROOM, SECRET)
+    db = harness.app[JOURNAL_KEY].store._db._conn  # the journal's own connection: the chat store's stays up
+    assert isinstance(db, sqlite3.Connection)
+    db.close()
+    for method in ("GET", "DELETE"):
+        status, data = await harness.api(method, "/api/users/js-1/data")
+        assert status == 503 and data["error"]["code"] == "unavailable", (method, data)
+    status, user = await harness.api("GET", "/api/users/js-1")
+    assert status == 200 and user["email"] == "karim@example.org"
+    assert SECRET in [m.text for m in await harness.node.backends.store.read_after(ROOM, 0, 100)]
