@@ -4,6 +4,7 @@
 ``python -m loadtest retention [options]``: the retention sweep on a 1M-message store (see ``retention.py``).
 ``python -m loadtest calibrate [options]``: the pre-call check against real interviews (see ``calibrate.py``).
 ``python -m loadtest audit [options]``: the access journal's record and verify costs (see ``audit.py``).
+``python -m loadtest erasure [options]``: a person's erasure on a long conversation (see ``erasure.py``).
 
 By default a server is started for the run (127.0.0.1, free port, temporary SQLite file, random
 secret and API key, generous rate limits) and stopped at the end; ``--url``, ``--secret`` and
@@ -28,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from . import audit, calibrate, media, retention, workflow
+from . import audit, calibrate, erasure, media, retention, workflow
 from .pool import WorkerPool
 from .report import default_path, failure_recorded, machine, summary, write
 from .scenarios import SCENARIOS, Context, parse_rates
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     workflow.add_parser(commands)
     audit.add_parser(commands)
     retention.add_parser(commands)
+    erasure.add_parser(commands)
     calibrate.add_parser(commands)
     return parser
 
@@ -238,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         audit.check(parser, args)
     elif args.command == "retention":
         retention.check(parser, args)
+    elif args.command == "erasure":
+        erasure.check(parser, args)
     elif args.command == "calibrate":
         calibrate.check(parser, args)
     else:
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     runs = {"media": media.run, "workflow": workflow.run, "calibrate": calibrate.run, "audit": audit.run,
-            "retention": retention.run}
+            "retention": retention.run, "erasure": erasure.run}
     task = loop.create_task(runs.get(args.command, _run)(args))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

@@ -20,6 +20,7 @@ from .node.httpkit import API_KEY, api_errors
 from .node.preauth import PendingAuth
 from .node.ws import NODE_KEY, PENDING_AUTH_KEY
 from .outcomes import OUTCOMES_KEY
+from .privacy.api import PERSON_KEY
 from .workflow import WORKFLOW_KEY
 
 __all__ = ["build_app"]
@@ -51,6 +52,7 @@ def build_app(settings: Settings) -> web.Application:
     app[WORKFLOW_KEY] = composition.workflow
     app[OUTCOMES_KEY] = composition.outcomes
     app[JOURNAL_KEY] = composition.journal
+    app[PERSON_KEY] = composition.person
     for feature in composition.features:  # started in this order, closed in reverse
         app.cleanup_ctx.append(_lifecycle(feature))
 

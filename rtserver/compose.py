@@ -8,11 +8,12 @@ token verifier, the hub, presence and chat. Each feature is then built from the 
 the configuration it uses (nothing receives the ``Node``) and answers with a ``Feature``
 (``rtserver/feature.py``): its request types, HTTP routes, chat hooks, ``start`` and ``close``.
 
-Order, declared once in ``compose``: core, workflow, pre-call, outcomes, retention (the sweep), demo,
-media. ``build_app`` starts them in that order and closes them in reverse (one ``cleanup_ctx`` each,
-so a start-up that fails halfway closes what had started): the media closes first (every peer
-connection, then the interviews are let go for other nodes), then the outcomes recorder (the
-rooms' final records), and the core last (it flushes the store). Two features claiming one
+Order, declared once in ``compose``: core, workflow, pre-call, outcomes, audit, privacy (a person's
+export and erasure), retention (the sweep), demo, media. ``build_app`` starts them in that order
+and closes them in reverse (one ``cleanup_ctx`` each, so a start-up that fails halfway closes
+what had started): the media closes first (every peer connection, then the interviews are let
+go for other nodes), then the outcomes recorder (the rooms' final records), and the core last
+(it flushes the store). Two features claiming one
 request type or one HTTP route fail here, at start-up.
 """
 
@@ -40,6 +41,8 @@ from .node.ws import websocket_handler
 from .outcomes import OutcomeRecorder, outcomes_feature
 from .precall.install import precall_feature
 from .precall.service import PrecallService
+from .privacy.install import person_data, privacy_feature
+from .privacy.person import CLOSE_OP, PersonData
 from .retention import retention_feature, sweeper_for
 from .sections import Sections
 from .services import ChatService, PresenceService
@@ -61,6 +64,7 @@ class Composition:
     media_routing: MediaRouting
     outcomes: OutcomeRecorder
     journal: AccessJournal
+    person: PersonData
 
 
 def compose(settings: Settings) -> Composition:
@@ -97,9 +101,12 @@ def compose(settings: Settings) -> Composition:
     chat.journal = journal  # conversation join and history
     media.journal = journal  # interview join, on the node hosting the interview
     workflow.journal = journal  # portfolio over the WebSocket
+    person = person_data(stores.backends, stores.workflow, stores.checks, journal=journal, hub=hub, node_id=node_id,
+                         page_max=settings.person_export_page_max)
+    routing.node_ops[CLOSE_OP] = person.on_node_message  # an erasure on another node closes connections here
 
     features = [workflow_feature(workflow), precall_feature(precall), outcomes_feature(recorder),
-                audit_feature(journal),
+                audit_feature(journal), privacy_feature(person),
                 retention_feature(retention)]
     if settings.demo:
         features.append(demo_feature(backends.store, workflow.portfolios))
@@ -117,7 +124,7 @@ def compose(settings: Settings) -> Composition:
                    close=node.stop)  # stopped after on_shutdown closed the connections: flushes the store
     ordered = (core, *features)
     return Composition(node=node, features=ordered, routes=tuple(merge_routes(ordered)), workflow=workflow,
-                       media=media, media_routing=routing, outcomes=recorder, journal=journal)
+                       media=media, media_routing=routing, outcomes=recorder, journal=journal, person=person)
 
 
 COMPOSITION_KEY: web.AppKey[Composition] = web.AppKey("rtserver_composition", Composition)

@@ -145,6 +145,10 @@ class Settings:
     # follow-up of several months still gets the whole of it.
     audit_retention_days: int = _opt(365, "access journal entries (who opened whose conversation, portfolio, "
                                      "interview or export) are deleted this many days after they were recorded")
+    # A page of a person's export (GET /api/users/{id}/data): 1,000 messages of at most 4,000
+    # characters is at most a few MB of JSON, the bound of one answer (the portal pages on).
+    person_export_page_max: int = _opt(1000, "most messages and access journal entries in one page of a person's "
+                                       "export (GET /api/users/{id}/data); a larger limit asked is clamped to it")
     media_owner_lease_s: float = _opt(12.0, "multi-node: a node holds each interview it hosts by renewing a lease "
                                       "every node_heartbeat_s; a dead node's interviews move after this")
     media_forward_timeout_s: float = _opt(10.0, "multi-node: a media request forwarded to the node hosting the "

@@ -41,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     NOT_JOINED = "not_joined"
     ROOM_NOT_FOUND = "room_not_found"
     CONFLICT = "conflict"
+    LEGAL_HOLD = "legal_hold"  # a legal hold on the follow-up refuses the person's erasure
     RATE_LIMITED = "rate_limited"
     ROOM_FULL = "room_full"
     TOO_MANY_CONNECTIONS = "too_many_connections"

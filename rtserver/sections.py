@@ -9,7 +9,7 @@ config struct the same way):
 =================  ==============================  =============================================
 section            class                           read by
 =================  ==============================  =============================================
-``store``          ``StoreConfig`` (+ ``redis``)   ``backends.family.create_store_family``
+``store``          ``StoreConfig`` (+ ``redis``)   ``stores.create_store_family``
 ``chat``           ``ChatConfig``                  ``services.ChatService``
 ``media``          ``media.MediaConfig``           ``media.MediaService``
 ``media_routing``  ``MediaRoutingConfig``          ``media.routing.MediaRouting``
@@ -61,6 +61,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "precall": ("precall_max_s", "precall_history"),
     "outcomes": ("interview_outcomes_retention_days", "interview_outcomes_checkpoint_s"),
     "audit": ("audit_retention_days",),  # read by rtserver/audit/install.py (the access journal)
+    "privacy": ("person_export_page_max",),  # read by rtserver/privacy/install.py (export and erasure)
     "retention": ("retention_messages_days", "retention_callbacks_days", "retention_appointments_days",
                   "retention_precall_results_days", "retention_webhook_outbox_days", "redis_idempotency_ttl_s",
                   "interview_outcomes_retention_days", "retention_sweep_s", "retention_batch",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol import events
@@ -111,6 +111,10 @@ class Store(Protocol):
     def reapers(self) -> dict[Kind, Reaper]:
         """The kinds of data this store deletes for the retention sweep (``rtserver/retention``)."""
 
+    async def erase_sender(self, room_id: str, user_id: str, *, scrub: Sequence[str] = ()) -> int:
+        """A person's erasure (``backends/erasure.py``): the user's messages in the room become
+        tombstones, notices quoting ``scrub`` are scrubbed, offsets unchanged; how many changed."""
+
 
     async def set_read(self, room_id: str, user_id: str, offset: int) -> int: ...
     async def read_offsets(self, room_id: str) -> dict[str, int]: ...
@@ -181,6 +185,11 @@ class PresenceBackend(Protocol):
     async def remove(self, user_id: str, conn_id: str) -> None: ...
     async def set_availability(self, user_id: str, availability: Availability | None) -> None: ...
     async def get(self, user_ids: list[str]) -> dict[str, PresenceInfo]: ...
+
+    async def nodes_of(self, user_id: str) -> set[str]:
+        """The nodes holding connections of the user (by the ``NODE`` of their ``NODE:N`` ids; none
+        on a single node), and the user's availability forgotten: a person's erasure closes them."""
+
     async def close(self) -> None: ...
 
 

@@ -91,6 +91,10 @@ class LocalPresence:
         return {user: aggregate(self._entries.get(user, {}).values(), self._availability.get(user))
                 for user in user_ids}
 
+    async def nodes_of(self, user_id: str) -> set[str]:
+        self._availability.pop(user_id, None)
+        return set()  # one node: every connection is this node's
+
     async def close(self) -> None:
         self._entries.clear()
 

@@ -8,6 +8,7 @@ hashes to one slot, so the Lua scripts that touch several of a room's keys run o
     rt:{room:ID}:members              hash    user -> role
     rt:{room:ID}:reads                hash    user -> read offset
     rt:{room:ID}:idem:N:SENDER:KEY    string  "OFFSET EPOCH" of the message stored under an idempotency key (TTL)
+    rt:{room:ID}:erase:N:USER         stream  a copy of the log being rewritten by USER's erasure (backends/erasure.py)
     rt:{room:ID}:events               sharded pub/sub channel of the room (SPUBLISH / SSUBSCRIBE)
     rt:{user:ID}:rooms                set     rooms the user was added to (an index; members hash is the truth)
     rt:{user:ID}:conns                hash    connection id -> "STATUS NODE" (presence entries)
@@ -25,8 +26,21 @@ identifier, and no two (identifier, suffix) pairs can spell the same key.
 from __future__ import annotations
 
 __all__ = [
-    "NODES", "availability", "idempotency", "media_owner", "node_conns", "node_inbox", "room_channel", "room_log",
-    "room_members", "room_meta", "room_reads", "sweep_lock", "user_conns", "user_rooms",
+    "NODES",
+    "availability",
+    "idempotency",
+    "media_owner",
+    "node_conns",
+    "node_inbox",
+    "room_channel",
+    "room_erasing",
+    "room_log",
+    "room_members",
+    "room_meta",
+    "room_reads",
+    "sweep_lock",
+    "user_conns",
+    "user_rooms",
 ]
 
 PREFIX = "rt"
@@ -64,6 +78,10 @@ def room_channel(room_id: str) -> str:
 def idempotency(room_id: str, sender: str, key: str) -> str:
     # The sender's length makes "a:b" + "c" and "a" + "b:c" different keys.
     return f"{_room(room_id)}:idem:{len(sender)}:{sender}:{key}"
+
+
+def room_erasing(room_id: str, user_id: str) -> str:
+    return f"{_room(room_id)}:erase:{len(user_id)}:{_escape(user_id)}"
 
 
 def user_rooms(user_id: str) -> str:

@@ -94,6 +94,18 @@ class RedisPresence:
         else:
             await self._link.call("presence_availability", lambda: self._link.client.set(key, str(availability)))
 
+    async def nodes_of(self, user_id: str) -> set[str]:
+        async def read() -> list[Any]:
+            async with self._link.client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(k.user_conns(user_id))
+                pipe.delete(k.availability(user_id))
+                return await pipe.execute()
+
+        entries = (await self._link.call("presence_nodes", read))[0]
+        # Connection ids are NODE:N with the node's own id (the one its inbox listens on), not
+        # this backend's presence id in the value.
+        return {_str(conn).rpartition(":")[0] for conn in entries}
+
     async def get(self, user_ids: list[str]) -> dict[str, PresenceInfo]:
         await self._ensure_started()
         if not user_ids:

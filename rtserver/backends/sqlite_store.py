@@ -20,13 +20,14 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ErrorCode, Forbidden, LimitExceeded, RtError, Unavailable
 from ..reaping import FnReaper, Kind, Reaper
 from . import sqlite_retention as retention
 from .base import AppendResult, MemberRole, Room, RoomKind, RoomSummary, StoredMessage
+from .erasure import NOTICE_SENDER, erased_message
 from .sqlite_thread import connect_private
 
 __all__ = ["SqliteStore"]
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS reads (
 ) WITHOUT ROWID;
 """
 
+ERASE_ROWS = 500  # offsets of a room looked at per write op of an erasure (measured in docs/privacy.md)
 MAX_BATCH = 2000  # writes per transaction: bounds one commit's latency under a burst
 CHECKPOINT_INTERVAL_S = 1.0
 
@@ -415,3 +417,39 @@ class SqliteStore:
     async def _clear_due_keys(self, cutoff: int, limit: int, cursor: str) -> tuple[int, str | None]:
         cleared = await self._write(lambda c, batch: retention.clear_due_keys(c, cutoff, limit))
         return cleared, "" if cleared == limit else None
+
+    # -- a person's erasure (backends/erasure.py) ----------------------------------------------
+    async def erase_sender(self, room_id: str, user_id: str, *, scrub: Sequence[str] = ()) -> int:
+        """Tombstone the user's messages in the room and scrub the notices quoting ``scrub``, in
+        write ops of ``ERASE_ROWS`` offsets (chat writes go between them); how many changed. Also
+        drops the user's read position in the room."""
+        changed, after = 0, 0
+        while after is not None:
+            n, after = await self._write(lambda c, batch, after=after: self._erase_rows(c, room_id, user_id,
+                                                                                       scrub, after),
+                                          savepoint=True)  # sees the messages queued before it
+            changed += n
+        return changed
+
+    @staticmethod
+    def _erase_rows(conn: sqlite3.Connection, room_id: str, user_id: str, scrub: Sequence[str],
+                    after: int) -> tuple[int, int | None]:
+        """One window of ``ERASE_ROWS`` offsets after ``after`` (a primary-key range: the op's cost
+        is bounded however few of the room's messages are the person's); (changed, next window's
+        start or None at the head)."""
+        rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room=? AND offset>? AND offset<=? "
+                            "AND sender IN (?,?) ORDER BY offset", (room_id, after, after + ERASE_ROWS, user_id,
+                                                                    NOTICE_SENDER)).fetchall()
+        updates = [m for r in rows if (m := erased_message(_message(r), user_id, scrub)) is not None]
+        conn.executemany("UPDATE messages SET sender=?, name=?, text=?, key=?, data=? WHERE room=? AND offset=?",
+                         [(m.sender, m.name, m.text, m.key, None if m.data is None else json.dumps(m.data), m.room,
+                           m.offset) for m in updates])
+        if after + ERASE_ROWS < _head(conn, room_id):
+            return len(updates), after + ERASE_ROWS
+        conn.execute("DELETE FROM reads WHERE room=? AND user=?", (room_id, user_id))  # the last window
+        return len(updates), None
+
+
+def _head(conn: sqlite3.Connection, room_id: str) -> int:
+    row = conn.execute("SELECT head FROM rooms WHERE id=?", (room_id,)).fetchone()
+    return 0 if row is None else row[0]

@@ -41,6 +41,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -99,6 +100,9 @@ class MediaRouting:
         self._local: dict[type, Handler] = media.routes()
         self._rids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any] | None]] = {}
+        # Other messages a node inbox carries, by ``op`` (a person's erasure closing connections):
+        # the inbox is this module's, the ops are other features'.
+        self.node_ops: dict[str, Callable[[dict[str, Any]], None]] = {}
         # forwarding side: our connections whose interviews are hosted elsewhere
         self._remote: dict[Connection, dict[str, str]] = {}  # conn -> {room: hosting node}
         self._conns: dict[str, Connection] = {}  # conn id -> conn, for the events relayed back
@@ -320,6 +324,8 @@ class MediaRouting:
                 proxy = self._proxies.get((message["from"], conn_id))
                 if proxy is not None:
                     proxy.last_seen = now
+        elif (handler := self.node_ops.get(str(op))) is not None:
+            handler(message)
         else:
             log.warning("unknown message from another node: %r", op)
 

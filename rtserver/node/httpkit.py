@@ -29,6 +29,7 @@ STATUS = {
     ErrorCode.INVALID_MESSAGE: 400, ErrorCode.MALFORMED_FRAME: 400, ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_JOINED: 403, ErrorCode.ROOM_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409, ErrorCode.ALREADY_CLAIMED: 409, ErrorCode.PORTFOLIO_FULL: 409, ErrorCode.ROOM_FULL: 409,
+    ErrorCode.LEGAL_HOLD: 409,
     ErrorCode.RATE_LIMITED: 429, ErrorCode.UNAVAILABLE: 503,
 }
 """HTTP status of each wire code (docs/workflow.md); any other is 500."""

@@ -98,3 +98,6 @@ class CheckResults(Protocol):
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
         """The user's checks, newest first."""
 
+    async def erase(self, user_id: str) -> int:
+        """Delete every check of the user (a person's erasure, ``rtserver/privacy``); how many went."""
+

@@ -93,6 +93,10 @@ class SqliteCheckResults:
             "SELECT data FROM precall_results WHERE user=? ORDER BY seq DESC LIMIT ?", (user_id, limit)).fetchall())
         return _loaded([data for (data,) in rows])
 
+    async def erase(self, user_id: str) -> int:
+        return await self._db.run(lambda c: c.execute("DELETE FROM precall_results WHERE user=?",
+                                                      (user_id,)).rowcount, write=True)
+
 
 def _key(user_id: str) -> str:
     # One key per user, hash-tagged by user: spread over a cluster's slots like the chat's rooms.
@@ -150,3 +154,12 @@ class RedisCheckResults:
     async def history(self, user_id: str, *, limit: int) -> list[dict[str, Any]]:
         rows = await self._link.call("precall_history", lambda: self._link.client.lrange(_key(user_id), 0, limit - 1))
         return _loaded(rows)
+
+    async def erase(self, user_id: str) -> int:
+        async def run() -> list[Any]:
+            async with self._link.client.pipeline(transaction=True) as pipe:  # one key: one slot
+                pipe.llen(_key(user_id))
+                pipe.delete(_key(user_id))
+                return await pipe.execute()
+
+        return int((await self._link.call("precall_erase", run))[0])

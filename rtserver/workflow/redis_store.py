@@ -25,6 +25,7 @@ Layout::
     rt:{wf}:questions          hash    jobseeker -> time their unanswered wait started
     rt:{wf}:replies:ADVISOR    zset    REPLIED_MS:SECONDS:NONCE by reply time (first-reply times)
     rt:{wf}:digest:USER        hash    room -> last offset listed in a digest mail
+    rt:{wf}:hold:JOBSEEKER     hash    reference, since_ms: a legal hold on the follow-up (erasure refused)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..backends.redis_link import RedisLink
 from ..errors import ErrorCode, LimitExceeded, RtError
 from ..reaping import Kind, Reaper
 from . import retention
+from .erasure import Hold, redis_erase_person
 from .store import Appointment, Callback, Cover, FollowUp, FollowUpStatus, Timer, TimerKind, User
 
 __all__ = ["RedisWorkflowStore"]
@@ -337,6 +339,25 @@ class RedisWorkflowStore:
         if marks:
             await self._link.call("wf_set_digest_marks", lambda: self._link.client.hset(
                 _key("digest", user_id), mapping=marks))
+
+    # -- a person's erasure and legal holds (workflow/erasure.py) -------------------------------
+    async def erase_person(self, user_id: str) -> dict[str, int]:
+        return await redis_erase_person(self._link, _key, user_id)
+
+    async def get_hold(self, jobseeker: str) -> Hold | None:
+        h = await self._link.call("wf_get_hold", lambda: self._link.client.hgetall(_key("hold", jobseeker)))
+        if not h:
+            return None
+        g = {_s(k): _s(v) for k, v in h.items()}
+        return Hold(jobseeker, g["reference"], int(g["since_ms"]))
+
+    async def set_hold(self, hold: Hold) -> None:
+        await self._link.call("wf_set_hold", lambda: self._link.client.hset(
+            _key("hold", hold.jobseeker), mapping={"reference": hold.reference, "since_ms": hold.since_ms}))
+
+    async def clear_hold(self, jobseeker: str) -> bool:
+        return bool(await self._link.call("wf_clear_hold",
+                                          lambda: self._link.client.delete(_key("hold", jobseeker))))
 
 
 def _encode(record: Any, version: int) -> str:

@@ -15,6 +15,7 @@ from ..backends.sqlite_thread import SqliteThread
 from ..errors import ErrorCode, LimitExceeded, RtError
 from ..reaping import Kind, Reaper
 from . import retention
+from .erasure import HOLD_SCHEMA, Hold, sqlite_erase_person
 from .store import (
     Appointment,
     Callback,
@@ -88,7 +89,7 @@ def _full(advisor: str, cap: int) -> LimitExceeded:
 
 class SqliteWorkflowStore:
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000):
-        self._db = SqliteThread(path, schema=SCHEMA + retention.INDEXES, name="workflow",
+        self._db = SqliteThread(path, schema=SCHEMA + retention.INDEXES + HOLD_SCHEMA, name="workflow",
                                 busy_timeout_ms=busy_timeout_ms)
 
     async def open(self) -> None:
@@ -347,6 +348,25 @@ class SqliteWorkflowStore:
             "INSERT INTO wf_digest_marks (user, room, offset) VALUES (?,?,?) ON CONFLICT (user, room) "
             "DO UPDATE SET offset=max(offset, excluded.offset)",
             [(user_id, room, offset) for room, offset in marks.items()]), write=True)
+
+    # -- a person's erasure and legal holds (workflow/erasure.py) -------------------------------
+    async def erase_person(self, user_id: str) -> dict[str, int]:
+        return await self._run(lambda c: sqlite_erase_person(c, user_id), write=True)
+
+    async def get_hold(self, jobseeker: str) -> Hold | None:
+        row = await self._run(lambda c: c.execute("SELECT reference, since_ms FROM wf_holds WHERE jobseeker=?",
+                                                  (jobseeker,)).fetchone())
+        return None if row is None else Hold(jobseeker, row[0], row[1])
+
+    async def set_hold(self, hold: Hold) -> None:
+        await self._run(lambda c: c.execute(
+            "INSERT INTO wf_holds (jobseeker, reference, since_ms) VALUES (?,?,?) ON CONFLICT (jobseeker) "
+            "DO UPDATE SET reference=excluded.reference, since_ms=excluded.since_ms",
+            (hold.jobseeker, hold.reference, hold.since_ms)), write=True)
+
+    async def clear_hold(self, jobseeker: str) -> bool:
+        return await self._run(lambda c: c.execute("DELETE FROM wf_holds WHERE jobseeker=?",
+                                                   (jobseeker,)).rowcount > 0, write=True)
 
 
 def _bump(record: Any, expected_version: int | None) -> Any:

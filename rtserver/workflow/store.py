@@ -19,6 +19,7 @@ from ..protocol.workflow import CallbackChannel as Channel
 
 if TYPE_CHECKING:
     from ..reaping import Kind, Reaper
+    from .erasure import Hold
 
 __all__ = [
     "Appointment", "AppointmentStatus", "Callback", "CallbackStatus", "Channel", "Cover", "FollowUp", "FollowUpStatus",
@@ -302,3 +303,13 @@ class WorkflowStore(Protocol):
         """Per room, the last offset already listed in a digest mail to the user."""
 
     async def set_digest_marks(self, user_id: str, marks: dict[str, int]) -> None: ...
+
+    # -- a person's erasure and legal holds (workflow/erasure.py) -------------------------------
+    async def erase_person(self, user_id: str) -> dict[str, int]:
+        """Delete what the workflow holds about the person (the follow-up record stays); how many
+        of each (``erasure.ERASED_COUNTS``) went."""
+
+    async def get_hold(self, jobseeker: str) -> Hold | None: ...
+    async def set_hold(self, hold: Hold) -> None: ...
+    async def clear_hold(self, jobseeker: str) -> bool:
+        """True when there was a hold to lift."""

@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"delivery"},
     {"services"},
     {"node", "feature"},
-    {"media", "workflow", "precall", "outcomes", "audit", "retention", "demo", "home"},
+    {"media", "workflow", "precall", "outcomes", "audit", "retention", "privacy", "demo", "home"},
     {"compose", "sections", "stores", "app", "cli", "__main__", "rtserver"},
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

@@ -22,7 +22,9 @@ if ARGV[1] ~= '' and last > 0 then
   if not rewritten and ARGV[3] ~= '' then
     local entry = redis.call('XRANGE', KEYS[2], last .. '-0', last .. '-0')
     -- (no entry at all: trimmed by retention, which is not a rewrite)
+    -- (an entry rewritten by a person's erasure, marked rw, is not lost history: erase_stream.lua)
     rewritten = entry[1] ~= nil and redis.sha1hex(entry[1][2][2]) ~= ARGV[3]
+      and cmsgpack.unpack(entry[1][2][2]).rw == nil
   end
   if rewritten then
     redis.call('HSET', KEYS[1], 'epoch', ARGV[4])

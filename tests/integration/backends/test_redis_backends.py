@@ -422,3 +422,43 @@ async def test_fanout_follows_a_failover_to_a_replica(tmp_path):
         for family in nodes:
             await family.close()
         cluster.stop()
+
+
+async def test_an_erasure_rewrites_streams_on_every_master_and_is_not_taken_for_lost_history(tmp_path):
+    """A person's erasure (backends/erasure.py) on a three-master cluster: each room's stream is
+    rewritten on its own slot; a node that saw the last (now rewritten) entry and checks the stream
+    after a reconnection (check_stream.lua) finds no rewrite of history, so no member is reset;
+    the nodes holding the person's connections are named by presence."""
+    cluster = RedisCluster(tmp_path / "cluster")
+    cluster.start()
+    nodes: list[Family] = []
+    try:
+        a, b = await Family(cluster.url).start(), await Family(cluster.url).start()
+        nodes += [a, b]
+        rooms = [f"followup-js-{i}" for i in range(6)]
+        for room in rooms:
+            await a.store.create_room(room, RoomKind.CONVERSATION, "", {"js": M, "adv": M}, max_members=10)
+            await b.broker.subscribe(room)
+        assert len({await a.link.shard_address(keys.room_log(room)) for room in rooms}) > 1
+        for room in rooms:
+            await _send(a.store, room, "bonjour", sender="adv")
+            await _send(a.store, room, "mes dettes", sender="js")  # the newest entry, seen by b
+        for _ in range(2 * len(rooms)):
+            await asyncio.wait_for(b.handler.events.get(), WAIT_S)
+
+        for room in rooms:
+            assert await a.store.erase_sender(room, "js") == 1
+        for room in rooms:
+            await b.broker._check(room, initial=False)  # what a resubscription after a reconnection runs
+            messages = await b.store.read_after(room, 0, 10)
+            assert [(m.offset, m.sender) for m in messages] == [(1, "adv"), (2, "*erased")]
+        assert b.handler.resets.empty()
+        assert await _send(a.store, rooms[0], "la suite", sender="adv") == 3
+
+        await a.presence.set("js", "node-a:7", PresenceStatus.ONLINE)
+        await b.presence.set("js", "node-b:1", PresenceStatus.ONLINE)
+        assert await b.presence.nodes_of("js") == {"node-a", "node-b"}
+    finally:
+        for family in nodes:
+            await family.close()
+        cluster.stop()

@@ -211,3 +211,59 @@ async def test_a_database_from_before_notice_data_opens_and_reads(tmp_path):
         assert [m.data for m in await store.read_after("r", 0, 10)] == [None, {"start": 1}]
     finally:
         await store.close()
+
+
+async def test_erase_sender_leaves_tombstones_in_place_and_the_other_party_untouched(store):
+    """A person's erasure (backends/erasure.py): 2,500 messages cross the rewrite's chunks (250
+    entries per Redis script, 500 offsets per SQLite op); the head and offsets do not move, new
+    messages go on after the head, and the erased sender's idempotency keys no longer match."""
+    from rtserver.backends.erasure import ERASED_SENDER, SCRUBBED, TOMBSTONE_TEXT
+
+    await store.create_room("r", RoomKind.CONVERSATION, "", {"js": M, "adv": M}, max_members=10)
+    quote = "« ma santé »"
+    for i in range(2500):
+        sender = "js" if i % 2 == 0 else "adv"
+        await store.append("r", sender=sender, name=sender.upper(), text=f"{sender} says {i}",
+                           key=f"k{i}" if i < 10 else None, ts_ms=1000 + i)
+    await store.append("r", sender="system", name="Suivi", text=f"Demande de rappel. Motif : {quote}", key=None,
+                       ts_ms=5000)
+    head = await store.head("r")
+
+    changed = await store.erase_sender("r", "js", scrub=[quote])
+
+    assert changed == 1250 + 1
+    assert await store.head("r") == head == 2501
+    kept: list = []
+    after = 0
+    while page := await store.read_after("r", after, 500):
+        kept += page
+        after = page[-1].offset
+    assert [m.offset for m in kept] == list(range(1, 2502))
+    erased = [m for m in kept if m.offset % 2 == 1 and m.offset <= 2500]
+    assert all((m.sender, m.name, m.text, m.key, m.data) == (ERASED_SENDER, "", TOMBSTONE_TEXT, None, {"erased": True})
+               for m in erased)
+    assert [m.ts_ms for m in erased[:3]] == [1000, 1002, 1004]  # the time stays
+    others = [m for m in kept if m.offset % 2 == 0]
+    assert [m.text for m in others[:2]] == ["adv says 1", "adv says 3"] and others[0].key == "k1"
+    assert kept[-1].text == f"Demande de rappel. Motif : {SCRUBBED}" and kept[-1].sender == "system"
+    assert not any("js says" in m.text or "santé" in m.text for m in kept)
+
+    again = await store.append("r", sender="js", name="JS", text="new", key="k0", ts_ms=9000)
+    assert (again.duplicate, again.message.offset) == (False, 2502)  # the erased key no longer answers
+    assert (await store.append("r", sender="adv", name="ADV", text="x", key="k1", ts_ms=9001)).duplicate
+    assert await store.erase_sender("r", "nobody") == 0
+
+
+async def test_erase_sender_keeps_what_retention_and_appends_did_meanwhile(store):
+    """Messages appended while an erasure runs are kept (and erased if they are the person's)."""
+    await store.create_room("r", RoomKind.GROUP, "", {"a": M, "b": M}, max_members=10)
+    for i in range(1500):
+        await _append(store, "r", f"m{i}", sender="a" if i % 3 == 0 else "b")
+    writes = [asyncio.create_task(_append(store, "r", f"late{i}", sender="a" if i % 2 else "b")) for i in range(50)]
+    await store.erase_sender("r", "a")
+    await asyncio.gather(*writes)
+    await store.erase_sender("r", "a")  # what landed after the first pass
+    messages = await store.read_after("r", 0, 2000)
+    assert [m.offset for m in messages] == list(range(1, 1551))
+    assert not any(m.sender == "a" for m in messages)
+    assert sum(m.text.startswith("late") for m in messages) == 25

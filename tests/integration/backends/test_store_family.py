@@ -25,7 +25,7 @@ from rtserver.workflow.sqlite_store import SqliteWorkflowStore
 LUA = ROOT / "rtserver" / "backends" / "lua"
 # Every script a Redis store registers (``RedisLink.register_lua``), by name.
 ALL_SCRIPTS = (*CHAT_SCRIPTS, *WORKFLOW_SCRIPTS, "precall_save", "outcomes_count", "retention_stream", "retention_list",
-               "retention_wf_callbacks", "retention_wf_appointments")
+               "retention_wf_callbacks", "retention_wf_appointments", "erase_stream")
 
 
 def _family(settings: Settings, **kw: Any) -> StoreFamily:

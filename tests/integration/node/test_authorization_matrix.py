@@ -161,6 +161,11 @@ HTTP_TABLE: dict[str, dict[str, str]] = {
     "GET /api/advisors/{advisor}/interviews": PORTAL,  # interview outcomes: ids, times and figures
     "GET /api/interviews/outcomes": PORTAL,
     "GET /api/audit": PORTAL,  # the access journal: who read whose data (docs/audit.md)
+    "GET /api/users/{user}/data": PORTAL,  # everything held about a person (docs/privacy.md)
+    "DELETE /api/users/{user}/data": PORTAL,  # their erasure
+    "PUT /api/followups/{jobseeker}/hold": PORTAL,  # a legal hold, which refuses the erasure
+    "GET /api/followups/{jobseeker}/hold": PORTAL,
+    "DELETE /api/followups/{jobseeker}/hold": PORTAL,
 }
 
 
@@ -335,6 +340,11 @@ async def _http_request(portal: Harness, key: str, w: World) -> tuple[str, str, 
         status, data = await portal.api("POST", f"/api/advisors/{w.adv}/cover",
                                         {"colleague": w.adv2, "until": int(time.time() * 1000) + 3_600_000})
         assert status == 201, data
+    elif key == "PUT /api/followups/{jobseeker}/hold":
+        body = {"reference": "case 1"}
+    elif key in ("GET /api/followups/{jobseeker}/hold", "DELETE /api/followups/{jobseeker}/hold"):
+        status, data = await portal.api("PUT", f"/api/followups/{w.js}/hold", {"reference": "case 1"})
+        assert status == 200, data
     elif key == "GET /static":
         canonical = "/static/rtclient.js"
     return method, fill_path(canonical, values), body

@@ -58,11 +58,11 @@ def test_the_node_refuses_a_feature_that_claims_a_chat_request(tmp_path: Path, m
 
 def test_the_composition_declares_every_feature_once_in_its_order(tmp_path: Path):
     composition = compose(make_settings(tmp_path, demo=False))
-    assert [f.name for f in composition.features] == ["core", "workflow", "precall", "outcomes", "audit", "retention",
-                                                      "media"]
+    assert [f.name for f in composition.features] == ["core", "workflow", "precall", "outcomes", "audit", "privacy",
+                                                      "retention", "media"]
     with_demo = compose(make_settings(tmp_path, demo=True, secret=""))
-    assert [f.name for f in with_demo.features] == ["core", "workflow", "precall", "outcomes", "audit", "retention",
-                                                    "demo", "media"]
+    assert [f.name for f in with_demo.features] == ["core", "workflow", "precall", "outcomes", "audit", "privacy",
+                                                    "retention", "demo", "media"]
     node = composition.node
     assert node._routes[Send] == node.chat.send, "send is the chat's, whatever the features"
     assert node._routes[CallbackRequest].__self__ is composition.workflow.live

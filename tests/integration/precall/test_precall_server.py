@@ -238,3 +238,14 @@ def test_echo_answers_ask_browsers_to_start_their_video_higher():
     assert "a=fmtp:102 packetization-mode=1;x-google-start-bitrate=1500" in lines
     assert "a=fmtp:97 apt=96" in lines and "a=fmtp:111 minptime=10;useinbandfec=1" in lines  # RTX, audio: as they were
     assert sum("x-google" in line for line in lines) == 2
+
+
+async def test_results_store_erases_one_persons_results(results_store):
+    """A person's erasure (rtserver/privacy) deletes every result of theirs, no one else's."""
+    for i in range(2):
+        await results_store.save("js", {"verdict": f"v{i}"}, ts_ms=1000 + i)
+    await results_store.save("other", {"verdict": "x"}, ts_ms=5)
+    assert await results_store.erase("js") == 2
+    assert await results_store.history("js", limit=10) == []
+    assert [r["verdict"] for r in await results_store.history("other", limit=10)] == ["x"]
+    assert await results_store.erase("js") == 0

@@ -171,3 +171,50 @@ async def test_covers_are_shared_one_per_pair(stores):
 def test_records_written_before_covers_still_decode():
     old = _callback().encode().replace(',"covered":[]', "")
     assert '"covered"' not in old and Callback.decode(old).covered == ()
+
+
+async def test_erase_person_deletes_their_records_and_keeps_the_others(stores):
+    """workflow/erasure.py: the profile, callbacks, appointments (either side), the person's timers
+    and digest marks go; the other party's profile, records and timers and the follow-up stay."""
+    from rtserver.workflow.store import Appointment, AppointmentStatus, User
+
+    a, b = stores
+    await a.put_user(User("js-1", "Karim", "jobseeker", "karim@example.org", False, 1))
+    await a.put_user(User("adv", "Claire", "advisor", "claire@example.org", True, 1))
+    await a.assign("js-1", "adv", room="followup-js-1", cap=5, now_ms=1)
+    for cid in ("cb1", "cb2"):
+        assert await a.save_callback(_callback(cid), expected_version=None)
+    shared = Appointment("ap1", "adv", "js-1", "followup-js-1", 1000, 30, AppointmentStatus.SCHEDULED, 1, 1)
+    other = Appointment("ap2", "adv", "js-2", "followup-js-2", 2000, 30, AppointmentStatus.SCHEDULED, 1, 1)
+    for appointment in (shared, other):
+        assert await a.save_appointment(appointment, expected_version=None)
+    for kind, ref in ((TimerKind.DIGEST, "js-1"), (TimerKind.UNANSWERED, "js-1"), (TimerKind.DIGEST, "adv")):
+        await a.schedule(kind, ref, 5)
+    await a.set_digest_marks("js-1", {"followup-js-1": 3})
+    await a.note_question("js-1", 7)
+
+    counts = await b.erase_person("js-1")
+
+    assert counts == {"profile": 1, "callbacks": 2, "appointments": 1, "timers": 2}
+    assert set(await a.get_users(["js-1", "adv"])) == {"adv"}
+    assert await a.callbacks_of("js-1", limit=10) == [] and await a.pending_callbacks(["js-1"]) == []
+    assert await a.get_appointment("ap1") is None
+    assert [x.id for x in await a.appointments_of("adv", limit=10)] == ["ap2"]
+    assert [(t.kind, t.ref) for t in await a.due_timers(10, limit=10)] == [(TimerKind.DIGEST, "adv")]
+    assert await a.digest_marks("js-1") == {}
+    assert await a.take_question("js-1") is None
+    assert (await a.get_followup("js-1")).advisor == "adv"  # the follow-up record stays
+    assert await b.erase_person("js-1") == {"profile": 0, "callbacks": 0, "appointments": 0, "timers": 0}
+
+
+async def test_a_legal_hold_is_shared_set_replaced_and_lifted(stores):
+    from rtserver.workflow.erasure import Hold
+
+    a, b = stores
+    assert await a.get_hold("js-1") is None
+    await a.set_hold(Hold("js-1", "case 12", 5))
+    await b.set_hold(Hold("js-1", "case 13", 6))
+    assert await a.get_hold("js-1") == Hold("js-1", "case 13", 6)
+    assert await b.clear_hold("js-1") is True
+    assert await a.clear_hold("js-1") is False
+    assert await a.get_hold("js-1") is None

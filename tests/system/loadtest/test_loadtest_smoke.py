@@ -219,6 +219,18 @@ def test_retention_smoke(tmp_path: Path) -> None:
     assert "sweep: 2000 deleted" in proc.stdout
 
 
+def test_erasure_smoke(tmp_path: Path) -> None:
+    report = tmp_path / "erasure.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", "erasure", "--messages", "3000", "--other-rooms", "2", "--rate", "50",
+         "--baseline", "1", "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(report.read_text())
+    assert "error" not in data and data["erased"] == 1500 and data["erase_s"] is not None
+    assert data["sends"]["before"]["n"] > 0
+    assert "1500 of 3000 messages made tombstones" in proc.stdout
+
+
 def test_client_frames_are_masked() -> None:
     for payload in (b"", b"hi", b"z" * 200, b"w" * 70_000):
         frame = build_client_frame(payload)
