@@ -7,8 +7,9 @@ section, which renumbers it into the subscriber's own continuous stream (``Strea
 and writes it (``Outbound``). No frame is reassembled, decoded or re-encoded.
 
 Keyframes: a video DownTrack that starts (subscriber joined, reconnected, or source changed)
-forwards nothing until a keyframe starts, and its publication asks the publisher for one (PLI)
-at most twice a second, again and again until every waiting DownTrack got its keyframe. A
+forwards nothing until a keyframe starts (the packets of that keyframe that overtook its first
+one on the way are held, and go out right after it), and its publication asks the publisher for
+one (PLI) at most twice a second, again and again until every waiting DownTrack got its keyframe. A
 subscriber's own PLI/FIR becomes one such request. Bandwidth: the publisher is asked (REMB) for
 what the weakest subscriber's link leaves its video once that subscriber's audio, retransmissions
 and keyframes are served; estimates that never saw congestion do not pull it under its start
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..tasks import BackgroundTasks
-from .bandwidth import BandwidthPolicy, EstimateTrend
+from .bandwidth import RESUME_GRACE_S, BandwidthPolicy, EstimateTrend
 from .forwarder import CodecSpec, Inbound, Outbound, RtpPacket
 from .rewrite import KEYFRAME_DETECTORS, BitrateCap, KeyframeHold, KeyframePacer, StreamRewriter
 
@@ -286,8 +287,9 @@ class DownTrack:
             self.restart()
             # What the subscriber estimated while paused measured a link carrying audio alone (or
             # the congestion that made the node pause it): kept as a ceiling, it held the publisher
-            # at 30-80 kbit/s, 5 fps, after a thin downlink was restored, and the trial failed.
-            self.remb_trend = EstimateTrend()
+            # at 30-80 kbit/s, 5 fps, after a thin downlink was restored, and the trial failed. The
+            # estimator itself carries that value on and climbs back slowly: RESUME_GRACE_S.
+            self.remb_trend = EstimateTrend.resumed(time.monotonic(), RESUME_GRACE_S)
         if self.publication is not None:
             self.publication.update_bitrate()
 

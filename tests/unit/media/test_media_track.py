@@ -1,4 +1,5 @@
-"""The keyframe gate of a starting subscriber, over packets that reach the node reordered.
+"""A subscriber's DownTrack: its keyframe gate over packets that reach the node reordered, and its
+bandwidth estimate when video resumes after a pause.
 
 A link with jitter (the pre-call matrix's rtt100: 100 ms, ±10 ms each way) reorders the packets
 of a keyframe, which a sender writes back to back: some of them reach the node before the
@@ -14,14 +15,15 @@ transport.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiortc.rtp import RtpPacket
 
+from rtserver.media.bandwidth import RESUME_GRACE_S
 from rtserver.media.forwarder import CodecSpec
-from rtserver.media.rewrite import KeyframeHold
 from rtserver.media.track import DownTrack, ForwardingTotals, Publication
 
 VP8 = CodecSpec("video/VP8", 90_000)
@@ -127,12 +129,15 @@ async def test_a_retransmitted_packet_of_the_keyframe_held_at_the_gate_is_forwar
     assert [s for s, _, _ in outbound.written] == [500, 502, 501, 503]
 
 
-def test_the_hold_keeps_the_last_packets_and_releases_those_after_the_keyframe_in_order() -> None:
-    hold: KeyframeHold[str] = KeyframeHold(4)
-    for seq in (65530, 2, 65535, 0, 1):  # the first one falls out (4 kept); numbers wrap at 65536
-        hold.add(seq, f"p{seq}")
-    assert hold.release(65534) == ["p65535", "p0", "p1", "p2"]
-    assert hold.release(65534) == []  # released once
-    for seq in (10, 11, 11, 3):
-        hold.add(seq, f"p{seq}")
-    assert hold.release(9) == ["p10", "p11"]  # a duplicate once; nothing from before the keyframe
+async def test_video_resumed_after_a_pause_starts_at_a_keyframe_and_its_estimate_gets_a_grace(
+        subscribed: tuple[Publication, DownTrack, RecordingOutbound]) -> None:
+    publication, downtrack, outbound = subscribed
+    await feed(publication, frame(10, 1_000, 2, key=True))
+    downtrack.set_paused(True)
+    await feed(publication, frame(12, 4_000, 2, key=False))  # not forwarded while paused
+    before = time.monotonic()
+    downtrack.set_paused(False)
+    assert downtrack.waiting_keyframe
+    assert downtrack.remb_trend.below_sent_from >= before + RESUME_GRACE_S
+    await feed(publication, frame(14, 7_000, 2, key=False) + frame(16, 10_000, 2, key=True))
+    assert [s for s, _, _ in outbound.written] == [10, 11, 16, 17]
