@@ -13,7 +13,7 @@ portal API must hold the interview's outcome summary (docs/media.md, "Interview 
 - The jobseeker's downlink capped at 100 kbit/s cannot carry the advisor's video: the node stops
   it (``media_fallback`` ``receive`` ``video:false``) within a bound, both pages say so, the tile
   shows sound only, the sound goes on both ways, and the console's indicator names the
-  jobseeker's reception; once the cap is lifted, video comes back at the next trial. Outcome:
+  jobseeker's reception; once the cap is lifted, video comes back at the next trial, which holds. Outcome:
   ``degraded``, one fallback at least, one recovery at least.
 - His uplink capped likewise: his page stops sending video when told (``send``), and it says his
   advisor does not see him well; back after the cap is lifted. On the Redis store.
