@@ -39,7 +39,19 @@ import collections
 import math
 from dataclasses import dataclass
 
-__all__ = ["BandwidthPolicy", "EstimateTrend"]
+__all__ = ["RESUME_GRACE_S", "BandwidthPolicy", "EstimateTrend"]
+
+# How long after video resumes to a subscriber (a trial after a fallback to audio) an estimate
+# under what the node sends is not read as congestion. The subscriber's estimator is not fresh
+# then: it keeps the value it fell to on the thin link (an AIMD estimator falls to 0.85 times its
+# throughput: under 100 kbit/s on a 100 kbit/s downlink) and climbs back by at most 8 %/s, while
+# the node forwards the publisher's full rate at once (a keyframe, then 0.5-1.5 Mbit/s). Read as
+# congestion, that stale value caps the publisher near the floor (30 kbit/s) and the trial fails
+# for "low bandwidth" on a restored link. From 80 kbit/s, 0.7 times a 500 kbit/s video takes
+# ln(350 / 80) / ln(1.08) = 19 s: 20 s. A link still too thin is not left to overflow meanwhile:
+# the trial judges its loss and frame rate from ``media_fallback_after_s`` (4 s) on, and a fall of
+# the estimate (overuse) still counts at once.
+RESUME_GRACE_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +125,28 @@ class EstimateTrend:
       delay, so the estimator never falls there: on a 250 kbit/s downlink the node kept asking the
       publisher for its maximum (500 kbit/s and rising) while the link dropped a third of all it
       carried, the subscriber's audio with it (30 % lost until video stopped 8 s in).
+
+    ``resumed`` starts one for a stream that resumes after a pause: the second sign counts only
+    from ``RESUME_GRACE_S`` on (``below_sent_from``).
     """
 
-    __slots__ = ("_below_sent_ratio", "_fall_ratio", "_last", "_sent", "_sent_window_s", "fell_at")
+    __slots__ = ("_below_sent_ratio", "_fall_ratio", "_last", "_sent", "_sent_window_s", "below_sent_from",
+                 "fell_at")
 
-    def __init__(self, fall_ratio: float = 0.05, below_sent_ratio: float = 0.7, sent_window_s: float = 2.0):
+    def __init__(self, fall_ratio: float = 0.05, below_sent_ratio: float = 0.7, sent_window_s: float = 2.0, *,
+                 below_sent_from: float = -math.inf):
         self._fall_ratio = fall_ratio
         self._below_sent_ratio = below_sent_ratio
         self._sent_window_s = sent_window_s
         self._last: int | None = None
         self._sent: collections.deque[tuple[float, int]] = collections.deque()
         self.fell_at = -math.inf  # when the value last fell or read under what was sent (monotonic seconds)
+        self.below_sent_from = below_sent_from  # a value under what was sent counts from then (monotonic seconds)
+
+    @classmethod
+    def resumed(cls, now: float, grace_s: float = RESUME_GRACE_S) -> EstimateTrend:
+        """The trend of an estimator that saw the stream pause and resume at ``now``."""
+        return cls(below_sent_from=now + grace_s)
 
     @property
     def congested(self) -> bool:
@@ -150,5 +173,5 @@ class EstimateTrend:
         while len(self._sent) > 2 and self._sent[1][0] <= now - self._sent_window_s:
             self._sent.popleft()
         sent = self.sent_bps()
-        if sent is not None and value < self._below_sent_ratio * sent:
+        if sent is not None and now >= self.below_sent_from and value < self._below_sent_ratio * sent:
             self.fell_at = now

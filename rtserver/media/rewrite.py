@@ -6,11 +6,13 @@ they are unit-tested without sockets. The aiortc side (``forwarder.py``) feeds t
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 __all__ = [
-    "KEYFRAME_DETECTORS", "BitrateCap", "KeyframePacer", "StreamRewriter", "h264_keyframe_start",
+    "KEYFRAME_DETECTORS", "BitrateCap", "KeyframeHold", "KeyframePacer", "StreamRewriter", "h264_keyframe_start",
     "seq_newer", "vp8_keyframe_start",
 ]
 
@@ -142,6 +144,48 @@ KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool]] = {
     "VP8": vp8_keyframe_start,
     "H264": h264_keyframe_start,
 }
+
+
+T = TypeVar("T")
+
+
+class KeyframeHold(Generic[T]):
+    """The last packets a stream waiting for a keyframe did not forward, so that those of the
+    keyframe that reached the node before its first packet go out right after it.
+
+    A sender writes a keyframe's packets back to back (aiortc: the whole frame at once; Chromium:
+    paced, a few milliseconds apart), and a link with jitter reorders them: over the pre-call
+    matrix's rtt100 (±10 ms each way) some of them overtook the first one. The gate opens on that
+    first packet (the only one that says "keyframe"); what overtook it was dropped, the subscriber
+    got a keyframe with holes no NACK could fill (the node never sent those packets, its
+    retransmission history had nothing for them) and decoded no frame of that video in 4 runs of 5.
+
+    ``add`` keeps the last ``size`` packets; ``release(key_seq)`` gives back, once, those after the
+    keyframe's first packet (at most ``size`` numbers after it, RFC 3550 wrap-around), in sequence
+    order, each number once; what came before it belongs to frames the subscriber never had the
+    start of and is forgotten.
+    """
+
+    __slots__ = ("_packets", "_size")
+
+    def __init__(self, size: int):
+        self._size = size
+        self._packets: collections.deque[tuple[int, T]] = collections.deque(maxlen=size)
+
+    def add(self, seq: int, packet: T) -> None:
+        self._packets.append((seq, packet))
+
+    def clear(self) -> None:
+        self._packets.clear()
+
+    def release(self, key_seq: int) -> list[T]:
+        after: dict[int, T] = {}
+        for seq, packet in self._packets:
+            ahead = (seq - key_seq) % SEQ_MOD
+            if 0 < ahead <= self._size:
+                after.setdefault(ahead, packet)
+        self._packets.clear()
+        return [after[ahead] for ahead in sorted(after)]
 
 
 class KeyframePacer:

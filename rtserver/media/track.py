@@ -7,8 +7,9 @@ section, which renumbers it into the subscriber's own continuous stream (``Strea
 and writes it (``Outbound``). No frame is reassembled, decoded or re-encoded.
 
 Keyframes: a video DownTrack that starts (subscriber joined, reconnected, or source changed)
-forwards nothing until a keyframe starts, and its publication asks the publisher for one (PLI)
-at most twice a second, again and again until every waiting DownTrack got its keyframe. A
+forwards nothing until a keyframe starts (the packets of that keyframe that overtook its first
+one on the way are held, and go out right after it), and its publication asks the publisher for
+one (PLI) at most twice a second, again and again until every waiting DownTrack got its keyframe. A
 subscriber's own PLI/FIR becomes one such request. Bandwidth: the publisher is asked (REMB) for
 what the weakest subscriber's link leaves its video once that subscriber's audio, retransmissions
 and keyframes are served; estimates that never saw congestion do not pull it under its start
@@ -25,15 +26,19 @@ from collections.abc import Callable
 from typing import Any
 
 from ..tasks import BackgroundTasks
-from .bandwidth import BandwidthPolicy, EstimateTrend
+from .bandwidth import RESUME_GRACE_S, BandwidthPolicy, EstimateTrend
 from .forwarder import CodecSpec, Inbound, Outbound, RtpPacket
-from .rewrite import KEYFRAME_DETECTORS, BitrateCap, KeyframePacer, StreamRewriter
+from .rewrite import KEYFRAME_DETECTORS, BitrateCap, KeyframeHold, KeyframePacer, StreamRewriter
 
 __all__ = ["DownTrack", "ForwardingTotals", "Publication"]
 
 log = logging.getLogger(__name__)
 
 KEYFRAME_REQUEST_INTERVAL_S = 0.5  # at most 2 keyframe requests per second per track
+# Packets a video DownTrack waiting for a keyframe keeps, for those of the keyframe that overtake its
+# first packet (``KeyframeHold``): a 640x480 VP8 keyframe is 20-60 kB, 15-50 packets of 1.2 kB, and
+# the packets of the frame before it may be interleaved; 128 covers a 150 kB keyframe.
+KEYFRAME_HOLD_PACKETS = 128
 BANDWIDTH = BandwidthPolicy()
 
 
@@ -237,6 +242,7 @@ class DownTrack:
         self.waiting_keyframe = False
         self.waiting_since: float | None = None
         self.last_keyframe_wait_ms: float | None = None
+        self._held: KeyframeHold[RtpPacket] = KeyframeHold(KEYFRAME_HOLD_PACKETS)
         self.paused = False  # the subscriber asked not to receive this kind (audio-only on a weak link)
         self._totals = totals
         self._closed = False
@@ -256,11 +262,13 @@ class DownTrack:
             self.publication.downtracks.discard(self)
             self.publication = None
         self.waiting_keyframe = False
+        self._held.clear()
         self.rewriter.restart()
 
     def restart(self) -> None:
         """Start a new stretch of the outgoing stream (at a keyframe for video)."""
         self.rewriter.restart()
+        self._held.clear()  # from the stretch before: not this one's keyframe
         publication = self.publication
         if publication is None or not self.outbound.ready or not self.negotiated:
             return
@@ -279,8 +287,9 @@ class DownTrack:
             self.restart()
             # What the subscriber estimated while paused measured a link carrying audio alone (or
             # the congestion that made the node pause it): kept as a ceiling, it held the publisher
-            # at 30-80 kbit/s, 5 fps, after a thin downlink was restored, and the trial failed.
-            self.remb_trend = EstimateTrend()
+            # at 30-80 kbit/s, 5 fps, after a thin downlink was restored, and the trial failed. The
+            # estimator itself carries that value on and climbs back slowly: RESUME_GRACE_S.
+            self.remb_trend = EstimateTrend.resumed(time.monotonic(), RESUME_GRACE_S)
         if self.publication is not None:
             self.publication.update_bitrate()
 
@@ -289,14 +298,25 @@ class DownTrack:
             return
         if self.waiting_keyframe:
             if not key:
+                self._held.add(packet.sequence_number, packet)
                 return
-            self.waiting_keyframe = False
-            if self.waiting_since is not None:
-                self.last_keyframe_wait_ms = round((now - self.waiting_since) * 1000, 1)
-            self.rewriter.restart()
+            await self._open(packet, ntp, now)
+            return
         mapped = self.rewriter.map(packet.sequence_number, packet.timestamp, now)
         if mapped is not None:
             await self.outbound.write(packet, mapped[0], mapped[1], ntp)
+
+    async def _open(self, key: RtpPacket, ntp: int, now: float) -> None:
+        """The keyframe starts: the stream starts at its first packet, followed by the packets after
+        it that arrived before it (``KeyframeHold``)."""
+        self.waiting_keyframe = False
+        if self.waiting_since is not None:
+            self.last_keyframe_wait_ms = round((now - self.waiting_since) * 1000, 1)
+        self.rewriter.restart()
+        for packet in (key, *self._held.release(key.sequence_number)):
+            mapped = self.rewriter.map(packet.sequence_number, packet.timestamp, now)
+            if mapped is not None:
+                await self.outbound.write(packet, mapped[0], mapped[1], ntp)
 
     # -- OutboundHandler ----------------------------------------------------------------------
     def on_ready(self) -> None:

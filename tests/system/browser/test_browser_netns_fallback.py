@@ -13,7 +13,7 @@ portal API must hold the interview's outcome summary (docs/media.md, "Interview 
 - The jobseeker's downlink capped at 100 kbit/s cannot carry the advisor's video: the node stops
   it (``media_fallback`` ``receive`` ``video:false``) within a bound, both pages say so, the tile
   shows sound only, the sound goes on both ways, and the console's indicator names the
-  jobseeker's reception; once the cap is lifted, video comes back at the next trial. Outcome:
+  jobseeker's reception; once the cap is lifted, video comes back at the next trial, which holds. Outcome:
   ``degraded``, one fallback at least, one recovery at least.
 - His uplink capped likewise: his page stops sending video when told (``send``), and it says his
   advisor does not see him well; back after the cap is lifted. On the Redis store.
@@ -316,6 +316,9 @@ async def test_a_downlink_too_thin_for_video_falls_back_to_audio_announced_and_r
     await expect(js_tile).to_have_class("tile remote", timeout=WAIT_MS)
     now = await received(jobseeker, ADVISOR)
     await received(jobseeker, ADVISOR, frames_above=now["video"]["framesDecoded"] + 30)
+    # The trial holds: his estimator, which fell on the thin link, climbs back slowly, and is not
+    # read as a thin link meanwhile (bandwidth.RESUME_GRACE_S).
+    await trial_held(netns_browsers.node, "receive", jobseeker, JOBSEEKER, back["at"])
     events = await jobseeker.evaluate("() => window.e2e.fallbacks")
     note("downlink", fallback_s=round(fallback_s, 1), recovery_s=round(recovery_s, 1),
          off_to_back_s=round((back["at"] - off["at"]) / 1000, 1),

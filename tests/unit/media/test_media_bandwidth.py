@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rtserver.media.bandwidth import BandwidthPolicy, EstimateTrend
+from rtserver.media.bandwidth import RESUME_GRACE_S, BandwidthPolicy, EstimateTrend
 
 POLICY = BandwidthPolicy()
 
@@ -106,3 +106,27 @@ def test_an_estimate_far_under_what_was_sent_is_congestion() -> None:
     warming.update(100_000, 0.0, 10_000)
     warming.update(100_000, 0.5, 60_000)
     assert warming.sent_bps() is None and not warming.congested
+
+
+def test_an_estimate_climbing_back_after_video_resumed_is_not_congestion_within_the_grace() -> None:
+    """A thin downlink restored: video resumes at the publisher's 1 Mbit/s while the subscriber's
+    estimator climbs back 8 %/s from the 80 kbit/s it fell to. Not congestion for RESUME_GRACE_S;
+    a real fall still is, and so is an estimate still far under what is sent after the grace."""
+    resumed_at = 100.0
+    trend = EstimateTrend.resumed(resumed_at)
+    assert trend.below_sent_from == resumed_at + RESUME_GRACE_S
+    sent = 0
+    t = 0
+    while t < RESUME_GRACE_S:
+        sent += 125_000
+        trend.update(int(80_000 * 1.08 ** t), resumed_at + t, sent)
+        t += 1
+    assert trend.sent_bps() is not None and not trend.congested
+    sent += 125_000
+    trend.update(int(80_000 * 1.08 ** t), resumed_at + t, sent)  # the grace is over: 0.37 x what was sent
+    assert trend.congested and trend.fell_at == resumed_at + t
+
+    falling = EstimateTrend.resumed(resumed_at)
+    falling.update(300_000, resumed_at + 1, 62_500)
+    falling.update(250_000, resumed_at + 2, 125_000)  # overuse: counts within the grace
+    assert falling.congested and falling.fell_at == resumed_at + 2

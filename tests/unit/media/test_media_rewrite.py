@@ -12,6 +12,7 @@ from av import VideoFrame
 
 from rtserver.media.rewrite import (
     BitrateCap,
+    KeyframeHold,
     KeyframePacer,
     StreamRewriter,
     h264_keyframe_start,
@@ -118,3 +119,14 @@ def test_bitrate_cap_sends_drops_at_once_and_rises_slowly() -> None:
     assert cap.update([300_000], 0.3) == 300_000  # a subscriber got worse: at once
     assert cap.update([310_000], 0.4) is None
     assert cap.update([900_000], 1.4) == 900_000
+
+
+def test_the_hold_keeps_the_last_packets_and_releases_those_after_the_keyframe_in_order() -> None:
+    hold: KeyframeHold[str] = KeyframeHold(4)
+    for seq in (65530, 2, 65535, 0, 1):  # the first one falls out (4 kept); numbers wrap at 65536
+        hold.add(seq, f"p{seq}")
+    assert hold.release(65534) == ["p65535", "p0", "p1", "p2"]
+    assert hold.release(65534) == []  # released once
+    for seq in (10, 11, 11, 3):
+        hold.add(seq, f"p{seq}")
+    assert hold.release(9) == ["p10", "p11"]  # a duplicate once; nothing from before the keyframe
