@@ -41,6 +41,10 @@ export const STRINGS = {
     typing: (/** @type {string} */ name) => `${name} écrit…`,
     newMessageFrom: (/** @type {string} */ name, /** @type {string} */ text) => `Nouveau message de ${name} : ${text}`,
     unreadCount: (/** @type {number} */ n) => n === 1 ? "1 message non lu" : `${n} messages non lus`,
+    // chat: messages waiting for the connection, the phone's composer
+    waitingToSend: "En attente de la connexion : sera envoyé à son retour",
+    retrySend: "Réessayer", cancelSend: "Annuler l'envoi",
+    sendHintTouch: "Entrée pour aller à la ligne, bouton Envoyer pour envoyer.",
     // interview
     interview: "Entretien vidéo", joinInterview: "Rejoindre l'entretien vidéo", startInterview: "Démarrer l'entretien vidéo",
     joinAudio: "Rejoindre en audio seulement",
@@ -265,6 +269,10 @@ export const STRINGS = {
     qualityLine: (/** @type {string} */ label, /** @type {string} */ word) => `${label}: ${word}`,
     qualityGood: "good", qualityFair: "fair", qualityPoor: "poor", qualityUnknown: "measuring",
     qualityDetail: (/** @type {number} */ loss, /** @type {number} */ rtt) => `loss ${loss}%, delay ${rtt} ms`,
+    // chat: messages waiting for the connection, the phone's composer
+    waitingToSend: "Waiting for the connection: will be sent when it is back",
+    retrySend: "Try again", cancelSend: "Cancel sending",
+    sendHintTouch: "Enter for a new line, the Send button to send.",
     // interview: both directions, and video paused by the node (one block)
     link_from_me_bad_their_link: (/** @type {string} */ n) => `${n} receives your video badly: the connection on their side is weak`,
     link_from_me_bad_your_upload: (/** @type {string} */ n) => `${n} cannot see you well: your upload is weak`,
