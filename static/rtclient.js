@@ -50,8 +50,8 @@ const DROP_CLOSE_CODE = 4000;
 const RETRYABLE = new Set(["unavailable", "internal", "rate_limited"]);
 /** Never refresh a token sooner than this after the last (a token about to expire anyway). */
 const MIN_REFRESH_DELAY_MS = 5000;
-/** Close code given to a socket abandoned because its link stopped answering pings. */
-const DEAD_LINK_CLOSE_CODE = 4001;
+/** A socket given up because its link stopped answering pings: lost, so reconnect (4000-4099). */
+const DEAD_LINK_CLOSE_CODE = DROP_CLOSE_CODE;
 /** Ping ceilings: a dead link is shown within 15 s even when the node's heartbeat is slower. */
 const MAX_PING_INTERVAL_MS = 10000;
 const MAX_PING_TIMEOUT_MS = 5000;
