@@ -1,5 +1,6 @@
-"""The composer on a phone, in Chromium against a node: a touch screen has no Shift key, so Enter
-makes a new line there and the visible send button sends; with a mouse Enter still sends."""
+"""The composer in Chromium against a node: on a phone, which has no Shift key, Enter makes a new
+line and the visible send button sends; with a mouse Enter still sends. A message the node
+refuses says "not sent" and can be tried again or cancelled."""
 
 from __future__ import annotations
 
@@ -77,3 +78,53 @@ async def test_with_a_mouse_enter_sends(browser_session: BrowserSession, node: H
     await page.keyboard.press("Enter")
     await expect(page.locator(".chat li.message.mine:not(.pending) .text")).to_have_text("Une ligne\net une autre",
                                                                                         timeout=WAIT_MS)
+
+
+async def test_a_refused_message_says_not_sent_and_can_be_retried_or_cancelled(
+        browser_session: BrowserSession, node: Harness) -> None:
+    """Only the node's refusal makes a message "not sent" (it was not stored); then the page
+    offers to try again (same key: stored once) or to cancel. The refusal is played by a route
+    between the page and the node that answers the first send of each text with `forbidden`."""
+    from playwright.async_api import WebSocketRoute
+
+    await node.followup()
+    refused: set[str] = set()
+
+    def relay(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "send" and frame["text"] not in refused:
+                refused.add(frame["text"])
+                ws.send(json.dumps({"type": "error", "id": frame["id"], "code": "forbidden",
+                                    "message": "not a member of this room"}))
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    await browser_session.context.route_web_socket("**/ws", relay)
+    page = await open_jobseeker(browser_session, node)
+    await page.fill(".chat textarea", "Refusé puis renvoyé")
+    await page.keyboard.press("Enter")
+    pending = page.locator(".chat li.message.pending")
+    await expect(pending.locator(".ticks")).to_have_attribute("data-tick", "failed", timeout=WAIT_MS)
+    await expect(pending.locator(".ticks")).to_contain_text("Non envoyé")
+    await pending.locator("[data-action=retry]").click()
+    sent = page.locator(".chat li.message:not(.pending) .text", has_text="Refusé puis renvoyé")
+    await expect(sent).to_have_count(1, timeout=WAIT_MS)
+    await expect(pending).to_have_count(0)
+
+    await page.fill(".chat textarea", "Refusé puis annulé")
+    await page.keyboard.press("Enter")
+    await expect(pending.locator(".ticks")).to_have_attribute("data-tick", "failed", timeout=WAIT_MS)
+    await pending.locator("[data-action=cancel]").click()
+    await expect(pending).to_have_count(0)
+    await expect(page.locator(".chat textarea")).to_be_focused()
+
+    advisor = await node.client("adv-1", "advisor")
+    room = await page.evaluate("() => window.rtPage.chat.room")
+    await advisor.join(room)
+    texts = [m["text"] for m in (await advisor.history(room, limit=50))["messages"]]
+    assert texts.count("Refusé puis renvoyé") == 1 and "Refusé puis annulé" not in texts, texts
