@@ -81,7 +81,10 @@ async def test_a_message_written_during_a_long_outage_is_sent_once_when_the_link
     await karim.keyboard.press("Enter")
     pending = karim.locator(".chat li.message.pending")
     await expect(pending).to_have_count(1)
-    # Past the SDK's 15 s request timeout, which used to turn it into "not sent".
+    # Once the ping found the link dead, the message says it waits for the connection.
+    await expect(pending.locator(".ticks")).to_have_attribute("data-tick", "waiting", timeout=WAIT_MS)
+    # Past the SDK's 15 s request timeout, which used to turn it into "not sent": the outage's
+    # length is the point here, so this waits on the clock, checking the mark every second.
     started = time.monotonic()
     while time.monotonic() - started < 17:
         await expect(pending.locator(".ticks")).not_to_have_attribute("data-tick", "failed", timeout=1_000)
@@ -109,10 +112,12 @@ async def test_a_dead_link_is_shown_and_the_other_side_sees_the_jobseeker_offlin
     # The ping's interval plus its deadline, and a second of slack for the page's timers.
     await expect(banner).to_have_attribute("data-state", "lost", timeout=PING_EVERY_MS + PING_DEADLINE_MS + 1_000)
     await expect(banner).to_contain_text("Connexion perdue")
+    print(f"banner after {time.monotonic() - frozen_at:.1f} s")
     # The node's heartbeat: a ping every heartbeat_s, the peer dropped when the pong is missing.
     event = await advisor.next_event("presence", timeout=3 * HEARTBEAT_S + 2,
                                      where=lambda e: e.get("user") == "js-1" and e.get("status") == "offline")
     assert event["status"] == "offline"
+    print(f"offline for the advisor after {time.monotonic() - frozen_at:.1f} s")
     assert time.monotonic() - frozen_at < 3 * HEARTBEAT_S + 2
 
     # Written while the banner is up: it waits for the connection, and can be cancelled.
