@@ -67,7 +67,8 @@ class Settings:
                                                  "client has the proxy's address); 0: no limit")
     http_idle_timeout_s: float = _opt(15.0, "an HTTP connection idle between requests, or still sending a "
                                       "request's headers, is closed after this")
-    heartbeat_s: float = _opt(30.0, "WebSocket ping interval; a peer silent for twice this is dropped")
+    heartbeat_s: float = _opt(10.0, "WebSocket ping interval; a peer that does not answer within half of it "
+                              "is dropped and goes offline (within 15 s by default); told to clients")
     typing_ttl_s: float = _opt(6.0, "how long a typing indicator lasts without refresh (told to clients)")
     presence_ttl_s: float = _opt(20.0, "presence entries expire unless refreshed within this (multi-node)")
     sqlite_synchronous: str = _opt("full", "SQLite durability: full (fsync each group commit) or normal")

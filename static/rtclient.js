@@ -4,7 +4,11 @@
 // (re)connection can use a fresh one; a lost connection is reopened with exponential backoff and
 // jitter; every joined room is joined again from the last offset seen (`after` + `epoch`), so
 // missed messages arrive exactly once and in order; sends carry an idempotency key and those not
-// acknowledged before the loss are sent again after the rooms are restored.
+// acknowledged before the loss are sent again after the rooms are restored. A send waits for
+// its acknowledgement as long as it takes (until stored, refused, or cancelled with
+// `cancelSend`): with its key, sending it again can never store it twice, so "not sent" is never
+// said of something that may still arrive. A link that died without closing (a train, a dropped
+// Wi-Fi) is found by a `ping` with a deadline and handled as a lost connection.
 //
 // Wire protocol: docs/protocol.md. Video interviews: ./rtinterview.js and docs/media.md.
 // No build step: an ES module typed with JSDoc.
@@ -30,6 +34,10 @@ export const SUBPROTOCOL = "rtserver.v1.json";
  * @property {boolean} [reconnect]  reopen lost connections (true)
  * @property {number} [refreshBeforeMs]  send a fresh token (`auth`) this long before the current
  *   one expires (60000), so a long interview is not cut by the expiry close (4002)
+ * @property {number} [pingIntervalMs]  ping the node after this long without hearing from it;
+ *   default: the node's `heartbeat_s` (hello `limits`), at most 10000
+ * @property {number} [pingTimeoutMs]  a ping unanswered this long means the link is dead: the
+ *   socket is given up and the client reconnects (default: half the interval, at most 5000)
  * @property {typeof WebSocket} [WebSocket]  a WebSocket implementation (tests, other runtimes)
  */
 
@@ -42,6 +50,11 @@ const DROP_CLOSE_CODE = 4000;
 const RETRYABLE = new Set(["unavailable", "internal", "rate_limited"]);
 /** Never refresh a token sooner than this after the last (a token about to expire anyway). */
 const MIN_REFRESH_DELAY_MS = 5000;
+/** A socket given up because its link stopped answering pings: lost, so reconnect (4000-4099). */
+const DEAD_LINK_CLOSE_CODE = DROP_CLOSE_CODE;
+/** Ping ceilings: a dead link is shown within 15 s even when the node's heartbeat is slower. */
+const MAX_PING_INTERVAL_MS = 10000;
+const MAX_PING_TIMEOUT_MS = 5000;
 
 /** The server answered a request with an `error` event. */
 export class ServerError extends Error {
@@ -59,7 +72,7 @@ export class ServerError extends Error {
 export class ClientError extends Error {
   /**
    * @param {string} message
-   * @param {"timeout" | "connection_lost" | "closed"} reason
+   * @param {"timeout" | "connection_lost" | "closed" | "cancelled"} reason
    * @param {number | null} [closeCode]
    */
   constructor(message, reason, closeCode = null) {
@@ -88,7 +101,7 @@ export function defaultUrl() {
  * @property {Event} frame
  * @property {(event: Event) => void} resolve
  * @property {(error: Error) => void} reject
- * @property {ReturnType<typeof setTimeout>} timer
+ * @property {ReturnType<typeof setTimeout> | null} timer  null: waits without a deadline (sends)
  * @property {boolean} written  sent on the current connection
  */
 
@@ -117,6 +130,15 @@ export class RtClient {
     /** @type {Map<string, Interview>} */ this._interviews = new Map();
     /** @type {Promise<unknown> | null} */ this._holdReconnect = null;
     /** @type {ReturnType<typeof setTimeout> | null} */ this._refreshTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this._pingTimer = null;
+    /** When the current socket last brought anything (performance.now()). */
+    this._heardAt = 0;
+    if (typeof window !== "undefined" && window.addEventListener) {
+      // The browser knows first: check the link at once when it goes offline, and reconnect at
+      // once when it is back instead of waiting out the backoff.
+      window.addEventListener("offline", () => this._checkLink());
+      window.addEventListener("online", () => this._reconnectNow());
+    }
   }
 
   // -- events ------------------------------------------------------------------------------------
@@ -221,13 +243,18 @@ export class RtClient {
       ws.close(1000);
       throw new ClientError("client closed", "closed");
     }
-    ws.onmessage = (msg) => this._dispatch(JSON.parse(msg.data));
+    ws.onmessage = (msg) => {
+      this._heardAt = performance.now();
+      this._dispatch(JSON.parse(msg.data));
+    };
     ws.onclose = (e) => this._lost(ws, e.code);
+    this._heardAt = performance.now();
     const first = this.hello === null;
     this.hello = hello;
     this.state = "open";
     this._backoffMs = this.options.backoffInitialMs;
     this._scheduleRefresh(hello.expires);
+    this._schedulePing();
     if (first) {
       this._emit({ type: "connected", ...hello });
       this._flush();
@@ -259,6 +286,55 @@ export class RtClient {
     }, delay);
   }
 
+  /** The ping's interval and deadline, from the options or the node's heartbeat. */
+  _pingTimes() {
+    const heartbeatMs = (this.hello?.limits?.heartbeat_s ?? 10) * 1000;
+    const interval = this.options.pingIntervalMs ?? Math.min(MAX_PING_INTERVAL_MS, heartbeatMs);
+    const deadline = this.options.pingTimeoutMs ?? Math.min(MAX_PING_TIMEOUT_MS, interval / 2);
+    return { interval, deadline };
+  }
+
+  /** Ping when the socket has been quiet for the interval (a busy socket needs no ping). */
+  _schedulePing() {
+    if (this._pingTimer !== null) clearTimeout(this._pingTimer);
+    const { interval } = this._pingTimes();
+    const quietFor = performance.now() - this._heardAt;
+    this._pingTimer = setTimeout(() => {
+      this._pingTimer = null;
+      if (this.state !== "open") return;
+      if (performance.now() - this._heardAt >= interval - 1) this._checkLink();
+      else this._schedulePing();
+    }, Math.max(0, interval - quietFor));
+  }
+
+  /** Ping now: no pong within the deadline and the socket is given up as dead. */
+  async _checkLink() {
+    const ws = this.ws;
+    if (this.state !== "open" || !ws) return;
+    try {
+      await this._requestOnce("ping", {}, this._pingTimes().deadline);
+    } catch (error) {
+      if (ws !== this.ws || !(error instanceof ClientError) || error.reason !== "timeout") return;
+      // A dead link never brings the close handshake's answer (Chromium waits for it up to a
+      // minute): the socket is dropped now and treated as lost.
+      ws.onclose = null;
+      ws.onmessage = null;
+      try { ws.close(DEAD_LINK_CLOSE_CODE, "no pong in time"); } catch { /* already closing */ }
+      this._lost(ws, DEAD_LINK_CLOSE_CODE);
+      return;
+    }
+    if (ws === this.ws) this._schedulePing();
+  }
+
+  /** The browser says the network is back: try now rather than at the end of the backoff. */
+  _reconnectNow() {
+    if (this.state !== "reconnecting" || this._retryTimer === null) return;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._backoffMs = this.options.backoffInitialMs;
+    this.connect().catch(() => { if (this.state !== "closed") this._scheduleReconnect(); });
+  }
+
   /**
    * @param {WebSocket} ws
    * @param {number} code
@@ -266,6 +342,8 @@ export class RtClient {
   _lost(ws, code) {
     if (ws !== this.ws) return;
     this.ws = null;
+    if (this._pingTimer !== null) clearTimeout(this._pingTimer);
+    this._pingTimer = null;
     // A request already written on the lost connection may or may not have been handled: only
     // sends (idempotent by key) are written again; the others fail and the caller decides.
     for (const [id, pending] of this._pending) {
@@ -360,6 +438,7 @@ export class RtClient {
     this.state = "closed";
     if (this._retryTimer !== null) clearTimeout(this._retryTimer);
     if (this._refreshTimer !== null) clearTimeout(this._refreshTimer);
+    if (this._pingTimer !== null) clearTimeout(this._pingTimer);
     const ws = this.ws;
     this.ws = null;
     ws?.close(1000);
@@ -406,7 +485,7 @@ export class RtClient {
   _settle(id) {
     const pending = this._pending.get(/** @type {number} */ (id));
     if (pending) {
-      clearTimeout(pending.timer);
+      if (pending.timer !== null) clearTimeout(pending.timer);
       this._pending.delete(/** @type {number} */ (id));
     }
     return pending;
@@ -420,7 +499,7 @@ export class RtClient {
    * answer is retried after `retry_after_ms` while the timeout allows.
    * @param {string} type
    * @param {Record<string, any>} [fields]
-   * @param {{timeoutMs?: number}} [options]
+   * @param {{timeoutMs?: number}} [options]  `Infinity`: wait as long as it takes
    * @returns {Promise<Event>}
    */
   async request(type, fields = {}, { timeoutMs = this.options.requestTimeoutMs } = {}) {
@@ -447,10 +526,11 @@ export class RtClient {
     if (this.state === "closed") return Promise.reject(new ClientError("client closed", "closed"));
     const id = this._nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // setTimeout(f, Infinity) would fire at once: no deadline means no timer.
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => {
         this._settle(id);
         reject(new ClientError(`no reply to ${type} within ${Math.round(timeoutMs)} ms`, "timeout"));
-      }, timeoutMs);
+      }, timeoutMs) : null;
       /** @type {Pending} */
       const pending = { frame: { type, id, ...fields }, resolve, reject, timer, written: false };
       this._pending.set(id, pending);
@@ -507,13 +587,31 @@ export class RtClient {
 
   /**
    * Send a message; resolves with the `ack` (`offset`, `ts`, `duplicate?`) once it is stored.
-   * Sent again with the same key after a reconnect until acknowledged, so it is stored once.
+   * Sent again with the same key after every reconnect until acknowledged, so it is stored once.
+   * It waits without a deadline (`timeoutMs` sets one): a send that timed out might still be
+   * stored later, so only the node's refusal (ServerError), `cancelSend` or `close()` end it.
    * @param {string} room
    * @param {string} text
-   * @param {{key?: string}} [options]
+   * @param {{key?: string, timeoutMs?: number}} [options]
    */
-  send(room, text, { key = newKey() } = {}) {
-    return this.request("send", { room, text, key });
+  send(room, text, { key = newKey(), timeoutMs = Infinity } = {}) {
+    return this.request("send", { room, text, key }, { timeoutMs });
+  }
+
+  /**
+   * Stop sending the message of `key`: its `send()` rejects with ClientError `cancelled`.
+   * One already written on a connection that then dropped may still have been stored (it then
+   * arrives as a `message` event). Returns whether such a send was waiting.
+   * @param {string} key
+   */
+  cancelSend(key) {
+    for (const [id, pending] of this._pending) {
+      if (pending.frame.type !== "send" || pending.frame.key !== key) continue;
+      this._settle(id);
+      pending.reject(new ClientError("send cancelled", "cancelled"));
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -194,7 +194,9 @@ class Node:
             limits={"max_frame_bytes": s.max_frame_bytes, "max_text_chars": s.max_text_chars,
                     "max_messages_per_s": s.max_messages_per_s, "burst_messages": s.burst_messages,
                     "max_joins_per_s": s.max_joins_per_s, "burst_joins": s.burst_joins,
-                    "history_page_max": s.history_page_max, "typing_ttl_s": s.typing_ttl_s},
+                    "history_page_max": s.history_page_max, "typing_ttl_s": s.typing_ttl_s,
+                    # Clients ping at this pace too, so each side finds a dead link in bounded time.
+                    "heartbeat_s": s.heartbeat_s},
         ))
 
     async def _sweep_expired_tokens(self) -> None:

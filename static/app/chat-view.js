@@ -17,6 +17,8 @@ const PAGE = 50;
 /** The length counter shows from this share of `max_text_chars` (3,600 of 4,000 by default). */
 const COUNTER_FROM = 0.9;
 const SYSTEM_SENDER = "system";
+/** Phones and tablets: Enter makes a new line there, the send button sends (no Shift key). */
+const TOUCH = "(pointer: coarse)";
 
 /**
  * @typedef {object} ChatMessage
@@ -44,8 +46,13 @@ export class ChatView {
     this.room = room;
     this.otherName = otherName;
     /** @type {Map<number, ChatMessage>} */ this.messages = new Map();
-    /** Sends not yet seen stored, by idempotency key. */
-    /** @type {Map<string, {text: string, failed: string | null}>} */ this.pending = new Map();
+    /**
+     * Sends not yet seen stored, by idempotency key, until stored or cancelled: the SDK sends
+     * them again after every reconnection, and the key makes that safe. `refused` is set only by
+     * the node's own refusal (the message was not stored); `offset` once acknowledged, until the
+     * message itself arrives.
+     */
+    /** @type {Map<string, {text: string, refused: string | null, offset?: number}>} */ this.pending = new Map();
     /** Messages above this offset are new to the user: the marker sits before the first of them. */
     this.unreadAfter = state.rooms.get(room)?.read ?? 0;
     this.more = false;
@@ -62,6 +69,9 @@ export class ChatView {
         else if (what === "presence" || what === "joined") this._renderPresence();
         if (what === "read" || what === "message" || what === "joined") this._renderTicks();
       }),
+      // "Sending" and "waiting for the connection" follow the connection.
+      ...["disconnected", "connected", "reconnected", "closed"].map((type) =>
+        client.on(type, () => { if (this.pending.size) this._render(); })),
     );
     const onVisible = () => this.markRead();
     document.addEventListener("visibilitychange", onVisible);
@@ -86,14 +96,19 @@ export class ChatView {
     this.input = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: inputId, rows: "2",
       "aria-describedby": `${id}-hint ${id}-counter`, autocomplete: "off" }));
     this.counter = el("p", { id: `${id}-counter`, class: "counter", hidden: true });
+    this.touch = window.matchMedia?.(TOUCH);
+    const hint = el("p", { id: `${id}-hint`, class: "hint" });
+    const showHint = () => { hint.textContent = t(this.touch?.matches ? "sendHintTouch" : "sendHint"); };
+    showHint();
+    this.touch?.addEventListener?.("change", showHint);
     this.form = el("form", { class: "composer" },
       el("label", { for: inputId }, t("yourMessage")),
       el("div", { class: "composer-row" }, this.input, el("button", { type: "submit", class: "primary" }, t("send"))),
-      this.counter,
-      el("p", { id: `${id}-hint`, class: "hint" }, t("sendHint")));
+      this.counter, hint);
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.submit(); });
     this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      // On a touch screen there is no Shift+Enter: Enter keeps its newline, the button sends.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !this.touch?.matches) {
         event.preventDefault();
         this.submit();
       }
@@ -158,19 +173,50 @@ export class ChatView {
     this._lastTypingSent = -Infinity;
     this.unreadAfter = Number.MAX_SAFE_INTEGER; // answering: the marker has done its job
     const key = crypto.getRandomValues(new Uint32Array(4)).join("-");
-    this.pending.set(key, { text, failed: null });
+    this.pending.set(key, { text, refused: null });
     this._render();
     this.list.scrollTop = this.list.scrollHeight;
+    await this._deliver(key);
+  }
+
+  /**
+   * Hand a pending message to the SDK, which keeps it until the node stored or refused it,
+   * across reconnections and however long the outage: only a refusal is "not sent".
+   * @param {string} key
+   */
+  async _deliver(key) {
+    const entry = this.pending.get(key);
+    if (!entry) return;
+    entry.refused = null;
     try {
-      await this.client.send(this.room, text, { key });
+      const ack = await this.client.send(this.room, entry.text, { key });
+      // The message event usually comes first; if not, it is shown as sent when it comes.
+      if (this.messages.has(ack.offset)) this.pending.delete(key);
+      else entry.offset = ack.offset;
     } catch (error) {
-      // The SDK already re-sent it across reconnections: this is a refusal or a timeout, said in
-      // the page's words (./errors.js).
-      const entry = this.pending.get(key);
-      if (entry) entry.failed = errorText(error, "send");
-      this._render();
+      if (!this.pending.has(key) || /** @type {any} */ (error).reason === "cancelled") return;
+      entry.refused = errorText(error, "send");
       announce(t("notSent"), { assertive: true });
     }
+    this._render();
+  }
+
+  /** @param {string} key */
+  retry(key) {
+    this._deliver(key);
+    this._render();
+  }
+
+  /**
+   * Stop sending a waiting message. One written just before the link dropped may have been
+   * stored all the same: it then appears as sent, once.
+   * @param {string} key
+   */
+  cancel(key) {
+    this.client.cancelSend(key);
+    this.pending.delete(key);
+    this._render();
+    this.input.focus();
   }
 
   /** Move the read receipt to the newest message when the user can see it. */
@@ -191,6 +237,7 @@ export class ChatView {
   _onMessage(e) {
     const mine = e.from === this.client.hello?.user;
     if (e.key) this.pending.delete(e.key);
+    for (const [key, entry] of this.pending) if (entry.offset === e.offset) this.pending.delete(key);
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     this.messages.set(e.offset, /** @type {ChatMessage} */ (e));
     this._clearTyping(e.from);
@@ -265,12 +312,24 @@ export class ChatView {
       }
       items.push(this._item(m));
     }
+    const online = this.client.state === "open";
     for (const [key, entry] of this.pending) {
+      const tick = entry.refused ? "failed" : online ? "sending" : "waiting";
+      const actions = [];
+      if (entry.refused) {
+        actions.push(el("button", { type: "button", class: "link", "data-action": "retry",
+          onclick: () => this.retry(key) }, t("retrySend")));
+      }
+      if (entry.refused || !online) {
+        actions.push(el("button", { type: "button", class: "link", "data-action": "cancel",
+          onclick: () => this.cancel(key) }, t("cancelSend")));
+      }
       items.push(el("li", { class: "message mine pending", "data-key": key },
         el("p", { class: "meta" }, el("span", { class: "author" }, t("you"))),
         el("p", { class: "text" }, ...textWithLinks(entry.text)),
-        el("p", { class: "ticks", "data-tick": entry.failed ? "failed" : "sending" },
-          entry.failed ? t("notSentBecause", entry.failed) : t("sending"))));
+        el("p", { class: "ticks", "data-tick": tick },
+          entry.refused ? t("notSentBecause", entry.refused) : t(online ? "sending" : "waitingToSend")),
+        actions.length ? el("p", { class: "pending-actions" }, ...actions) : null));
     }
     if (items.length === 0) items.push(el("li", { class: "empty" }, t("noMessages")));
     this.items.replaceChildren(...items);

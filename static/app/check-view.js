@@ -6,6 +6,20 @@ import { announce, el } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { modeOf, verdictText } from "./verdicts.js";
 
+/**
+ * The sound's expected quality in words, from the node's MOS (1 to 4.5): the bands of ITU-T
+ * G.107's user satisfaction (4.34 very satisfied, 4.03 satisfied, 3.6 some, 3.1 many users
+ * dissatisfied). A score "4.4 out of 4.5" means nothing to the person reading it.
+ * @param {number} mos
+ */
+export function voiceLevel(mos) {
+  if (mos >= 4.34) return "excellent";
+  if (mos >= 4.03) return "good";
+  if (mos >= 3.6) return "fair";
+  if (mos >= 3.1) return "poor";
+  return "bad";
+}
+
 /** Blocking findings first: they are what to fix. */
 const SEVERITY_ORDER = { blocking: 0, warning: 1, info: 2 };
 
@@ -24,6 +38,7 @@ export class CheckView {
    * @param {HTMLProgressElement} parts.progress
    * @param {HTMLElement} parts.step  a live region: the step being run
    * @param {HTMLVideoElement} parts.preview
+   * @param {HTMLImageElement} parts.still  the preview's last picture, shown once the camera is released
    * @param {HTMLMeterElement} parts.meter
    * @param {HTMLElement} parts.verdict  the section shown once the check is over
    */
@@ -44,7 +59,16 @@ export class CheckView {
   /** @param {MediaStream} stream */
   preview(stream) {
     this.parts.preview.srcObject = stream;
+    this.parts.preview.hidden = false;
+    this.parts.still.hidden = true;
+    this._caption(t("yourVideo"));
     this.parts.preview.closest("figure")?.removeAttribute("hidden");
+  }
+
+  /** @param {string} text */
+  _caption(text) {
+    const caption = this.parts.preview.closest("figure")?.querySelector("figcaption");
+    if (caption) caption.textContent = text;
   }
 
   /** @param {number} rms  0..1; speech is quiet on a linear scale, so the meter shows it enlarged */
@@ -59,9 +83,27 @@ export class CheckView {
     this.parts.meter.value = 0;
   }
 
-  /** The check is over: tracks are stopped, the preview goes blank. */
+  /**
+   * The check is over and the camera released: a video element without its stream would stay a
+   * black box, so the last picture stays instead (how the person was framed and lit is worth
+   * seeing next to the verdict); with no picture at all, the tile goes.
+   */
   stopped() {
-    this.parts.preview.srcObject = null;
+    const { preview, still } = this.parts;
+    const figure = preview.closest("figure");
+    if (preview.srcObject && preview.videoWidth > 0) {
+      const canvas = document.createElement("canvas");
+      canvas.width = preview.videoWidth;
+      canvas.height = preview.videoHeight;
+      canvas.getContext("2d")?.drawImage(preview, 0, 0);
+      still.src = canvas.toDataURL("image/jpeg", 0.85);
+      still.hidden = false;
+      preview.hidden = true;
+      this._caption(t("precallStill"));
+    } else {
+      figure?.setAttribute("hidden", "");
+    }
+    preview.srcObject = null;
     this.parts.meter.value = 0;
   }
 
@@ -129,7 +171,7 @@ function figures(result) {
   } else if (n) {
     lines.push(t("precallFigureNoNetwork"));
   }
-  if (typeof result.mos === "number") lines.push(t("precallFigureMos", num(result.mos)));
+  if (typeof result.mos === "number") lines.push(t("precallFigureVoice", t(`voice_${voiceLevel(result.mos)}`)));
   if (result.video) lines.push(t("precallFigureVideo", t(`video_${result.video}`)));
   return lines;
 }

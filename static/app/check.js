@@ -14,6 +14,7 @@ import { tokenSource } from "./session.js";
 import { modeOf } from "./verdicts.js";
 
 const JOBSEEKER_PAGE = "/static/jobseeker.html";
+const ADVISOR_PAGE = "/static/advisor.html";
 
 async function main() {
   translate();
@@ -29,10 +30,12 @@ async function main() {
   const client = new RtClient({ token });
   const page = /** @type {any} */ (window).rtPage = { client, result: null, measurements: null }; // for the browser tests and debugging
   const hello = await client.connect();
+  if (!framed) showWayBack(hello.role);
 
   const view = new CheckView({
     progress: /** @type {HTMLProgressElement} */ (byId("progress")), step: byId("step"),
-    preview: /** @type {HTMLVideoElement} */ (byId("preview")), meter: /** @type {HTMLMeterElement} */ (byId("mic-level")),
+    preview: /** @type {HTMLVideoElement} */ (byId("preview")),
+    still: /** @type {HTMLImageElement} */ (byId("preview-still")), meter: /** @type {HTMLMeterElement} */ (byId("mic-level")),
     verdict: byId("verdict"),
   });
   const run = /** @type {HTMLButtonElement} */ (byId("run"));
@@ -166,6 +169,18 @@ function tellParent(type, fields) {
   if (window.parent === window) return;
   if (sameOriginParent()) window.parent.postMessage({ source: "rtserver", type, ...fields }, location.origin);
   else notifyHost(type, fields);
+}
+
+/**
+ * Alone in a tab (a link from a mail, a bookmark), the page leads back to the person's own page,
+ * in the same language and with the same sign-in parameters. In a frame, the framing page is
+ * already there.
+ * @param {string} role
+ */
+function showWayBack(role) {
+  const back = /** @type {HTMLAnchorElement} */ (byId("back"));
+  back.href = `${role === "advisor" ? ADVISOR_PAGE : JOBSEEKER_PAGE}${location.search}`;
+  back.hidden = false;
 }
 
 /** @param {string} text */

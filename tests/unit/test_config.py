@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from repo_paths import README
 
@@ -75,3 +77,10 @@ def test_a_store_password_never_reaches_the_logs():
                          ("redis+cluster://:p@a:1,b:2", "redis+cluster://:***@a:1,b:2"),
                          ("redis://h:6379/0", "redis://h:6379/0"), ("sqlite:rtserver.db", "sqlite:rtserver.db")):
         assert Settings(store=store).store_for_logs() == shown
+
+
+def test_the_default_heartbeat_puts_a_dead_link_offline_within_15_s() -> None:
+    """The node's half of finding dead links (tests/integration/node/test_heartbeat.py)."""
+    # A ping every heartbeat_s, the pong awaited half of it: a silent peer is gone after 1.5 beats.
+    default = next(f.default for f in dataclasses.fields(Settings) if f.name == "heartbeat_s")
+    assert isinstance(default, float) and default * 1.5 <= 15

@@ -51,11 +51,11 @@ def test_error_text_says_what_the_code_means_never_the_servers_message() -> None
         errors.errorText(Object.assign(new Error("no reply to send within 15000 ms"), { reason: "timeout" }), "send"),
         errors.errorText(new TypeError("Failed to fetch")),
       ];""")
-    assert said == [
-        "Vous avez déjà le nombre maximal de demandes de rappel en cours : annulez-en une ou attendez qu'elle "
+    assert said == [  # French typography: a non-breaking space before the colon
+        "Vous avez déjà le nombre maximal de demandes de rappel en cours\u00a0: annulez-en une ou attendez qu'elle "
         "soit traitée.",
-        "Ce n'est plus possible : la situation a changé entre-temps. Rechargez la page.",
-        "Une erreur inattendue est survenue : réessayez.",
-        "Le service n'a pas répondu à temps : vérifiez votre connexion et réessayez.",
-        "Une erreur inattendue est survenue : réessayez.",
+        "Ce n'est plus possible\u00a0: la situation a changé entre-temps. Rechargez la page.",
+        "Une erreur inattendue est survenue\u00a0: réessayez.",
+        "Le service n'a pas répondu à temps\u00a0: vérifiez votre connexion et réessayez.",
+        "Une erreur inattendue est survenue\u00a0: réessayez.",
     ]
