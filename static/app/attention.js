@@ -32,12 +32,16 @@ export function fold(text) {
 
 /**
  * @param {Facts} facts
- * @param {string} query  already folded
+ * @param {string} query  already folded (fold)
  * @param {string} filter  one of FILTERS
  * @param {number} now
  */
 export function matches(facts, query, filter, now) {
-  if (query && !fold(facts.name).includes(query)) return false;
+  if (query) {
+    // Every word typed, in any order, within the name: "tho lef" finds "Thomas Lefèvre".
+    const name = fold(facts.name);
+    if (!query.split(" ").every((word) => name.includes(word))) return false;
+  }
   switch (filter) {
     case "unread": return facts.unread > 0 || facts.waiting;
     case "callbacks": return facts.openCallbacks > 0;

@@ -424,9 +424,9 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     }""")
     await advisor.click(".appointment-form button[type=submit]")
     await expect(frame.locator(".appointments li[data-appointment]")).to_have_count(1, timeout=WAIT_MS)
-    await frame.click(".appointments li[data-appointment] button")
+    await frame.click(".appointments li[data-appointment] button[data-action=join]")
     await wait_message(advisor, "Je suis dans l'entretien vidéo et je vous attends.")
-    await advisor.click(".appointments li[data-appointment] button")
+    await advisor.click(".appointments li[data-appointment] button[data-action=join]")
     started = await wait_host_event(host, "e.type === 'call_started'")
     assert started["room"] == "followup-js-1"
     await frames_from(advisor, "js-1")
