@@ -57,7 +57,8 @@ document.hasFocus = () => false;
 
 
 async def portfolio_of_150(node: Harness) -> None:
-    status, data = await node.api("PUT", "/api/users/adv-1", {"name": "Claire Martin", "role": "advisor", "volunteer": True})
+    status, data = await node.api("PUT", "/api/users/adv-1",
+                                  {"name": "Claire Martin", "role": "advisor", "volunteer": True})
     assert status == 200, data
     for i in range(PORTFOLIO):
         status, data = await node.api("PUT", f"/api/users/js-{i}", {"name": name_of(i), "role": "jobseeker"})
@@ -102,7 +103,8 @@ async def test_a_desktop_workspace_of_150_finds_signals_and_keeps_the_queue_in_v
     await expect(page.locator("#queue .queue-item")).to_be_in_viewport()
     await expect(page.locator("#today h2")).to_be_in_viewport()
     await expect(page.locator("#portfolio button.row").first).to_have_attribute("data-jobseeker", "js-120")
-    await expect(page.locator("#portfolio button.row[data-jobseeker='js-120'] .chip.callback")).to_have_text("Rappel demandé")
+    chip = page.locator("#portfolio button.row[data-jobseeker='js-120'] .chip.callback")
+    await expect(chip).to_have_text("Rappel demandé")
     assert await page.evaluate("() => document.documentElement.scrollHeight") <= DESKTOP["height"] + 1
 
     # Found and opened by search from the keyboard: "/", a few letters, Enter.
@@ -116,7 +118,8 @@ async def test_a_desktop_workspace_of_150_finds_signals_and_keeps_the_queue_in_v
     await page.keyboard.press("Enter")
     await expect(page.locator(".chat h2")).to_have_text(f"Conversation avec {wanted}")
     find_open_s = time.monotonic() - started
-    await expect(page.locator(f"#portfolio button.row[data-jobseeker='js-{target}']")).to_have_attribute("aria-current", "true")
+    opened = page.locator(f"#portfolio button.row[data-jobseeker='js-{target}']")
+    await expect(opened).to_have_attribute("aria-current", "true")
     print(f"\nfind and open by search among {PORTFOLIO}: {find_open_s * 1000:.0f} ms")
     assert find_open_s < FIND_OPEN_BOUND_S
     await page.fill("#portfolio-search", "")
@@ -172,7 +175,8 @@ async def test_a_desktop_workspace_of_150_finds_signals_and_keeps_the_queue_in_v
     await expect(rows.nth(1)).to_be_focused()
     second = await rows.nth(1).get_attribute("data-jobseeker")
     await page.keyboard.press("Enter")
-    await expect(page.locator(f"#portfolio button.row[data-jobseeker='{second}']")).to_have_attribute("aria-current", "true")
+    opened = page.locator(f"#portfolio button.row[data-jobseeker='{second}']")
+    await expect(opened).to_have_attribute("aria-current", "true")
 
     # One message to a selection: those the search shows ("Garnier": 15), one of them unticked.
     await page.fill("#portfolio-search", "garnier")
@@ -207,7 +211,8 @@ async def test_a_desktop_workspace_of_150_finds_signals_and_keeps_the_queue_in_v
     assert "4102" not in log and "rate_limited" not in log, log
 
 
-async def test_a_phone_workspace_of_150_shows_one_view_at_a_time(browser_session: BrowserSession, node: Harness) -> None:
+async def test_a_phone_workspace_of_150_shows_one_view_at_a_time(browser_session: BrowserSession,
+                                                                 node: Harness) -> None:
     await portfolio_of_150(node)
     await callback_for(node, "js-3")
     page = await open_console(browser_session, node, PHONE)

@@ -45,7 +45,8 @@ def test_long_lines_fold_at_75_octets_without_splitting_a_character() -> None:
 def test_the_file_is_the_same_in_any_time_zone_of_the_page() -> None:
     for zone in ("Europe/Paris", "America/Cayenne", "Pacific/Auckland"):
         text = run_js({"ics": "app/ics.js"}, f"""process.env.TZ = {zone!r};
-          result = ics.appointmentIcs({{uid: 'u', start: Date.UTC(2027, 2, 28, 0, 30), durationMin: 45, summary: 's', now: 0}});""")
+          result = ics.appointmentIcs({{uid: 'u', start: Date.UTC(2027, 2, 28, 0, 30), durationMin: 45,
+                                        summary: 's', now: 0}});""")
         assert re.search(r"DTSTART:20270328T003000Z\r\nDTEND:20270328T011500Z", text), (zone, text)
 
 
@@ -58,7 +59,8 @@ FACTS = """const base = {unread: 0, waiting: false, openCallbacks: 0, lateCallba
 const now = Date.UTC(2027, 0, 12, 9, 0);
 const row = (name, more) => ({facts: {...base, name, ...more}});
 const rows = [
-  row('Alice Martin'), row('Bruno Petit', {unread: 2, lastTs: now - 60000}), row('Chloé Durand', {lateCallback: true, openCallbacks: 1}),
+  row('Alice Martin'), row('Bruno Petit', {unread: 2, lastTs: now - 60000}),
+  row('Chloé Durand', {lateCallback: true, openCallbacks: 1}),
   row('Hélène Dupré', {waiting: true}), row('Eric Moreau', {nextAppointment: now + 30 * 60000}),
   row('Fanny Roux', {openCallbacks: 1}), row('Gilles Blanc', {verdict: 'not-ready', status: 'online'}),
   row('Inès Faure', {unread: 1, lastTs: now - 3600000}),
@@ -104,6 +106,7 @@ def test_sends_to_many_stay_within_the_budget_and_the_concurrency() -> None:
       const progress = [];
       const out = await b.sendToMany(client, rooms, 'Bonjour', {limits: {burst_messages: 40, max_messages_per_s: 20},
         sleep: async (ms) => { clock += ms; }, onProgress: (done, failed) => progress.push(done + failed)});
-      result = {sent: out.sent.length, failed: out.failed.map((f) => f.room), most, immediate: times.filter((t) => t === 0).length,
+      result = {sent: out.sent.length, failed: out.failed.map((f) => f.room), most,
+        immediate: times.filter((t) => t === 0).length,
         last: clock, progress: progress.at(-1)};""")
     assert result == {"sent": 149, "failed": ["r7"], "most": 4, "immediate": 20, "last": 13_000, "progress": 150}
