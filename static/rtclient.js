@@ -554,11 +554,16 @@ export class RtClient {
 
   /**
    * Join a room; its messages arrive as `message` events from then on (and after every resume).
+   * `after` (with the room's `epoch`, from `hello.rooms`) on a first join replays the messages
+   * above it: a console reads who wrote its unread messages without a `history` request per room.
    * @param {string} room
+   * @param {{after?: number, epoch?: string}} [from]
    * @returns {Promise<Event>} the `joined` reply (members, head, read, unread...)
    */
-  async join(room) {
-    if (!this.positions.has(room)) this.positions.set(room, { epoch: null, offset: null });
+  async join(room, { after, epoch } = {}) {
+    if (!this.positions.has(room)) {
+      this.positions.set(room, { epoch: epoch ?? null, offset: after ?? null });
+    }
     try {
       return await this._join(room);
     } catch (error) {

@@ -35,6 +35,7 @@ export class CallbackForm {
     this.client = client;
     this.container = container;
     /** @type {Array<Record<string, any>>} */ this.callbacks = [];
+    /** @type {Record<string, any> | null} */ this.moving = null;  // the appointment this request moves
     this._build();
     client.on("callback", () => this.refresh());
     onEachConnection(client, (again) => { if (again) this.refresh(); });
@@ -100,11 +101,31 @@ export class CallbackForm {
       await this.client.request("callback_request", { reason: this.reason.value.replace(/\s+/g, " ").trim(), channel,
         windows: [{ start, end }] });
       this.reason.value = "";
-      showOutcome(this.message, t("callbackSent"), "ok");
+      if (this.moving) {
+        // The advisor now has the request for another time: the old appointment goes.
+        const moving = this.moving;
+        this.moving = null;
+        await this.client.request("appointment_cancel", { appointment: moving.id });
+        showOutcome(this.message, t("moveRequested"), "ok");
+      } else {
+        showOutcome(this.message, t("callbackSent"), "ok");
+      }
       await this.refresh();
     } catch (error) {
       showOutcome(this.message, errorText(error, "callback_request"), "error");
     }
+  }
+
+  /**
+   * Move an appointment: the form asks the advisor for another time (a call-back request whose
+   * reason names the appointment); once sent, the appointment is cancelled.
+   * @param {Record<string, any>} appointment
+   */
+  moveAppointment(appointment) {
+    this.moving = appointment;
+    this.reason.value = t("moveReason", formatDateTime(appointment.start));
+    showOutcome(this.message, t("moveHow"), "ok");
+    this.day.focus();
   }
 
   async refresh() {
@@ -131,7 +152,14 @@ export class CallbackForm {
   }
 }
 
-/** The advisor's queue: open and claimed requests of the portfolio, earliest due first. */
+/** Longest note recorded with an outcome (docs/workflow.md: `note`, at most 1,000 characters). */
+const NOTE_MAX = 1000;
+
+/**
+ * The advisor's queue: open and claimed requests of the portfolio, earliest due first. A request
+ * the advisor claimed shows what to do next: done, no answer, or reschedule with a new window
+ * (`callback_outcome`), with an optional note; it then leaves the queue (or comes back open).
+ */
 export class CallbackQueue {
   /**
    * @param {object} options
@@ -139,11 +167,14 @@ export class CallbackQueue {
    * @param {HTMLElement} options.container
    * @param {(user: string) => string} options.nameOf
    * @param {(user: string) => void} [options.onOpen]  show that jobseeker's conversation
+   * @param {() => void} [options.onChange]  the list was reloaded
    */
-  constructor({ client, container, nameOf, onOpen = () => {} }) {
+  constructor({ client, container, nameOf, onOpen = () => {}, onChange = () => {} }) {
     this.client = client;
     this.nameOf = nameOf;
     this.onOpen = onOpen;
+    this.onChange = onChange;
+    /** @type {string | null} */ this.rescheduling = null;
     /** @type {Array<Record<string, any>>} */ this.callbacks = [];
     this.fetchedAt = 0;
     this.message = el("p", { class: "form-message", role: "status" });
@@ -163,6 +194,16 @@ export class CallbackQueue {
       return;
     }
     this._render();
+    this.onChange();
+  }
+
+  /**
+   * The jobseeker's pending requests: how many, and whether one is late.
+   * @param {string} jobseeker
+   */
+  of(jobseeker) {
+    const mine = this.callbacks.filter((cb) => cb.jobseeker === jobseeker);
+    return { open: mine.length, late: mine.some((cb) => cb.late) };
   }
 
   _render() {
@@ -182,9 +223,88 @@ export class CallbackQueue {
         claimed
           ? el("p", { class: "claimed", tabindex: "-1" }, t("claimedBy", cb.claimed_by === me ? t("you") : this.nameOf(cb.claimed_by)))
           : el("button", { type: "button", class: "primary", "data-action": "claim", "aria-label": t("claimLabel", name),
-            onclick: () => this.claim(cb.id) }, t("claim")));
+            onclick: () => this.claim(cb.id) }, t("claim")),
+        claimed && cb.claimed_by === me ? this._actions(cb, name) : null);
     });
     this.list.replaceChildren(...(rows.length ? rows : [el("li", { class: "empty" }, t("emptyQueue"))]));
+  }
+
+  /**
+   * What the claimer does next. A phone request says where the number is: the service stores
+   * none (docs/workflow.md: a request holds its reason, channel and windows), the agency's file
+   * has it.
+   * @param {Record<string, any>} cb
+   * @param {string} name
+   */
+  _actions(cb, name) {
+    const note = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: `note-${cb.id}`, rows: "2",
+      maxlength: String(NOTE_MAX), class: "outcome-note" }));
+    const outcome = (/** @type {string} */ kind, /** @type {string} */ label) => el("button", { type: "button",
+      "data-action": kind, "aria-label": t(`${kind}Label`, name), onclick: () => this.outcome(cb.id, kind, note.value) }, label);
+    const parts = [
+      cb.channel === "phone" ? el("p", { class: "hint phone-hint" }, t("phoneNotStored")) : null,
+      el("p", { class: "field" }, el("label", { for: `note-${cb.id}` }, t("outcomeNote")), note),
+      el("div", { class: "outcome-actions" }, outcome("done", t("outcomeDone")), outcome("no_answer", t("outcomeNoAnswer")),
+        el("button", { type: "button", "data-action": "reschedule", "aria-expanded": this.rescheduling === cb.id ? "true" : "false",
+          "aria-label": t("rescheduleLabel", name),
+          onclick: () => { this.rescheduling = this.rescheduling === cb.id ? null : cb.id; this._render();
+            /** @type {HTMLElement | null} */ (this.list.querySelector(`#reschedule-day-${CSS.escape(cb.id)}`))?.focus(); } },
+        t("outcomeReschedule"))),
+    ];
+    if (this.rescheduling === cb.id) parts.push(this._rescheduleForm(cb, note));
+    return el("div", { class: "outcome" }, ...parts);
+  }
+
+  /**
+   * @param {Record<string, any>} cb
+   * @param {HTMLTextAreaElement} note
+   */
+  _rescheduleForm(cb, note) {
+    const tomorrow = new Date(Date.now() + 86400000);
+    const day = /** @type {HTMLInputElement} */ (el("input", { id: `reschedule-day-${cb.id}`, type: "date", required: true,
+      value: isoDate(tomorrow), min: isoDate(new Date()) }));
+    const from = /** @type {HTMLInputElement} */ (el("input", { id: `reschedule-from-${cb.id}`, type: "time", value: "09:00" }));
+    const to = /** @type {HTMLInputElement} */ (el("input", { id: `reschedule-to-${cb.id}`, type: "time", value: "12:00" }));
+    const field = (/** @type {HTMLInputElement} */ input, /** @type {string} */ label) =>
+      el("p", { class: "field" }, el("label", { for: input.id }, label), input);
+    const form = el("form", { class: "reschedule-form", novalidate: true },
+      el("div", { class: "field-row" }, field(day, t("callbackDay")), field(from, t("callbackFrom")), field(to, t("callbackTo"))),
+      el("button", { type: "submit", class: "primary" }, t("rescheduleSubmit")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const start = localMs(day.value, from.value), end = localMs(day.value, to.value);
+      if (Number.isNaN(start) || Number.isNaN(end)) return showOutcome(this.message, t("checkDay"), "error", day);
+      if (end <= start) return showOutcome(this.message, t("checkWindowOrder"), "error", to);
+      if (end <= Date.now()) return showOutcome(this.message, t("checkWindowPast"), "error", day);
+      this.outcome(cb.id, "rescheduled", note.value, [{ start, end }]);
+    });
+    return form;
+  }
+
+  /**
+   * Record the claimer's outcome (`callback_outcome`): done and no answer close the request,
+   * rescheduled puts it back open with the new window.
+   * @param {string} id
+   * @param {string} outcome  done, no_answer, rescheduled
+   * @param {string} note
+   * @param {Array<{start: number, end: number}>} [windows]
+   */
+  async outcome(id, outcome, note, windows) {
+    /** @type {Record<string, any>} */
+    const fields = { callback: id, outcome };
+    if (note.trim()) fields.note = note.trim();
+    if (windows) fields.windows = windows;
+    try {
+      await this.client.request("callback_outcome", fields);
+      this.rescheduling = null;
+      this.message.textContent = t(`outcomeRecorded_${outcome}`);
+      this.message.dataset.kind = "ok";
+    } catch (error) {
+      this.message.textContent = errorText(error, "callback_outcome");
+      this.message.dataset.kind = "error";
+    }
+    announce(this.message.textContent ?? "");
+    await this.refresh();
   }
 
   /** @param {string} id */

@@ -75,7 +75,8 @@ async function main() {
     page.callbacks = new CallbackForm({ client, container: byId("callbacks") });
     byId("appointments").hidden = false;
     page.appointments = new AppointmentsView({ client, container: byId("appointments"),
-      onJoin: () => interview.start({ video: true }) });
+      onJoin: () => interview.start({ video: true }),
+      onMove: (appointment) => page.callbacks.moveAppointment(appointment) });
     await Promise.all([page.callbacks.refresh(), page.appointments.refresh()]);
   }
   await offerPrecall({ onAudioOnly: () => interview.start({ video: false }) });

@@ -21,7 +21,11 @@
  * @property {number} read  this user's read offset
  * @property {Map<string, Member>} members  the others (this user is not listed)
  * @property {number | null} lastTs  server time of the latest message seen, ms
+ * @property {Set<number>} notices  offsets above `read` of workflow notices (sender `system`)
  */
+
+/** The workflow's notices come from this sender (docs/workflow.md); they are not people's messages. */
+export const SYSTEM_SENDER = "system";
 
 /** @typedef {(room: string, what: "joined" | "message" | "read" | "presence" | "reset") => void} ChangeListener */
 
@@ -61,14 +65,15 @@ export class RoomState {
   }
 
   /**
-   * Join `room` (once; later calls return what is known).
+   * Join `room` (once; later calls return what is known), from `after` if given (RtClient.join).
    * @param {string} room
+   * @param {{after?: number, epoch?: string}} [from]
    * @returns {Promise<Room>}
    */
-  async join(room) {
+  async join(room, from = {}) {
     const known = this.rooms.get(room);
     if (known) return known;
-    await this.client.join(room); // its `joined` event fills the state first
+    await this.client.join(room, from); // its `joined` event fills the state first
     return /** @type {Room} */ (this.rooms.get(room));
   }
 
@@ -76,6 +81,28 @@ export class RoomState {
   unread(room) {
     const state = this.rooms.get(room);
     return state ? Math.max(0, state.head - state.read) : 0;
+  }
+
+  /**
+   * Unread messages written by people: the workflow's notices (an assignment, a scheduled
+   * appointment) are in the conversation's journal but ask nothing of the reader. Known from
+   * the messages this page received above its read offset; unread ones it never received (a
+   * join replays at most a bounded number) count as people's.
+   * @param {string} room
+   */
+  unreadPeople(room) {
+    const state = this.rooms.get(room);
+    if (!state) return 0;
+    let notices = 0;
+    for (const offset of state.notices) if (offset > state.read && offset <= state.head) notices += 1;
+    return Math.max(0, state.head - state.read - notices);
+  }
+
+  /** Unread messages from people over every joined room. */
+  totalUnreadPeople() {
+    let total = 0;
+    for (const room of this.rooms.keys()) total += this.unreadPeople(room);
+    return total;
   }
 
   /** Unread messages over every joined room. */
@@ -119,8 +146,9 @@ export class RoomState {
       members.set(m.user, { user: m.user, name: m.name ?? before?.name ?? m.user, role: m.role, read: m.read ?? 0,
         status: m.status ?? "offline", availability: m.availability });
     }
+    const notices = e.reset || !previous ? new Set() : previous.notices;
     this.rooms.set(e.room, { room: e.room, title: e.title ?? "", head: e.head, read: e.read, members,
-      lastTs: previous?.lastTs ?? null });
+      lastTs: previous?.lastTs ?? null, notices });
     this._changed(e.room, e.reset ? "reset" : "joined");
   }
 
@@ -131,6 +159,8 @@ export class RoomState {
     state.head = Math.max(state.head, e.offset);
     state.lastTs = Math.max(state.lastTs ?? 0, e.ts);
     if (e.from === this.me) state.read = Math.max(state.read, e.offset); // sending reads up to it
+    if (e.from === SYSTEM_SENDER && e.offset > state.read) state.notices.add(e.offset);
+    this._forgetRead(state);
     const sender = state.members.get(e.from);
     if (sender) {
       sender.read = Math.max(sender.read, e.offset);
@@ -144,9 +174,15 @@ export class RoomState {
     const state = this.rooms.get(e.room);
     if (!state) return;
     if (e.user === this.me) state.read = Math.max(state.read, e.offset); // another tab of this user
+    this._forgetRead(state);
     const member = state.members.get(e.user);
     if (member) member.read = Math.max(member.read, e.offset);
     this._changed(e.room, "read");
+  }
+
+  /** @param {Room} state */
+  _forgetRead(state) {
+    for (const offset of state.notices) if (offset <= state.read) state.notices.delete(offset);
   }
 
   /** @param {Record<string, any>} e */

@@ -161,8 +161,10 @@ async def test_newcomer_on_a_demo_node_chats_goes_offline_and_holds_a_video_inte
         await expect(advisor.locator("#queue .empty")).to_have_text("Aucune demande en attente.")
         karim_row = advisor.locator("#portfolio button.row[data-jobseeker='demo-karim']")
         await expect(karim_row.locator(".presence")).to_have_attribute("data-status", "online", timeout=WAIT_MS)
-        # By keyboard: the arrow keys walk the portfolio (sorted by name: Karim, Lucas, Sophie),
-        # Enter opens a conversation and puts the focus in its message field.
+        # By keyboard: the arrow keys walk the portfolio (sorted by name: Karim, Lucas, Sophie;
+        # "needs attention first" is the default order), Enter opens a conversation and puts the
+        # focus in its message field.
+        await advisor.select_option("#portfolio-sort", "name")
         await rows.nth(2).focus()
         await advisor.keyboard.press("Home")
         await expect(karim_row).to_be_focused()
@@ -424,9 +426,9 @@ async def test_portal_embeds_the_widget_and_the_advisor_claims_a_callback_reques
     }""")
     await advisor.click(".appointment-form button[type=submit]")
     await expect(frame.locator(".appointments li[data-appointment]")).to_have_count(1, timeout=WAIT_MS)
-    await frame.click(".appointments li[data-appointment] button")
+    await frame.click(".appointments li[data-appointment] button[data-action=join]")
     await wait_message(advisor, "Je suis dans l'entretien vidéo et je vous attends.")
-    await advisor.click(".appointments li[data-appointment] button")
+    await advisor.click(".appointments li[data-appointment] button[data-action=join]")
     started = await wait_host_event(host, "e.type === 'call_started'")
     assert started["room"] == "followup-js-1"
     await frames_from(advisor, "js-1")
