@@ -26,6 +26,7 @@ cannot change in one script.)
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -147,7 +148,7 @@ class RedisStore:
         summaries: list[RoomSummary] = []
         for start in range(0, len(candidates), ROOMS_OF_BATCH):
             batch = candidates[start:start + ROOMS_OF_BATCH]
-            rows = await self._link.call("rooms_of", lambda batch=batch: self._summaries(batch, user_id))
+            rows = await self._link.call("rooms_of", functools.partial(self._summaries, batch, user_id))
             for room_id, (meta, role, read) in zip(batch, rows, strict=True):
                 if meta[0] is None or role is None:
                     continue  # a room lost with Redis's data, or a stale index entry

@@ -165,7 +165,7 @@ def _parse_callback_request(rid: Any, f: dict[str, Any], limits: Any) -> Request
     channel = _enum(CallbackChannel, f, "channel")
     if channel is None:
         raise _invalid("'channel' is required: video or phone")
-    return CallbackRequest(rid, reason, channel, parse_windows(f.get("windows")))  # type: ignore[arg-type]
+    return CallbackRequest(rid, reason, channel, parse_windows(f.get("windows")))
 
 
 def outcome_fields(f: dict[str, Any]) -> tuple[CallbackOutcome, str | None, tuple[tuple[int, int], ...] | None]:

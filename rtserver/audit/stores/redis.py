@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import random
 import secrets
 import weakref
@@ -239,7 +240,7 @@ class RedisAudit:
                 keys += [_actor(entry.actor), _subject(entry.subject), _chain(entry.subject), _head(entry.subject)]
                 args += [seq, prev, dump_entry(entry), entry.hash, entry.ts_ms, entry.subject]
                 tried.append((i, entry))
-            replies = await self._link.call("audit_append", lambda k=keys, a=args: self._append(keys=k, args=a))
+            replies = await self._link.call("audit_append", functools.partial(self._append, keys=keys, args=args))
             pending, wait = [], False
             for (i, entry), reply in zip(tried, replies, strict=True):
                 if int(reply[0]) == 1:
@@ -310,8 +311,8 @@ class RedisAudit:
         seen: set[str] = set()
         cursor: Any = 0
         while True:
-            cursor, found = await self._link.call("audit_subjects", lambda c=cursor: self._link.client.zscan(
-                STREAMS, c, count=SUBJECTS_PAGE))
+            cursor, found = await self._link.call("audit_subjects", functools.partial(
+                self._link.client.zscan, STREAMS, cursor, count=SUBJECTS_PAGE))
             page = [s for s in (_text(m) for m, _ in found) if s not in seen]
             seen.update(page)
             if page:
@@ -331,4 +332,4 @@ class RedisAudit:
             anchor = None if head[0] is None else Anchor(int(head[0]), _text(head[1]), int(head[2]), _text(head[3]))
             return Stream(subject, anchor, [load_entry(d) for d in data])
 
-        return [await self._link.call("audit_verify", lambda s=s: read(s)) for s in subjects]
+        return [await self._link.call("audit_verify", functools.partial(read, s)) for s in subjects]
