@@ -231,7 +231,8 @@ class RedisAudit:
             if wait:  # another node holds the turn: it needs one round trip
                 await asyncio.sleep(random.uniform(RETRY_WAIT_S / 2, RETRY_WAIT_S))
             heads: dict[str, tuple[int, str]] = {}
-            keys, args, tried = [COUNTER, ENTRIES, TIMES, STREAMS], [GENESIS, self._writer], []
+            keys, tried = [COUNTER, ENTRIES, TIMES, STREAMS], []
+            args: list[str | int] = [GENESIS, self._writer]
             for i in pending:
                 access = accesses[i]
                 seq, prev = heads.get(access.subject) or self._heads.get(access.subject, (0, GENESIS))
@@ -307,7 +308,7 @@ class RedisAudit:
                 *(index[e.actor] for e in entries[:gone]), before_ms]
         return int(await self._link.call("audit_sweep", lambda: self._sweep(keys=keys, args=args)))
 
-    async def subjects(self) -> AsyncIterator[list[str]]:  # type: ignore[override]
+    async def subjects(self) -> AsyncIterator[list[str]]:
         seen: set[str] = set()
         cursor: Any = 0
         while True:
@@ -324,7 +325,7 @@ class RedisAudit:
         client = self._link.client
 
         async def read(subject: str) -> Stream:
-            head = await client.hmget(_head(subject), "first", "anchor", "head", "hash")
+            head: list[Any] = await client.hmget(_head(subject), "first", "anchor", "head", "hash")  # all or none
             members = await client.lrange(_chain(subject), 0, -1)
             data: list[Any] = []
             for start in range(0, len(members), SWEEP_BATCH):
