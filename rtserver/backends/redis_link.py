@@ -80,9 +80,13 @@ def _cluster_client(url: str, common: dict[str, Any]) -> RedisCluster:
             raise ValueError(f"cluster store URL: expected host:port[,host:port...], got {item!r}")
         nodes.append(ClusterNode(host.strip("[]"), int(port)))
     username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    # The synchronous Retry, though the stubs ask for redis.asyncio's: the cluster client takes its
+    # count (3 redirects) from it, and its call_with_retry hands a transaction's coroutine back
+    # unretried, where the asyncio one would re-send commands whose reply was lost (applied twice).
     return RedisCluster(
         startup_nodes=nodes, username=unquote(username) or None, password=unquote(password) or None,
-        ssl=scheme.startswith("rediss"), retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 3), **common)
+        ssl=scheme.startswith("rediss"), retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 3),  # type: ignore[arg-type]
+        **common)
 
 
 class RedisLink:
@@ -160,7 +164,7 @@ class RedisLink:
         node = client.get_node_from_key(channel)
         if node is None:
             raise Unavailable("no Redis Cluster node serves this room now", retry_after_ms=RETRY_AFTER_MS)
-        return node.host, node.port
+        return node.host, int(node.port)  # an int already: ClusterNode's type also allows str
 
     async def refresh_slots(self) -> None:
         """Re-read the cluster's slot map (after a failover or a migration); a no-op on one server."""
