@@ -168,7 +168,7 @@ class MediaRouting:
         room = req.room
         if echo_room_owner(room) is not None:
             # A pre-call echo session is the user's alone: it stays on the node they reached.
-            return await self._local[type(req)](conn, req)  # type: ignore[arg-type]
+            return await self._local[type(req)](conn, req)
         host = self._remote.get(conn, {}).get(room)
         if isinstance(req, MediaJoin) and room not in self.media.rooms:
             host = await self._directory.claim(room, self.node_id)
@@ -177,7 +177,8 @@ class MediaRouting:
         if host is None or host == self.node_id:
             return await self._serve_here(conn, req)
         if isinstance(req, MediaJoin):
-            return await self._forward_join(host, conn, req)
+            await self._forward_join(host, conn, req)  # it sends the host's reply itself
+            return None
         reply = await self._forward(host, conn, req)
         if isinstance(req, MediaLeave):
             self._unbind(conn, room)

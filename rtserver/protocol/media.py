@@ -258,7 +258,7 @@ def _report(rid: str | int | None, frame: dict[str, Any]) -> MediaReport:
     return MediaReport(rid, room, receive, None if send is None else SendFigures(**send))
 
 
-MEDIA_PARSERS: dict[str, Callable[[Any, dict[str, Any], Any], Request]] = {
+MEDIA_PARSERS: dict[str, Callable[[Any, dict[str, Any], Any], MediaRequest]] = {
     "media_join": lambda rid, f, lim: MediaJoin(rid, _room(f)),
     "media_leave": lambda rid, f, lim: MediaLeave(rid, _room(f)),
     "media_offer": lambda rid, f, lim: MediaOffer(rid, _room(f), _sdp(f), _flag(f, "restart")),
