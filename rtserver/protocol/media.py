@@ -162,7 +162,7 @@ def _text(frame: dict[str, Any], name: str, max_chars: int, *, allow_empty: bool
 
 
 def _room(frame: dict[str, Any]) -> str:
-    return _string(frame, "room", MAX_ROOM_CHARS)  # type: ignore[return-value]  # required: never None
+    return _string(frame, "room", MAX_ROOM_CHARS)
 
 
 def _sdp(frame: dict[str, Any]) -> str:
