@@ -168,8 +168,8 @@ class RedisLink:
 
     async def refresh_slots(self) -> None:
         """Re-read the cluster's slot map (after a failover or a migration); a no-op on one server."""
-        if isinstance(self.client, RedisCluster):
-            await self.call("cluster_slots", lambda: self.client.nodes_manager.initialize())  # type: ignore[union-attr]
+        if isinstance(client := self.client, RedisCluster):
+            await self.call("cluster_slots", lambda: client.nodes_manager.initialize())
 
     def new_connection(self, address: tuple[str, int]) -> AbstractConnection:
         """A connection outside the pool, configured like the pool's (auth, TLS, timeouts)."""

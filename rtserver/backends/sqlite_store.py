@@ -77,7 +77,7 @@ class _Batch:
                              [(room, user, offset) for (room, user), offset in self.reads.items()])
         if self.rooms:
             conn.executemany("UPDATE rooms SET head=? WHERE id=?", [(heads[r], r) for r in self.rooms])
-        self.__init__()  # type: ignore[misc]
+        self.__init__()  # type: ignore[misc]  # resets every field; mypy refuses __init__ called on an instance
 
 
 _Op = Callable[[sqlite3.Connection, _Batch], Any]

@@ -211,11 +211,12 @@ class MediaRouting:
         if self._closing:
             raise Unavailable("this node is shutting down; join again", retry_after_ms=500)
         if not isinstance(req, MediaJoin):
+            # The handlers are typed for a Connection; a RemoteConnection stands in for one (duck-typed).
             return await self._local[type(req)](conn, req)  # type: ignore[arg-type]
         self._held.add(req.room)
         self._joining[req.room] = self._joining.get(req.room, 0) + 1
         try:
-            return await self._local[MediaJoin](conn, req)  # type: ignore[arg-type]
+            return await self._local[MediaJoin](conn, req)  # type: ignore[arg-type]  # as above
         finally:
             left = self._joining[req.room] - 1
             if left:
@@ -351,7 +352,7 @@ class MediaRouting:
 
     def _drop_proxy(self, proxy: RemoteConnection) -> None:
         proxy.closed = True
-        self.media.connection_closed(proxy)  # type: ignore[arg-type]
+        self.media.connection_closed(proxy)  # type: ignore[arg-type]  # a RemoteConnection, duck-typed
 
     # -- the heartbeat ---------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
