@@ -88,7 +88,7 @@ class TokenVerifier:
             raise TokenError(f"invalid token: {exc}") from None
         exp = float(claims["exp"])  # PyJWT checked it is a number
         self._check_lifetime(exp, claims.get("iat"))
-        sub, role = claims.get("sub"), claims.get("role")
+        sub, role = claims.get("sub"), claims.get("role", "")  # missing: refused below, as a wrong one
         if not valid_user_id(sub):
             raise TokenError(f"invalid token: 'sub' must be 1 to {MAX_USER_ID_CHARS} {ID_CHARS}")
         assert isinstance(sub, str)

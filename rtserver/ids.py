@@ -8,6 +8,7 @@ printable ASCII without separators: letters, digits and ``. _ : @ -``. ``fullmat
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 __all__ = ["ID_CHARS", "MAX_ROOM_ID_CHARS", "MAX_USER_ID_CHARS", "ROOM_ID", "USER_ID", "valid_room_id",
            "valid_user_id"]
@@ -20,9 +21,9 @@ USER_ID = re.compile(rf"[A-Za-z0-9._:@-]{{1,{MAX_USER_ID_CHARS}}}")
 ROOM_ID = re.compile(rf"[A-Za-z0-9._:@-]{{1,{MAX_ROOM_ID_CHARS}}}")
 
 
-def valid_user_id(value: object) -> bool:
+def valid_user_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and USER_ID.fullmatch(value) is not None
 
 
-def valid_room_id(value: object) -> bool:
+def valid_room_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and ROOM_ID.fullmatch(value) is not None

@@ -7,6 +7,7 @@ which family they talk to; ``rtserver/stores.py`` is the one place that chooses.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import enum
 from collections.abc import Callable, Mapping, Sequence
@@ -186,7 +187,7 @@ class PresenceBackend(Protocol):
     async def set_availability(self, user_id: str, availability: Availability | None) -> None: ...
     async def get(self, user_ids: list[str]) -> dict[str, PresenceInfo]: ...
 
-    async def nodes_of(self, user_id: str) -> set[str]:
+    async def nodes_of(self, user_id: str) -> builtins.set[str]:  # (the class has a method named set)
         """The nodes holding connections of the user (by the ``NODE`` of their ``NODE:N`` ids; none
         on a single node), and the user's availability forgotten: a person's erasure closes them."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from typing import Any
 
@@ -91,7 +92,7 @@ class LocalPresence:
         return {user: aggregate(self._entries.get(user, {}).values(), self._availability.get(user))
                 for user in user_ids}
 
-    async def nodes_of(self, user_id: str) -> set[str]:
+    async def nodes_of(self, user_id: str) -> builtins.set[str]:  # (the class has a method named set)
         self._availability.pop(user_id, None)
         return set()  # one node: every connection is this node's
 

@@ -22,7 +22,9 @@ not taken for dead before they had a chance to beat.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -94,7 +96,7 @@ class RedisPresence:
         else:
             await self._link.call("presence_availability", lambda: self._link.client.set(key, str(availability)))
 
-    async def nodes_of(self, user_id: str) -> set[str]:
+    async def nodes_of(self, user_id: str) -> builtins.set[str]:  # (the class has a method named set)
         async def read() -> list[Any]:
             async with self._link.client.pipeline(transaction=False) as pipe:
                 pipe.hgetall(k.user_conns(user_id))
@@ -185,7 +187,7 @@ class RedisPresence:
         beat = self._beats.get(node)
         return beat is not None and beat >= self._now_ms() - self._ttl_ms
 
-    async def _learn_nodes(self, nodes: set[str]) -> None:
+    async def _learn_nodes(self, nodes: builtins.set[str]) -> None:  # builtins: the class has a set()
         """Nodes that started since our last beat are not in ``_beats`` yet: ask for them."""
         unknown = sorted(n for n in nodes if n != self.node_id and n not in self._beats)
         if not unknown:
@@ -216,7 +218,7 @@ class RedisPresence:
             entries = [(conn, user, status) for conn, (user, status) in self._local.items()]
             for start in range(0, len(entries), BATCH):
                 batch = entries[start:start + BATCH]
-                await self._link.call("presence_restore", lambda batch=batch: self._write(batch))
+                await self._link.call("presence_restore", functools.partial(self._write, batch))
 
     async def _beat_forever(self) -> None:
         failing = False
@@ -259,7 +261,7 @@ class RedisPresence:
         users = sorted({_str(user) for _, user in conns})
         log.info("presence: node %s stopped beating; %d users had connections there", node, len(users))
 
-        async def clean(batch: list[tuple[bytes, bytes]], last: bool) -> None:
+        async def clean(batch: list[tuple[bytes | str, bytes | str]], last: bool) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 for conn, user in batch:
                     pipe.hdel(k.user_conns(_str(user)), conn)
@@ -270,7 +272,7 @@ class RedisPresence:
 
         for start in range(0, len(conns), BATCH):
             batch = conns[start:start + BATCH]
-            await self._link.call("presence_sweep", lambda batch=batch: clean(batch, False))
+            await self._link.call("presence_sweep", functools.partial(clean, batch, False))
         await self._link.call("presence_sweep", lambda: clean([], True))
         self._beats.pop(node, None)
         for user in users:

@@ -26,11 +26,12 @@ cannot change in one script.)
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -57,6 +58,11 @@ def decode_message(blob: bytes) -> StoredMessage:
     e = msgpack.unpackb(blob, raw=False)
     return StoredMessage(e["room"], e["offset"], e["ts"], e["from"], e["name"], e["text"], e.get("key"),
                          e.get("data"))
+
+
+# A room log's entries as XRANGE returns them: (id, fields), in bytes (the client does not decode
+# replies, redis_link); redis-py types them as optional str-or-bytes.
+_LogEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 def _str(value: bytes | str) -> str:
@@ -117,8 +123,9 @@ class RedisStore:
         await self._link.call("index_rooms", run)
 
     async def get_room(self, room_id: str) -> Room | None:
-        kind, epoch, title, created = await self._link.call(
-            "get_room", lambda: self._link.client.hmget(k.room_meta(room_id), ["kind", "epoch", "title", "created_ms"]))
+        kind, epoch, title, created = cast(list[Any], await self._link.call(  # create_room writes all four, or none
+            "get_room", lambda: self._link.client.hmget(k.room_meta(room_id), ["kind", "epoch", "title",
+                                                                                  "created_ms"])))
         if kind is None:
             return None
         return Room(room_id, RoomKind(_str(kind)), _str(epoch), _str(title), int(created))
@@ -154,7 +161,7 @@ class RedisStore:
         summaries: list[RoomSummary] = []
         for start in range(0, len(candidates), ROOMS_OF_BATCH):
             batch = candidates[start:start + ROOMS_OF_BATCH]
-            rows = await self._link.call("rooms_of", lambda batch=batch: self._summaries(batch, user_id))
+            rows = await self._link.call("rooms_of", functools.partial(self._summaries, batch, user_id))
             for room_id, (meta, role, read) in zip(batch, rows, strict=True):
                 if meta[0] is None or role is None:
                     continue  # a room lost with Redis's data, or a stale index entry
@@ -197,21 +204,21 @@ class RedisStore:
     async def read_after(self, room_id: str, offset: int, limit: int) -> list[StoredMessage]:
         if limit <= 0:
             return []
-        entries = await self._link.call("read_after", lambda: self._link.client.xrange(
-            k.room_log(room_id), f"{max(0, offset) + 1}-0", "+", count=limit))
+        entries = cast(_LogEntries, await self._link.call("read_after", lambda: self._link.client.xrange(
+            k.room_log(room_id), f"{max(0, offset) + 1}-0", "+", count=limit)))
         return [decode_message(fields[b"e"]) for _, fields in entries]
 
     async def read_before(self, room_id: str, offset: int | None, limit: int) -> list[StoredMessage]:
         if limit <= 0 or (offset is not None and offset <= 1):
             return []
         end = "+" if offset is None else f"{offset - 1}-0"
-        entries = await self._link.call("read_before", lambda: self._link.client.xrevrange(
-            k.room_log(room_id), end, "-", count=limit))
+        entries = cast(_LogEntries, await self._link.call("read_before", lambda: self._link.client.xrevrange(
+            k.room_log(room_id), end, "-", count=limit)))
         return [decode_message(fields[b"e"]) for _, fields in reversed(entries)]
 
     async def first_offset(self, room_id: str) -> int | None:
-        entries = await self._link.call("first_offset", lambda: self._link.client.xrange(
-            k.room_log(room_id), "-", "+", count=1))
+        entries = cast(_LogEntries, await self._link.call("first_offset", lambda: self._link.client.xrange(
+            k.room_log(room_id), "-", "+", count=1)))
         return int(entries[0][0].split(b"-")[0]) if entries else None
 
     async def head(self, room_id: str) -> int:
@@ -252,14 +259,14 @@ class RedisStore:
             while not done:
                 args = [after, ERASE_ENTRIES, user_id, TOMBSTONE_TEXT, SCRUBBED, ERASED_SENDER, generation,
                         1 if changed else 0, *scrub]
-                reply = await self._link.call("erase_stream", lambda args=args: self._erase(keys=keys, args=args))
+                reply = await self._link.call("erase_stream", functools.partial(self._erase, keys=keys, args=args))
                 status = _str(reply[0])
                 if status == "restart":
                     break
                 changed += int(reply[1])
                 after, generation, done = int(reply[2]), str(int(reply[3])), status == "done"
                 if idem := [k.idempotency(room_id, user_id, _str(key)) for key in reply[4:]]:
-                    await self._link.call("erase_keys", lambda idem=idem: self._link.client.delete(*idem))
+                    await self._link.call("erase_keys", functools.partial(self._link.client.delete, *idem))
             if done:
                 await self._link.call("erase_read", lambda: self._link.client.hdel(k.room_reads(room_id), user_id))
                 return changed

@@ -79,7 +79,7 @@ class _Batch:
                              [(room, user, offset) for (room, user), offset in self.reads.items()])
         if self.rooms:
             conn.executemany("UPDATE rooms SET head=? WHERE id=?", [(heads[r], r) for r in self.rooms])
-        self.__init__()  # type: ignore[misc]
+        self.__init__()  # type: ignore[misc]  # resets every field; mypy refuses __init__ called on an instance
 
 
 _Op = Callable[[sqlite3.Connection, _Batch], Any]
@@ -425,9 +425,10 @@ class SqliteStore:
         drops the user's read position in the room."""
         changed, after = 0, 0
         while after is not None:
-            n, after = await self._write(lambda c, batch, after=after: self._erase_rows(c, room_id, user_id,
-                                                                                       scrub, after),
-                                          savepoint=True)  # sees the messages queued before it
+            def op(conn: sqlite3.Connection, batch: _Batch, after: int = after) -> tuple[int, int | None]:
+                return self._erase_rows(conn, room_id, user_id, scrub, after)
+
+            n, after = await self._write(op, savepoint=True)  # sees the messages queued before it
             changed += n
         return changed
 

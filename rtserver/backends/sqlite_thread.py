@@ -37,7 +37,8 @@ def connect_private(path: str, **kwargs: Any) -> sqlite3.Connection:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             pass  # an existing file keeps its mode; start-up warns when others can read it
-    return sqlite3.connect(path, **kwargs)
+    conn: sqlite3.Connection = sqlite3.connect(path, **kwargs)
+    return conn
 
 
 class SqliteThread:

@@ -31,7 +31,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from aioice.turn import create_turn_endpoint
@@ -174,7 +174,7 @@ class ToneAudio(AudioStreamTrack):
 
     async def recv(self) -> AudioFrame:
         await self._gate.wait()
-        frame = await super().recv()  # silence, paced at real time, with pts
+        frame = cast(AudioFrame, await super().recv())  # silence, paced at real time, with pts (aiortc says Frame)
         size = frame.planes[0].buffer_size
         chunk = (self._TONE * 2)[self._at:self._at + size]
         self._at = (self._at + size) % len(self._TONE)
@@ -381,7 +381,7 @@ class Loopback:
     async def probe_phase(self, deadline: float) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
         """Wait (until ``deadline``, monotonic) for the node's probe to reach its hold. Returns its
         report (None if the node has none), and the samples taken when it started and at the hold."""
-        shrink_at = time.monotonic() + WARMUP_S + PROBE_S + PROBE_REPORT_GRACE_S
+        shrink_at: float | None = time.monotonic() + WARMUP_S + PROBE_S + PROBE_REPORT_GRACE_S
         first = last = await self.sample(timeout_s=_left(deadline))
         while time.monotonic() < deadline:
             probe = last["probe"]

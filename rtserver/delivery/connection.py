@@ -92,6 +92,7 @@ class Connection:
             self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
             return
         try:
+            # opcode: RFC 6455's number (protocol/ stays free of aiohttp), the value of aiohttp's WSMsgType
             await self.ws.send_frame(self.codec.encode(event), self.codec.opcode)  # type: ignore[arg-type]
         except (ConnectionError, RuntimeError):
             self._lost()

@@ -40,7 +40,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aioice
 import aioice.candidate
@@ -185,7 +185,7 @@ def _guard_remote_candidates(pc: RTCPeerConnection, policy: CandidatePolicy) -> 
         return transport
 
     setattr(pc, _CREATE_TRANSPORT, create_guarded)
-    pc._rtserver_candidate_gate = gate  # what set_remote checks
+    cast(Any, pc)._rtserver_candidate_gate = gate  # what set_remote checks
 
 
 def _guard_connection(connection: aioice.Connection, gate: CandidateGate) -> None:
@@ -218,9 +218,10 @@ def _guard_connection(connection: aioice.Connection, gate: CandidateGate) -> Non
         accepted += 1
         pair(candidate, network_host)
 
-    connection.add_remote_candidate = add_remote_candidate
-    connection._add_remote_candidate = add_resolved
-    connection._rtserver_candidate_gate = gate
+    # Replaced on the instance: aioice's types have methods there (cast: the checker refuses that).
+    cast(Any, connection).add_remote_candidate = add_remote_candidate
+    cast(Any, connection)._add_remote_candidate = add_resolved
+    cast(Any, connection)._rtserver_candidate_gate = gate
 
 
 def _check_guarded(pc: RTCPeerConnection) -> None:
@@ -246,9 +247,10 @@ def pin_host_addresses(pc: RTCPeerConnection, addresses: HostAddresses) -> None:
         if "connect" in vars(connection):
             continue
         _require(connection, _ICE_CONNECTION_ATTRS, "aioice.Connection")
-        connection.connect = functools.partial(_connect_then_check_closed, connection, connection.connect)
+        patched = cast(Any, connection)  # its methods are replaced on the instance
+        patched.connect = functools.partial(_connect_then_check_closed, connection, connection.connect)
         if addresses.listen or addresses.announced is not None or addresses.ports is not None:
-            connection.gather_candidates = functools.partial(_gather_candidates, connection, addresses)
+            patched.gather_candidates = functools.partial(_gather_candidates, connection, addresses)
 
 
 def nominated_candidate_type(pc: RTCPeerConnection) -> str | None:
@@ -482,7 +484,7 @@ class Inbound:
     """Taps one receiving section of a publish connection: its packets go to ``handler`` undecoded."""
 
     def __init__(self, transceiver: RTCRtpTransceiver, handler: InboundHandler | None = None):
-        receiver = transceiver.receiver
+        receiver: Any = transceiver.receiver  # its internals are read and replaced by name (_require checks them)
         _require(receiver, _RECEIVER_METHODS + _RECEIVER_ATTRS, "RTCRtpReceiver")
         self.kind: str = transceiver.kind
         self.mid: str | None = transceiver.mid
@@ -495,7 +497,7 @@ class Inbound:
         self.plis_sent = 0
         self.remb_sent_bps: int | None = None
         self.uplink_estimate_bps: int | None = None
-        self._receiver = receiver
+        self._receiver: RTCRtpReceiver = receiver
         self._rtcp_ssrc = transceiver.sender._ssrc  # what aiortc reports as on this section
         self._codecs: dict[int, RTCRtpCodecParameters] = {}
         self._rtx_types: frozenset[int] = frozenset()
@@ -615,7 +617,7 @@ class Outbound:
     """Writes forwarded packets as one sending section of a subscribe connection."""
 
     def __init__(self, transceiver: RTCRtpTransceiver, handler: OutboundHandler):
-        sender = transceiver.sender
+        sender: Any = transceiver.sender  # its internals are read and replaced by name (_require checks them)
         _require(sender, _SENDER_METHODS + _SENDER_ATTRS, "RTCRtpSender")
         self.kind: str = transceiver.kind
         self.transceiver = transceiver
@@ -630,7 +632,7 @@ class Outbound:
         self.remb_bps: int | None = None
         # False: the subscriber's NACKs and keyframe requests are counted, not acted on (the pre-call probe)
         self.repairs = True
-        self._sender = sender
+        self._sender: RTCRtpSender = sender
         self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history
         self._extensions_map = sender._RTCRtpSender__rtp_header_extensions_map
         self._payload_type = 0
@@ -667,7 +669,7 @@ class Outbound:
         extensions.audio_level = packet.extensions.audio_level
         self._history[seq % RTP_HISTORY_SIZE] = out
         data = out.serialize(self._extensions_map)
-        sender = self._sender
+        sender: Any = self._sender  # its private counters (name-mangled) are written by name
         size = len(packet.payload)
         sender._RTCRtpSender__ntp_timestamp = ntp  # what the next Sender Report maps to this timestamp
         sender._RTCRtpSender__rtp_timestamp = timestamp

@@ -271,9 +271,9 @@ class LinkMonitor:
                 self._loss.setdefault(publication, _Loss()).add(now, stats["packets_expected"], stats["packets_lost"])
         downtracks = {d for p in self.room.participants.values() for d in p.subscriber.downtracks
                       if d.publication is not None}
-        for table in (self._sent, self._report_loss):
-            for gone in [d for d in table if d not in downtracks]:
-                del table[gone]
+        for by_downtrack in (self._sent, self._report_loss):
+            for left in [d for d in by_downtrack if d not in downtracks]:
+                del by_downtrack[left]
         for downtrack in downtracks:
             counter = self._sent.setdefault(downtrack, _Counter())
             if downtrack.paused:
@@ -296,6 +296,7 @@ class LinkMonitor:
             else None
         window_start = links.report_at - links.report_window_s
         flowing: dict[tuple[str, str], DownTrack] = {}
+        downtrack: DownTrack | None  # the loops below bind it: each its own
         losses: list[float] = []
         estimates: list[float] = []
         for downtrack in participant.subscriber.downtracks:
@@ -328,9 +329,9 @@ class LinkMonitor:
                 source = None if downtrack.publication is None else self._frames.get(downtrack.publication)
                 frozen = None if entry.frozen_ms is None else min(1.0, entry.frozen_ms / 1000 / links.report_window_s)
                 videos.append((entry.fps, None if source is None else source.rate(now), frozen))
-        common = {"loss": max(losses) if losses else None, "kbps": min(estimates) if estimates else None}
-        samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, **common)
-                   for fps, src, frozen in videos] or [Sample(**common)]
+        loss, kbps = max(losses) if losses else None, min(estimates) if estimates else None
+        samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, loss=loss, kbps=kbps)
+                   for fps, src, frozen in videos] or [Sample(loss=loss, kbps=kbps)]
         verdict, figures = _worst([(judge(s, self.config.floors, strict=machine.strict),
                                     {"fps": _round(s.fps, 1), "loss": _round(s.loss, 3)}) for s in samples])
         by_choice = not participant.subscriber.receive_video
@@ -422,6 +423,7 @@ class LinkMonitor:
     def _show(self, shown: _Shown, machine: VideoFallback, verdict: Verdict, figures: dict[str, Any],
               by_choice: bool) -> None:
         shown.figures = figures
+        reason: Reason | None
         if by_choice:
             level, video, reason = verdict.level, False, Reason.BY_CHOICE
         elif not machine.video:

@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["ADMINISTRATIVE_ENDS", "OUTCOMES", "TECHNICAL_REASONS", "InterviewOutcome", "Thresholds",
            "problem_share"]
@@ -119,7 +119,7 @@ class _Person:
             state.get("video") is False and state.get("reason") == "by_choice" for state in self.link.values())
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:  # int or float, finite, not a bool
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -232,6 +232,7 @@ class SubscribeSession:
         me = self.participant
         wanted = {p.id: p for p in me.room.publications.values() if p.owner != me.user_id or me.room.echo}
         changed = False
+        downtrack: DownTrack | None  # the loops below bind it: each its own
         for downtrack in self.downtracks:
             publication = downtrack.publication
             if publication is not None and wanted.get(publication.id) is not publication:

@@ -172,7 +172,7 @@ class MediaRouting:
         room = req.room
         if echo_room_owner(room) is not None:
             # A pre-call echo session is the user's alone: it stays on the node they reached.
-            return await self._local[type(req)](conn, req)  # type: ignore[arg-type]
+            return await self._local[type(req)](conn, req)
         host = self._remote.get(conn, {}).get(room)
         if isinstance(req, MediaJoin) and room not in self.media.rooms:
             host = await self._directory.claim(room, self.node_id)
@@ -181,7 +181,8 @@ class MediaRouting:
         if host is None or host == self.node_id:
             return await self._serve_here(conn, req)
         if isinstance(req, MediaJoin):
-            return await self._forward_join(host, conn, req)
+            await self._forward_join(host, conn, req)  # it sends the host's reply itself
+            return None
         reply = await self._forward(host, conn, req)
         if isinstance(req, MediaLeave):
             self._unbind(conn, room)
@@ -214,11 +215,12 @@ class MediaRouting:
         if self._closing:
             raise Unavailable("this node is shutting down; join again", retry_after_ms=500)
         if not isinstance(req, MediaJoin):
+            # The handlers are typed for a Connection; a RemoteConnection stands in for one (duck-typed).
             return await self._local[type(req)](conn, req)  # type: ignore[arg-type]
         self._held.add(req.room)
         self._joining[req.room] = self._joining.get(req.room, 0) + 1
         try:
-            return await self._local[MediaJoin](conn, req)  # type: ignore[arg-type]
+            return await self._local[MediaJoin](conn, req)  # type: ignore[arg-type]  # as above
         finally:
             left = self._joining[req.room] - 1
             if left:
@@ -356,7 +358,7 @@ class MediaRouting:
 
     def _drop_proxy(self, proxy: RemoteConnection) -> None:
         proxy.closed = True
-        self.media.connection_closed(proxy)  # type: ignore[arg-type]
+        self.media.connection_closed(proxy)  # type: ignore[arg-type]  # a RemoteConnection, duck-typed
 
     # -- the heartbeat ---------------------------------------------------------------------------
     async def _tick_forever(self) -> None:

@@ -8,9 +8,8 @@ stay out of reach of browsers on other sites. Origins are compared whole (``orig
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .origins import origin_allowed, request_origin
 from .ws import NODE_KEY
@@ -24,7 +23,7 @@ PREFIXES = ("/api/", "/static/")
 
 
 @web.middleware
-async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is None or not request.path.startswith(PREFIXES):
         return await handler(request)

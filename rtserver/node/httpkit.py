@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..errors import BadRequest, ErrorCode, RtError
 from ..ids import ID_CHARS, MAX_ROOM_ID_CHARS, MAX_USER_ID_CHARS, valid_room_id, valid_user_id
@@ -41,7 +42,7 @@ def error_response(exc: RtError) -> web.Response:
 
 
 @web.middleware
-async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every ``RtError`` a handler raises, as ``{"error": {"code", "message"}}`` with its status."""
     try:
         return await handler(request)

@@ -74,7 +74,7 @@ async def _serve(request: web.Request, node: Node, identity: Any, hold: Hold | N
     if transport is None:
         return ws
     codec = CODECS.get(ws.ws_protocol or "", JSON)
-    conn = Connection(ws, transport, codec, max_outgoing_bytes=settings.max_outgoing_bytes,  # type: ignore[arg-type]
+    conn = Connection(ws, transport, codec, max_outgoing_bytes=settings.max_outgoing_bytes,
                       on_close=node.on_connection_closed, node_id=node.id)
     node.connections.add(conn)
     node.metrics.connections.inc()

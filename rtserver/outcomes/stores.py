@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..backends.redis_link import RedisLink
 from ..backends.sqlite_thread import SqliteThread
@@ -178,8 +178,8 @@ class RedisOutcomes:
 
     async def of_advisor(self, advisor: str, *, since: int, until: int, limit: int) -> list[dict[str, Any]]:
         async def read() -> list[Any]:
-            ids = await self._link.client.zrevrangebyscore(_key(f"adv:{advisor}"), f"({until}", since,
-                                                           start=0, num=limit)
+            ids = cast(list[bytes], await self._link.client.zrevrangebyscore(  # no withscores: members only
+                _key(f"adv:{advisor}"), f"({until}", since, start=0, num=limit))
             return await self._link.client.hmget(_key("data"), ids) if ids else []
 
         return _loaded(await self._link.call("outcome_list", read))
@@ -208,10 +208,11 @@ class RedisOutcomes:
 
             async def batch(take: int = take) -> int:
                 client = self._link.client
-                ids = await client.zrangebyscore(_key("start"), "-inf", f"({before}", start=0, num=take)
+                ids = cast(list[bytes], await client.zrangebyscore(  # no withscores: members only
+                    _key("start"), "-inf", f"({before}", start=0, num=take))
                 if not ids:
                     return 0
-                metas = await client.hmget(_key("meta"), ids)
+                metas = cast(list[bytes | None], await client.hmget(_key("meta"), ids))  # undecoded (redis_link)
                 async with client.pipeline(transaction=True) as pipe:
                     pipe.zrem(_key("start"), *ids)  # its count: what this call removed (another node's
                     pipe.hdel(_key("data"), *ids)   # sweep may have taken some of the same ids)

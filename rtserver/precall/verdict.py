@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..protocol.measurements import TRANSPORTS, clean_measurements
@@ -274,7 +274,7 @@ def _connectivity(network: dict[str, Any] | None, transports: dict[str, Any] | N
 
 
 def _relayed(network: dict[str, Any] | None, transports: dict[str, Any] | None, worked: bool) -> bool:
-    transport = network.get("transport") if network is not None else None
+    transport: str | None = network.get("transport") if network is not None else None
     if transport is not None:
         return transport != "udp"
     return transports is not None and transports.get("udp") is False and worked
@@ -283,12 +283,16 @@ def _relayed(network: dict[str, Any] | None, transports: dict[str, Any] | None, 
 def capacity_kbps(network: dict[str, Any]) -> float:
     """What the link carries, kbit/s: the narrower of the directions the probe measured; a check
     from before the probe (or whose probe did not finish): the bitrate it sent."""
-    measured = [network[k] for k in ("capacity_up_kbps", "capacity_down_kbps") if network.get(k) is not None]
-    return min(measured) if measured else network["send_kbps"]
+    measured: list[float] = [network[k] for k in ("capacity_up_kbps", "capacity_down_kbps")
+                             if network.get(k) is not None]
+    if measured:
+        return min(measured)
+    sent: float = network["send_kbps"]
+    return sent
 
 
 def _network_quality(network: dict[str, Any]) -> Iterator[Finding]:
-    graded = [
+    graded: list[tuple[FindingCode, Any, Callable[[float], Severity | None]]] = [
         (FindingCode.HIGH_LATENCY, network.get("rtt_ms"),
          lambda v: _at_or_over(v, HIGH_LATENCY_WARNING_RTT_MS, HIGH_LATENCY_BLOCKING_RTT_MS)),
         (FindingCode.HIGH_JITTER, network.get("jitter_ms"), lambda v: _at_or_over(v, HIGH_JITTER_WARNING_MS)),

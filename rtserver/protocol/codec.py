@@ -43,7 +43,8 @@ def _unpack(data: bytes | str) -> Any:
 
 
 def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)  # msgpack has no types
+    return packed
 
 
 def _json_loads(data: bytes | str) -> Any:

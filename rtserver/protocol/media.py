@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import BadRequest, ErrorCode
@@ -161,7 +162,7 @@ def _text(frame: dict[str, Any], name: str, max_chars: int, *, allow_empty: bool
 
 
 def _room(frame: dict[str, Any]) -> str:
-    return _string(frame, "room", MAX_ROOM_CHARS)  # type: ignore[return-value]  # required: never None
+    return _string(frame, "room", MAX_ROOM_CHARS)
 
 
 def _sdp(frame: dict[str, Any]) -> str:
@@ -185,7 +186,7 @@ def _required_flag(frame: dict[str, Any], name: str) -> bool:
 
 
 def _pc(frame: dict[str, Any]) -> PcRole:
-    value = frame.get("pc")
+    value: Any = frame.get("pc")  # a missing pc is refused like a wrong one: PcRole(None) raises ValueError
     try:
         return PcRole(value)
     except ValueError:
@@ -257,7 +258,7 @@ def _report(rid: str | int | None, frame: dict[str, Any]) -> MediaReport:
     return MediaReport(rid, room, receive, None if send is None else SendFigures(**send))
 
 
-MEDIA_PARSERS = {
+MEDIA_PARSERS: dict[str, Callable[[Any, dict[str, Any], Any], MediaRequest]] = {
     "media_join": lambda rid, f, lim: MediaJoin(rid, _room(f)),
     "media_leave": lambda rid, f, lim: MediaLeave(rid, _room(f)),
     "media_offer": lambda rid, f, lim: MediaOffer(rid, _room(f), _sdp(f), _flag(f, "restart")),

@@ -9,6 +9,7 @@ fields are dropped. What the measurements mean (and the verdict computed from th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from .measurements import MeasurementError, clean_measurements, encoded_size
@@ -55,4 +56,5 @@ def _parse_results(rid: Any, f: dict[str, Any], limits: Any) -> Request:
     return PrecallResults(rid, _string(f, "user", MAX_USER_CHARS, required=False), limit)
 
 
-PRECALL_PARSERS = {"precall_result": _parse_result, "precall_results": _parse_results}
+PRECALL_PARSERS: dict[str, Callable[[Any, dict[str, Any], Any], Request]] = {
+    "precall_result": _parse_result, "precall_results": _parse_results}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..errors import BadRequest, ErrorCode
 from ..text import FORBIDDEN_IN_TEXT, visible
@@ -112,6 +112,11 @@ def _invalid(message: str) -> BadRequest:
     return BadRequest(message, code=ErrorCode.INVALID_MESSAGE)
 
 
+# A required field never comes back None: the overloads say so to the type checker.
+@overload
+def _string(frame: dict[str, Any], name: str, max_chars: int, *, required: Literal[True] = True) -> str: ...
+@overload
+def _string(frame: dict[str, Any], name: str, max_chars: int, *, required: bool) -> str | None: ...
 def _string(frame: dict[str, Any], name: str, max_chars: int, *, required: bool = True) -> str | None:
     value = frame.get(name)
     if value is None:
@@ -125,6 +130,10 @@ def _string(frame: dict[str, Any], name: str, max_chars: int, *, required: bool 
     return value
 
 
+@overload
+def _offset(frame: dict[str, Any], name: str, *, required: Literal[True]) -> int: ...
+@overload
+def _offset(frame: dict[str, Any], name: str, *, required: bool) -> int | None: ...
 def _offset(frame: dict[str, Any], name: str, *, required: bool) -> int | None:
     value = frame.get(name)
     if value is None:
@@ -162,7 +171,7 @@ def request_id(frame: object) -> str | int | None:
 def _parse_join(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     room = _string(f, "room", MAX_ROOM_CHARS)
     epoch = _string(f, "epoch", 64, required=False)
-    return Join(rid, room, _offset(f, "after", required=False), epoch)  # type: ignore[arg-type]
+    return Join(rid, room, _offset(f, "after", required=False), epoch)
 
 
 def _parse_send(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
@@ -176,14 +185,14 @@ def _parse_send(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
         raise _invalid("'text' must have a visible character (not only spaces or zero-width characters)")
     if FORBIDDEN_IN_TEXT.search(text):
         raise _invalid("'text' must not contain control characters other than tab and newline")
-    return Send(rid, room, text, _string(f, "key", MAX_KEY_CHARS, required=False))  # type: ignore[arg-type]
+    return Send(rid, room, text, _string(f, "key", MAX_KEY_CHARS, required=False))
 
 
 def _parse_typing(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     active = f.get("active", True)
     if not isinstance(active, bool):
         raise _invalid("'active' must be true or false")
-    return Typing(rid, _string(f, "room", MAX_ROOM_CHARS), active)  # type: ignore[arg-type]
+    return Typing(rid, _string(f, "room", MAX_ROOM_CHARS), active)
 
 
 def _parse_history(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
@@ -191,7 +200,7 @@ def _parse_history(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.history_page_max:
         raise _invalid(f"'limit' must be an integer from 1 to {limits.history_page_max}")
     room = _string(f, "room", MAX_ROOM_CHARS)
-    return History(rid, room, _offset(f, "before", required=False), limit)  # type: ignore[arg-type]
+    return History(rid, room, _offset(f, "before", required=False), limit)
 
 
 def _parse_presence(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
@@ -209,12 +218,12 @@ from .precall import PRECALL_PARSERS  # noqa: E402  (and the pre-call check's)
 from .workflow import WORKFLOW_PARSERS  # noqa: E402  (so do the follow-up workflow's)
 
 _PARSERS = {
-    "auth": lambda rid, f, lim: Auth(rid, _string(f, "token", MAX_TOKEN_CHARS)),  # type: ignore[arg-type]
+    "auth": lambda rid, f, lim: Auth(rid, _string(f, "token", MAX_TOKEN_CHARS)),
     "join": _parse_join,
-    "leave": lambda rid, f, lim: Leave(rid, _string(f, "room", MAX_ROOM_CHARS)),  # type: ignore[arg-type]
+    "leave": lambda rid, f, lim: Leave(rid, _string(f, "room", MAX_ROOM_CHARS)),
     "send": _parse_send,
     "typing": _parse_typing,
-    "read": lambda rid, f, lim: Read(rid, _string(f, "room", MAX_ROOM_CHARS), _offset(f, "offset", required=True)),  # type: ignore[arg-type]
+    "read": lambda rid, f, lim: Read(rid, _string(f, "room", MAX_ROOM_CHARS), _offset(f, "offset", required=True)),
     "history": _parse_history,
     "presence": _parse_presence,
     "ping": lambda rid, f, lim: Ping(rid),

@@ -155,7 +155,7 @@ def note_text(value: Any) -> str | None:
 
 
 def _record(f: dict[str, Any], name: str) -> str:
-    return _string(f, name, MAX_RECORD_ID_CHARS)  # type: ignore[return-value]
+    return _string(f, name, MAX_RECORD_ID_CHARS)
 
 
 def _parse_callback_request(rid: Any, f: dict[str, Any], limits: Any) -> Request:
@@ -165,7 +165,7 @@ def _parse_callback_request(rid: Any, f: dict[str, Any], limits: Any) -> Request
     channel = _enum(CallbackChannel, f, "channel")
     if channel is None:
         raise _invalid("'channel' is required: video or phone")
-    return CallbackRequest(rid, reason, channel, parse_windows(f.get("windows")))  # type: ignore[arg-type]
+    return CallbackRequest(rid, reason, channel, parse_windows(f.get("windows")))
 
 
 def outcome_fields(f: dict[str, Any]) -> tuple[CallbackOutcome, str | None, tuple[tuple[int, int], ...] | None]:
@@ -184,7 +184,7 @@ def _parse_outcome(rid: Any, f: dict[str, Any], limits: Any) -> Request:
 
 def _parse_appointment(rid: Any, f: dict[str, Any], limits: Any) -> Request:
     jobseeker = _string(f, "jobseeker", MAX_USER_CHARS)
-    return AppointmentCreate(rid, jobseeker, _int(f.get("start"), "start", 0, MAX_MS),  # type: ignore[arg-type]
+    return AppointmentCreate(rid, jobseeker, _int(f.get("start"), "start", 0, MAX_MS),
                              _int(f.get("duration_min"), "duration_min", 1, 24 * 60))
 
 

@@ -76,7 +76,7 @@ async def put_user(request: web.Request, wf: Workflow) -> Any:
     uid = user_id(request.match_info["user"])
     body = await json_object(request)
     try:
-        role = Role(body.get("role"))
+        role = Role(body.get("role", ""))  # missing: refused below, as a wrong one
     except ValueError:
         raise BadRequest("'role' must be advisor or jobseeker") from None
     email = _text(body, "email", 254, required=False)
@@ -220,7 +220,7 @@ async def create_callback(request: web.Request, wf: Workflow) -> Any:
     jobseeker = user_id(request.match_info["jobseeker"])
     body = await json_object(request)
     try:
-        channel = CallbackChannel(body.get("channel"))
+        channel = CallbackChannel(body.get("channel", ""))  # missing: refused below, as a wrong one
     except ValueError:
         raise _invalid("'channel' must be video or phone") from None
     windows = parse_windows(body.get("windows"))

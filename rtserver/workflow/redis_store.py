@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from ..backends.redis_link import RedisLink
 from ..errors import ErrorCode, LimitExceeded, RtError
@@ -63,7 +64,7 @@ def _s(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _followup(jobseeker: str, h: dict[bytes, bytes]) -> FollowUp | None:
+def _followup(jobseeker: str, h: Mapping[bytes | str, bytes | str]) -> FollowUp | None:
     if not h:
         return None
     g = {_s(k): _s(v) for k, v in h.items()}
@@ -227,8 +228,8 @@ class RedisWorkflowStore:
         return Callback.decode(found[0]) if found else None
 
     async def callbacks_of(self, jobseeker: str, *, limit: int) -> list[Callback]:
-        ids = [_s(i) for i in await self._link.call("wf_callbacks_of", lambda: self._link.client.zrevrange(
-            _key("cbs", jobseeker), 0, limit - 1))]
+        ids = [_s(i) for i in cast(list[bytes], await self._link.call(  # no withscores: members only
+            "wf_callbacks_of", lambda: self._link.client.zrevrange(_key("cbs", jobseeker), 0, limit - 1)))]
         return [Callback.decode(r) for r in await self._records("wf_callbacks_of", "cb", ids)]
 
     async def pending_callbacks(self, jobseekers: list[str]) -> list[Callback]:
@@ -256,8 +257,8 @@ class RedisWorkflowStore:
         return Appointment.decode(found[0]) if found else None
 
     async def appointments_of(self, user_id: str, *, limit: int) -> list[Appointment]:
-        ids = [_s(i) for i in await self._link.call("wf_appointments_of", lambda: self._link.client.zrevrange(
-            _key("aps", user_id), 0, limit - 1))]
+        ids = [_s(i) for i in cast(list[bytes], await self._link.call(  # no withscores: members only
+            "wf_appointments_of", lambda: self._link.client.zrevrange(_key("aps", user_id), 0, limit - 1)))]
         found = [Appointment.decode(r) for r in await self._records("wf_appointments_of", "ap", ids)]
         return [a for a in found if user_id in (a.advisor, a.jobseeker)]
 
@@ -284,8 +285,9 @@ class RedisWorkflowStore:
         await self._link.call("wf_unschedule", lambda: self._link.client.zrem(_key("timers"), f"{kind}|{ref}"))
 
     async def due_timers(self, now_ms: int, *, limit: int) -> list[Timer]:
-        rows = await self._link.call("wf_due_timers", lambda: self._link.client.zrangebyscore(
-            _key("timers"), "-inf", now_ms, start=0, num=limit, withscores=True))
+        rows = cast(list[tuple[bytes, float]], await self._link.call(  # withscores: (member, score) pairs
+            "wf_due_timers", lambda: self._link.client.zrangebyscore(
+                _key("timers"), "-inf", now_ms, start=0, num=limit, withscores=True)))
         timers = []
         for member, score in rows:
             kind, _, ref = _s(member).partition("|")
@@ -301,7 +303,8 @@ class RedisWorkflowStore:
         await self._link.call("wf_put_outbox", lambda: self._link.client.hset(_key("outbox"), delivery_id, payload))
 
     async def get_outbox(self, delivery_id: str) -> bytes | None:
-        found = await self._link.call("wf_get_outbox", lambda: self._link.client.hget(_key("outbox"), delivery_id))
+        found = cast(bytes | None, await self._link.call("wf_get_outbox", lambda: self._link.client.hget(
+            _key("outbox"), delivery_id)))  # bytes: the client does not decode replies (redis_link)
         return None if found is None else bytes(found)
 
     async def delete_outbox(self, delivery_id: str) -> None:
@@ -326,8 +329,8 @@ class RedisWorkflowStore:
         await self._pipeline("wf_add_reply_time", build)
 
     async def reply_times(self, advisor: str, *, since_ms: int) -> list[float]:
-        rows = await self._link.call("wf_reply_times", lambda: self._link.client.zrangebyscore(
-            _key("replies", advisor), since_ms, "+inf"))
+        rows = cast(list[bytes], await self._link.call("wf_reply_times", lambda: self._link.client.zrangebyscore(
+            _key("replies", advisor), since_ms, "+inf")))  # no withscores: members only
         return [float(_s(r).split(":")[1]) for r in rows]
 
     # -- digests ---------------------------------------------------------------------------------
@@ -337,8 +340,9 @@ class RedisWorkflowStore:
 
     async def set_digest_marks(self, user_id: str, marks: dict[str, int]) -> None:
         if marks:
+            # redis-py types mapping as a Mapping, invariant in its key: it refuses a dict[str, int]
             await self._link.call("wf_set_digest_marks", lambda: self._link.client.hset(
-                _key("digest", user_id), mapping=marks))
+                _key("digest", user_id), mapping=marks))  # type: ignore[arg-type]
 
     # -- a person's erasure and legal holds (workflow/erasure.py) -------------------------------
     async def erase_person(self, user_id: str) -> dict[str, int]:

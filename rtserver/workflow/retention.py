@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..backends.redis_link import RedisLink
 from ..backends.redis_retention import ScanReaper
@@ -91,8 +91,8 @@ class _Outbox:
         key = f"{TAG}:outbox"
         if cursor == "":
             self._walk = None
-        next_cursor, entries = await self._link.call("retention_outbox", lambda: self._link.client.hscan(
-            key, int(cursor or 0), count=limit))
+        next_cursor, entries = cast(tuple[int, dict[bytes, bytes]], await self._link.call(  # undecoded (redis_link)
+            "retention_outbox", lambda: self._link.client.hscan(key, int(cursor or 0), count=limit)))
         created = {field: _outbox_created(raw) for field, raw in entries.items()}
         due = [field for field, t in created.items() if t is not None and t < cutoff]
         self._walk = min([t for t in created.values() if t is not None and t >= cutoff]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import random
 import secrets
 import weakref
@@ -230,7 +231,8 @@ class RedisAudit:
             if wait:  # another node holds the turn: it needs one round trip
                 await asyncio.sleep(random.uniform(RETRY_WAIT_S / 2, RETRY_WAIT_S))
             heads: dict[str, tuple[int, str]] = {}
-            keys, args, tried = [COUNTER, ENTRIES, TIMES, STREAMS], [GENESIS, self._writer], []
+            keys, tried = [COUNTER, ENTRIES, TIMES, STREAMS], []
+            args: list[str | int] = [GENESIS, self._writer]
             for i in pending:
                 access = accesses[i]
                 seq, prev = heads.get(access.subject) or self._heads.get(access.subject, (0, GENESIS))
@@ -239,7 +241,7 @@ class RedisAudit:
                 keys += [_actor(entry.actor), _subject(entry.subject), _chain(entry.subject), _head(entry.subject)]
                 args += [seq, prev, dump_entry(entry), entry.hash, entry.ts_ms, entry.subject]
                 tried.append((i, entry))
-            replies = await self._link.call("audit_append", lambda k=keys, a=args: self._append(keys=k, args=a))
+            replies = await self._link.call("audit_append", functools.partial(self._append, keys=keys, args=args))
             pending, wait = [], False
             for (i, entry), reply in zip(tried, replies, strict=True):
                 if int(reply[0]) == 1:
@@ -306,12 +308,12 @@ class RedisAudit:
                 *(index[e.actor] for e in entries[:gone]), before_ms]
         return int(await self._link.call("audit_sweep", lambda: self._sweep(keys=keys, args=args)))
 
-    async def subjects(self) -> AsyncIterator[list[str]]:  # type: ignore[override]
+    async def subjects(self) -> AsyncIterator[list[str]]:
         seen: set[str] = set()
         cursor: Any = 0
         while True:
-            cursor, found = await self._link.call("audit_subjects", lambda c=cursor: self._link.client.zscan(
-                STREAMS, c, count=SUBJECTS_PAGE))
+            cursor, found = await self._link.call("audit_subjects", functools.partial(
+                self._link.client.zscan, STREAMS, cursor, count=SUBJECTS_PAGE))
             page = [s for s in (_text(m) for m, _ in found) if s not in seen]
             seen.update(page)
             if page:
@@ -323,7 +325,7 @@ class RedisAudit:
         client = self._link.client
 
         async def read(subject: str) -> Stream:
-            head = await client.hmget(_head(subject), "first", "anchor", "head", "hash")
+            head: list[Any] = await client.hmget(_head(subject), "first", "anchor", "head", "hash")  # all or none
             members = await client.lrange(_chain(subject), 0, -1)
             data: list[Any] = []
             for start in range(0, len(members), SWEEP_BATCH):
@@ -331,4 +333,4 @@ class RedisAudit:
             anchor = None if head[0] is None else Anchor(int(head[0]), _text(head[1]), int(head[2]), _text(head[3]))
             return Stream(subject, anchor, [load_entry(d) for d in data])
 
-        return [await self._link.call("audit_verify", lambda s=s: read(s)) for s in subjects]
+        return [await self._link.call("audit_verify", functools.partial(read, s)) for s in subjects]

@@ -68,7 +68,8 @@ class SqliteAudit:
 
     async def query(self, *, subject: str | None, actor: str | None, since: int, after: Cursor | None,
                     limit: int) -> Page:
-        where, args = ["ts_ms>=?", "(ts_ms, n)>(?, ?)"], [since, *max(after or (since, 0), (since, 0))]
+        where = ["ts_ms>=?", "(ts_ms, n)>(?, ?)"]
+        args: list[int | str] = [since, *max(after or (since, 0), (since, 0))]
         if subject is not None:
             where.append("subject=?")
             args.append(subject)
@@ -112,12 +113,13 @@ class SqliteAudit:
 
         return await self._db.run(write, write=True)
 
-    async def subjects(self) -> AsyncIterator[list[str]]:  # type: ignore[override]
+    async def subjects(self) -> AsyncIterator[list[str]]:
         after = ""
         while True:
-            page = [s for (s,) in await self._db.run(lambda c, after=after: c.execute(
+            # run() is awaited before the loop moves on: the lambda reads this turn's after (B023)
+            page = [s for (s,) in await self._db.run(lambda c: c.execute(
                 "SELECT subject FROM (SELECT subject FROM audit_streams UNION SELECT DISTINCT subject FROM "
-                "audit_entries) WHERE subject>? ORDER BY subject LIMIT ?", (after, SUBJECTS_PAGE)).fetchall())]
+                "audit_entries) WHERE subject>? ORDER BY subject LIMIT ?", (after, SUBJECTS_PAGE)).fetchall())]  # noqa: B023
             if not page:
                 return
             yield page
