@@ -319,7 +319,11 @@ export class Interview {
       this.camera = this.localStream.getVideoTracks().length > 0;
       this.microphone = this.localStream.getAudioTracks().length > 0;
       const joined = await this._mediaJoin();
-      await this._publish(false);
+      // Resumed from another page of this user (this tab reloaded within the drop timeout, or a
+      // second tab taking the call over): the node's connections belong to that page. Both start
+      // over: a publish offer with `restart`, and a fresh subscribe offer (`media_restart`).
+      await this._publish(Boolean(joined.resumed));
+      if (joined.resumed) await this.client.request("media_restart", { room: this.room });
       this._startReports();
       return joined;
     } catch (error) {
