@@ -98,7 +98,8 @@ export class InterviewView {
       interview.on("fallback", (e) => this._onFallback(e)),
       this.client.on("call", (e) => this._onCallSignal(e)),
       this.client.on("disconnected", () => this._setReconnecting(true)),
-      this.client.on("reconnected", () => this._setReconnecting(false)),
+      // The SDK's `reconnected` event carries the hello's own `type` ("hello"): listen to that.
+      this.client.on("hello", () => this._setReconnecting(false)),
     );
     try {
       await interview.join({ audio: true, video });
@@ -121,11 +122,13 @@ export class InterviewView {
     this._syncPresence();
     if (interview.participants.size) {
       this._say(t("inCall"));
-    } else {
-      // Alone: the others' pages ring (they may not be looking at the conversation).
+    } else if (this.client.hello?.role === "advisor") {
+      // The advisor calls: the jobseeker's page rings (he may not be looking at the conversation).
       this._ringing = true;
       this._say(t("callRinging", this.otherName));
       sendCallSignal(this.client, this.room, "ringing");
+    } else {
+      this._say(t("callWaitingFor", this.otherName));
     }
     this.onStarted(this.room);
     /** @type {HTMLButtonElement} */ (this.controls.querySelector("[data-action=microphone]")).focus();
