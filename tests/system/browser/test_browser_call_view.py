@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 from conftest import Harness
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 from repo_paths import ARTIFACTS, DOCS
 from test_browser_pages import axe_violations, frames_from, ready
 
@@ -148,6 +150,50 @@ async def test_refused_devices_are_explained_and_the_advisor_is_told(
     await expect(tile.locator(".avatar")).to_have_text("KB")
     await expect(tile.locator(".avatar")).to_be_visible()
     await expect(tile.locator("[data-badge=camera-off]")).to_have_text("Caméra coupée")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def refusing(browser: Browser, node: Harness, request: pytest.FixtureRequest) -> AsyncIterator[BrowserSession]:
+    """A browser that refuses both devices as a person answering "Block" does: Chromium without the
+    fake prompt that accepts everything, prompts denied, nothing allowed for the node's origin."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, BrowserSession  # the plugin, imported by then
+
+    args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"] + ["--deny-permission-prompts"]
+    chromium = await browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    context = await chromium.new_context(permissions=[], base_url=node.url("/"))
+    session = await BrowserSession.start(context, node, request.node.name)
+    try:
+        yield session
+    finally:
+        await session.save_artifacts()
+        await chromium.close()
+
+
+async def test_in_a_browser_that_refuses_both_devices(browser_session: BrowserSession, refusing: BrowserSession,
+                                                      node: Harness) -> None:
+    """Chromium's own refusal: the call says what happened, and the pre-call check neither offers
+    sound only nor grades a voice it could not hear (it said 4.4 out of 4.5)."""
+    await node.followup()
+    advisor = await open_page(browser_session, "advisor", "/static/advisor.html",
+                              node.token("adv-1", "advisor", name="Claire Martin"))
+    await advisor.click(JS_ROW)
+    jobseeker = await open_page(refusing, "jobseeker", "/static/jobseeker.html?lang=en",
+                                node.token("js-1", name="Karim Benali"))
+    await call(advisor)
+    await jobseeker.click("#join-video")
+    notice = jobseeker.locator(".call-notice[data-kind=devices]")
+    await expect(notice.locator("h2")).to_contain_text("could not start", timeout=WAIT_MS)
+    await expect(advisor.locator(".call-peer-notice")).to_contain_text("Karim Benali n'a", timeout=WAIT_MS)
+
+    check = await open_page(refusing, "check", "/static/check.html?lang=en", node.token("js-1", name="Karim Benali"))
+    await check.click("#run")
+    await check.wait_for_function("() => document.body.dataset.verdict", timeout=30_000)
+    result = await check.evaluate("() => window.rtPage.result")
+    m = result["measurements"]
+    assert (m["camera"]["permission"], m["microphone"]["permission"]) == ("denied", "denied"), m
+    assert (result["mode"], result["mos"]) == ("none", None)
+    await expect(check.locator("#audio-only")).to_be_hidden()
+    assert "voice quality" not in (await check.locator("#figures").inner_text())
 
 
 # -- ringing ----------------------------------------------------------------------------------------
