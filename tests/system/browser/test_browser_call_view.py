@@ -103,7 +103,7 @@ async def answered(advisor: Page, jobseeker: Page) -> None:
 
 async def shot(page: Page, name: str) -> None:
     """A screenshot for the documentation: in the artifacts always, in docs/ when asked."""
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.jpg"), type="jpeg", quality=70)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
     if os.environ.get("RTSERVER_UPDATE_SCREENSHOTS") == "1":
         target = DOCS / "screenshots" / f"{name}.jpg"
         await page.screenshot(path=str(target), type="jpeg", quality=70)
