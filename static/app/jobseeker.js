@@ -73,7 +73,8 @@ async function main() {
   byId("join-video").addEventListener("click", () => interview.start({ video: true }));
   byId("join-audio").addEventListener("click", () => interview.start({ video: false }));
   page.ringer = new Ringer({ client, room, host: /** @type {HTMLElement} */ (document.querySelector("#main .column-main")),
-    busy: () => interview.active, onAnswer: (video) => interview.start({ video }) });
+    busy: () => interview.active, onAnswer: (video) => interview.start({ video }),
+    onRing: () => notifyHost("call_ringing", { room }) });
   const rejoin = keptCall(room); // this tab was in the call before a reload
   if (rejoin) interview.start({ video: rejoin.video });
 

@@ -24,8 +24,10 @@ export class Ringer {
    * @param {HTMLElement} options.host  where the banner goes (the page's top)
    * @param {() => boolean} options.busy  already in the call: no ringing
    * @param {(video: boolean) => unknown} options.onAnswer
+   * @param {(caller: string) => unknown} [options.onRing]  told when the ringing starts (the widget opens)
    */
-  constructor({ client, room, host, busy, onAnswer }) {
+  constructor({ client, room, host, busy, onAnswer, onRing = () => {} }) {
+    this.onRing = onRing;
     this.client = client;
     this.room = room;
     this.host = host;
@@ -65,6 +67,7 @@ export class Ringer {
       el("button", { type: "button", class: "danger", "data-action": "decline", onclick: () => this._decline() }, t("ringDecline")),
       soundButton));
     this.host.prepend(this.banner);
+    this.onRing(caller);
     announce(t("ringIncoming", caller), { assertive: true });
     answer.focus();
     if (this.sound) this._startTones();

@@ -16,19 +16,30 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
 from conftest import Harness
 from playwright.async_api import Browser, Page, expect
 from repo_paths import ARTIFACTS, DOCS
-from test_browser_pages import axe_violations, frames_from, ready
+from test_browser_pages import (  # the portal's fixtures too, for the widget
+    axe_violations,
+    frames_from,
+    node_settings,
+    portal,
+    portal_host,
+    portal_lang,
+    portal_port,
+    ready,
+    wait_host_event,
+)
 
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession
 
 pytest_plugins = ["browser_support"]  # its fixtures: browser, node, browser_session
+__all__ = ["node_settings", "portal", "portal_host", "portal_lang", "portal_port"]  # fixtures, used by name
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 
 WAIT_MS = 15_000
@@ -231,6 +242,24 @@ async def test_the_jobseekers_page_rings_and_the_advisor_sees_the_answer(
     # Answered.
     await answered(advisor, jobseeker)
     await expect(jobseeker.locator(".ring")).to_have_count(0)
+
+
+async def test_a_ringing_call_opens_the_widget_on_a_portal(
+        browser_session: BrowserSession, node: Harness, portal: dict[str, Any]) -> None:
+    advisor = await open_page(browser_session, "advisor", "/static/advisor.html",
+                              node.token("adv-1", "advisor", name="Claire Martin"))
+    host = await browser_session.context.new_page()
+    browser_session.track("portal", host)
+    await host.goto(portal["url"])
+    await wait_host_event(host, "e.type === 'ready'")
+    await expect(host.locator(".rtw-launcher")).to_have_attribute("aria-expanded", "false")
+    await advisor.click(JS_ROW)
+    await call(advisor)
+    ringing = await wait_host_event(host, "e.type === 'call_ringing'")
+    assert ringing["room"] == "followup-js-1"
+    await expect(host.locator(".rtw-launcher")).to_have_attribute("aria-expanded", "true")
+    frame = next(f for f in host.frames if "/static/jobseeker.html" in f.url)
+    await expect(frame.locator(".ring .ring-title")).to_have_text("Claire Martin vous appelle pour l'entretien vidéo")
 
 
 # -- the call view: layout and states -----------------------------------------------------------
