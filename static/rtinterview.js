@@ -562,6 +562,34 @@ export class Interview {
   }
 
   /**
+   * Capture from another camera or microphone (a `deviceId` from `enumerateDevices()`): the new
+   * track replaces the old one on the same sender, so nothing is renegotiated and the others see
+   * and hear the new device from its first frame. A camera that is off uses it when turned on.
+   * @param {"audio" | "video"} kind
+   * @param {string} deviceId
+   */
+  useDevice(kind, deviceId) {
+    return this._enqueuePublish(async () => {
+      const stream = /** @type {MediaStream} */ (this.localStream);
+      const constraints = { deviceId: { exact: deviceId } };
+      if (kind === "video") {
+        this._videoConstraints = constraints;
+        if (!this.camera) return;
+      }
+      const captured = await navigator.mediaDevices.getUserMedia(kind === "video" ? { video: constraints } : { audio: constraints });
+      const track = kind === "video" ? captured.getVideoTracks()[0] : captured.getAudioTracks()[0];
+      if (kind === "audio") track.enabled = this.microphone; // a muted microphone stays muted
+      const old = kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks();
+      await this._transceiver(kind)?.sender.replaceTrack(track);
+      for (const previous of old) {
+        stream.removeTrack(previous);
+        if (this._ownsLocalStream) previous.stop();
+      }
+      stream.addTrack(track);
+    });
+  }
+
+  /**
    * Microphone off: the track is disabled (silence, no re-capture on unmute) and the audio
    * section goes inactive, so the others see the microphone off in `media_tracks`.
    * @param {boolean} on

@@ -453,6 +453,7 @@ Object.assign(STRINGS.fr, {
   ringMissed: (/** @type {Name} */ n) => `Appel manqué de ${n}`,
   ringMissedHint: "Vous pouvez rejoindre l'entretien avec le bouton « Rejoindre l'entretien vidéo », ou écrire à votre conseiller.",
   ringDeclined: "Appel refusé. Votre conseiller en est informé.", close: "Fermer",
+  devices: "Caméra et micro", deviceFailed: "Cet appareil n'a pas pu démarrer : le précédent reste utilisé.",
 });
 Object.assign(STRINGS.en, {
   callWith: (/** @type {Name} */ n) => `Video interview with ${n}`, callDuration: "Interview duration",
@@ -487,6 +488,7 @@ Object.assign(STRINGS.en, {
   ringMissed: (/** @type {Name} */ n) => `Missed call from ${n}`,
   ringMissedHint: "You can join the interview with the “Join the video interview” button, or write to your advisor.",
   ringDeclined: "Call declined. Your advisor is told.", close: "Close",
+  devices: "Camera and microphone", deviceFailed: "This device could not start: the previous one is still used.",
 });
 
 /** @returns {"fr" | "en"} */

@@ -225,6 +225,9 @@ export class InterviewView {
     this.controls.addEventListener("keydown", (event) => this._toolbarKeys(event));
     this.fullscreenButton = el("button", { type: "button", class: "link", "data-action": "fullscreen",
       onclick: () => this._toggleFullscreen() }, t("fullscreen"));
+    this.devicesButton = el("button", { type: "button", class: "link", "data-action": "devices",
+      "aria-expanded": "false", "aria-controls": "call-devices", onclick: () => this._toggleDevices() }, t("devices"));
+    this.devices = el("div", { class: "call-devices", id: "call-devices", hidden: true });
     this.dockButton = el("button", { type: "button", class: "link", "data-action": "dock", "aria-pressed": "false",
       onclick: () => this._toggleDock() }, t("showConversation"));
     this.reconnecting = el("p", { class: "call-reconnecting", hidden: true }, t("callReconnectingYou"));
@@ -233,9 +236,9 @@ export class InterviewView {
       "data-room": this.room, "data-layout": "full" },
     el("header", { class: "call-head" },
       el("h2", { id: "call-view-title" }, t("callWith", this.otherName)), this.timer,
-      el("div", { class: "call-head-actions" }, this.dockButton,
+      el("div", { class: "call-head-actions" }, this.devicesButton, this.dockButton,
         document.fullscreenEnabled ? this.fullscreenButton : null)),
-    this.status, this.peerNotice, this.reconnecting, this.tiles, this.qualityLine, this.confirm, this.controls);
+    this.devices, this.status, this.peerNotice, this.reconnecting, this.tiles, this.qualityLine, this.confirm, this.controls);
     // Outside the page's landmarks, so that the page under it can be made inert while the view covers it.
     document.body.append(this.section);
     this._setLayout("full");
@@ -265,6 +268,41 @@ export class InterviewView {
     } catch (error) {
       console.warn("full screen refused", error);
     }
+  }
+
+  /** The camera and microphone to use: one list each, from the browser's devices. */
+  async _toggleDevices() {
+    const open = this.devices.hidden;
+    this.devicesButton.setAttribute("aria-expanded", String(open));
+    if (!open) {
+      this.devices.hidden = true;
+      return;
+    }
+    const interview = this.interview;
+    if (!interview) return;
+    const found = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+    const stream = /** @type {MediaStream} */ (interview.localStream);
+    /**
+     * @param {"audio" | "video"} kind
+     * @param {string} label
+     */
+    const picker = (kind, label) => {
+      const current = (kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks())[0]?.getSettings().deviceId;
+      const id = `call-device-${kind}`;
+      const options = found.filter((d) => d.kind === (kind === "video" ? "videoinput" : "audioinput"))
+        .map((d, i) => el("option", { value: d.deviceId, selected: d.deviceId === current || null },
+          d.label || `${label} ${i + 1}`));
+      const select = /** @type {HTMLSelectElement} */ (el("select", { id, "data-kind": kind, onchange: () => {
+        interview.useDevice(kind, select.value).catch((error) => {
+          console.warn("device change failed", error);
+          announce(t("deviceFailed"), { assertive: true });
+        });
+      } }, ...options));
+      return el("p", { class: "field" }, el("label", { for: id }, label), select);
+    };
+    this.devices.replaceChildren(picker("video", t("camera")), picker("audio", t("microphone")));
+    this.devices.hidden = false;
+    /** @type {HTMLElement} */ (this.devices.querySelector("select"))?.focus();
   }
 
   _onLeaveClick() {

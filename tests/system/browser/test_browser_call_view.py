@@ -313,6 +313,31 @@ async def test_the_call_view_shows_the_other_large_and_both_sides_states(
     assert await advisor.evaluate("() => document.querySelector('main').inert")
 
 
+async def test_another_microphone_is_chosen_during_the_call(browser_session: BrowserSession, node: Harness) -> None:
+    advisor, jobseeker = await pages(browser_session, node)
+    await answered(advisor, jobseeker)
+    await jobseeker.click("[data-action=devices]")
+    await expect(jobseeker.locator("#call-device-video")).to_be_focused()  # the first list
+    select = jobseeker.locator("#call-device-audio")
+    choices = await select.evaluate("(s) => [...s.options].map(o => o.value)")
+    current = await jobseeker.evaluate(
+        "() => window.rtPage.interview.interview.localStream.getAudioTracks()[0].getSettings().deviceId")
+    other = next((c for c in choices if c not in (current, "default")), None)
+    assert other, f"Chromium's fake devices offer one microphone only: {choices}"
+    await select.select_option(other)
+    sent = """() => window.rtPage.interview.interview.publishPc.getSenders()
+      .find(s => s.track && s.track.kind === 'audio').track.getSettings().deviceId"""
+    await jobseeker.wait_for_function(f"(other) => ({sent})() === other", arg=other, timeout=WAIT_MS)
+    # The advisor goes on hearing him, with no renegotiation.
+    await advisor.evaluate("""() => { window.audioNow = 0; setInterval(async () => {
+      const got = await window.rtPage.interview.interview.receivedStats();
+      window.audioNow = (got['js-1'] && got['js-1'].audio) ? got['js-1'].audio.totalSamplesReceived : 0; }, 100); }""")
+    first = await (await advisor.wait_for_function("() => window.audioNow > 0 && window.audioNow",
+                                                   timeout=WAIT_MS)).json_value()
+    await advisor.wait_for_function("(n) => window.audioNow > n + 48000", arg=first, timeout=WAIT_MS)
+    assert await axe_violations(jobseeker) == []
+
+
 # -- reconnecting and rejoining -------------------------------------------------------------------
 
 async def test_a_dropped_connection_shows_reconnecting_and_a_reload_rejoins(
