@@ -319,7 +319,11 @@ export class Interview {
       this.camera = this.localStream.getVideoTracks().length > 0;
       this.microphone = this.localStream.getAudioTracks().length > 0;
       const joined = await this._mediaJoin();
-      await this._publish(false);
+      // Resumed from another page of this user (this tab reloaded within the drop timeout, or a
+      // second tab taking the call over): the node's connections belong to that page. Both start
+      // over: a publish offer with `restart`, and a fresh subscribe offer (`media_restart`).
+      await this._publish(Boolean(joined.resumed));
+      if (joined.resumed) await this.client.request("media_restart", { room: this.room });
       this._startReports();
       return joined;
     } catch (error) {
@@ -554,6 +558,34 @@ export class Interview {
       }
       this.camera = on;
       if (this.publishPc) await this._offerPublish(this.publishPc, false);
+    });
+  }
+
+  /**
+   * Capture from another camera or microphone (a `deviceId` from `enumerateDevices()`): the new
+   * track replaces the old one on the same sender, so nothing is renegotiated and the others see
+   * and hear the new device from its first frame. A camera that is off uses it when turned on.
+   * @param {"audio" | "video"} kind
+   * @param {string} deviceId
+   */
+  useDevice(kind, deviceId) {
+    return this._enqueuePublish(async () => {
+      const stream = /** @type {MediaStream} */ (this.localStream);
+      const constraints = { deviceId: { exact: deviceId } };
+      if (kind === "video") {
+        this._videoConstraints = constraints;
+        if (!this.camera) return;
+      }
+      const captured = await navigator.mediaDevices.getUserMedia(kind === "video" ? { video: constraints } : { audio: constraints });
+      const track = kind === "video" ? captured.getVideoTracks()[0] : captured.getAudioTracks()[0];
+      if (kind === "audio") track.enabled = this.microphone; // a muted microphone stays muted
+      const old = kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks();
+      await this._transceiver(kind)?.sender.replaceTrack(track);
+      for (const previous of old) {
+        stream.removeTrack(previous);
+        if (this._ownsLocalStream) previous.stop();
+      }
+      stream.addTrack(track);
     });
   }
 

@@ -16,8 +16,9 @@
 //   data-label           the button's text (default "Mon conseiller" / "My advisor")
 //
 // The host page listens to `message` events whose origin is the node's and whose data has
-// `source: "rtserver"`: `ready`, `unread` {count}, `call_started` {room}, `call_ended` {room,
-// reason}, `connection` {state}. `window.rtserverWidget.open()` / `.close()` show and hide the panel.
+// `source: "rtserver"`: `ready`, `unread` {count}, `call_ringing` {room}, `call_started` {room},
+// `call_ended` {room, reason}, `connection` {state}. A ringing call opens the panel, so that the
+// jobseeker sees who calls and can answer. `window.rtserverWidget.open()` / `.close()` show and hide the panel.
 (() => {
   "use strict";
   const SOURCE = "rtserver";
@@ -135,7 +136,7 @@
           launcher?.setAttribute("aria-label", data.count ? `${label} (${data.count})` : label);
         }
         break;
-      case "call_started": setOpen(true); break;
+      case "call_ringing": case "call_started": setOpen(true); break;
       default: break;
     }
   });

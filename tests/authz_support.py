@@ -165,7 +165,8 @@ def frame_for(key: str, w: World, actor: str, token: str) -> dict[str, Any]:
     frames: dict[str, dict[str, Any]] = {
         "auth": {"token": token},
         "join": {"room": room}, "leave": {"room": room}, "send": {"room": room, "text": "bonjour"},
-        "typing": {"room": room, "active": True}, "read": {"room": room, "offset": 1},
+        "typing": {"room": room, "active": True}, "call": {"room": room, "signal": "declined"},
+        "read": {"room": room, "offset": 1},
         "history": {"room": room, "limit": 10},
         "presence": {"status": "online"}, "ping": {}, "rooms": {},
         "media_join": {"room": room}, "media_leave": {"room": room},

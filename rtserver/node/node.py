@@ -22,6 +22,7 @@ from ..logthrottle import LogThrottle
 from ..metrics import Metrics, watch_loop_lag
 from ..protocol import (
     Auth,
+    CallSignal,
     History,
     Join,
     Leave,
@@ -71,7 +72,7 @@ class Node:
         self.accepting = True
         self._limits = Limits(max_text_chars=settings.max_text_chars, history_page_max=settings.history_page_max)
         core = Feature(name="chat", requests={
-            Join: chat.join, Leave: chat.leave, Send: chat.send, Typing: chat.typing,
+            Join: chat.join, Leave: chat.leave, Send: chat.send, Typing: chat.typing, CallSignal: chat.call_signal,
             Read: chat.read, History: chat.history, SetPresence: self._set_presence,
             Ping: self._ping, ListRooms: lambda conn, req: chat.rooms(conn, req.id),
         })

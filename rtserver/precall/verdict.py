@@ -379,17 +379,22 @@ def result_mode(result: dict[str, Any]) -> str:
 
 def evaluate(measurements: dict[str, Any]) -> dict[str, Any]:
     """The result of a check (without ``ts``): verdict, mode, supported video, the mode's advice,
-    MOS (None without a connected loopback that measured RTT and jitter), findings, and the
+    MOS (None without a connected loopback that measured RTT and jitter, or without a working
+    microphone), findings, and the
     measurements as given."""
     sections = _sections(measurements)
     network, transports, camera = sections.get("network"), sections.get("transports"), sections.get("camera")
     findings = [*_devices(sections), *_connectivity(network, transports)]
     mos: float | None = None
     connected = network is not None and network["connected"]
+    # A voice quality needs a voice: with the microphone refused, missing or failing, the loopback
+    # still measures the network, but a MOS of 4.4 beside "no sound possible" read as a promise.
+    microphone = sections.get("microphone")
+    voice = microphone is None or _device_problem(microphone, MICROPHONE_CODES) is None
     if connected:
         assert network is not None
         findings += _network_quality(network)
-        if network.get("rtt_ms") is not None and network.get("jitter_ms") is not None:
+        if voice and network.get("rtt_ms") is not None and network.get("jitter_ms") is not None:
             mos = estimate_mos(network["rtt_ms"], network["jitter_ms"], network["loss_pct"])
     mode = _mode(findings, network, camera)
     video = Video.NONE if mode is Mode.NONE else Video.AUDIO_ONLY

@@ -5,6 +5,7 @@ from .frames import build_frame
 from .requests import (
     Auth,
     Availability,
+    CallSignal,
     History,
     Join,
     Leave,
@@ -23,7 +24,7 @@ from .requests import (
 from .session import Session, SessionState, TokenBucket, ViolationWindow
 
 __all__ = [
-    "CODECS", "JSON", "MSGPACK", "Auth", "Availability", "Codec", "History", "Join", "Leave", "Limits", "ListRooms",
-    "Ping", "PresenceStatus", "Read", "Request", "Send", "Session", "SessionState", "SetPresence",
+    "CODECS", "JSON", "MSGPACK", "Auth", "Availability", "CallSignal", "Codec", "History", "Join", "Leave", "Limits",
+    "ListRooms", "Ping", "PresenceStatus", "Read", "Request", "Send", "Session", "SessionState", "SetPresence",
     "TokenBucket", "Typing", "ViolationWindow", "build_frame", "negotiate", "parse_request", "request_id",
 ]

@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = [
     "EVENTS", "REPLIES", "Shape", "ack_reply", "appointment", "appointment_reminder", "appointment_reply",
-    "appointments_reply", "callback", "callback_reply", "callbacks_reply", "error", "error_of", "followup",
+    "appointments_reply", "call", "callback", "callback_reply", "callbacks_reply", "error", "error_of", "followup",
     "followup_reply", "hello_reply", "history_reply", "joined_reply", "media_answer_reply", "media_closed",
     "media_connection", "media_fallback", "media_joined_reply", "media_link", "media_offer", "media_participant",
     "media_stats", "media_stats_reply", "media_tracks", "member", "message", "ok_reply", "pong_reply",
@@ -89,6 +89,15 @@ def message(room: str, offset: int, ts: int, sender: str, name: str, text: str, 
 @_event("typing", "room user name active ttl_ms")
 def typing(room: str, user: str, name: str, active: bool, ttl_ms: int) -> Event:
     return {"type": "typing", "room": room, "user": user, "name": name, "active": active, "ttl_ms": ttl_ms}
+
+
+@_event("call", "room user name signal devices?")
+def call(room: str, user: str, name: str, signal: str, devices: str | None = None) -> Event:
+    """A page's word about its video interview (ringing, declined...): relayed, never stored."""
+    out: Event = {"type": "call", "room": room, "user": user, "name": name, "signal": signal}
+    if devices is not None:
+        out["devices"] = devices
+    return out
 
 
 @_event("read", "room user offset")

@@ -79,6 +79,30 @@ class Typing(Request):
     active: bool
 
 
+class CallSignalKind(enum.StrEnum):
+    """What a page tells the others of a conversation about its video interview (not stored)."""
+
+    RINGING = "ringing"  # in the interview, waiting for the others: their pages ring
+    CANCELLED = "cancelled"  # left before anybody answered: stop ringing
+    DECLINED = "declined"  # the ringing page said no
+    DEVICES_REFUSED = "devices_refused"  # the page could not start its camera or microphone
+
+
+class CallDevices(enum.StrEnum):
+    """Which devices a ``devices_refused`` signal is about."""
+
+    CAMERA = "camera"
+    MICROPHONE = "microphone"
+    BOTH = "both"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallSignal(Request):
+    room: str
+    signal: CallSignalKind
+    devices: CallDevices | None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Read(Request):
     room: str
@@ -195,6 +219,17 @@ def _parse_typing(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     return Typing(rid, _string(f, "room", MAX_ROOM_CHARS), active)
 
 
+def _parse_call(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
+    room = _string(f, "room", MAX_ROOM_CHARS)
+    signal = _enum(CallSignalKind, f, "signal")
+    if signal is None:
+        raise _invalid("'signal' is required")
+    devices = _enum(CallDevices, f, "devices")
+    if (devices is None) != (signal is not CallSignalKind.DEVICES_REFUSED):
+        raise _invalid("'devices' goes with the devices_refused signal, and only with it")
+    return CallSignal(rid, room, signal, devices)
+
+
 def _parse_history(rid: Any, f: dict[str, Any], limits: Limits) -> Request:
     limit = f.get("limit", 50)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.history_page_max:
@@ -223,6 +258,7 @@ _PARSERS = {
     "leave": lambda rid, f, lim: Leave(rid, _string(f, "room", MAX_ROOM_CHARS)),
     "send": _parse_send,
     "typing": _parse_typing,
+    "call": _parse_call,
     "read": lambda rid, f, lim: Read(rid, _string(f, "room", MAX_ROOM_CHARS), _offset(f, "offset", required=True)),
     "history": _parse_history,
     "presence": _parse_presence,

@@ -18,7 +18,7 @@ from ..delivery.hub import Hub
 from ..errors import BadRequest, ErrorCode, Forbidden, LimitExceeded, RtError
 from ..journaling import NO_JOURNAL, AccessKind, Journal
 from ..metrics import Metrics
-from ..protocol import History, Join, Leave, Read, Send, Typing, events
+from ..protocol import CallSignal, History, Join, Leave, Read, Send, Typing, events
 from .hooks import AfterSend, BeforeSend, ChatHooks
 from .presence import PresenceService
 
@@ -184,6 +184,16 @@ class ChatService:
         assert conn.identity is not None
         await self._broker.publish(req.room, events.typing(req.room, conn.user_id, conn.identity.name, req.active,
                                                            int(self._config.typing_ttl_s * 1000)))
+        return None if req.id is None else events.ok_reply(req.id)
+
+    async def call_signal(self, conn: Connection, req: CallSignal) -> dict[str, Any] | None:
+        """Relay a page's word about the conversation's interview to its members, like typing:
+        nothing stored, so a page that was not open when the phone rang does not ring later."""
+        self._may_post(conn, req.room)
+        assert conn.identity is not None
+        devices = None if req.devices is None else req.devices.value
+        await self._broker.publish(req.room, events.call(req.room, conn.user_id, conn.identity.name,
+                                                         req.signal.value, devices))
         return None if req.id is None else events.ok_reply(req.id)
 
     async def read(self, conn: Connection, req: Read) -> dict[str, Any]:

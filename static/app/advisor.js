@@ -13,6 +13,7 @@ import { failureText } from "./client-config.js";
 import { byId, el } from "./dom.js";
 import { STRINGS, switchLang, t, translate } from "./i18n.js";
 import { InterviewView } from "./interview-view.js";
+import { keptCall } from "./call-signals.js";
 import { otherNameOf } from "./names.js";
 import { PortfolioView } from "./portfolio-view.js";
 import { reportAway } from "./presence.js";
@@ -92,6 +93,9 @@ async function main() {
       chat.input.focus();
     } });
   portfolio.set(entries);
+  const rejoin = keptCall(); // this tab was in a call before a reload: back to it
+  const rejoinEntry = rejoin && entries.find((e) => e.room === rejoin.room);
+  if (rejoin && rejoinEntry) { portfolio.select(rejoinEntry.jobseeker); interview?.start({ video: rejoin.video }); }
   const lastContacts = loadLastContacts(client, state, portfolio, hello.limits ?? {});
   workspace = page.workspace = new Workspace({ main: byId("main"), views: byId("views"), portfolio, queue: byId("queue") });
 

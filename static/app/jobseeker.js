@@ -11,6 +11,8 @@ import { byId, el } from "./dom.js";
 import { notifyHost } from "./embed.js";
 import { switchLang, t, translate } from "./i18n.js";
 import { InterviewView } from "./interview-view.js";
+import { keptCall } from "./call-signals.js";
+import { Ringer } from "./ringer.js";
 import { reportAway } from "./presence.js";
 import { RoomState } from "./room-state.js";
 import { isEmbedded, storedSession, tokenSource } from "./session.js";
@@ -55,6 +57,7 @@ async function main() {
   const interview = page.interview = new InterviewView({
     client, room, otherName: advisorName, container: byId("interview"),
     onStarted: (r) => {
+      page.ringer?.stop();
       byId("call-actions").hidden = true;
       notifyHost("call_started", { room: r });
       // Alone in the interview: the advisor's console is told through the conversation.
@@ -69,6 +72,11 @@ async function main() {
   byId("call-actions").hidden = false;
   byId("join-video").addEventListener("click", () => interview.start({ video: true }));
   byId("join-audio").addEventListener("click", () => interview.start({ video: false }));
+  page.ringer = new Ringer({ client, room, host: /** @type {HTMLElement} */ (document.querySelector("#main .column-main")),
+    busy: () => interview.active, onAnswer: (video) => interview.start({ video }),
+    onRing: () => notifyHost("call_ringing", { room }) });
+  const rejoin = keptCall(room); // this tab was in the call before a reload
+  if (rejoin) interview.start({ video: rejoin.video });
 
   if (followup) {
     byId("callbacks").hidden = false;

@@ -69,6 +69,7 @@ WS_TABLE: dict[str, dict[str, str]] = {
     "leave":                MEMBERS_ONLY,
     "send":                 MEMBERS_ONLY,
     "typing":               MEMBERS_ONLY,
+    "call":                 MEMBERS_ONLY,
     "read":                 MEMBERS_ONLY,
     "history":              MEMBERS_ONLY,
     "presence":             OK_FOR_ALL,
@@ -107,7 +108,7 @@ WS_TABLE: dict[str, dict[str, str]] = {
 # What the caller does before the request (and, when transferred, before the transfer): each
 # step is tried and its answer ignored (a stranger's join is refused; that is the point).
 PREPARE: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("leave", "send", "typing", "read", "history"), ("join",)),
+    **dict.fromkeys(("leave", "send", "typing", "call", "read", "history"), ("join",)),
     **dict.fromkeys(("media_leave", "media_offer", "media_answer", "media_candidate", "media_restart",
                      "media_receive", "media_report", "media_stats", "media_invite"), ("media_join",)),
     "callback_outcome": ("callback_claim",),

@@ -147,6 +147,21 @@ async def test_typing_indicator_reaches_others_and_is_not_stored(harness):
     assert (await adv.history("conv"))["messages"] == []
 
 
+async def test_call_signals_reach_the_other_member_and_are_not_stored(harness):
+    await harness.room("conv", {"adv": "member", "js": "member"}, kind="conversation")
+    adv = await harness.client("adv", "advisor")
+    js = await harness.client("js")
+    await adv.join("conv")
+    await js.join("conv")
+    assert (await adv.request("call", room="conv", signal="ringing"))["type"] == "ok"
+    ringing = await js.next_event("call", timeout=5)
+    assert (ringing["user"], ringing["signal"], "devices" in ringing) == ("adv", "ringing", False)
+    await js.request("call", room="conv", signal="devices_refused", devices="both")
+    refused = await adv.next_event("call", timeout=5, where=lambda e: e["user"] == "js")
+    assert (refused["signal"], refused["devices"], refused["name"]) == ("devices_refused", "both", "js")
+    assert (await adv.history("conv"))["messages"] == []
+
+
 async def test_member_join_and_leave_events(harness):
     await harness.room("grp", {"a": "member", "b": "member"})
     a = await harness.client("a")

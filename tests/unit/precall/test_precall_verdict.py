@@ -487,6 +487,15 @@ def test_between_the_warning_and_the_blocking_loss_video_stays_at_the_smallest_p
     assert evaluate(network(loss_pct=9.6))["mode"] == "audio"
 
 
+def test_camera_and_microphone_refused_leave_no_mode_and_no_voice_quality():
+    refused = {"permission": "denied", "error": "NotAllowedError"}
+    result = evaluate(with_(PYTHON, camera=refused, microphone=refused))
+    assert (result["verdict"], result["mode"], result["video"]) == ("not-ready", "none", "none")
+    # The loopback measured a good network, but there is no voice to grade.
+    assert result["mos"] is None
+    assert codes(result, "blocking") >= {"camera_denied", "microphone_denied"}
+
+
 @pytest.mark.parametrize(("section", "fields", "mode"), [
     ("camera", {"permission": "denied", "error": "NotAllowedError"}, "audio"),
     ("camera", {"error": "NotFoundError", "devices": 0}, "audio"),

@@ -90,6 +90,11 @@ def test_parse_valid_requests():
     ({"type": "join", "room": "r", "after": 2**63}, ErrorCode.INVALID_MESSAGE),
     ({"type": "history", "room": "r", "limit": 51}, ErrorCode.INVALID_MESSAGE),
     ({"type": "typing", "room": "r", "active": "yes"}, ErrorCode.INVALID_MESSAGE),
+    ({"type": "call", "room": "r"}, ErrorCode.INVALID_MESSAGE),
+    ({"type": "call", "room": "r", "signal": "hello"}, ErrorCode.INVALID_MESSAGE),
+    ({"type": "call", "room": "r", "signal": "devices_refused"}, ErrorCode.INVALID_MESSAGE),
+    ({"type": "call", "room": "r", "signal": "ringing", "devices": "camera"}, ErrorCode.INVALID_MESSAGE),
+    ({"type": "call", "room": "r", "signal": "devices_refused", "devices": "screen"}, ErrorCode.INVALID_MESSAGE),
     ({"type": "presence", "status": "offline"}, ErrorCode.INVALID_MESSAGE),
     ({"type": "presence"}, ErrorCode.INVALID_MESSAGE),
 ])
