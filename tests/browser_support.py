@@ -212,3 +212,16 @@ def node_events_only_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(LinkMonitor, "tick", no_tick)
 
+
+
+async def doc_screenshot(page: Page, name: str) -> None:
+    """A screenshot for the documentation: in test-artifacts/ always, and with
+    ``RTSERVER_UPDATE_SCREENSHOTS=1`` in docs/screenshots/ (JPEG at quality 70, under 150 KB)."""
+    from repo_paths import ARTIFACTS, DOCS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    if os.environ.get("RTSERVER_UPDATE_SCREENSHOTS") == "1":
+        target = DOCS / "screenshots" / f"{name}.jpg"
+        await page.screenshot(path=str(target), type="jpeg", quality=70)
+        assert target.stat().st_size < 150_000, f"{target} is {target.stat().st_size} bytes"

@@ -13,7 +13,6 @@ desktop and phone views are written to docs/screenshots/ (JPEG at quality 70, ab
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,6 @@ import pytest
 import pytest_asyncio
 from conftest import Harness
 from playwright.async_api import Browser, Page, expect
-from repo_paths import ARTIFACTS, DOCS
 from test_browser_pages import (  # the portal's fixtures too, for the widget
     axe_violations,
     frames_from,
@@ -113,12 +111,9 @@ async def answered(advisor: Page, jobseeker: Page) -> None:
 
 
 async def shot(page: Page, name: str) -> None:
-    """A screenshot for the documentation: in the artifacts always, in docs/ when asked."""
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    if os.environ.get("RTSERVER_UPDATE_SCREENSHOTS") == "1":
-        target = DOCS / "screenshots" / f"{name}.jpg"
-        await page.screenshot(path=str(target), type="jpeg", quality=70)
-        assert target.stat().st_size < 150_000, f"{target} is {target.stat().st_size} bytes"
+    from browser_support import doc_screenshot  # the plugin, imported by then
+
+    await doc_screenshot(page, name)
 
 
 # -- defect 5: a camera or microphone that cannot start -------------------------------------------

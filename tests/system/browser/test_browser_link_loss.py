@@ -53,13 +53,13 @@ async def relay(node: Harness) -> AsyncIterator[LinkProxy]:
         await proxy.close()
 
 
-async def open_jobseeker(browser_session: BrowserSession, relay: LinkProxy) -> Page:
+async def open_jobseeker(browser_session: BrowserSession, relay: LinkProxy, lang: str = "fr") -> Page:
     token = browser_session.harness.token("js-1", "jobseeker", name="Karim Benali")
     page = await browser_session.context.new_page()
     browser_session.track("jobseeker", page)
     stored = json.dumps({"token": token, "user": "", "name": "", "role": "", "expires_at": 2**52})
     await page.add_init_script(f"sessionStorage.setItem('rtserver.session', {json.dumps(stored)});")
-    await page.goto(relay.url("/static/jobseeker.html"))
+    await page.goto(relay.url(f"/static/jobseeker.html?lang={lang}"))
     await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)
     return page
 
@@ -97,11 +97,17 @@ async def test_a_message_written_during_a_long_outage_is_sent_once_when_the_link
     assert (await texts_stored(node, room)).count("Écrit pendant la coupure") == 1
 
 
+# What the page says, in each of its languages (static/app/i18n.js).
+SAYS = {"fr": {"lost": "Connexion perdue", "waiting": "En attente de la connexion"},
+        "en": {"lost": "Connection lost", "waiting": "Waiting for the connection"}}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
 async def test_a_dead_link_is_shown_and_the_other_side_sees_the_jobseeker_offline(
-        browser_session: BrowserSession, node: Harness, relay: LinkProxy) -> None:
+        browser_session: BrowserSession, node: Harness, relay: LinkProxy, lang: str) -> None:
     await node.followup()
     advisor = await node.client("adv-1", "advisor")
-    karim = await open_jobseeker(browser_session, relay)
+    karim = await open_jobseeker(browser_session, relay, lang)
     room = await karim.evaluate("() => window.rtPage.chat.room")
     joined = await advisor.join(room)
     assert any(m.get("user") == "js-1" and m.get("status") == "online" for m in joined["members"]), joined
@@ -111,7 +117,7 @@ async def test_a_dead_link_is_shown_and_the_other_side_sees_the_jobseeker_offlin
     banner = karim.locator("#connection")
     # The ping's interval plus its deadline, and a second of slack for the page's timers.
     await expect(banner).to_have_attribute("data-state", "lost", timeout=PING_EVERY_MS + PING_DEADLINE_MS + 1_000)
-    await expect(banner).to_contain_text("Connexion perdue")
+    await expect(banner).to_contain_text(SAYS[lang]["lost"])
     print(f"banner after {time.monotonic() - frozen_at:.1f} s")
     # The node's heartbeat: a ping every heartbeat_s, the peer dropped when the pong is missing.
     event = await advisor.next_event("presence", timeout=3 * HEARTBEAT_S + 2,
@@ -125,7 +131,7 @@ async def test_a_dead_link_is_shown_and_the_other_side_sees_the_jobseeker_offlin
     await karim.keyboard.press("Enter")
     pending = karim.locator(".chat li.message.pending")
     await expect(pending.locator(".ticks")).to_have_attribute("data-tick", "waiting")
-    await expect(pending.locator(".ticks")).to_contain_text("En attente de la connexion")
+    await expect(pending.locator(".ticks")).to_contain_text(SAYS[lang]["waiting"])
     await pending.locator("[data-action=cancel]").click()
     await expect(pending).to_have_count(0)
 

@@ -19,6 +19,12 @@ from test_browser_pages import axe_violations
 if TYPE_CHECKING:  # imported by pytest as a plugin (below), so that its asserts are rewritten
     from browser_support import BrowserSession
 
+
+async def doc_screenshot(page: Page, name: str) -> None:
+    from browser_support import doc_screenshot as write  # the plugin, imported by then
+
+    await write(page, name)
+
 pytest_plugins = ["browser_support"]  # browser, node, browser_session
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
 
@@ -106,6 +112,7 @@ async def test_a_desktop_workspace_of_150_finds_signals_and_keeps_the_queue_in_v
     chip = page.locator("#portfolio button.row[data-jobseeker='js-120'] .chip.callback")
     await expect(chip).to_have_text("Rappel demandé")
     assert await page.evaluate("() => document.documentElement.scrollHeight") <= DESKTOP["height"] + 1
+    await doc_screenshot(page, "workspace-desktop")
 
     # Found and opened by search from the keyboard: "/", a few letters, Enter.
     target = 143
@@ -229,6 +236,7 @@ async def test_a_phone_workspace_of_150_shows_one_view_at_a_time(browser_session
     await expect(page.locator("#portfolio")).to_be_hidden()
     await views.locator("[data-view=todo]").click()
     await expect(page.locator("#queue .queue-item")).to_be_in_viewport()
+    await doc_screenshot(page, "workspace-phone")
     assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     assert await axe_violations(page) == []
     await views.locator("[data-view=portfolio]").click()
