@@ -135,8 +135,6 @@ class Fallbacks {
   }
 }
 
-/** @typedef {import("/static/rtclient.js").RtClient} RtClient */
-
 /** Whether the framing page is the node's own (the jobseeker page), which may be scripted. */
 function sameOriginParent() {
   if (window.parent === window) return false;
