@@ -199,7 +199,8 @@ const LAST_CONTACT_RENDER_EVERY = 10;
  */
 async function portfolioEntries(client, state, hello) {
   /** @type {Array<Record<string, any>>} */
-  const rows = await client.request("followup").then((r) => r.portfolio ?? []).catch(() => []);
+  const rows = await client.request("followup").then((r) => r.portfolio ?? [])
+    .catch(() => /** @type {Array<Record<string, any>>} */ ([]));
   const rooms = rows.length ? rows.map((r) => r.room) : hello.rooms.map((/** @type {any} */ r) => r.room);
   const verdicts = await loadVerdicts(client, rows);
   /** @type {Map<string, Record<string, any>>} */

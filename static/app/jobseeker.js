@@ -46,7 +46,8 @@ async function main() {
   reportAway(client);
   byId("who").textContent = t("welcome", hello.name || hello.user);
 
-  const followup = await client.request("followup").then((r) => r.followup).catch(() => null);
+  const followup = await client.request("followup").then((r) => r.followup)
+    .catch(() => /** @type {Record<string, any> | null} */ (null));
   const room = followup?.room ?? hello.rooms[0]?.room;
   if (!room) {
     showNotice(t("noAdvisor"));
