@@ -215,11 +215,20 @@ export class RtClient {
     return this._connecting;
   }
 
+  /**
+   * Whether close() has run. _open() asks after each await, through this method: close() may
+   * run while the token or the hello is awaited, and TypeScript keeps `this.state` narrowed to
+   * the value set before the await, so an inline test would read as always false.
+   */
+  _closed() {
+    return this.state === "closed";
+  }
+
   /** @returns {Promise<Event>} */
   async _open() {
     this.state = this.hello ? "reconnecting" : "connecting";
     const token = await this.options.token();
-    if (this.state === "closed") throw new ClientError("client closed", "closed");
+    if (this._closed()) throw new ClientError("client closed", "closed");
     const ws = new this.options.WebSocket(this.options.url, [SUBPROTOCOL]);
     this.ws = ws;
     const hello = await new Promise((resolve, reject) => {
@@ -239,7 +248,7 @@ export class RtClient {
       };
       ws.onclose = (e) => fail(new ClientError(`closed before hello (${e.code})`, "connection_lost", e.code));
     });
-    if (this.state === "closed") {
+    if (this._closed()) {
       ws.close(1000);
       throw new ClientError("client closed", "closed");
     }

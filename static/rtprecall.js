@@ -459,9 +459,11 @@ async function measureLoopback(client, stream, { measureMs, onProgress, signal, 
     if (interview.videoMaxKbps !== null) await interview.limitVideo(null).catch(() => {}); // the check is over
     await interview.leave().catch(() => {});
   }
+  /** A relay transport not probed (no TURN server offered it, or the join failed) is null. */
+  const unprobed = /** @type {boolean | null} */ (null);
   const transports = {
     udp: network.connected ? network.transport === "udp" : false,
-    "turn-udp": null, "turn-tcp": null, "turn-tls": null, ...await probes, turn_configured: turnConfigured,
+    "turn-udp": unprobed, "turn-tcp": unprobed, "turn-tls": unprobed, ...await probes, turn_configured: turnConfigured,
   };
   return { network, transports };
 }
@@ -477,7 +479,7 @@ function withTimeout(promise, ms) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   return Promise.race([
-    promise.catch((error) => { console.warn("pre-call loopback did not start", error); return null; }),
+    promise.catch((error) => { console.warn("pre-call loopback did not start", error); return /** @type {T | null} */ (null); }),
     new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -517,7 +519,7 @@ async function mediaReturns(interview, deadline, signal) {
 async function snapshot(client, interview, room) {
   const [stats, node] = await Promise.all([
     interview.getStats(),
-    client.request("media_stats", { room }, { timeoutMs: 1000 }).catch(() => null),
+    client.request("media_stats", { room }, { timeoutMs: 1000 }).catch(() => /** @type {Record<string, any> | null} */ (null)),
   ]);
   return { ...stats, node, at: performance.now() };
 }
@@ -622,7 +624,8 @@ async function settleHold(client, interview, room, report, deadline, signal, set
   const until = Math.min(deadline, performance.now() + HOLD_SETTLE_MAX_MS);
   while (typeof report?.settled_ms !== "number" && performance.now() < until) {
     await delay(PROBE_POLL_MS, signal);
-    const stats = await client.request("media_stats", { room }, { timeoutMs: 1000 }).catch(() => null);
+    const stats = await client.request("media_stats", { room }, { timeoutMs: 1000 })
+      .catch(() => /** @type {Record<string, any> | null} */ (null));
     report = stats?.probe ?? report; // a reply lost on the link is not the end
   }
   return report;

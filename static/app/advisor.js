@@ -24,6 +24,19 @@ import { storedSession, tokenSource } from "./session.js";
 import { Workspace } from "./workspace.js";
 
 /** @typedef {import("./portfolio-view.js").Entry} Entry */
+/**
+ * @typedef {object} AdvisorPage
+ * @property {RtClient} client
+ * @property {RoomState} [state]
+ * @property {PortfolioView} [portfolio]
+ * @property {CallbackQueue} [queue]        only in a follow-up portfolio
+ * @property {AppointmentsView} [appointments]  only in a follow-up portfolio
+ * @property {ChatView} [chat]              the conversation on screen
+ * @property {InterviewView} [interview]
+ * @property {Workspace} [workspace]
+ * @property {Signals} [signals]
+ * @property {BulkMessage} [bulk]
+ */
 
 /**
  * Unread messages a first join replays per conversation to tell people's messages from the
@@ -48,7 +61,8 @@ async function main() {
   if (storedSession()?.demo) byId("sign-out").hidden = false;
   const client = new RtClient({ token });
   showConnectionState(client, byId("connection"));
-  const page = /** @type {any} */ (window).rtPage = { client };  // for the browser tests and debugging
+  // window.rtPage is for the browser tests and debugging; the views join it as they are built.
+  const page = /** @type {any} */ (window).rtPage = /** @type {AdvisorPage} */ ({ client });
   const hello = await client.connect();
   reportAway(client);
   byId("who").textContent = hello.name || hello.user;
@@ -185,7 +199,8 @@ const LAST_CONTACT_RENDER_EVERY = 10;
  */
 async function portfolioEntries(client, state, hello) {
   /** @type {Array<Record<string, any>>} */
-  const rows = await client.request("followup").then((r) => r.portfolio ?? []).catch(() => []);
+  const rows = await client.request("followup").then((r) => r.portfolio ?? [])
+    .catch(() => /** @type {Array<Record<string, any>>} */ ([]));
   const rooms = rows.length ? rows.map((r) => r.room) : hello.rooms.map((/** @type {any} */ r) => r.room);
   const verdicts = await loadVerdicts(client, rows);
   /** @type {Map<string, Record<string, any>>} */

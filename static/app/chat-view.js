@@ -239,12 +239,13 @@ export class ChatView {
     if (e.key) this.pending.delete(e.key);
     for (const [key, entry] of this.pending) if (entry.offset === e.offset) this.pending.delete(key);
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
-    this.messages.set(e.offset, /** @type {ChatMessage} */ (e));
+    const message = /** @type {ChatMessage} */ (e);
+    this.messages.set(e.offset, message);
     this._clearTyping(e.from);
     this._render();
     if (atBottom || mine) this.list.scrollTop = this.list.scrollHeight;
     if (!mine) {
-      announce(t("newMessageFrom", this._nameOf(e), messageText(e)));
+      announce(t("newMessageFrom", this._nameOf(message), messageText(message)));
       this.markRead();
     }
   }

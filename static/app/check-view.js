@@ -26,9 +26,11 @@ const SEVERITY_ORDER = { blocking: 0, warning: 1, info: 2 };
 /**
  * A finding's text in the page's language (French, then English, then whatever there is).
  * @param {Record<string, string> | string | undefined} text
+ * @returns {string}
  */
 function inLang(text) {
-  if (!text || typeof text === "string") return text ?? "";
+  if (!text) return "";
+  if (typeof text === "string") return text;
   return text[lang] ?? text.fr ?? text.en ?? Object.values(text)[0] ?? "";
 }
 

@@ -28,7 +28,9 @@ async function main() {
     return;
   }
   const client = new RtClient({ token });
-  const page = /** @type {any} */ (window).rtPage = { client, result: null, measurements: null }; // for the browser tests and debugging
+  // window.rtPage is for the browser tests and debugging: the client, then the node's result and the measurements.
+  const page = /** @type {any} */ (window).rtPage = {
+    client, result: /** @type {Record<string, any> | null} */ (null), measurements: /** @type {Record<string, any> | null} */ (null) };
   const hello = await client.connect();
   if (!framed) showWayBack(hello.role);
 
@@ -117,7 +119,8 @@ class Fallbacks {
     byId("audio-only").hidden = mode === "none";
     // A call-back is asked for by a jobseeker of a follow-up (docs/workflow.md); nobody else can.
     if (!this.callbacks && this.hello.role === "jobseeker") {
-      const followup = await this.client.request("followup").then((r) => r.followup).catch(() => null);
+      const followup = await this.client.request("followup").then((r) => r.followup)
+        .catch(() => /** @type {Record<string, any> | null} */ (null));
       if (followup) {
         this.callbacks = new CallbackForm({ client: this.client, container: byId("callback") });
         this.callbacks.reason.value = t("precallCallbackReason");
@@ -134,8 +137,6 @@ class Fallbacks {
     tellParent("precall_fallback", { choice: "audio" });
   }
 }
-
-/** @typedef {import("/static/rtclient.js").RtClient} RtClient */
 
 /** Whether the framing page is the node's own (the jobseeker page), which may be scripted. */
 function sameOriginParent() {

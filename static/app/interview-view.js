@@ -280,7 +280,7 @@ export class InterviewView {
     }
     const interview = this.interview;
     if (!interview) return;
-    const found = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+    const found = await navigator.mediaDevices.enumerateDevices().catch(() => /** @type {MediaDeviceInfo[]} */ ([]));
     const stream = /** @type {MediaStream} */ (interview.localStream);
     /**
      * @param {"audio" | "video"} kind

@@ -20,6 +20,17 @@ import { otherNameOf } from "./names.js";
 
 const PRECALL_PAGE = "/static/check.html";
 
+/**
+ * @typedef {object} JobseekerPage
+ * @property {RtClient} client
+ * @property {RoomState} [state]
+ * @property {ChatView} [chat]
+ * @property {InterviewView} [interview]
+ * @property {Ringer} [ringer]
+ * @property {CallbackForm} [callbacks]         only with a follow-up
+ * @property {AppointmentsView} [appointments]  only with a follow-up
+ */
+
 async function main() {
   translate();
   byId("lang").addEventListener("click", switchLang);
@@ -29,12 +40,14 @@ async function main() {
 
   const client = new RtClient({ token });
   showConnectionState(client, byId("connection"), (state) => notifyHost("connection", { state }));
-  const page = /** @type {any} */ (window).rtPage = { client };  // for the browser tests and debugging
+  // window.rtPage is for the browser tests and debugging; the views join it as they are built.
+  const page = /** @type {any} */ (window).rtPage = /** @type {JobseekerPage} */ ({ client });
   const hello = await client.connect();
   reportAway(client);
   byId("who").textContent = t("welcome", hello.name || hello.user);
 
-  const followup = await client.request("followup").then((r) => r.followup).catch(() => null);
+  const followup = await client.request("followup").then((r) => r.followup)
+    .catch(() => /** @type {Record<string, any> | null} */ (null));
   const room = followup?.room ?? hello.rooms[0]?.room;
   if (!room) {
     showNotice(t("noAdvisor"));
