@@ -13,6 +13,7 @@ from conftest import Harness
 from rtserver.client.precall import (
     ENCODER_MIN_KBPS,
     PROBE_KBPS,
+    InboundCounters,
     NoiseVideo,
     check_network,
     downlink_loss_pct,
@@ -98,6 +99,24 @@ def test_network_measurements_take_the_worse_direction_and_deltas():
     # When the node said what reached it, that is the send rate (a capped link dropped the rest).
     capped = network_measurements({**first, "up_bytes": 1000}, {**last, "up_bytes": 38_500}, "udp")
     assert capped["send_kbps"] == 150
+
+
+def test_a_stream_that_vanishes_from_the_report_keeps_its_last_counts():
+    # aiortc reports a receiver's SSRCs under one stats id: from the first retransmission on, the
+    # RTX stream's entry replaces the video's. Summing only what a report shows gave a negative
+    # expected count over the window, read as 0 % loss on a 5 %-loss link.
+    counters = InboundCounters()
+    counters.update(1, received=3800, lost=200)  # video, before any retransmission
+    counters.update(2, received=238, lost=12)  # sound
+    first_received, first_lost = counters.totals()
+    counters.update(2, received=475, lost=25)  # the next report: sound only (video overwritten by RTX)
+    last_received, last_lost = counters.totals()
+    assert (first_received, first_lost) == (4038, 212) and (last_received, last_lost) == (4275, 225)
+    sample = {"t": 0.0, "sent_bytes": 0, "recv_bytes": 0, "up_expected": 0, "up_lost": 0, "up_bytes": None,
+              "jitter_ms": [], "rtt_ms": []}
+    first = {**sample, "down_expected": first_received + first_lost, "down_lost": first_lost}
+    last = {**sample, "t": 5.0, "down_expected": last_received + last_lost, "down_lost": last_lost}
+    assert network_measurements(first, last, "udp")["loss_down_pct"] == pytest.approx(5.2, abs=0.1)
 
 
 def test_a_lost_count_that_goes_back_reads_as_no_loss_not_a_negative_one():
