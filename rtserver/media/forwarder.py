@@ -71,7 +71,9 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     RTP_HISTORY_SIZE,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
     unpack_remb_fci,
@@ -630,6 +632,11 @@ class Outbound:
         self.keyframe_requests_received = 0
         self.nacks_received = 0
         self.remb_bps: int | None = None
+        # When the subscriber's last two receiver reports about this section arrived (monotonic): the
+        # last one's loss covers the time between them. Chromium reports sound every ~5 s, so a loss
+        # figure can describe a link as it was seconds ago (see links.LinkMonitor._receive).
+        self.report_at: float | None = None
+        self.report_since: float | None = None
         # False: the subscriber's NACKs and keyframe requests are counted, not acted on (the pre-call probe)
         self.repairs = True
         self._sender: RTCRtpSender = sender
@@ -706,6 +713,8 @@ class Outbound:
             self.nacks_received += len(packet.lost)
             if not self.repairs:
                 return
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and any(r.ssrc == self.ssrc for r in packet.reports):
+            self.report_since, self.report_at = self.report_at, time.monotonic()
         await self._original_rtcp(packet)  # reports (RTT, loss) and NACKs (answered from the history)
 
     async def stats(self) -> dict[str, Any]:
@@ -721,5 +730,7 @@ class Outbound:
                     out["rtt_ms"] = round(stat.roundTripTime * 1000, 1)
                 out["loss"] = round(stat.fractionLost / 256, 4)  # the last report's fraction, a raw byte
                 out["packets_lost"] = max(0, stat.packetsLost)
+                # the span the loss covers: from the report before (None: from the stream's start)
+                out["loss_since"] = self.report_since
                 out["jitter_ms"] = round(stat.jitter * 1000 / self._clock_rate, 2)
         return out

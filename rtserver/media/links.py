@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .room import MediaRoom
     from .track import DownTrack, Publication
 
-__all__ = ["DIRECTIONS", "LinkConfig", "LinkCounts", "LinkMonitor"]
+__all__ = ["DIRECTIONS", "LinkConfig", "LinkCounts", "LinkMonitor", "report_is_current"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,17 @@ class _ParticipantLinks:
         self.report_at = 0.0
         self.report_window_s = 0.0
         self.send_changed_at = 0.0  # the last send transition: reports older than it say what was
+        self.receive_changed_at: float | None = None  # the last receive transition (None: none yet)
+
+
+def report_is_current(since: float | None, changed_at: float | None) -> bool:
+    """Whether a receiver report's loss, counted since ``since`` (None: since the stream started),
+    describes the link as it is since video to the subscriber last went off or on (``changed_at``).
+    Chromium reports sound every ~5 s: after a thin downlink's fallback, its report of the sound
+    still carried the 13-27 % lost while video choked the link, 4-6 s after the cap was lifted
+    and the page itself measured no loss; the trial of video then failed on that figure (1 run
+    in 4 on a loaded machine)."""
+    return changed_at is None or (since is not None and since >= changed_at)
 
 
 def _worst(verdicts: list[tuple[Verdict, dict[str, Any]]]) -> tuple[Verdict, dict[str, Any]]:
@@ -209,7 +220,9 @@ class LinkMonitor:
         self._loss: weakref.WeakKeyDictionary[Publication, _Loss] = weakref.WeakKeyDictionary()
         # packets the node forwards on each section, and the loss in the subscriber's last receiver report
         self._sent: weakref.WeakKeyDictionary[DownTrack, _Counter] = weakref.WeakKeyDictionary()
-        self._report_loss: weakref.WeakKeyDictionary[DownTrack, float] = weakref.WeakKeyDictionary()
+        # (loss, since): since when the last report's loss was counted (None: the stream's start)
+        self._report_loss: weakref.WeakKeyDictionary[DownTrack, tuple[float, float | None]] = \
+            weakref.WeakKeyDictionary()
         self._announced: list[tuple[Any, ...]] | None = None
 
     def _state(self, user: str) -> _ParticipantLinks:
@@ -250,7 +263,7 @@ class LinkMonitor:
                 machine = links.machines[direction]
                 transition = machine.update(now, verdict, active=active)
                 if transition is not None:
-                    self._apply(participant, links, direction, transition, now)
+                    self._apply(participant, links, direction, transition, now, figures)
                 self._show(links.shown[direction], machine, verdict, figures, by_choice)
         entries = self._entries()
         state = [(e["user"], *((e[d]["level"], e[d]["video"], e[d]["reason"]) for d in DIRECTIONS)) for e in entries]
@@ -281,11 +294,12 @@ class LinkMonitor:
                 counter.samples.clear()
             counter.add(now, downtrack.outbound.packets)
             if counter.flowing_since is not None:
-                loss = (await downtrack.outbound.stats()).get("loss")
+                stats = await downtrack.outbound.stats()
+                loss = stats.get("loss")
                 if loss is None:
                     self._report_loss.pop(downtrack, None)
                 else:
-                    self._report_loss[downtrack] = loss
+                    self._report_loss[downtrack] = (loss, stats.get("loss_since"))
 
     def _receive(self, participant: Participant, links: _ParticipantLinks, now: float
                  ) -> tuple[Verdict, dict[str, Any], bool, bool]:
@@ -308,9 +322,9 @@ class LinkMonitor:
                 continue  # what U gets of it is no better than what reaches the node: not U's link
             flowing[(publication.owner, publication.kind)] = downtrack
             if counter.flowing_for(now) >= RATE_WINDOW_S:
-                loss = self._report_loss.get(downtrack)
-                if loss is not None:
-                    losses.append(loss)
+                reported = self._report_loss.get(downtrack)
+                if reported is not None and report_is_current(reported[1], links.receive_changed_at):
+                    losses.append(reported[0])
                 # An estimate that never fell since video (re)started to U is still finding the link
                 # (it grows from what flows, at most 1.5 times it): not a measure of a thin one.
                 if downtrack.kind == "video" and downtrack.outbound.remb_bps and downtrack.remb_trend.congested:
@@ -394,7 +408,7 @@ class LinkMonitor:
 
     # -- outputs -----------------------------------------------------------------------------
     def _apply(self, participant: Participant, links: _ParticipantLinks, direction: str, transition: Transition,
-               now: float) -> None:
+               now: float, figures: dict[str, Any]) -> None:
         if transition.trial_held:
             self.counts.recoveries[(direction, "held")] += 1
             return
@@ -402,9 +416,12 @@ class LinkMonitor:
             self.counts.recoveries[(direction, "trial")] += 1
         else:
             self.counts.fallbacks[(direction, str(transition.reason))] += 1
-        log.info("interview %s: video %s %s: %s", personal(self.room.id), "to" if direction == "receive" else "from",
-                 personal(participant.user_id), "back (trial)" if transition.video else f"off ({transition.reason})")
+        # The figures that decided (numbers only): why a call fell back is the first thing asked of a log.
+        log.info("interview %s: video %s %s: %s %s", personal(self.room.id), "to" if direction == "receive" else "from",
+                 personal(participant.user_id), "back (trial)" if transition.video else f"off ({transition.reason})",
+                 " ".join(f"{k}={v}" for k, v in figures.items() if v is not None))
         if direction == "receive":
+            links.receive_changed_at = now
             participant.auto_receive_video = transition.video
             participant.subscriber.apply_pauses()
         else:

@@ -1,0 +1,161 @@
+"""The link monitor's use of the subscriber's receiver reports, without sockets: a jobseeker
+receiving an advisor's sound and video through fakes shaped like the node's forwarding objects.
+
+Chromium reports sound about every 5 s, so the loss in its last report can describe the link as
+it was before video to the subscriber went off or on. Such a report must neither hold video off
+nor end a trial; one that covers only the time since the change must count."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from rtserver.media.fallback import FallbackTimings
+from rtserver.media.links import LinkConfig, LinkCounts, LinkMonitor, report_is_current
+
+pytestmark = pytest.mark.unit
+
+TIMINGS = FallbackTimings(after_s=2.0, retry_s=3.0, retry_max_s=12.0, hold_s=3.0)
+
+
+@dataclasses.dataclass(eq=False)
+class FakePublication:
+    owner: str
+    kind: str
+    frames: int = 0
+    packets: int = 0
+    inbound: Any = None
+    uplink_congested: bool = False
+
+
+@dataclasses.dataclass(eq=False)
+class FakeOutbound:
+    packets: int = 0
+    remb_bps: int | None = None
+    loss: float | None = None
+    loss_since: float | None = None
+
+    async def stats(self) -> dict[str, Any]:
+        return {} if self.loss is None else {"loss": self.loss, "loss_since": self.loss_since}
+
+
+@dataclasses.dataclass(eq=False)
+class FakeTrend:
+    congested: bool = False
+
+
+@dataclasses.dataclass(eq=False)
+class FakeDownTrack:
+    publication: FakePublication
+    outbound: FakeOutbound = dataclasses.field(default_factory=FakeOutbound)
+    paused: bool = False
+    remb_trend: FakeTrend = dataclasses.field(default_factory=FakeTrend)
+
+    @property
+    def kind(self) -> str:
+        return self.publication.kind
+
+
+class FakeSubscriber:
+    def __init__(self, participant: FakeParticipant, downtracks: list[FakeDownTrack]):
+        self.participant, self.downtracks, self.receive_video = participant, downtracks, True
+
+    def apply_pauses(self) -> None:
+        for downtrack in self.downtracks:
+            downtrack.paused = downtrack.kind == "video" and not self.participant.auto_receive_video
+
+
+class FakeParticipant:
+    def __init__(self, user_id: str, downtracks: list[FakeDownTrack]):
+        self.user_id, self.auto_receive_video, self.auto_send_video = user_id, True, True
+        self.subscriber = FakeSubscriber(self, downtracks)
+        self.posted: list[dict[str, Any]] = []
+
+    def post(self, event: dict[str, Any]) -> None:
+        self.posted.append(event)
+
+
+class FakeRoom:
+    def __init__(self) -> None:
+        self.id = "followup-js"
+        self.audio, self.video = FakePublication("adv", "audio"), FakePublication("adv", "video")
+        self.publications = {"a": self.audio, "v": self.video}
+        self.audio_down, self.video_down = FakeDownTrack(self.audio), FakeDownTrack(self.video)
+        self.jobseeker = FakeParticipant("js", [self.audio_down, self.video_down])
+        self.participants = {"js": self.jobseeker}
+        self.events: list[dict[str, Any]] = []
+
+    def publications_of(self, user: str) -> list[FakePublication]:
+        return [p for p in self.publications.values() if p.owner == user]
+
+    def broadcast(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def flow(self) -> None:
+        """One tick's worth of media: the advisor publishes, the node forwards what is not paused."""
+        for publication, downtrack, packets in ((self.audio, self.audio_down, 50), (self.video, self.video_down, 60)):
+            publication.packets += packets
+            publication.frames += 20 if publication.kind == "video" else 0
+            if not downtrack.paused:
+                downtrack.outbound.packets += packets
+
+    def fallbacks(self) -> list[tuple[bool, str]]:
+        return [(e["video"], e["reason"]) for e in self.events if e["type"] == "media_fallback"]
+
+
+async def run(monitor: LinkMonitor, room: FakeRoom, start: float, end: float, step: float = 0.5) -> float:
+    now = start
+    while now < end:
+        room.flow()
+        await monitor.tick(now)
+        now += step
+    return now
+
+
+async def fall_back(room: FakeRoom) -> tuple[LinkMonitor, float]:
+    """Video to the jobseeker goes off for loss (every report says 30 %): the monitor and the time."""
+    monitor = LinkMonitor(room, LinkConfig(timings=TIMINGS), LinkCounts())  # type: ignore[arg-type]
+    for downtrack in (room.audio_down, room.video_down):
+        downtrack.outbound.loss, downtrack.outbound.loss_since = 0.30, 0.0
+    now = 100.0
+    while not room.fallbacks():
+        assert now < 110.0, "no fallback within 10 s of 30 % loss"
+        now = await run(monitor, room, now, now + 0.5)
+    assert room.fallbacks() == [(False, "loss")] and room.video_down.paused
+    return monitor, now
+
+
+async def test_a_report_from_before_the_fallback_does_not_hold_video_off_nor_end_its_trial():
+    room = FakeRoom()
+    monitor, now = await fall_back(room)
+    changed = now - 0.5
+    # The link is restored, but the sound's last report still covers the time before the change
+    # (a report every 5 s); the video's report too, until a new one arrives.
+    room.audio_down.outbound.loss_since = changed - 1.0
+    now = await run(monitor, room, now, now + TIMINGS.retry_s + 1.0)
+    assert room.fallbacks() == [(False, "loss"), (True, "recovered")] and not room.video_down.paused
+    # The video's reports are clean from the trial on; the sound's old one is still the last.
+    room.video_down.outbound.loss, room.video_down.outbound.loss_since = 0.0, now
+    await run(monitor, room, now + 0.5, now + TIMINGS.after_s + TIMINGS.hold_s + 2.0)
+    assert room.fallbacks() == [(False, "loss"), (True, "recovered")], room.fallbacks()
+    assert monitor.counts.recoveries[("receive", "held")] == 1
+
+
+async def test_a_report_covering_only_the_time_since_the_fallback_still_counts():
+    room = FakeRoom()
+    monitor, now = await fall_back(room)
+    # The sound alone still loses 30 %, measured after the change: video would not do better.
+    room.audio_down.outbound.loss_since = now
+    await run(monitor, room, now, now + TIMINGS.retry_s + 3.0)
+    assert room.fallbacks() == [(False, "loss")] and room.video_down.paused
+
+
+@pytest.mark.parametrize(("since", "changed", "current"), [
+    (None, None, True), (5.0, None, True),  # no change yet: every report describes the link
+    (None, 10.0, False), (9.0, 10.0, False),  # it covers time before the change
+    (10.0, 10.0, True), (11.0, 10.0, True),
+])
+def test_report_is_current(since: float | None, changed: float | None, current: bool):
+    assert report_is_current(since, changed) is current
