@@ -89,6 +89,8 @@ const PROBE_KBPS = 1500;
  * @typedef {object} PrecallOptions
  * @property {(progress: Progress) => void} [onProgress]  for a progress bar
  * @property {(stream: MediaStream) => void} [onPreview]  the captured camera and microphone, to show
+ * @property {(stream: MediaStream) => void} [onRelease]  called just before that stream's tracks stop
+ *   (still live: the moment to keep its last picture)
  * @property {(rms: number) => void} [onLevel]  the microphone's level while it is measured (0..1)
  * @property {AbortSignal} [signal]  abort the check (everything is released)
  * @property {number} [measureMs]  loopback measuring window (MEASURE_MS)
@@ -105,8 +107,8 @@ const PROBE_KBPS = 1500;
  * @returns {Promise<{measurements: Measurements, result: Record<string, any>}>}
  */
 export async function runPrecallCheck(client, {
-  onProgress = () => {}, onPreview = () => {}, onLevel = () => {}, signal, measureMs = MEASURE_MS,
-  levelMs = LEVEL_MS,
+  onProgress = () => {}, onPreview = () => {}, onRelease = () => {}, onLevel = () => {}, signal,
+  measureMs = MEASURE_MS, levelMs = LEVEL_MS,
 } = {}) {
   const started = performance.now();
   /** @type {Array<() => void>} */
@@ -119,7 +121,13 @@ export async function runPrecallCheck(client, {
     if (measurements.browser.webrtc && measurements.browser.get_user_media) {
       onProgress({ step: "devices", fraction: 0.05 });
       const devices = await captureDevices();
-      release.push(() => stopTracks(devices.stream));
+      release.push(() => {
+        try {
+          onRelease(devices.stream);
+        } finally {
+          stopTracks(devices.stream);
+        }
+      });
       abortIfAsked(signal);
       measurements.camera = devices.camera;
       measurements.microphone = devices.microphone;

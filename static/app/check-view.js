@@ -47,6 +47,7 @@ export class CheckView {
   constructor(parts) {
     this.parts = parts;
     /** @type {string} */ this._lastStep = "";
+    this._kept = false; // the last picture is already kept (keepStill)
   }
 
   /** @param {import("/static/rtprecall.js").Progress} progress */
@@ -91,22 +92,31 @@ export class CheckView {
    * seeing next to the verdict); with no picture at all, the tile goes.
    */
   stopped() {
-    const { preview, still } = this.parts;
-    const figure = preview.closest("figure");
-    if (preview.srcObject && preview.videoWidth > 0) {
-      const canvas = document.createElement("canvas");
-      canvas.width = preview.videoWidth;
-      canvas.height = preview.videoHeight;
-      canvas.getContext("2d")?.drawImage(preview, 0, 0);
-      still.src = canvas.toDataURL("image/jpeg", 0.85);
-      still.hidden = false;
-      preview.hidden = true;
-      this._caption(t("precallStill"));
-    } else {
-      figure?.setAttribute("hidden", "");
-    }
+    const { preview } = this.parts;
+    if (!this._kept && !this.keepStill()) preview.closest("figure")?.setAttribute("hidden", "");
+    this._kept = false;
     preview.srcObject = null;
     this.parts.meter.value = 0;
+  }
+
+  /**
+   * Keep the preview's current picture in its place; the check calls it while the camera is still
+   * live (drawn after its track stopped, the picture sometimes came out black: a failure in CI).
+   * @returns {boolean} whether there was a picture to keep
+   */
+  keepStill() {
+    const { preview, still } = this.parts;
+    if (!preview.srcObject || preview.videoWidth <= 0) return false;
+    const canvas = document.createElement("canvas");
+    canvas.width = preview.videoWidth;
+    canvas.height = preview.videoHeight;
+    canvas.getContext("2d")?.drawImage(preview, 0, 0);
+    still.src = canvas.toDataURL("image/jpeg", 0.85);
+    still.hidden = false;
+    preview.hidden = true;
+    this._caption(t("precallStill"));
+    this._kept = true;
+    return true;
   }
 
   /**

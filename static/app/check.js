@@ -55,7 +55,8 @@ async function main() {
     document.body.dataset.checking = "true";
     try {
       const { result } = await runPrecallCheck(client, { signal: running.signal,
-        onProgress: (p) => view.progressed(p), onPreview: (s) => view.preview(s), onLevel: (l) => view.level(l) });
+        onProgress: (p) => view.progressed(p), onPreview: (s) => view.preview(s),
+        onRelease: () => view.keepStill(), onLevel: (l) => view.level(l) });
       page.result = result;
       page.measurements = result.measurements;
       view.showResult(result);
