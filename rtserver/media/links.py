@@ -223,6 +223,8 @@ class LinkMonitor:
         # (loss, since): since when the last report's loss was counted (None: the stream's start)
         self._report_loss: weakref.WeakKeyDictionary[DownTrack, tuple[float, float | None]] = \
             weakref.WeakKeyDictionary()
+        # (flowing since, first report after it with decoded frames): see _receive
+        self._decoding: weakref.WeakKeyDictionary[DownTrack, tuple[float, float]] = weakref.WeakKeyDictionary()
         self._announced: list[tuple[Any, ...]] | None = None
 
     def _state(self, user: str) -> _ParticipantLinks:
@@ -284,7 +286,7 @@ class LinkMonitor:
                 self._loss.setdefault(publication, _Loss()).add(now, stats["packets_expected"], stats["packets_lost"])
         downtracks = {d for p in self.room.participants.values() for d in p.subscriber.downtracks
                       if d.publication is not None}
-        for by_downtrack in (self._sent, self._report_loss):
+        for by_downtrack in (self._sent, self._report_loss, self._decoding):
             for left in [d for d in by_downtrack if d not in downtracks]:
                 del by_downtrack[left]
         for downtrack in downtracks:
@@ -342,6 +344,16 @@ class LinkMonitor:
             if entry.kind == "video" and (entry.fps is not None or entry.frozen_ms is not None):
                 source = None if downtrack.publication is None else self._frames.get(downtrack.publication)
                 frozen = None if entry.frozen_ms is None else min(1.0, entry.frozen_ms / 1000 / links.report_window_s)
+                # The first report that shows the picture again after video (re)started to U counts
+                # its frame rate, not its freezes: a restart stalls on its keyframe (Chromium, after a
+                # thin downlink was restored: 34 fps, but 1.6 s of 2 frozen, and the trial failed).
+                decoding = self._decoding.get(downtrack)
+                if decoding is None or decoding[0] != since:
+                    frozen = None
+                    if entry.fps:
+                        self._decoding[downtrack] = (since, links.report_at)
+                elif decoding[1] >= links.report_at:
+                    frozen = None
                 videos.append((entry.fps, None if source is None else source.rate(now), frozen))
         loss, kbps = max(losses) if losses else None, min(estimates) if estimates else None
         samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, loss=loss, kbps=kbps)

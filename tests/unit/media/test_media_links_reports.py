@@ -14,6 +14,7 @@ import pytest
 
 from rtserver.media.fallback import FallbackTimings
 from rtserver.media.links import LinkConfig, LinkCounts, LinkMonitor, report_is_current
+from rtserver.protocol.media import MediaReport, ReceiveFigures
 
 pytestmark = pytest.mark.unit
 
@@ -159,3 +160,39 @@ async def test_a_report_covering_only_the_time_since_the_fallback_still_counts()
 ])
 def test_report_is_current(since: float | None, changed: float | None, current: bool):
     assert report_is_current(since, changed) is current
+
+
+def page_report(fps: float, frozen_ms: float) -> MediaReport:
+    return MediaReport(id=1, room="followup-js", receive=(ReceiveFigures(user="adv", kind="video", fps=fps,
+                                                                    frozen_ms=frozen_ms, loss=0.0),))
+
+
+async def test_the_first_picture_after_a_restart_is_judged_on_its_frame_rate_not_its_freezes():
+    # The page's first report showing the picture again after the trial began: 34 fps, but 1.6 s of
+    # its 2 s frozen while the restart waited on its keyframe. The next report's freezes count.
+    room = FakeRoom()
+    monitor, now = await fall_back(room)
+    for downtrack in (room.audio_down, room.video_down):
+        downtrack.outbound.loss_since = now
+        downtrack.outbound.loss = 0.0
+    now = await run(monitor, room, now, now + TIMINGS.retry_s + 1.0)
+    assert room.fallbacks()[-1] == (True, "recovered")
+    trial_at = now
+    for frozen_ms in (1600.0, 0.0, 0.0, 0.0):
+        now = await run(monitor, room, now, now + 2.0)
+        monitor.report(room.jobseeker, page_report(34.0 if frozen_ms else 20.0, frozen_ms), now)  # type: ignore[arg-type]
+    await run(monitor, room, now, trial_at + TIMINGS.after_s + TIMINGS.hold_s + 1.0)
+    assert room.fallbacks()[-1] == (True, "recovered") and monitor.counts.recoveries[("receive", "held")] == 1
+
+
+async def test_a_picture_that_freezes_after_its_restart_still_ends_the_trial():
+    room = FakeRoom()
+    monitor, now = await fall_back(room)
+    for downtrack in (room.audio_down, room.video_down):
+        downtrack.outbound.loss_since, downtrack.outbound.loss = now, 0.0
+    now = await run(monitor, room, now, now + TIMINGS.retry_s + 1.0)
+    assert room.fallbacks()[-1] == (True, "recovered")
+    for _ in range(4):
+        now = await run(monitor, room, now, now + 2.0)
+        monitor.report(room.jobseeker, page_report(20.0, 1500.0), now)  # type: ignore[arg-type]
+    assert room.fallbacks()[-1] == (False, "low_framerate"), room.fallbacks()
