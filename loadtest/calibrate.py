@@ -117,9 +117,12 @@ def _matrix() -> list[Condition]:
     out += [c("chromium-clean", "Chromium, clean link", browser=True),
             c("chromium-cap300-down", "Chromium, downlink capped at 300 kbit/s", cap_down=300, browser=True),
             c("chromium-cap150-up", "Chromium, uplink capped at 150 kbit/s", cap_up=150, browser=True),
+            c("chromium-cap600-up", "Chromium, uplink capped at 600 kbit/s", cap_up=600, browser=True),
             c("chromium-loss10", "Chromium, 10 % random loss each way", loss_down=0.1, loss_up=0.1, browser=True),
             c("chromium-mobile-3g", "Chromium, 3G (400/150 kbit/s, 150 ms, 2 % loss)", cap_down=400, cap_up=150,
-              delay_ms=150, jitter_ms=20, loss_down=0.02, loss_up=0.02, browser=True)]
+              delay_ms=150, jitter_ms=20, loss_down=0.02, loss_up=0.02, browser=True),
+            c("chromium-mobile-4g-poor", "Chromium, weak 4G (1500/500 kbit/s, 80 ms, 1 % loss)", cap_down=1500,
+              cap_up=500, delay_ms=80, jitter_ms=15, loss_down=0.01, loss_up=0.01, browser=True)]
     return out
 
 

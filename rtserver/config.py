@@ -119,6 +119,9 @@ class Settings:
                                          "trial doubles it")
     media_fallback_retry_max_s: float = _opt(160.0, "longest wait between two trials of video")
     media_fallback_hold_s: float = _opt(10.0, "a trial of video that holds this long keeps video")
+    media_transport_cc: bool = _opt(True, "answer a publisher's transport-wide congestion control (browsers): "
+                                    "the node reports every packet's arrival, and the browser paces its video "
+                                    "to its uplink's queuing delay, not only to its losses")
     precall_max_s: float = _opt(30.0, "a pre-call check's echo session (media room precall:<user>) closes after this")
     precall_history: int = _opt(20, "pre-call check results kept per user (older ones are deleted)")
     interview_outcomes_retention_days: int = _opt(400, "interview outcome summaries are deleted this many days "

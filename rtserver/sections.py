@@ -56,7 +56,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
               "media_max_remote_candidates", "ice_servers", "turn_secret", "turn_ttl_s", "media_drop_timeout_s",
               "media_max_participants", "media_report_every_ms", "media_video_min_fps", "media_video_min_kbps",
               "media_video_max_loss", "media_fallback_after_s", "media_fallback_retry_s",
-              "media_fallback_retry_max_s", "media_fallback_hold_s"),
+              "media_fallback_retry_max_s", "media_fallback_hold_s", "media_transport_cc"),
     "media_routing": ("media_forward_timeout_s", "node_heartbeat_s", "media_owner_lease_s"),
     "precall": ("precall_max_s", "precall_history"),
     "outcomes": ("interview_outcomes_retention_days", "interview_outcomes_checkpoint_s"),

@@ -14,6 +14,10 @@ wants neither, so this module taps aiortc at the RTP level:
   retransmission history (so aiortc's own NACK handling answers from it, over RTX), and keeps
   the sender's report counters so its Sender Reports stay true. The sender's RTCP handler is
   wrapped: PLI/FIR and REMB from the subscriber come to the room instead of an encoder.
+- ``accept_transport_cc`` adds transport-wide congestion control to the answer of a publisher
+  that offers it (aiortc does not speak it): the section's header extensions and codec feedback
+  are extended in place before the answer is made, and ``TransportFeedback`` answers the
+  numbered packets with RTCP transport feedback (rtserver/media/twcc.py builds the bytes).
 - ``new_peer_connection`` guards the remote candidates: every ICE transport the connection
   creates (``RTCPeerConnection.__createDtlsTransport``) gets its ``aioice.Connection``'s
   ``add_remote_candidate`` (where SDP and trickled candidates enter, before aioice resolves an
@@ -56,6 +60,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpCodecCapability,
     RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
@@ -63,6 +68,7 @@ from aiortc import (
 )
 from aiortc import sdp as aiortc_sdp
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -81,10 +87,12 @@ from aiortc.rtp import (
 )
 
 from .candidate_policy import CandidateGate, CandidatePolicy, normalise
+from .twcc import FEEDBACK_INTERVAL_S, TRANSPORT_CC_URI, FeedbackRecorder
 
 __all__ = [
     "SUPPORTED_AIORTC", "AiortcIncompatible", "CodecSpec", "HostAddresses", "Inbound", "InboundHandler",
-    "Outbound", "OutboundHandler", "RtpPacket", "add_forwarding_transceiver", "answer", "check_aiortc",
+    "Outbound", "OutboundHandler", "RtpPacket", "TransportFeedback", "accept_transport_cc",
+    "add_forwarding_transceiver", "answer", "check_aiortc",
     "ice_ufrag", "keep_first_codec", "new_peer_connection", "ntp_now", "offer", "parse_candidate", "pin_host_addresses",
     "receiving_transceivers", "relabel", "set_remote",
 ]
@@ -103,7 +111,7 @@ _SENDER_METHODS = ("send", "_handle_rtcp_packet", "replaceTrack")
 _SENDER_ATTRS = ("_ssrc", "_stream_id", "_RTCRtpSender__rtp_history", "_RTCRtpSender__rtp_header_extensions_map",
                  "_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__octet_count",
                  "_RTCRtpSender__packet_count")
-_TRANSCEIVER_ATTRS = ("_codecs",)
+_TRANSCEIVER_ATTRS = ("_codecs", "_headerExtensions")
 _ICE_REMOTE_ATTRS = ("add_remote_candidate", "_add_remote_candidate", "_closing")
 _ICE_CONNECTION_ATTRS = ("_local_candidates", "_local_candidates_start", "_local_candidates_end", "_components",
                          "_use_ipv4", "_use_ipv6", "get_component_candidates", "connect", "_closing",
@@ -444,6 +452,94 @@ def keep_first_codec(transceiver: RTCRtpTransceiver) -> None:
                            if c is main or (_is_rtx(c) and c.parameters.get("apt") == main.payloadType)]
 
 
+def accept_transport_cc(pc: RTCPeerConnection) -> bool:
+    """After a publisher's offer is set: answer its transport-wide congestion control, if offered.
+
+    aiortc answers only the header extensions and feedback it knows (``HEADER_EXTENSIONS``,
+    ``CODECS``), which leaves a browser with REMB and loss as its only guides. Each section whose
+    offer carries the transport-wide sequence number gets it back, with the id offered, and
+    ``transport-cc`` feedback on each codec the offer gave it to; the receiver's packets then carry
+    the number (aiortc's header map parses it). True when at least one section took it.
+    """
+    remote = pc.remoteDescription
+    if remote is None:
+        return False
+    offered = {m.rtp.muxId: m for m in aiortc_sdp.SessionDescription.parse(remote.sdp).media}
+    accepted = False
+    for transceiver in pc.getTransceivers():
+        _require(transceiver, _TRANSCEIVER_ATTRS, "RTCRtpTransceiver")
+        media = offered.get(transceiver.mid or "")
+        if media is None:
+            continue
+        extension = next((e for e in media.rtp.headerExtensions if e.uri == TRANSPORT_CC_URI), None)
+        if extension is None:
+            continue
+        if not any(e.uri == TRANSPORT_CC_URI for e in transceiver._headerExtensions):
+            transceiver._headerExtensions.append(RTCRtpHeaderExtensionParameters(id=extension.id,
+                                                                                 uri=TRANSPORT_CC_URI))
+        feedback = RTCRtcpFeedback(type="transport-cc")
+        offered_feedback = {c.payloadType: c.rtcpFeedback for c in media.rtp.codecs}
+        for codec in transceiver._codecs:
+            if feedback in offered_feedback.get(codec.payloadType, []) and feedback not in codec.rtcpFeedback:
+                codec.rtcpFeedback.append(feedback)
+        accepted = True
+    return accepted
+
+
+class _RawRtcp:
+    """An RTCP packet already serialised (aiortc has no transport-feedback packet)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+    def __repr__(self) -> str:
+        return f"RawRtcp({len(self.data)} bytes)"
+
+
+class TransportFeedback:
+    """Transport-wide feedback for one publish connection: every numbered packet its sections
+    receive is recorded (``Inbound`` calls ``record``), and the feedback goes out every
+    ``FEEDBACK_INTERVAL_S`` while packets arrive, through the connection's video receiver."""
+
+    def __init__(self, interval_s: float = FEEDBACK_INTERVAL_S):
+        self.recorder = FeedbackRecorder()
+        self._interval_s = interval_s
+        self._t0_ns = time.monotonic_ns()
+        self._via: Inbound | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.sent = 0
+
+    def record(self, seq: int, inbound: Inbound) -> None:
+        # Arrival as the loop sees it: aiortc gives milliseconds, the feedback carries 250 us.
+        self.recorder.record(seq, (time.monotonic_ns() - self._t0_ns) // 1000)
+        if self._via is None or (inbound.kind == "video" and self._via.kind != "video"):
+            self._via = inbound
+        if self._timer is None and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(self._interval_s, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        via = self._via
+        if via is None or via._closed or self._closed:
+            return
+        for data in self.recorder.build(via._rtcp_ssrc, via.ssrc or 0):
+            task = asyncio.ensure_future(via._receiver._send_rtcp(cast(Any, _RawRtcp(data))))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+            self.sent += 1
+
+    def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 class _ForwardTrack(MediaStreamTrack):
     """The track a forwarding sender is given: it never yields a frame, so the sender's own RTP
     loop (the encode path) ends at once; ``Outbound`` writes the packets. Its id is the msid."""
@@ -509,6 +605,7 @@ class Inbound:
         self._nack = NackGenerator() if self.kind == "video" else None
         self.nacks = True  # retransmissions are asked for (set_nacks)
         self._estimator = RemoteBitrateEstimator() if self.kind == "video" else None
+        self.transport_cc: TransportFeedback | None = None  # set when the connection negotiated it
         self._closed = False
         original_receive = receiver.receive
 
@@ -528,6 +625,10 @@ class Inbound:
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         if self._closed or not self._receiver._enabled:
             return
+        if self.transport_cc is not None and packet.extensions.transport_sequence_number is not None:
+            # Every numbered packet, padding probes and retransmissions too: the sender's estimate
+            # of the link is built from them all.
+            self.transport_cc.record(packet.extensions.transport_sequence_number, self)
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -605,6 +706,8 @@ class Inbound:
             out["uplink_estimate_kbps"] = self.uplink_estimate_bps // 1000
         if self.remb_sent_bps is not None:
             out["remb_sent_kbps"] = self.remb_sent_bps // 1000
+        if self.transport_cc is not None:
+            out["transport_cc_feedbacks"] = self.transport_cc.sent
         return out
 
 

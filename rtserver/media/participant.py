@@ -55,6 +55,11 @@ class MediaConfig:
     ice: IceServerConfig = dataclasses.field(default_factory=IceServerConfig)
     drop_timeout_s: float = 15.0
     max_participants: int = 4
+    # Answer a publisher's transport-wide congestion control (rtserver/media/twcc.py) in interviews.
+    # Not in a pre-call check's echo room: its capacity probe (rtserver/precall/probe.py) drives the
+    # browser's ramp with REMB and was calibrated so; Chromium's own probing and delay-based back-off,
+    # fed by this feedback, would move the ramp the probe measures.
+    transport_cc: bool = True
     links: LinkConfig = dataclasses.field(default_factory=LinkConfig)
 
 
@@ -160,6 +165,7 @@ class PublishSession:
         self.pc: RTCPeerConnection | None = None
         self._ufrag: str | None = None
         self._inbounds: dict[Any, Inbound] = {}
+        self._feedback: forwarder.TransportFeedback | None = None
 
     async def apply_offer(self, sdp: str, restart: bool) -> str:
         """Answer the client's offer, publish what it sends; a restart (new ICE credentials) gets a new connection."""
@@ -183,6 +189,12 @@ class PublishSession:
             if transceiver not in self._inbounds:
                 forwarder.keep_first_codec(transceiver)
                 self._inbounds[transceiver] = Inbound(transceiver)
+        if self.participant.config.transport_cc and not self.participant.room.echo \
+                and forwarder.accept_transport_cc(pc):
+            if self._feedback is None:
+                self._feedback = forwarder.TransportFeedback()
+            for inbound in self._inbounds.values():
+                inbound.transport_cc = self._feedback
         answer = await forwarder.answer(pc, self.participant.config.addresses)
         self._ufrag = ufrag
         published = [(t.mid, codec, self._inbounds[t]) for t, codec, sending in forwarder.receiving_transceivers(pc)
@@ -200,6 +212,9 @@ class PublishSession:
         for inbound in self._inbounds.values():
             inbound.close()
         self._inbounds.clear()
+        if self._feedback is not None:
+            self._feedback.close()
+            self._feedback = None
         self._ufrag = None
         if pc is not None:
             await pc.close()

@@ -149,7 +149,8 @@ def media_config(settings: Settings, *, on_refused_candidate: Callable[[Refusal]
             settings, listen=listen, announced=announced, on_refused=on_refused_candidate)),
         ice=IceServerConfig.from_settings(settings.ice_servers, turn_secret=settings.turn_secret,
                                           turn_ttl_s=settings.turn_ttl_s),
-        drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants, links=links)
+        drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants,
+        transport_cc=settings.media_transport_cc, links=links)
 
 
 class MediaService:

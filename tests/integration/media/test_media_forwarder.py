@@ -157,6 +157,44 @@ async def test_a_publish_answer_keeps_one_codec_per_section() -> None:
         await server.close()
 
 
+TWCC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+
+
+def offer_transport_cc(sdp: str) -> str:
+    """What a browser's offer adds for transport-wide congestion control, in every section."""
+    out = []
+    for line in sdp.splitlines():
+        out.append(line)
+        if line.startswith("a=mid:"):
+            out.append(f"a=extmap:5 {TWCC}")
+        if line.startswith("a=rtpmap:") and "rtx" not in line:
+            out.append(f"a=rtcp-fb:{line.split(':')[1].split()[0]} transport-cc")
+    return "\r\n".join(out) + "\r\n"
+
+
+@pytest.mark.parametrize("offered", [True, False])
+async def test_transport_cc_is_answered_when_offered_only(offered: bool) -> None:
+    client = forwarder.new_peer_connection()
+    server = forwarder.new_peer_connection()
+    try:
+        client.addTransceiver("audio", direction="sendonly")
+        client.addTransceiver("video", direction="sendonly")
+        sdp = await forwarder.offer(client, HostAddresses(("127.0.0.1",)))
+        await forwarder.set_remote(server, offer_transport_cc(sdp) if offered else sdp, "offer")
+        for transceiver in server.getTransceivers():
+            forwarder.keep_first_codec(transceiver)
+        assert forwarder.accept_transport_cc(server) is offered
+        assert forwarder.accept_transport_cc(server) is offered  # applied twice (a renegotiation): once
+        answer = await forwarder.answer(server, HostAddresses(("127.0.0.1",)))
+    finally:
+        await client.close()
+        await server.close()
+    assert answer.count(f"a=extmap:5 {TWCC}") == (2 if offered else 0)
+    feedback = [line for line in answer.splitlines() if line.endswith(" transport-cc")]
+    assert len(feedback) == (2 if offered else 0)  # opus and VP8, not RTX
+    assert "goog-remb" in answer  # the REMB stays: it caps the publisher to its subscribers' links
+
+
 def test_candidate_and_ufrag_parsing() -> None:
     candidate = forwarder.parse_candidate("candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", "0", None)
     assert (candidate.ip, candidate.port, candidate.sdpMid) == ("127.0.0.1", 50000, "0")
