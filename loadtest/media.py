@@ -64,6 +64,9 @@ def add_parser(commands: Any) -> None:
     g.add_argument("--setup-concurrency", type=int, default=8, help="interviews set up at once per worker (8)")
     g.add_argument("--ready-timeout", type=float, default=30.0,
                    help="seconds for every participant to receive media after set-up (30)")
+    g.add_argument("--transport-cc", action="store_true",
+                   help="publishers number their packets and offer transport-cc, as browsers do: the server "
+                        "answers every packet with transport-wide feedback (its cost is then in the figures)")
     s = g.add_argument_group("search and pass rule")
     s.add_argument("--find-max", action="store_true",
                    help="from --interviews, add --step per step until one fails; report the largest passing")
@@ -249,7 +252,7 @@ class _Run:
             count = min(args.workers, interviews)
             config = {"mode": path, "url": url, "secret": secret, "clip": dataclasses.asdict(self.clip),
                       "setup_concurrency": args.setup_concurrency, "setup_timeout_s": 30.0,
-                      "ready_timeout_s": args.ready_timeout}
+                      "ready_timeout_s": args.ready_timeout, "transport_cc": args.transport_cc}
             workers = _Workers.spawn([{**config, "interviews": specs[w::count]} for w in range(count)])
             ready = await workers.gather("ready", timeout=120 + 3 * interviews + args.ready_timeout)
             step["setup_s"] = max(r["setup_s"] for r in ready)

@@ -22,7 +22,15 @@ from rtserver.media import forwarder
 from rtserver.media.forwarder import HostAddresses, Inbound
 
 from .media_clip import Clip, LoopedTrack
-from .media_probe import SendStamps, StreamMeter, Window, on_keyframe_request, stamp_sends
+from .media_probe import (
+    SendStamps,
+    StreamMeter,
+    Window,
+    number_packets,
+    offer_transport_cc,
+    on_keyframe_request,
+    stamp_sends,
+)
 
 __all__ = ["LOOPBACK", "Peer", "RelayPeer", "SfuPeer"]
 
@@ -87,8 +95,9 @@ class Peer:
 
 class SfuPeer(Peer):
     def __init__(self, url: str, secret: str, role: str, user: str, room: str, clip: Clip, window: Window,
-                 stamps: dict[str, SendStamps]):
+                 stamps: dict[str, SendStamps], *, transport_cc: bool = False):
         super().__init__(user, room, clip, window, stamps)
+        self.transport_cc = transport_cc  # number the packets as a browser does (media_probe.number_packets)
         ws_url = url.replace("http", "ws", 1) + "/ws"
         self.client = Client(ws_url, token=mint_token(secret=secret, user_id=user, role=role, ttl_s=86_400),
                              reconnect=False)
@@ -104,9 +113,13 @@ class SfuPeer(Peer):
         self.pcs.append(pc)
         self._publish_on(pc)
         sdp = await forwarder.offer(pc, LOOPBACK)
+        if self.transport_cc:
+            sdp = offer_transport_cc(sdp)
         reply = await self.client.request("media_offer", room=self.room, sdp=sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
         self._after_remote(pc)
+        if self.transport_cc:
+            number_packets(pc)  # wraps the stamping: the number is written before the packet is stamped
 
     async def _run_pump(self) -> None:
         async for event in self.client.events():

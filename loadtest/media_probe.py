@@ -24,17 +24,22 @@ which taps the receiver before its decoder.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, HeaderExtensionsMap, RtcpPsfbPacket, RtpPacket, is_rtcp
+
+from rtserver.media.twcc import TRANSPORT_CC_URI
 
 from .stats import BUCKETS, bucket_of, sparse
 
-__all__ = ["SendStamps", "StreamMeter", "Window", "on_keyframe_request", "rtp_payload", "stamp_sends"]
+__all__ = ["SendStamps", "StreamMeter", "Window", "number_packets", "offer_transport_cc", "on_keyframe_request",
+           "rtp_payload", "stamp_sends"]
 
 KEEP_STAMPS_S = 2.0  # a packet not seen within this long counts as lost; latency above it is not matched
 
@@ -117,6 +122,48 @@ def stamp_sends(pc: RTCPeerConnection, stamps: SendStamps) -> None:
 
         async def send_rtp(data: bytes, original: Any = original) -> None:
             stamps.record(data)
+            await original(data)
+
+        transport._send_rtp = send_rtp
+
+
+TRANSPORT_CC_ID = 5  # free in aiortc's offers (mid 1, audio level 2, abs-send-time 3)
+
+
+def offer_transport_cc(sdp: str) -> str:
+    """An aiortc offer as a browser's: the transport-wide sequence number and ``transport-cc``
+    feedback in every section (aiortc offers neither)."""
+    out = []
+    for line in sdp.splitlines():
+        out.append(line)
+        if line.startswith("a=mid:"):
+            out.append(f"a=extmap:{TRANSPORT_CC_ID} {TRANSPORT_CC_URI}")
+        if line.startswith("a=rtpmap:") and "rtx/" not in line:
+            out.append(f"a=rtcp-fb:{line.split(':', 1)[1].split()[0]} transport-cc")
+    return "\r\n".join(out) + "\r\n"
+
+
+def number_packets(pc: RTCPeerConnection) -> None:
+    """Give every RTP packet ``pc`` sends the next transport-wide sequence number, as a browser
+    does (aiortc's sender writes only the extensions it knows). Call after the answer is set."""
+    ids = RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+        RTCRtpHeaderExtensionParameters(id=2, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+        RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+        RTCRtpHeaderExtensionParameters(id=TRANSPORT_CC_ID, uri=TRANSPORT_CC_URI)])
+    extensions = HeaderExtensionsMap()
+    extensions.configure(ids)
+    counter = itertools.count()
+    transports = {id(t.sender.transport): t.sender.transport for t in pc.getTransceivers()
+                  if t.sender.transport is not None}
+    for transport in transports.values():
+        original = transport._send_rtp
+
+        async def send_rtp(data: bytes, original: Any = original) -> None:
+            if not is_rtcp(data):
+                packet = RtpPacket.parse(data, extensions)
+                packet.extensions.transport_sequence_number = next(counter) & 0xFFFF
+                data = packet.serialize(extensions)
             await original(data)
 
         transport._send_rtp = send_rtp

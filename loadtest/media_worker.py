@@ -86,7 +86,8 @@ class _Worker:
         async def interview(room: str, advisor: str, jobseeker: str) -> None:
             if config["mode"] == "sfu":
                 pair: list[Peer] = [
-                    SfuPeer(config["url"], config["secret"], role, user, room, self.clip, self.window, self.stamps)
+                    SfuPeer(config["url"], config["secret"], role, user, room, self.clip, self.window, self.stamps,
+                            transport_cc=config.get("transport_cc", False))
                     for role, user in (("advisor", advisor), ("jobseeker", jobseeker))]
             else:
                 pair = [RelayPeer(config["url"], other, user, room, self.clip, self.window, self.stamps, session)

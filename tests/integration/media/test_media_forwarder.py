@@ -6,14 +6,22 @@ touches is exercised on real aiortc objects here (and end to end in test_media_i
 
 from __future__ import annotations
 
+import asyncio
 import re
+import struct
+import sys
+import time
 
 import aiortc
 import pytest
-from aiortc import RTCSessionDescription
+from aiortc import RTCSessionDescription, VideoStreamTrack
 from media_peers import free_udp_port_block
-from repo_paths import PYPROJECT
+from repo_paths import PYPROJECT, REPO
 
+if str(REPO) not in sys.path:  # loadtest/ is a top-level package of the repository, not an installed one
+    sys.path.insert(0, str(REPO))
+
+from loadtest.media_probe import number_packets, offer_transport_cc
 from rtserver.media import forwarder
 from rtserver.media.forwarder import (
     SUPPORTED_AIORTC,
@@ -24,6 +32,7 @@ from rtserver.media.forwarder import (
     Outbound,
     RtpPacket,
 )
+from rtserver.media.twcc import Feedback, parse_feedback
 
 
 class _Sink:
@@ -160,18 +169,6 @@ async def test_a_publish_answer_keeps_one_codec_per_section() -> None:
 TWCC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 
-def offer_transport_cc(sdp: str) -> str:
-    """What a browser's offer adds for transport-wide congestion control, in every section."""
-    out = []
-    for line in sdp.splitlines():
-        out.append(line)
-        if line.startswith("a=mid:"):
-            out.append(f"a=extmap:5 {TWCC}")
-        if line.startswith("a=rtpmap:") and "rtx" not in line:
-            out.append(f"a=rtcp-fb:{line.split(':')[1].split()[0]} transport-cc")
-    return "\r\n".join(out) + "\r\n"
-
-
 @pytest.mark.parametrize("offered", [True, False])
 async def test_transport_cc_is_answered_when_offered_only(offered: bool) -> None:
     client = forwarder.new_peer_connection()
@@ -193,6 +190,62 @@ async def test_transport_cc_is_answered_when_offered_only(offered: bool) -> None
     feedback = [line for line in answer.splitlines() if line.endswith(" transport-cc")]
     assert len(feedback) == (2 if offered else 0)  # opus and VP8, not RTX
     assert "goog-remb" in answer  # the REMB stays: it caps the publisher to its subscribers' links
+
+
+def transport_feedback(datagram: bytes) -> list[Feedback]:
+    """The transport-feedback packets of one (compound) RTCP datagram."""
+    out, pos = [], 0
+    while pos + 4 <= len(datagram):
+        first, pt, length = struct.unpack_from("!BBH", datagram, pos)
+        size = (length + 1) * 4
+        if pt == 205 and first & 0x1F == 15:
+            out.append(parse_feedback(datagram[pos:pos + size]))
+        pos += size
+    return out
+
+
+async def test_numbered_packets_are_answered_with_transport_feedback() -> None:
+    """A publisher that numbers its packets as a browser does (loadtest.media_probe) gets feedback
+    every 100 ms that reports each of them received, with arrival times that move forward."""
+    loopback = HostAddresses(("127.0.0.1",))
+    client, server = forwarder.new_peer_connection(), forwarder.new_peer_connection()
+    feedback = forwarder.TransportFeedback()
+    seen: list[Feedback] = []
+    try:
+        client.addTrack(VideoStreamTrack())
+        await forwarder.set_remote(server, offer_transport_cc(await forwarder.offer(client, loopback)), "offer")
+        for transceiver in server.getTransceivers():
+            forwarder.keep_first_codec(transceiver)
+            Inbound(transceiver, _Sink()).transport_cc = feedback
+        assert forwarder.accept_transport_cc(server)
+        answer = await forwarder.answer(server, loopback)
+        await client.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        number_packets(client)
+        transport = client.getTransceivers()[0].sender.transport
+        original = transport._handle_rtcp_data
+
+        async def tap(data: bytes) -> None:
+            seen.extend(transport_feedback(data))
+            await original(data)
+
+        transport._handle_rtcp_data = tap
+        deadline = time.monotonic() + 15
+        while len(seen) < 10:
+            assert time.monotonic() < deadline, f"{len(seen)} feedback packets, {feedback.recorder.packets} numbered"
+            await asyncio.sleep(0.05)
+    finally:
+        feedback.close()
+        await client.close()
+        await server.close()
+    assert feedback.sent >= len(seen) and feedback.recorder.packets > 0
+    assert [f.count for f in seen] == list(range(len(seen)))  # none lost on loopback, in order
+    received: dict[int, int] = {}
+    for item in seen:
+        received.update({seq: t for seq, t in item.arrivals.items() if t is not None})
+    first, last = min(received), max(received)
+    assert len(received) == last - first + 1  # every numbered packet reported received (loopback)
+    times = [received[seq] for seq in range(first, last + 1)]
+    assert times == sorted(times) and times[-1] > times[0]
 
 
 def test_candidate_and_ufrag_parsing() -> None:
