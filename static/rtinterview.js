@@ -95,7 +95,11 @@ export function statsSnapshot(reports, sections, at) {
     if (!section || (section.kind !== "audio" && section.kind !== "video")) return;
     inbound.set(s.id, {
       user: section.user, kind: section.kind,
-      packetsReceived: s.packetsReceived ?? 0, packetsLost: Math.max(0, s.packetsLost ?? 0),
+      // Signed, as the browser counts it: a retransmission of a packet that had only been late (a
+      // path that reorders: each reordered packet is asked for again) is a duplicate, which lowers
+      // packetsLost, even below zero. Clamped, those duplicates read as loss: 20 % "lost" on a weak
+      // 4G link losing 1 % (80 ms, ±15 ms jitter), and video stopped to a picture at 30 fps.
+      packetsReceived: s.packetsReceived ?? 0, packetsLost: s.packetsLost ?? 0,
       retransmitted: s.retransmittedPacketsReceived ?? 0, bytesReceived: s.bytesReceived ?? 0,
       framesDecoded: s.framesDecoded ?? 0, freezesS: s.totalFreezesDuration ?? 0,
     });
@@ -147,7 +151,9 @@ export function mediaReport(previous, current, { sendVideo, noVideoFrom = new Se
       retransmitted: now.retransmitted - before.retransmitted, bytes: now.bytesReceived - before.bytesReceived,
       frames: now.framesDecoded - before.framesDecoded, freezesS: now.freezesS - before.freezesS,
     };
-    if (Object.values(delta).some((x) => x < 0)) continue;
+    // Counters that went backwards: a connection replaced between the snapshots. Not `lost`,
+    // which duplicates lower.
+    if (Object.entries(delta).some(([name, x]) => name !== "lost" && x < 0)) continue;
     const key = `${now.user}\u0000${now.kind}`;
     const sum = sums.get(key) ?? { user: now.user, kind: now.kind, received: 0, lost: 0, retransmitted: 0,
       bytes: 0, frames: 0, freezesS: 0 };
@@ -160,9 +166,12 @@ export function mediaReport(previous, current, { sendVideo, noVideoFrom = new Se
   const receive = [];
   for (const sum of sums.values()) {
     // Loss before retransmission: what was never received, plus what arrived only as a
-    // retransmission (counted in packetsReceived), over what was sent.
+    // retransmission, over what was sent. packetsReceived counts every copy (retransmissions and
+    // duplicates) and packetsLost is what was sent less every copy received, so lost +
+    // retransmitted counts each packet whose first copy went missing once, duplicates cancelling
+    // out, and received + lost is what was sent.
     const expected = sum.received + sum.lost;
-    const loss = expected > 0 ? Math.min(1, (sum.lost + sum.retransmitted) / expected) : 0;
+    const loss = expected > 0 ? Math.max(0, Math.min(1, (sum.lost + sum.retransmitted) / expected)) : 0;
     /** @type {ReceiveEntry} */
     const entry = { user: sum.user, kind: sum.kind, loss: round(loss, 4),
       kbps: Math.round((sum.bytes * 8) / windowMs) };

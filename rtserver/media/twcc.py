@@ -76,6 +76,8 @@ class FeedbackRecorder:
         self._unwrap = _Unwrapper()
         self._arrivals: dict[int, int] = {}  # unwrapped sequence number -> arrival (us)
         self._next: int | None = None  # the first sequence number the next feedback reports
+        self._max: int | None = None  # the highest sequence number that arrived
+        self._kept_from: int | None = None  # arrivals below this are forgotten
         self._count = 0  # feedback packet count (8 bits on the wire)
         self.packets = 0
         self.feedbacks = 0
@@ -84,32 +86,34 @@ class FeedbackRecorder:
         value = self._unwrap.unwrap(seq & 0xFFFF)
         self.packets += 1
         if self._next is None:
-            self._next = value
+            self._next = self._kept_from = value
         elif value < self._next:
             if self._next - value > _REORDER_WINDOW:
                 return
             self._next = value  # reported lost already: report it again, received
         self._arrivals.setdefault(value, arrival_us)
+        if self._max is None or value > self._max:
+            self._max = value
 
     @property
     def pending(self) -> bool:
-        return self._next is not None and any(seq >= self._next for seq in self._arrivals)
+        return self._max is not None and self._next is not None and self._max >= self._next
 
     def build(self, sender_ssrc: int, media_ssrc: int) -> list[bytes]:
-        if self._next is None:
+        if not self.pending:
             return []
-        received = sorted(seq for seq in self._arrivals if seq >= self._next)
-        if not received:
-            return []
+        assert self._next is not None and self._max is not None and self._kept_from is not None
         out = []
-        start, end = self._next, received[-1] + 1
+        start, end = self._next, self._max + 1
         while start < end:
             packet, start = self._packet(start, end, sender_ssrc, media_ssrc)
             out.append(packet)
         self._next = end
-        # What was reported stays for a while: a straggler moves the start back over it.
-        for seq in [s for s in self._arrivals if s < end - _REORDER_WINDOW]:
-            del self._arrivals[seq]
+        # What was reported stays for a while: a straggler moves the start back over it. Forgotten
+        # by range, not by a scan: a build costs what arrived since the last one.
+        for seq in range(self._kept_from, end - _REORDER_WINDOW):
+            self._arrivals.pop(seq, None)
+        self._kept_from = max(self._kept_from, end - _REORDER_WINDOW)
         return out
 
     def _packet(self, start: int, end: int, sender_ssrc: int, media_ssrc: int) -> tuple[bytes, int]:

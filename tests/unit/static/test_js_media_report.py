@@ -56,6 +56,19 @@ def test_received_video_and_audio_over_the_window() -> None:
     }
 
 
+def test_retransmissions_of_late_packets_are_not_read_as_loss() -> None:
+    """A path that reorders: the browser asks again for each packet that is only late, and the
+    node's copy arrives after the original. packetsLost counts that duplicate (it goes below zero);
+    of 200 packets sent, 2 lost and repaired, 40 late ones sent twice: 1 %, not 17.5 %."""
+    got = report("""
+      const v = (received, lost, rtx) => [inbound('V', '1', 'video', {packetsReceived: received, packetsLost: lost,
+          retransmittedPacketsReceived: rtx, bytesReceived: received * 1000, framesDecoded: received / 5})];
+      const a = snap(v(1000, 0, 0), [], 0), b = snap(v(1240, -40, 42), [], 2000);
+      result = sdk.mediaReport(a, b, {sendVideo: false}).receive;
+    """)
+    assert got == [{"user": "adv", "kind": "video", "loss": 0.01, "kbps": 960, "fps": 24, "frozen_ms": 0}]
+
+
 def test_video_known_to_be_off_and_replaced_streams_are_left_out() -> None:
     got = report("""
       const counters = (n) => [
