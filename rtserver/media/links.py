@@ -200,6 +200,10 @@ def _worst(verdicts: list[tuple[Verdict, dict[str, Any]]]) -> tuple[Verdict, dic
     return max(verdicts, key=lambda v: (v[0].bad, LEVEL_ORDER[v[0].level]))
 
 
+def _worse(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
@@ -314,6 +318,7 @@ class LinkMonitor:
         flowing: dict[tuple[str, str], DownTrack] = {}
         downtrack: DownTrack | None  # the loops below bind it: each its own
         losses: list[float] = []
+        video_losses: list[float] = []  # counted only while the picture suffers (linkquality.judge)
         estimates: list[float] = []
         for downtrack in participant.subscriber.downtracks:
             publication = downtrack.publication
@@ -326,7 +331,7 @@ class LinkMonitor:
             if counter.flowing_for(now) >= RATE_WINDOW_S:
                 reported = self._report_loss.get(downtrack)
                 if reported is not None and report_is_current(reported[1], links.receive_changed_at):
-                    losses.append(reported[0])
+                    (video_losses if downtrack.kind == "video" else losses).append(reported[0])
                 # An estimate that never fell since video (re)started to U is still finding the link
                 # (it grows from what flows, at most 1.5 times it): not a measure of a thin one.
                 if downtrack.kind == "video" and downtrack.outbound.remb_bps and downtrack.remb_trend.congested:
@@ -340,7 +345,7 @@ class LinkMonitor:
             if since is None or since > window_start:
                 continue  # restarted (or paused) within the report's window
             if entry.loss is not None:
-                losses.append(entry.loss)
+                (video_losses if entry.kind == "video" else losses).append(entry.loss)
             if entry.kind == "video" and (entry.fps is not None or entry.frozen_ms is not None):
                 source = None if downtrack.publication is None else self._frames.get(downtrack.publication)
                 frozen = None if entry.frozen_ms is None else min(1.0, entry.frozen_ms / 1000 / links.report_window_s)
@@ -356,10 +361,12 @@ class LinkMonitor:
                     frozen = None
                 videos.append((entry.fps, None if source is None else source.rate(now), frozen))
         loss, kbps = max(losses) if losses else None, min(estimates) if estimates else None
-        samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, loss=loss, kbps=kbps)
-                   for fps, src, frozen in videos] or [Sample(loss=loss, kbps=kbps)]
+        video_loss = max(video_losses) if video_losses else None
+        samples = [Sample(fps=fps, source_fps=src, frozen_share=frozen, loss=loss, video_loss=video_loss, kbps=kbps)
+                   for fps, src, frozen in videos] or [Sample(loss=loss, video_loss=video_loss, kbps=kbps)]
         verdict, figures = _worst([(judge(s, self.config.floors, strict=machine.strict),
-                                    {"fps": _round(s.fps, 1), "loss": _round(s.loss, 3)}) for s in samples])
+                                    {"fps": _round(s.fps, 1), "loss": _round(_worse(s.loss, s.video_loss), 3)})
+                                   for s in samples])
         by_choice = not participant.subscriber.receive_video
         return verdict, figures, not by_choice, by_choice
 

@@ -45,6 +45,20 @@ def test_fair_is_degraded_but_carries_video() -> None:
         assert judge(sample, FLOORS) == Verdict(Level.FAIR, reason), sample
 
 
+def test_video_loss_counts_only_while_the_picture_suffers() -> None:
+    # A weak 4G link that reorders: 20 % of the video "lost" before retransmission (the browser asked
+    # again for late packets) while the picture ran at 30 fps and the sound lost 1 %.
+    assert judge(Sample(fps=30, frozen_share=0.0, loss=0.01, video_loss=0.2), FLOORS) == GOOD
+    # The same loss with a picture that shows it: the loss is the reason.
+    assert judge(Sample(fps=12, frozen_share=0.0, loss=0.01, video_loss=0.2), FLOORS) == LOSSY
+    assert judge(Sample(fps=30, frozen_share=0.3, loss=0.01, video_loss=0.2), FLOORS) == LOSSY
+    # No frame rate measured (no report from the page): the loss cannot be told harmless.
+    assert judge(Sample(loss=0.01, video_loss=0.2), FLOORS) == LOSSY
+    # The sound's loss counts whatever the picture does.
+    assert judge(Sample(fps=30, frozen_share=0.0, loss=0.2, video_loss=0.0), FLOORS) == LOSSY
+    assert judge(Sample(fps=30, loss=0.05, video_loss=0.5), FLOORS) == Verdict(Level.FAIR, Reason.LOSS)
+
+
 def test_a_slow_camera_is_not_blamed_on_the_downlink() -> None:
     # The node itself gets 6 fps from the publisher (a dark room): decoding 5 of them is fine...
     assert not judge(Sample(fps=5, source_fps=6), FLOORS).bad

@@ -196,3 +196,23 @@ async def test_a_picture_that_freezes_after_its_restart_still_ends_the_trial():
         now = await run(monitor, room, now, now + 2.0)
         monitor.report(room.jobseeker, page_report(20.0, 1500.0), now)  # type: ignore[arg-type]
     assert room.fallbacks()[-1] == (False, "low_framerate"), room.fallbacks()
+
+
+@pytest.mark.parametrize(("fps", "falls_back"), [(30.0, False), (5.0, True)])
+async def test_the_videos_loss_before_retransmission_stops_it_only_when_the_picture_shows_it(fps: float,
+                                                                                           falls_back: bool):
+    # A weak 4G link that reorders (tests/system: 80 ms, ±15 ms jitter, 1 % lost): the page counts
+    # 20 % of the video as arrived only by retransmission (late packets asked for again), decoding
+    # 30 fps; the sound loses 1 %. Video stays. The same count at 5 fps is a link that loses.
+    room = FakeRoom()
+    monitor = LinkMonitor(room, LinkConfig(timings=TIMINGS), LinkCounts())  # type: ignore[arg-type]
+    room.audio_down.outbound.loss, room.audio_down.outbound.loss_since = 0.01, 0.0
+    room.video_down.outbound.loss, room.video_down.outbound.loss_since = 0.0, 0.0
+    now = 100.0
+    for _ in range(6):
+        now = await run(monitor, room, now, now + 2.0)
+        report = MediaReport(id=1, room="followup-js", receive=(
+            ReceiveFigures(user="adv", kind="audio", loss=0.01),
+            ReceiveFigures(user="adv", kind="video", fps=fps, frozen_ms=0.0, loss=0.2)))
+        monitor.report(room.jobseeker, report, now)  # type: ignore[arg-type]
+    assert room.fallbacks()[:1] == ([(False, "loss")] if falls_back else []), room.fallbacks()
