@@ -117,10 +117,12 @@ async def test_a_clean_link_is_not_held_to_a_low_bitrate(browser_session: Browse
     # (+8 %/s from 300 kbit/s, its own pace: 660 kbit/s at 3 s) and sends about 600 kbit/s (the
     # encoder's own maximum at the 320x240 its quality scaler brings this noisy clip down to).
     # With the node's transport-wide feedback, Chromium's probes find the link in the first
-    # second (3.7 Mbit/s at 1 s) and the first 8 s go out at 480x360, 1.4-1.7 Mbit/s.
+    # second (3.7 Mbit/s at 1 s on an idle machine) and the first 8 s go out at 480x360, 1.4-1.7
+    # Mbit/s. Under the whole suite's load it probed 1.57 Mbit/s at 1 s, then backed off to 1.34
+    # at 3 s (the node's busy loop reads as queuing delay): the peak of the first 3.5 s is judged.
     assert report["available_kbps"] > 900 and kbps > 450, report
-    early = next(s for s in samples if s["t"] >= 3.0)
-    assert early.get("available", 0) > 1_500_000, early  # probed, not ramped
+    early = max(s.get("available", 0) for s in samples if s["t"] <= 3.5)
+    assert early > 1_000_000, samples[:4]  # probed, not ramped (REMB alone: 325-660 kbit/s by 3 s)
     assert last["twcc"], last  # the node answered the numbered packets
     assert report["remb_kbps"] >= report["available_kbps"], report  # the node does not hold it back
 
