@@ -122,6 +122,9 @@ class Settings:
     media_transport_cc: bool = _opt(True, "answer a publisher's transport-wide congestion control (browsers): "
                                     "the node reports every packet's arrival, and the browser paces its video "
                                     "to its uplink's queuing delay, not only to its losses")
+    media_retransmit_share: float = _opt(0.25, "retransmissions the node sends a subscriber who asks for lost "
+                                         "packets, at most this share of the video it forwards them over a second "
+                                         "(each packet once a round trip); 0 sends none")
     precall_max_s: float = _opt(30.0, "a pre-call check's echo session (media room precall:<user>) closes after this")
     precall_history: int = _opt(20, "pre-call check results kept per user (older ones are deleted)")
     interview_outcomes_retention_days: int = _opt(400, "interview outcome summaries are deleted this many days "

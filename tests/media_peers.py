@@ -352,14 +352,25 @@ class MediaPeer:
 
     async def nack_latest(self, publisher: str) -> int:
         """Report the latest packet of ``publisher``'s video as lost; return its sequence number."""
-        assert self.subscribe_pc is not None
-        mid = next(m for m, s in self.sections.items() if s["user"] == publisher and s["kind"] == "video")
-        transceiver = next(t for t in self.subscribe_pc.getTransceivers() if t.mid == mid)
-        ssrc, seq = self.latest_packet[mid]
-        packet = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=transceiver.sender._ssrc, media_ssrc=ssrc)
-        packet.lost = [seq]
-        await transceiver.receiver._send_rtcp(packet)
+        seq = self.latest_video_seq(publisher)
+        await self.nack(publisher, [seq])
         return seq
+
+    def latest_video_seq(self, publisher: str) -> int:
+        return self.latest_packet[self._video_mid(publisher)][1]
+
+    async def nack(self, publisher: str, lost: list[int]) -> None:
+        """One NACK naming ``lost`` (sequence numbers of ``publisher``'s video, as this peer receives it)."""
+        assert self.subscribe_pc is not None
+        mid = self._video_mid(publisher)
+        transceiver = next(t for t in self.subscribe_pc.getTransceivers() if t.mid == mid)
+        packet = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=transceiver.sender._ssrc,
+                                 media_ssrc=self.latest_packet[mid][0])
+        packet.lost = list(lost)
+        await transceiver.receiver._send_rtcp(packet)
+
+    def _video_mid(self, publisher: str) -> str:
+        return next(m for m, s in self.sections.items() if s["user"] == publisher and s["kind"] == "video")
 
     def _record_packets(self, pc: RTCPeerConnection) -> None:
         """Note each video section's latest packet, and the retransmissions (RTX) that arrive."""

@@ -87,6 +87,7 @@ from aiortc.rtp import (
 )
 
 from .candidate_policy import CandidateGate, CandidatePolicy, normalise
+from .retransmit import RetransmitBudget, RetransmitPolicy
 from .twcc import FEEDBACK_INTERVAL_S, TRANSPORT_CC_URI, FeedbackRecorder
 
 __all__ = [
@@ -107,10 +108,10 @@ NTP_EPOCH_OFFSET_S = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-0
 _RECEIVER_METHODS = ("receive", "_handle_rtp_packet", "_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli",
                      "_RTCRtpReceiver__stop_decoder")
 _RECEIVER_ATTRS = ("_enabled", "_RTCRtpReceiver__remote_streams")
-_SENDER_METHODS = ("send", "_handle_rtcp_packet", "replaceTrack")
+_SENDER_METHODS = ("send", "_handle_rtcp_packet", "replaceTrack", "_retransmit")
 _SENDER_ATTRS = ("_ssrc", "_stream_id", "_RTCRtpSender__rtp_history", "_RTCRtpSender__rtp_header_extensions_map",
                  "_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__octet_count",
-                 "_RTCRtpSender__packet_count")
+                 "_RTCRtpSender__packet_count", "_RTCRtpSender__rtt")
 _TRANSCEIVER_ATTRS = ("_codecs", "_headerExtensions")
 _ICE_REMOTE_ATTRS = ("add_remote_candidate", "_add_remote_candidate", "_closing")
 _ICE_CONNECTION_ATTRS = ("_local_candidates", "_local_candidates_start", "_local_candidates_end", "_components",
@@ -721,7 +722,8 @@ class OutboundHandler(Protocol):
 class Outbound:
     """Writes forwarded packets as one sending section of a subscribe connection."""
 
-    def __init__(self, transceiver: RTCRtpTransceiver, handler: OutboundHandler):
+    def __init__(self, transceiver: RTCRtpTransceiver, handler: OutboundHandler,
+                 retransmit_policy: RetransmitPolicy | None = None):
         sender: Any = transceiver.sender  # its internals are read and replaced by name (_require checks them)
         _require(sender, _SENDER_METHODS + _SENDER_ATTRS, "RTCRtpSender")
         self.kind: str = transceiver.kind
@@ -742,6 +744,9 @@ class Outbound:
         self.report_since: float | None = None
         # False: the subscriber's NACKs and keyframe requests are counted, not acted on (the pre-call probe)
         self.repairs = True
+        # What the subscriber's NACKs may cost: each packet once a round trip, within a share of
+        # what the section forwards (retransmit.py: unbudgeted, a 100 kbit/s downlink got 2 Mbit/s).
+        self.retransmits = RetransmitBudget(retransmit_policy)
         self._sender: RTCRtpSender = sender
         self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history
         self._extensions_map = sender._RTCRtpSender__rtp_header_extensions_map
@@ -767,8 +772,9 @@ class Outbound:
         self._closed = True
         self.ready = False
 
-    async def write(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int) -> None:
-        """Send ``packet``'s payload as this section's packet ``seq`` with ``timestamp``."""
+    async def write(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int, now: float) -> None:
+        """Send ``packet``'s payload as this section's packet ``seq`` with ``timestamp`` (``now``:
+        the monotonic clock)."""
         if not self.ready or self._closed:
             return
         out = RtpPacket(payload_type=self._payload_type, marker=packet.marker, sequence_number=seq,
@@ -787,6 +793,7 @@ class Outbound:
         sender._RTCRtpSender__packet_count += 1
         self.packets += 1
         self.bytes += size
+        self.retransmits.sent(now, size)
         if packet.marker:
             self.frames += 1
         try:
@@ -814,16 +821,31 @@ class Outbound:
                 return
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             self.nacks_received += len(packet.lost)
-            if not self.repairs:
-                return
+            if self.repairs:
+                await self._retransmit(packet.lost)
+            return
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and any(r.ssrc == self.ssrc for r in packet.reports):
             self.report_since, self.report_at = self.report_at, time.monotonic()
         await self._original_rtcp(packet)  # reports (RTT, loss) and NACKs (answered from the history)
 
+    async def _retransmit(self, lost: list[int]) -> None:
+        """Resend, over RTX from aiortc's history, what the budget allows of the packets a NACK names."""
+        sender: Any = self._sender
+        rtt: float | None = sender._RTCRtpSender__rtt
+        now = time.monotonic()
+        for seq in lost:
+            kept = self._history.get(seq % RTP_HISTORY_SIZE)
+            if kept is None or kept.sequence_number != seq:
+                continue  # too old: no longer in the history
+            if self.retransmits.allow(seq, len(kept.payload), now, rtt):
+                await sender._retransmit(seq)
+
     async def stats(self) -> dict[str, Any]:
+        budget = self.retransmits
         out: dict[str, Any] = {"packets": self.packets, "bytes": self.bytes, "frames": self.frames,
                                "keyframe_requests": self.keyframe_requests_received,
-                               "nacks": self.nacks_received}
+                               "nacks": self.nacks_received, "retransmitted": budget.resent,
+                               "retransmits_refused": budget.refused_repeat + budget.refused_rate}
         if self.remb_bps is not None:
             out["remb_kbps"] = self.remb_bps // 1000
         report = await self._sender.getStats()

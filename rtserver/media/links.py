@@ -367,6 +367,11 @@ class LinkMonitor:
         verdict, figures = _worst([(judge(s, self.config.floors, strict=machine.strict),
                                     {"fps": _round(s.fps, 1), "loss": _round(_worse(s.loss, s.video_loss), 3)})
                                    for s in samples])
+        if log.isEnabledFor(logging.DEBUG):  # what each tick judged: why a fallback came, or did not
+            log.debug("interview %s: link to %s: %s %s; report %s, flowing %s, samples %s", personal(self.room.id),
+                      personal(participant.user_id), verdict.level, verdict.reason,
+                      "none" if report is None else f"{now - links.report_at:.1f} s old",
+                      sorted(k for _, k in flowing), samples)
         by_choice = not participant.subscriber.receive_video
         return verdict, figures, not by_choice, by_choice
 

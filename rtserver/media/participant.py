@@ -28,6 +28,7 @@ from . import forwarder
 from .forwarder import HostAddresses, Inbound, Outbound
 from .ice import IceServerConfig
 from .links import LinkConfig
+from .retransmit import RetransmitPolicy
 from .track import DownTrack, ForwardingTotals, Publication
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class MediaConfig:
     # fed by this feedback, would move the ramp the probe measures.
     transport_cc: bool = True
     links: LinkConfig = dataclasses.field(default_factory=LinkConfig)
+    retransmit: RetransmitPolicy = dataclasses.field(default_factory=RetransmitPolicy)  # answering NACKs
 
 
 class Participant:
@@ -271,7 +273,7 @@ class SubscribeSession:
                 transceiver = forwarder.add_forwarding_transceiver(self.pc, publication.codec, stream_id=stream_id,
                                                                    track_id=publication.id)
                 downtrack = DownTrack(subscriber=me.user_id, codec=publication.codec, totals=me.totals,
-                                      outbound_factory=lambda d, t=transceiver: Outbound(t, d),
+                                      outbound_factory=lambda d, t=transceiver: Outbound(t, d, me.config.retransmit),
                                       audio_streams=self.audio_streams)
                 self.downtracks.append(downtrack)
             else:

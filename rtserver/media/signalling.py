@@ -61,6 +61,7 @@ from .ice import IceServerConfig
 from .linkquality import Floors
 from .links import LinkConfig, LinkCounts, LinkMonitor
 from .participant import MediaConfig, Participant
+from .retransmit import RetransmitPolicy
 from .room import MediaRoom
 from .telemetry import MediaCollector
 from .track import ForwardingTotals
@@ -137,6 +138,8 @@ def media_config(settings: Settings, *, on_refused_candidate: Callable[[Refusal]
             and 0 < settings.media_fallback_retry_s <= settings.media_fallback_retry_max_s):
         raise ValueError("media_fallback_after_s, _retry_s and _hold_s must be positive, media_fallback_retry_s "
                          "not above media_fallback_retry_max_s")
+    if not 0 <= settings.media_retransmit_share <= 1:
+        raise ValueError("media_retransmit_share must be a fraction in [0, 1]")
     links = LinkConfig(
         floors=Floors(min_fps=settings.media_video_min_fps, min_kbps=settings.media_video_min_kbps,
                       max_loss=settings.media_video_max_loss),
@@ -150,7 +153,8 @@ def media_config(settings: Settings, *, on_refused_candidate: Callable[[Refusal]
         ice=IceServerConfig.from_settings(settings.ice_servers, turn_secret=settings.turn_secret,
                                           turn_ttl_s=settings.turn_ttl_s),
         drop_timeout_s=settings.media_drop_timeout_s, max_participants=settings.media_max_participants,
-        transport_cc=settings.media_transport_cc, links=links)
+        transport_cc=settings.media_transport_cc, links=links,
+        retransmit=RetransmitPolicy(share=settings.media_retransmit_share))
 
 
 class MediaService:

@@ -304,7 +304,7 @@ class DownTrack:
             return
         mapped = self.rewriter.map(packet.sequence_number, packet.timestamp, now)
         if mapped is not None:
-            await self.outbound.write(packet, mapped[0], mapped[1], ntp)
+            await self.outbound.write(packet, mapped[0], mapped[1], ntp, now)
 
     async def _open(self, key: RtpPacket, ntp: int, now: float) -> None:
         """The keyframe starts: the stream starts at its first packet, followed by the packets after
@@ -316,7 +316,7 @@ class DownTrack:
         for packet in (key, *self._held.release(key.sequence_number)):
             mapped = self.rewriter.map(packet.sequence_number, packet.timestamp, now)
             if mapped is not None:
-                await self.outbound.write(packet, mapped[0], mapped[1], ntp)
+                await self.outbound.write(packet, mapped[0], mapped[1], ntp, now)
 
     # -- OutboundHandler ----------------------------------------------------------------------
     def on_ready(self) -> None:

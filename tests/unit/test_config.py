@@ -39,6 +39,14 @@ def test_a_bad_media_port_range_is_refused_with_the_expected_form(value):
         media_config(Settings(media_port_range=value))
 
 
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_the_retransmit_share_must_be_a_fraction(share):
+    from rtserver.media.signalling import media_config
+    with pytest.raises(ValueError, match="media_retransmit_share"):
+        media_config(Settings(media_retransmit_share=share))
+    assert media_config(Settings(media_retransmit_share=0.5)).retransmit.share == 0.5
+
+
 def test_a_media_port_range_is_inclusive():
     from rtserver.media.signalling import media_config
     assert media_config(Settings(media_port_range="40000-40999")).addresses.ports == range(40000, 41000)

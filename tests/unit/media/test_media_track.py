@@ -47,7 +47,7 @@ class RecordingOutbound:
         self.keyframe_requests_received = 0
         self.written: list[tuple[int, int, int]] = []  # (incoming seq, outgoing seq, outgoing timestamp)
 
-    async def write(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int) -> None:
+    async def write(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int, now: float) -> None:
         self.written.append((packet.sequence_number, seq, timestamp))
         self.packets += 1
         self.bytes += len(packet.payload)
