@@ -37,6 +37,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -445,7 +446,17 @@ class MediaPeer:
         await self.client.request("media_answer", room=self.room, sdp=pc.localDescription.sdp)
 
     def _consume(self, pc: RTCPeerConnection, generation: int, track: MediaStreamTrack) -> None:
-        mid = next(t.mid for t in pc.getTransceivers() if t.receiver.track is track)
+        transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+        mid = transceiver.mid
+        if track.kind == "video":
+            # aiortc's video receiver waits on a hole in the sequence until 512 later packets
+            # overflow its buffer (17 s at 30 packets/s), and only then asks for a keyframe. A
+            # packet lost on the publisher's uplink whose retransmission was lost too is such a
+            # hole: after a lossy uplink (test_media_fallback) the advisor's peer decoded nothing
+            # for the test's 10 s once in ten runs, with 415 packets held behind it. A browser
+            # drops the frames before the next complete keyframe instead. With 128 (4 s) this
+            # peer recovers within a test's wait, as a browser would sooner.
+            transceiver.receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(capacity=128, is_video=True)
         received = self.received.setdefault((generation, mid), Received(track.kind))
         task = asyncio.create_task(self._decode(generation, mid, track, received))
         self._tasks.add(task)
