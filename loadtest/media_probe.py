@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection
+from aiortc.codecs import HEADER_EXTENSIONS
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, HeaderExtensionsMap, RtcpPsfbPacket, RtpPacket, is_rtcp
 
@@ -127,7 +128,7 @@ def stamp_sends(pc: RTCPeerConnection, stamps: SendStamps) -> None:
         transport._send_rtp = send_rtp
 
 
-TRANSPORT_CC_ID = 5  # free in aiortc's offers (mid 1, audio level 2, abs-send-time 3)
+TRANSPORT_CC_ID = 5  # free in aiortc's offers (aiortc.codecs.HEADER_EXTENSIONS: ids 1-3)
 
 
 def offer_transport_cc(sdp: str) -> str:
@@ -146,11 +147,10 @@ def offer_transport_cc(sdp: str) -> str:
 def number_packets(pc: RTCPeerConnection) -> None:
     """Give every RTP packet ``pc`` sends the next transport-wide sequence number, as a browser
     does (aiortc's sender writes only the extensions it knows). Call after the answer is set."""
+    # aiortc's own extensions (one id per URI across audio and video), and the transport-wide one
+    known = {e.uri: e for kind in HEADER_EXTENSIONS.values() for e in kind}
     ids = RTCRtpParameters(headerExtensions=[
-        RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-        RTCRtpHeaderExtensionParameters(id=2, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
-        RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
-        RTCRtpHeaderExtensionParameters(id=TRANSPORT_CC_ID, uri=TRANSPORT_CC_URI)])
+        *known.values(), RTCRtpHeaderExtensionParameters(id=TRANSPORT_CC_ID, uri=TRANSPORT_CC_URI)])
     extensions = HeaderExtensionsMap()
     extensions.configure(ids)
     counter = itertools.count()

@@ -32,9 +32,9 @@ FEEDBACK_INTERVAL_S = 0.1
 
 _TICK_US = 250  # a receive delta's unit
 _REFERENCE_US = 64_000  # the reference time's unit
-_MAX_STATUS_COUNT = 0xFFFF
 # Packets one feedback reports at most: keeps a packet under 1,200 bytes (a chunk of 7 and 7
-# deltas of up to 2 bytes: 16 bytes per 7 packets) so that it never needs IP fragmentation.
+# deltas of up to 2 bytes: 16 bytes per 7 packets) so that it never needs IP fragmentation. It is
+# also well within the packet status count's 16 bits (65,535).
 _MAX_PACKETS_PER_FEEDBACK = 500
 # How far back an out-of-order packet still moves the next feedback's start: 1 s of history at
 # 500 packets/s. Older stragglers are dropped: the sender has long counted them lost.
@@ -80,7 +80,6 @@ class FeedbackRecorder:
         self._kept_from: int | None = None  # arrivals below this are forgotten
         self._count = 0  # feedback packet count (8 bits on the wire)
         self.packets = 0
-        self.feedbacks = 0
 
     def record(self, seq: int, arrival_us: int) -> None:
         value = self._unwrap.unwrap(seq & 0xFFFF)
@@ -126,7 +125,7 @@ class FeedbackRecorder:
         symbols: list[int] = []
         deltas = bytearray()
         seq = start
-        while seq < end and len(symbols) < min(_MAX_STATUS_COUNT, _MAX_PACKETS_PER_FEEDBACK):
+        while seq < end and len(symbols) < _MAX_PACKETS_PER_FEEDBACK:
             arrival = self._arrivals.get(seq)
             if arrival is None:
                 symbols.append(_NOT_RECEIVED)
@@ -151,7 +150,6 @@ class FeedbackRecorder:
         body += _chunks(symbols) + bytes(deltas)
         body += bytes(-len(body) % 4)
         self._count += 1
-        self.feedbacks += 1
         header = struct.pack("!BBHII", 0x80 | _FMT_TRANSPORT_CC, _RTPFB, (len(body) + 12) // 4 - 1,
                              sender_ssrc, media_ssrc)
         return header + body, seq
