@@ -149,9 +149,16 @@ class _Loss:
         self.samples.clear()
 
     def fraction(self) -> float | None:
+        return self._between(0)
+
+    def recent_fraction(self) -> float | None:
+        """Over the last tick only: a loss that began within the window shows here first."""
+        return self._between(-2)
+
+    def _between(self, first: int) -> float | None:
         if len(self.samples) < 2:
             return None
-        _, e0, l0 = self.samples[0]
+        _, e0, l0 = self.samples[first]
         _, e1, l1 = self.samples[-1]
         expected = e1 - e0
         if expected < MIN_LOSS_PACKETS:
@@ -222,6 +229,8 @@ class LinkMonitor:
         self._frames: weakref.WeakKeyDictionary[Publication, _Counter] = weakref.WeakKeyDictionary()  # marker bits
         self._packets: weakref.WeakKeyDictionary[Publication, _Counter] = weakref.WeakKeyDictionary()
         self._loss: weakref.WeakKeyDictionary[Publication, _Loss] = weakref.WeakKeyDictionary()
+        # when the node last measured FAIR_LOSS or more on each publication (_source_degraded)
+        self._degraded_at: weakref.WeakKeyDictionary[Publication, float] = weakref.WeakKeyDictionary()
         # packets the node forwards on each section, and the loss in the subscriber's last receiver report
         self._sent: weakref.WeakKeyDictionary[DownTrack, _Counter] = weakref.WeakKeyDictionary()
         # (loss, since): since when the last report's loss was counted (None: the stream's start)
@@ -279,7 +288,7 @@ class LinkMonitor:
 
     async def _sample(self, now: float) -> None:
         publications = set(self.room.publications.values())
-        for table in (self._frames, self._packets, self._loss):
+        for table in (self._frames, self._packets, self._loss, self._degraded_at):
             for gone in [p for p in table if p not in publications]:
                 del table[gone]
         for publication in publications:
@@ -287,7 +296,12 @@ class LinkMonitor:
             self._packets.setdefault(publication, _Counter()).add(now, publication.packets)
             stats = publication.inbound.stats() if publication.inbound is not None else {}
             if "packets_expected" in stats:
-                self._loss.setdefault(publication, _Loss()).add(now, stats["packets_expected"], stats["packets_lost"])
+                uplink = self._loss.setdefault(publication, _Loss())
+                uplink.add(now, stats["packets_expected"], stats["packets_lost"])
+                # The last tick's loss too: a subscriber's receiver report can cover the first
+                # second of a loss that the node's 2 s window still dilutes under FAIR_LOSS.
+                if any(f is not None and f >= FAIR_LOSS for f in (uplink.fraction(), uplink.recent_fraction())):
+                    self._degraded_at[publication] = now
         downtracks = {d for p in self.room.participants.values() for d in p.subscriber.downtracks
                       if d.publication is not None}
         for by_downtrack in (self._sent, self._report_loss, self._decoding):
@@ -383,11 +397,25 @@ class LinkMonitor:
         own downlink: with a jobseeker's uplink at 100 kbit/s the advisor reported his video at
         0.5 fps with 67 % loss, and the node stopped video to her, on a clean link. (A low frame
         rate at the source is no such sign: the node itself holds a publisher down for a thin
-        subscriber, whose downlink must still be judged.)"""
-        for mine in self.room.publications_of(publication.owner):
-            loss = self._loss.get(mine)
-            fraction = None if loss is None else loss.fraction()
-            if fraction is not None and fraction >= FAIR_LOSS:
+        subscriber, whose downlink must still be judged.)
+
+        A stream counts as degraded for as long as a subscriber's figures can still describe the
+        time it was: a report covers the period before it and is used for ``report_fresh_s`` after
+        (7 s in all at the default 2 s). Judged on the node's last 2 s alone, a Chromium jobseeker
+        whose 100 kbit/s uplink had lost 10-16 % of his sound until his sender backed off was
+        already "clean" while the advisor's reports of that sound still said 10-16 % lost: her
+        reception was judged poor for 4 s, and his page told him her connection was the trouble."""
+        memory = self.config.report_fresh_s + self.config.report_every_ms / 1000
+        streams = self.room.publications_of(publication.owner)
+        measured = [self._loss[p] for p in streams if p in self._loss]
+        if measured and all(len(loss.samples) < 2 for loss in measured):
+            # Not measured at the node yet (its first tick): a subscriber's loss then cannot be told
+            # apart from the publisher's (a Chromium advisor reported 4-12 % of a jobseeker's sound
+            # lost, his uplink just capped, while the node had one sample of his streams).
+            return True
+        for mine in streams:
+            at = self._degraded_at.get(mine)
+            if at is not None and now - at <= memory:
                 return True
         return False
 

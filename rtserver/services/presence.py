@@ -7,6 +7,7 @@ when the last one closes. Changes are published to the rooms the user shares wit
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..auth import Role
@@ -27,10 +28,10 @@ class PresenceService:
         self._presence = presence
 
     async def connected(self, conn: Connection) -> None:
-        await self._change(conn.user_id, self._presence.set(conn.user_id, conn.id, PresenceStatus.ONLINE))
+        await self._change(conn.user_id, lambda: self._presence.set(conn.user_id, conn.id, PresenceStatus.ONLINE))
 
     async def disconnected(self, conn: Connection) -> None:
-        await self._change(conn.user_id, self._presence.remove(conn.user_id, conn.id))
+        await self._change(conn.user_id, lambda: self._presence.remove(conn.user_id, conn.id))
 
     async def set_status(self, conn: Connection, status: PresenceStatus | None,
                          availability: Availability | None) -> None:
@@ -44,15 +45,18 @@ class PresenceService:
             if availability is not None:
                 await self._presence.set_availability(conn.user_id, availability)
 
-        await self._change(conn.user_id, apply())
+        await self._change(conn.user_id, apply)
 
     async def snapshot(self, user_ids: list[str]) -> dict[str, dict[str, str]]:
         found = await self._presence.get(user_ids)
         return {user: info.to_dict() for user, info in found.items()}
 
-    async def _change(self, user_id: str, update: Any) -> None:
+    async def _change(self, user_id: str, update: Callable[[], Awaitable[Any]]) -> None:
+        """Apply ``update`` and announce the change. The update is started only here: a coroutine
+        made before the read of ``before`` was never awaited when that read failed or was
+        cancelled (a connection closing as the node shut down), and Python warned of it."""
         before = (await self._presence.get([user_id]))[user_id]
-        await update
+        await update()
         after = (await self._presence.get([user_id]))[user_id]
         if after != before:
             await self._announce(user_id, after)

@@ -95,7 +95,7 @@ def netns_node_settings(store: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 # -- the pages ---------------------------------------------------------------------------------------
 
-# Every media_fallback the page's client gets, and every level its indicator shows, with the time;
+# Every media_fallback the page's client gets, and every level and problem its indicator shows, with the time;
 # how many reports its SDK made (and sent the node); what the page receives from the other,
 # sampled every 100 ms (getStats is asynchronous and wait_for_function polls a synchronous predicate).
 RECORD = """() => {
@@ -106,7 +106,8 @@ RECORD = """() => {
   setInterval(async () => {
     const view = window.rtPage.interview;
     const line = document.querySelector(".interview .quality");
-    if (line && line.dataset.level !== (e2e.levels.at(-1) || {}).level)
+    const last = e2e.levels.at(-1) || {};
+    if (line && (line.dataset.level !== last.level || (line.dataset.problem || "") !== last.problem))
       e2e.levels.push({level: line.dataset.level, problem: line.dataset.problem || "", at: Date.now()});
     const sdk = view && view.interview;
     if (sdk && sdk.lastReport && sdk.lastReport !== lastReport) { lastReport = sdk.lastReport; e2e.reports += 1; }

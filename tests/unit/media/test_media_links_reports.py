@@ -216,3 +216,39 @@ async def test_the_videos_loss_before_retransmission_stops_it_only_when_the_pict
             ReceiveFigures(user="adv", kind="video", fps=fps, frozen_ms=0.0, loss=0.2)))
         monitor.report(room.jobseeker, report, now)  # type: ignore[arg-type]
     assert room.fallbacks()[:1] == ([(False, "loss")] if falls_back else []), room.fallbacks()
+
+
+@dataclasses.dataclass(eq=False)
+class FakeInbound:
+    """The node's receive counters of a publisher's stream (before retransmission)."""
+
+    expected: int = 0
+    lost: int = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {"packets_expected": self.expected, "packets_lost": self.lost}
+
+
+async def test_figures_from_while_the_publishers_uplink_lost_are_not_held_against_the_subscriber():
+    # A Chromium jobseeker's uplink capped at 100 kbit/s: the node lost 10-16 % of his sound until
+    # his sender backed off; the advisor's reports of that sound said so for seconds after the
+    # node's own 2 s window was clean again. Her downlink is fine: her reception is not judged.
+    room = FakeRoom()
+    monitor = LinkMonitor(room, LinkConfig(timings=TIMINGS), LinkCounts())  # type: ignore[arg-type]
+    inbound = room.audio.inbound = FakeInbound()
+    now = 100.0
+    levels: list[str] = []
+    for second in range(12):
+        inbound.expected += 50
+        inbound.lost += 15 if second < 3 else 0  # 30 % lost on the publisher's uplink for 3 s
+        stale = 0.30 if second < 8 else 0.0  # what reaches the subscriber, reported late
+        room.audio_down.outbound.loss, room.audio_down.outbound.loss_since = stale, None
+        report = MediaReport(id=second, room="followup-js", receive=(
+            ReceiveFigures(user="adv", kind="audio", loss=stale),
+            ReceiveFigures(user="adv", kind="video", fps=30.0, frozen_ms=0.0, loss=0.0)))
+        monitor.report(room.jobseeker, report, now)  # type: ignore[arg-type]
+        now = await run(monitor, room, now, now + 1.0)
+        verdict, _, _, _ = monitor._receive(room.jobseeker, monitor._links["js"], now)  # type: ignore[arg-type]
+        levels.append(str(verdict.level))
+    assert room.fallbacks() == [], room.fallbacks()
+    assert "poor" not in levels, levels
