@@ -46,7 +46,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
-from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses
+from ..media.forwarder import HostAddresses, nominated_candidate_type, pin_host_addresses, receive_counters
 from ..precall.probe import MAX_STEPS, PROBE_KBPS, PROBE_S, SATURATED_LOSS_PCT, WARMUP_S
 from ..precall.verdict import evaluate
 from ._client import Client, ClientClosed, ServerError
@@ -256,13 +256,12 @@ def _rtx_ssrcs(sdp: str) -> set[int]:
 class InboundCounters:
     """Each received stream's cumulative (received, lost), the last values seen for it.
 
-    aiortc's receiver reports every SSRC it receives under one stats id, so in a ``getStats()``
-    the retransmission stream (RTX) overwrites the video stream's entry from the first
-    retransmission on: the video's counters vanish from the report. Summing only what one report
-    shows would then make a window's expected count negative (4,000 video packets at its start,
-    none at its end), which read as 0 % loss on a 5 %-loss link in 1 check in 3. Keeping each
-    stream's last values freezes the video's instead: the window then counts the sound's loss
-    (no retransmission for Opus) and the video's until its first retransmission."""
+    The counters come from ``forwarder.receive_counters``, each SSRC apart and before
+    retransmission. aiortc's ``getStats()`` reports every SSRC of a receiver under one id, so from
+    the first retransmission on its RTX entry hides the video's: summing one report made a window's
+    expected count negative (0 % loss on a 5 %-loss link in 1 check in 3), and keeping each
+    stream's last values froze the video's, so the window counted the sound's 250 packets alone and
+    a 5 %-loss link read under the 3 % warning line in 1 check in 8."""
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[int, int]] = {}
@@ -377,8 +376,10 @@ class Loopback:
             if stats.type == "transport":  # aiortc counts received bytes per transport only (RTCP included)
                 recv_bytes += stats.bytesReceived
             elif stats.type == "inbound-rtp" and stats.ssrc not in self._rtx:
-                self._inbound.update(stats.ssrc, stats.packetsReceived, stats.packetsLost)
                 jitters.append(stats.jitter / CLOCK_RATES.get(stats.kind, 90000) * 1000)
+        for ssrc, (received, lost) in receive_counters(self.subscribe).items():
+            if ssrc not in self._rtx:  # each stream before retransmission: the video's too
+                self._inbound.update(ssrc, received, lost)
         down_received, down_lost = self._inbound.totals()
         sample = {"t": time.monotonic(), "sent_bytes": sent_bytes, "recv_bytes": recv_bytes,
                   "down_expected": down_received + down_lost, "down_lost": down_lost,

@@ -95,7 +95,7 @@ __all__ = [
     "Outbound", "OutboundHandler", "RtpPacket", "TransportFeedback", "accept_transport_cc",
     "add_forwarding_transceiver", "answer", "check_aiortc",
     "ice_ufrag", "keep_first_codec", "new_peer_connection", "ntp_now", "offer", "parse_candidate", "pin_host_addresses",
-    "receiving_transceivers", "relabel", "set_remote",
+    "receive_counters", "receiving_transceivers", "relabel", "set_remote",
 ]
 
 log = logging.getLogger(__name__)
@@ -262,6 +262,23 @@ def pin_host_addresses(pc: RTCPeerConnection, addresses: HostAddresses) -> None:
         patched.connect = functools.partial(_connect_then_check_closed, connection, connection.connect)
         if addresses.listen or addresses.announced is not None or addresses.ports is not None:
             patched.gather_candidates = functools.partial(_gather_candidates, connection, addresses)
+
+
+def receive_counters(pc: RTCPeerConnection) -> dict[int, tuple[int, int]]:
+    """(packets received, packets lost) per SSRC that ``pc``'s receivers get, each stream apart and
+    counted before retransmission (a retransmission stream is its own SSRC). aiortc's getStats
+    reports every SSRC of a receiver under one id, so from the first retransmission on its RTX
+    entry hides the video's: a pre-call check's window then counted only the sound's 250 packets,
+    and a 5 %-loss link read under the 3 % warning line in 1 check in 8."""
+    out: dict[int, tuple[int, int]] = {}
+    for transceiver in pc.getTransceivers():
+        receiver: Any = transceiver.receiver
+        streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", None)
+        if streams is None:
+            raise AiortcIncompatible("RTCRtpReceiver has no _RTCRtpReceiver__remote_streams")
+        for ssrc, stream in list(streams.items()):
+            out[ssrc] = (stream.packets_received, max(0, stream.packets_lost))
+    return out
 
 
 def nominated_candidate_type(pc: RTCPeerConnection) -> str | None:
