@@ -273,10 +273,8 @@ def receive_counters(pc: RTCPeerConnection) -> dict[int, tuple[int, int]]:
     out: dict[int, tuple[int, int]] = {}
     for transceiver in pc.getTransceivers():
         receiver: Any = transceiver.receiver
-        streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", None)
-        if streams is None:
-            raise AiortcIncompatible("RTCRtpReceiver has no _RTCRtpReceiver__remote_streams")
-        for ssrc, stream in list(streams.items()):
+        _require(receiver, ("_RTCRtpReceiver__remote_streams",), "RTCRtpReceiver")
+        for ssrc, stream in list(receiver._RTCRtpReceiver__remote_streams.items()):
             out[ssrc] = (stream.packets_received, max(0, stream.packets_lost))
     return out
 
@@ -843,7 +841,7 @@ class Outbound:
             return
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and any(r.ssrc == self.ssrc for r in packet.reports):
             self.report_since, self.report_at = self.report_at, time.monotonic()
-        await self._original_rtcp(packet)  # reports (RTT, loss) and NACKs (answered from the history)
+        await self._original_rtcp(packet)  # reports (RTT, loss); NACKs are answered above, within the budget
 
     async def _retransmit(self, lost: list[int]) -> None:
         """Resend, over RTX from aiortc's history, what the budget allows of the packets a NACK names."""
